@@ -1,0 +1,98 @@
+// Device: the one interface between netpoll and a network device.
+//
+// Modelled on the driver hooks netpoll needs from a NIC and nothing more
+// (the seed's ndo_start_xmit, ndo_poll_controller, NAPI poll(budget) and
+// netif_queue_stopped; FreeBSD debugnet's four methods):
+//
+//   receive(budget, sink)  burst receive, at most `budget` frames
+//   transmit(frame)        ok / busy (ring full, queue stopped) / error
+//   poll()                 reclaim finished transmit slots, push pending work
+//   link(), mac(), mtu(), ifindex(), fd(), name()
+//
+// Frames are complete Ethernet II frames without FCS. Decorators (pcap
+// writer, fault injector) are Devices wrapping Devices.
+//
+// Threads: a device has a receive side (receive) and a transmit side
+// (transmit, poll). Each side is used by one thread at a time; the two sides
+// may run concurrently. Nothing here blocks, allocates or throws after open.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "netpoll/base/addr.h"
+#include "netpoll/base/counter.h"
+#include "netpoll/base/function_ref.h"
+
+namespace np::dev {
+
+enum class TxStatus : std::uint8_t {
+  kOk,     // the device took the frame (it holds its own copy)
+  kBusy,   // ring full or queue stopped: nothing was taken, retry after poll()
+  kError,  // the frame cannot be sent by this device (too big, device gone)
+};
+
+const char* to_string(TxStatus s) noexcept;
+
+struct LinkState {
+  bool running = false;  // administratively up (IFF_UP, or the backend's equivalent)
+  bool carrier = false;  // the link has carrier (IFF_LOWER_UP, peer attached)
+  constexpr bool usable() const noexcept { return running && carrier; }
+};
+
+// Statistics every backend keeps. Receive-side counters are written by the
+// receiving thread, transmit-side ones by the transmitting thread.
+struct DeviceStats {
+  Counter rx_frames;
+  Counter rx_bytes;
+  Counter rx_dropped;  // frames the backend saw but could not deliver (too long, kernel ring drops)
+  Counter tx_frames;
+  Counter tx_bytes;
+  Counter tx_busy;     // transmit() calls answered kBusy
+  Counter tx_errors;   // transmit() calls answered kError
+};
+
+// Called once per received frame; the span is valid only during the call.
+using FrameSink = FunctionRef<void(std::span<const std::byte> frame)>;
+
+class Device {
+ public:
+  static constexpr std::size_t kEthHeaderLen = 14;
+
+  virtual ~Device() = default;
+  Device() = default;
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  // Hands up to `budget` received frames to `sink`, oldest first, and
+  // returns how many it handed over. Returns 0 at once when nothing is
+  // waiting; never blocks. Context: any.
+  virtual std::size_t receive(std::size_t budget, FrameSink sink) noexcept = 0;
+
+  // Offers one frame for transmission. Never blocks. Context: any.
+  virtual TxStatus transmit(std::span<const std::byte> frame) noexcept = 0;
+
+  // Reclaims completed transmit slots and pushes out anything the backend
+  // holds back (the seed's poll_controller). Never blocks. Context: any.
+  virtual void poll() noexcept {}
+
+  // Current link state; may make one system call. Context: any.
+  virtual LinkState link() const noexcept = 0;
+
+  virtual MacAddr mac() const noexcept = 0;
+  // Largest network-layer payload: frames may be up to mtu() + 14 bytes.
+  virtual std::size_t mtu() const noexcept = 0;
+  // Kernel interface index, or 0 for devices that have none (tunnel, pair).
+  virtual int ifindex() const noexcept { return 0; }
+  // A descriptor that becomes readable (poll(2) POLLIN) when receive() may
+  // have frames; -1 if the device offers none.
+  virtual int fd() const noexcept = 0;
+  // The device string this device was opened from, e.g. "packet:eth0".
+  virtual std::string_view name() const noexcept = 0;
+
+  virtual const DeviceStats& stats() const noexcept = 0;
+};
+
+}  // namespace np::dev
