@@ -1,1 +1,68 @@
-int main() { return 0; }
+// netpoll: one command line for the framework's tools.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string_view>
+
+#include "cli.h"
+#include "commands.h"
+
+namespace {
+
+using np::tools::Command;
+
+constexpr Command kCommands[] = {
+    {"dump", "print the frames arriving on a device, decoded", np::tools::cmd_dump},
+    {"inject", "build UDP frames by hand and transmit them on a device", np::tools::cmd_inject},
+};
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: netpoll COMMAND [OPTIONS] [ARGS]\n"
+               "\n"
+               "A polled, allocation-free UDP/ARP path over raw network devices.\n"
+               "\n"
+               "commands:\n");
+  for (const auto& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out,
+               "\n"
+               "Devices are named by one string everywhere:\n"
+               "  packet:IFNAME                      AF_PACKET on a kernel interface\n"
+               "  tap:IFNAME                         a TAP device (created or attached)\n"
+               "  udp:LOCAL_IP:PORT@REMOTE_IP:PORT   Ethernet frames over UDP (qemu -netdev socket,udp=)\n"
+               "  pair:NAME                          one end of an in-memory wire\n"
+               "followed by ?KEY=VALUE&... options, e.g. packet:eth0?pcap=out.pcap\n"
+               "\n"
+               "Run 'netpoll COMMAND --help' for a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const std::string_view sub = argv[1];
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    usage(stdout);
+    return 0;
+  }
+  if (sub == "--version") {
+    std::printf("netpoll 0.1.0\n");
+    return 0;
+  }
+  for (const auto& c : kCommands) {
+    if (sub != c.name) continue;
+    try {
+      return c.run(argc, argv);
+    } catch (const np::tools::UsageError& e) {
+      np::tools::print_error(sub, e.what());
+      std::fprintf(stderr, "Try 'netpoll %s --help'.\n", c.name);
+      return 2;
+    }
+  }
+  std::fprintf(stderr, "netpoll: unknown command '%s'\n", argv[1]);
+  std::fprintf(stderr, "Try 'netpoll --help'.\n");
+  return 2;
+}

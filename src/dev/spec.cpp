@@ -12,10 +12,20 @@ const std::string* DeviceSpec::option(std::string_view key) const {
 SetupResult<DeviceSpec> parse_device_spec(std::string_view text) {
   const std::string quoted = "device string '" + std::string(text) + "'";
   const auto colon = text.find(':');
+  // A bare interface name ("eth0", as netconsole's option string has it)
+  // means an AF_PACKET device on that interface.
+  if (colon == std::string_view::npos && !text.empty() && text.size() <= 15 &&
+      text.find_first_of("/?&= \t") == std::string_view::npos) {
+    DeviceSpec spec;
+    spec.text = "packet:" + std::string(text);
+    spec.kind = "packet";
+    spec.target = std::string(text);
+    return spec;
+  }
   if (colon == std::string_view::npos || colon == 0) {
     return setup_error(Errc::kInvalidArgument,
-                       quoted + ": expected KIND:TARGET, e.g. packet:eth0, tap:tap0, "
-                                "udp:127.0.0.1:7001@127.0.0.1:7000, pair:name");
+                       quoted + ": expected an interface name or KIND:TARGET, e.g. eth0, packet:eth0, "
+                                "tap:tap0, udp:127.0.0.1:7001@127.0.0.1:7000, pair:name");
   }
   DeviceSpec spec;
   spec.text = std::string(text);

@@ -7,6 +7,7 @@
 //   tap:tap0                             TAP device tap0 (created or attached)
 //   udp:127.0.0.1:7001@127.0.0.1:7000    frames over UDP: bind LOCAL, send to REMOTE
 //   pair:name                            one end of an in-memory wire
+//   eth0                                 a bare interface name: packet:eth0
 //
 // Options valid for every kind (decorators, applied outermost last):
 //   pcap=PATH       write every frame crossing the device to a pcap file

@@ -1,0 +1,47 @@
+// What setup needs to know from the kernel about an interface, asked over
+// rtnetlink in the calling thread's network namespace (sysfs would show
+// the namespace /sys was mounted in, which is not always ours).
+//
+// Every function here is Context: setup.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "netpoll/base/addr.h"
+#include "netpoll/base/result.h"
+
+namespace np::core::netlink {
+
+struct LinkInfo {
+  int ifindex = 0;
+  std::string name;
+  unsigned flags = 0;     // IFF_* (IFF_UP, IFF_LOWER_UP, ...)
+  unsigned mtu = 0;
+  MacAddr mac;
+  int master = 0;         // ifindex of the bridge/bond this is enslaved to, or 0
+  bool up() const;        // IFF_UP
+  bool carrier() const;   // IFF_LOWER_UP
+};
+
+SetupResult<LinkInfo> link_by_index(int ifindex);
+SetupResult<LinkInfo> link_by_name(const std::string& name);
+// The interface whose hardware address is `mac`.
+SetupResult<LinkInfo> link_by_mac(const MacAddr& mac);
+
+// Brings the interface administratively up (ip link set IF up).
+SetupResult<bool> set_link_up(int ifindex);
+
+// The interface's first IPv4 address (primary first, as `ip addr` lists).
+std::optional<Ipv4Addr> first_ipv4(int ifindex);
+
+// The route the kernel would use to reach `dst` (ip route get DST).
+struct Route {
+  int oif = 0;
+  std::optional<Ipv4Addr> gateway;  // absent: dst is on-link
+  std::optional<Ipv4Addr> prefsrc;
+};
+SetupResult<Route> route_to(const Ipv4Addr& dst, int oif = 0);
+
+}  // namespace np::core::netlink

@@ -1,0 +1,122 @@
+// Statistics of the core: drops by reason, traffic, queues, dispatch.
+//
+// Drops are verdicts, not errors (STYLE.md): each has a reason, a counter,
+// and a snake_case name used in JSON and text output. Nothing on the data
+// path logs; everything is counted.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "netpoll/base/counter.h"
+
+#include <atomic>
+
+namespace np::core {
+
+// Why the receive path did not deliver a frame, in the order the checks are
+// made (the seed's __netpoll_rx, plus the refusals a netpoll target needs).
+enum class RxDrop : std::uint8_t {
+  kRunt,          // shorter than an Ethernet header
+  kOtherHost,     // unicast to another MAC (PACKET_OTHERHOST)
+  kNotIpv4,       // neither IPv4 nor ARP
+  kIpTruncated,   // shorter than the IPv4 header it announces
+  kIpHeader,      // version is not 4 or IHL < 5
+  kIpChecksum,    // header checksum does not verify
+  kIpLength,      // total length beyond the frame or shorter than the header
+  kIpFragment,    // a fragment: netpoll does not reassemble
+  kIpOptions,     // header options: netpoll does not process them
+  kNotUdp,        // another IP protocol
+  kUdpTruncated,  // no room for a UDP header
+  kUdpLength,     // UDP length differs from the IP payload length
+  kUdpChecksum,   // UDP checksum present and wrong
+  kNoClient,      // valid UDP that no client's local IP, remote IP and port match
+  kArpMalformed,  // ARP that is truncated or not Ethernet/IPv4
+  kArpIgnored,    // ARP request for no client's address, or for loopback/multicast
+  kQueueFull,     // a dispatch queue was full
+  kCount
+};
+
+// Why the send path could not transmit a frame.
+enum class TxDrop : std::uint8_t {
+  kTooBig,       // payload does not fit the device MTU
+  kNoBuffer,     // the frame pool stayed empty after 10 reclaim attempts
+  kQueueFull,    // the deferred queue was full
+  kDeviceError,  // the device refused the frame (TxStatus::kError)
+  kShutdown,     // still queued when the device was released
+  kCount
+};
+
+const char* to_string(RxDrop r) noexcept;
+const char* to_string(TxDrop r) noexcept;
+
+template <class Reason, class C = Counter>
+class ReasonCounters {
+ public:
+  static constexpr std::size_t kSize = static_cast<std::size_t>(Reason::kCount);
+  // Context: any.
+  void add(Reason r, std::uint64_t n = 1) noexcept { c_[static_cast<std::size_t>(r)].add(n); }
+  std::uint64_t value(Reason r) const noexcept { return c_[static_cast<std::size_t>(r)].value(); }
+  std::uint64_t total() const noexcept {
+    std::uint64_t t = 0;
+    for (const auto& c : c_) t += c.value();
+    return t;
+  }
+
+ private:
+  std::array<C, kSize> c_{};
+};
+
+// A gauge that remembers its extreme: queue depth high-water, pool
+// low-water. Context: any.
+class Watermark {
+ public:
+  void set_initial(std::uint64_t v) noexcept { mark_.store(v, std::memory_order_relaxed); }
+  void note_high(std::uint64_t v) noexcept {
+    std::uint64_t cur = mark_.load(std::memory_order_relaxed);
+    while (v > cur && !mark_.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+  }
+  void note_low(std::uint64_t v) noexcept {
+    std::uint64_t cur = mark_.load(std::memory_order_relaxed);
+    while (v < cur && !mark_.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+  }
+  std::uint64_t value() const noexcept { return mark_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> mark_{0};
+};
+
+// Per protocol, as FreeBSD's netisr counts: dispatched = handled (directly
+// or from the queue), direct = handled in the receive call, queued = put on
+// the protocol's queue, deferred = handled later from that queue, dropped =
+// queue full.
+struct DispatchCounters {
+  Counter dispatched;
+  Counter direct;
+  Counter queued;
+  Counter deferred;
+  Counter dropped;
+};
+
+// Small JSON writer for stats output (setup context: it allocates).
+class JsonWriter {
+ public:
+  JsonWriter& begin_object(const char* key = nullptr);
+  JsonWriter& end_object();
+  JsonWriter& field(const char* key, std::uint64_t v);
+  JsonWriter& field(const char* key, const std::string& v);
+  JsonWriter& field_bool(const char* key, bool v);
+  const std::string& str() const { return out_; }
+
+ private:
+  void comma();
+  void key(const char* k);
+  std::string out_;
+  bool first_ = true;
+};
+
+}  // namespace np::core

@@ -1,0 +1,38 @@
+# Shared by scripts/*: dependency installation and the build.
+# Sourced, not run.
+
+NP_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+# Debian packages the build and the whole suite need. Tests use real tools
+# (tcpdump, socat, nftables, the kernel's veth/tap through iproute2) and the
+# fuzz build needs clang 16 with its libFuzzer runtime.
+NP_PACKAGES="g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev
+  iproute2 tcpdump socat nftables procps kmod python3 python3-scapy
+  clang-16 libclang-rt-16-dev"
+
+np_say() { printf '\n==> %s\n' "$*"; }
+
+# Installs whatever of NP_PACKAGES is missing (apt-get update first).
+np_install_deps() {
+  missing=""
+  for p in $NP_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+  if [ -n "$missing" ]; then
+    np_say "installing:$missing"
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "netpoll: these Debian packages are missing and installing them needs root:$missing" >&2
+      exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends $missing
+  fi
+}
+
+# np_build PRESET: configure (once) and build.
+np_build() {
+  np_say "building ($1)"
+  cmake --preset "$1" -S "$NP_ROOT" >/dev/null
+  cmake --build --preset "$1" -j "$(nproc)"
+}

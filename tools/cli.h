@@ -1,0 +1,60 @@
+// Command-line plumbing shared by the netpoll subcommands.
+//
+// Tools may throw for argument errors (STYLE.md: exceptions in main() for
+// argument parsing only); main() turns a UsageError into
+//   netpoll SUB: MESSAGE
+//   Try 'netpoll SUB --help'.
+// and exit status 2.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace np::tools {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Declare options first, then parse:
+//   ArgParser p;
+//   p.option("count").flag("stats");
+//   p.parse(argc, argv, 2);
+// Options are "--name VALUE", "--name=VALUE" or a bare "--flag"; "--" ends
+// options (what follows is after_dashes()). Everything else is positional.
+class ArgParser {
+ public:
+  ArgParser& option(std::string name);  // takes a value; may repeat
+  ArgParser& flag(std::string name);
+
+  void parse(int argc, char** argv, int first);
+
+  bool has(std::string_view name) const;
+  std::optional<std::string> get(std::string_view name) const;  // the last value given
+  std::vector<std::string> all(std::string_view name) const;    // every value, in order
+  std::uint64_t get_uint(std::string_view name, std::uint64_t fallback, std::uint64_t min, std::uint64_t max) const;
+  double get_seconds(std::string_view name, double fallback) const;
+
+  const std::vector<std::string>& positional() const { return positional_; }
+  const std::vector<std::string>& after_dashes() const { return after_dashes_; }
+
+ private:
+  std::map<std::string, bool, std::less<>> declared_;  // name -> takes a value
+  std::map<std::string, std::vector<std::string>, std::less<>> values_;
+  std::vector<std::string> positional_;
+  std::vector<std::string> after_dashes_;
+};
+
+// Prints "netpoll SUB: MESSAGE" to stderr.
+void print_error(std::string_view sub, std::string_view message);
+
+// Escapes bytes for one-line display: printable ASCII as is, '\\' as "\\\\",
+// others as \xHH. Cut after `max` input bytes with "..." appended.
+std::string printable(std::string_view bytes, std::size_t max = SIZE_MAX);
+
+}  // namespace np::tools

@@ -1,0 +1,16 @@
+// The netpoll subcommands. Each returns the process exit status:
+// 0 success, 1 failure at run time, 2 usage error (handled by main()).
+#pragma once
+
+namespace np::tools {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);  // argv[1] is the subcommand's name
+};
+
+int cmd_dump(int argc, char** argv);
+int cmd_inject(int argc, char** argv);
+
+}  // namespace np::tools
