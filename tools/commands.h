@@ -12,5 +12,7 @@ struct Command {
 
 int cmd_dump(int argc, char** argv);
 int cmd_inject(int argc, char** argv);
+int cmd_send(int argc, char** argv);
+int cmd_recv(int argc, char** argv);
 
 }  // namespace np::tools

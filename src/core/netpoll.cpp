@@ -684,7 +684,7 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
   if (!dev) return fail_with(dev.error().code, dev.error().message);
   np->dev_ = std::move(*dev);
 
-  if (!t.remote_ip.is_unspecified()) {
+  if (!t.remote_ip.is_unspecified() && np->cfg_.resolve_remote_mac) {
     if (t.remote_mac) {
       np->set_remote_mac(*t.remote_mac);
     } else {

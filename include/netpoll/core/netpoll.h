@@ -98,6 +98,7 @@ struct ClientConfig {
   DropHandler drop_handler;
   DeviceConfig device;
   ResolveConfig resolve;
+  bool resolve_remote_mac = true;  // false: a receiving client that never sends
   SetupLog log;              // none: setup messages are dropped
 };
 

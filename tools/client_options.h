@@ -1,0 +1,24 @@
+// Options shared by the subcommands that set up netpoll clients (send,
+// recv, console, run): the TARGET string and the tuning knobs of the core.
+#pragma once
+
+#include <string>
+
+#include "cli.h"
+#include "netpoll/core/netpoll.h"
+
+namespace np::tools {
+
+// Declares --carrier-timeout, --arp-tries, --arp-interval, --no-broadcast,
+// --pool, --queue, --quiet, --stats.
+void declare_client_options(ArgParser& args);
+
+// The help text lines for those options.
+extern const char* const kClientOptionsHelp;
+
+// Parses TARGET (exactly one target) and the options into a ClientConfig
+// named `name`; setup messages and parse warnings go to stderr unless
+// --quiet. Throws UsageError.
+core::ClientConfig client_config(const ArgParser& args, const std::string& target, const std::string& name);
+
+}  // namespace np::tools
