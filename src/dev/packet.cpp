@@ -320,7 +320,9 @@ TxStatus PacketDevice::transmit(std::span<const std::byte> frame) noexcept {
   }
   const std::size_t slot_index = tx_head_;
   tpacket3_hdr* slot = tx_slot(slot_index);
-  if (load_status(slot->tp_status) != TP_STATUS_AVAILABLE) {
+  // Not a comparison with TP_STATUS_AVAILABLE: the kernel may hand a slot
+  // back with timestamp bits (TP_STATUS_TS_*) set beside it.
+  if ((load_status(slot->tp_status) & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING | TP_STATUS_WRONG_FORMAT)) != 0) {
     stats_.tx_busy.add();
     return TxStatus::kBusy;
   }
