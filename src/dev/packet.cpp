@@ -1,7 +1,530 @@
-// Placeholder until the AF_PACKET backend lands.
+// AF_PACKET backend: TPACKET_V3 receive and transmit rings on one socket.
+//
+// One mapping holds both rings, receive first (the order packet_mmap uses):
+//
+//   [ RX block 0 | ... | RX block n-1 ][ TX slot 0 | ... | TX slot m-1 ]
+//
+// Receive. The kernel fills one block at a time with frames, each a
+// tpacket3_hdr, a sockaddr_ll, a virtio_net_hdr and the frame, chained by
+// tp_next_offset. It hands a block to us (block_status has TP_STATUS_USER)
+// when the block is full or its retire timer fires, and it hands them over
+// strictly in ring order; we give a block back by storing TP_STATUS_KERNEL.
+// So our whole receive state is the index of the block we are reading plus
+// our place inside it (offset and frames left): a small budget stops in the
+// middle of a block and the next call resumes there. A block goes back to
+// the kernel only when every frame in it has been examined.
+//
+// Drops. When every block is ours the kernel drops frames and counts them in
+// its tp_drops; the next block it closes carries TP_STATUS_LOSING until that
+// counter is read. We read it (PACKET_STATISTICS, which also clears it) only
+// when we retire a block with that flag, so the common path makes no system
+// call.
+//
+// Transmit. Fixed slots, each a tpacket3_hdr with the data at a fixed offset.
+// A slot is ours when its tp_status is TP_STATUS_AVAILABLE. On send() the
+// kernel walks the slots from its own head, in ring order, taking every slot
+// marked TP_STATUS_SEND_REQUEST and stopping at the first that is not. So we
+// fill slots in the same order and never leave a gap; our tx_head_ is always
+// the kernel's head plus the frames it has not yet taken.
+//
+// Checksums. Over veth (a container's link) frames sent by the peer's own
+// stack arrive with the transport checksum not yet computed (the kernel
+// defers it to a NIC that never exists). PACKET_VNET_HDR makes the kernel
+// tell us so, with the exact place of the checksum; we complete it in the
+// ring before the frame is handed on, so every frame we deliver is as it
+// would be on a wire. The price is a zeroed 10-byte header in front of every
+// transmitted frame.
 #include "netpoll/dev/packet.h"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+
 namespace np::dev {
-SetupResult<std::unique_ptr<Device>> open_packet_device(std::string, std::string_view, const PacketOptions&) {
-  return setup_error(Errc::kUnsupported, "packet devices are not implemented yet");
+namespace {
+
+// Frame data in a TX slot starts right after the aligned tpacket3_hdr: the
+// kernel takes it from tp_hdrlen - sizeof(sockaddr_ll) (tpacket_parse_header).
+constexpr std::size_t kTxDataOffset = TPACKET_ALIGN(sizeof(tpacket3_hdr));
+static_assert(kTxDataOffset == 48);
+// struct virtio_net_hdr from <linux/virtio_net.h>, which C++ cannot include
+// (a member there is named `class`). Fields are in host byte order for
+// packet sockets (legacy virtio on a little-endian host, native otherwise).
+struct VnetHdr {
+  std::uint8_t flags;
+  std::uint8_t gso_type;
+  std::uint16_t hdr_len;
+  std::uint16_t gso_size;
+  std::uint16_t csum_start;
+  std::uint16_t csum_offset;
+};
+static_assert(sizeof(VnetHdr) == 10);
+constexpr std::uint8_t kVnetNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+constexpr std::uint8_t kVnetGsoNone = 0;    // VIRTIO_NET_HDR_GSO_NONE
+constexpr std::size_t kVnetHdrLen = sizeof(VnetHdr);
+constexpr std::size_t kMinSlotSize = 2048;
+// Short enough that a lone frame reaches us quickly (the kernel rounds up to
+// one jiffy, 4 ms at HZ=250), long enough not to close blocks needlessly.
+constexpr unsigned kRxBlockTimeoutMs = 1;
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+// Restores errno on scope exit: the data path may run inside a signal
+// handler, which must not change errno under the code it interrupted.
+class ErrnoSaver {
+ public:
+  ErrnoSaver() noexcept : saved_(errno) {}
+  ~ErrnoSaver() { errno = saved_; }
+  ErrnoSaver(const ErrnoSaver&) = delete;
+  ErrnoSaver& operator=(const ErrnoSaver&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Ring status words are shared with the kernel: acquire on reading the
+// status before the data it guards, release on handing data over.
+std::uint32_t load_status(std::uint32_t& word) noexcept {
+  return std::atomic_ref<std::uint32_t>(word).load(std::memory_order_acquire);
 }
+void store_status(std::uint32_t& word, std::uint32_t v) noexcept {
+  std::atomic_ref<std::uint32_t>(word).store(v, std::memory_order_release);
+}
+
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) noexcept : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+struct Geometry {
+  std::size_t rx_block_size = 0;
+  std::size_t rx_blocks = 0;
+  std::size_t slot_size = 0;  // TX slot, and the nominal RX frame size
+  std::size_t tx_block_size = 0;
+  std::size_t tx_slots = 0;
+
+  std::size_t rx_bytes() const noexcept { return rx_block_size * rx_blocks; }
+  std::size_t tx_bytes() const noexcept { return slot_size * tx_slots; }
+};
+
+// Completes a checksum the sender left to "hardware" (virtio semantics: the
+// field holds the pseudo-header sum; the one's complement sum from `start`
+// to the end, field included, goes into the field). A result of 0 is sent as
+// 0xffff, as the kernel does (a UDP checksum of 0 would mean "none").
+void complete_checksum(std::byte* frame, std::size_t len, std::size_t start, std::size_t field) noexcept {
+  std::uint64_t sum = 0;
+  std::size_t i = start;
+  for (; i + 1 < len; i += 2) {
+    sum += (std::to_integer<std::uint32_t>(frame[i]) << 8) | std::to_integer<std::uint32_t>(frame[i + 1]);
+  }
+  if (i < len) sum += std::to_integer<std::uint32_t>(frame[i]) << 8;
+  while ((sum >> 16) != 0) sum = (sum & 0xffff) + (sum >> 16);
+  std::uint16_t c = static_cast<std::uint16_t>(~sum & 0xffff);
+  if (c == 0) c = 0xffff;
+  frame[field] = static_cast<std::byte>(c >> 8);
+  frame[field + 1] = static_cast<std::byte>(c & 0xff);
+}
+
+}  // namespace
+
+class PacketDevice final : public Device {
+ public:
+  PacketDevice(std::string name, int fd, std::byte* map, const Geometry& g, int ifindex,
+               MacAddr mac, std::size_t mtu) noexcept
+      : name_(std::move(name)),
+        fd_(fd),
+        map_(map),
+        geo_(g),
+        tx_base_(map + g.rx_bytes()),
+        ifindex_(ifindex),
+        mac_(mac),
+        mtu_(mtu) {}
+
+  ~PacketDevice() override {
+    ::munmap(map_, geo_.rx_bytes() + geo_.tx_bytes());
+    ::close(fd_);
+  }
+
+  std::size_t receive(std::size_t budget, FrameSink sink) noexcept override;
+  TxStatus transmit(std::span<const std::byte> frame) noexcept override;
+  void poll() noexcept override;
+  LinkState link() const noexcept override;
+
+  MacAddr mac() const noexcept override { return mac_; }
+  std::size_t mtu() const noexcept override { return mtu_; }
+  int ifindex() const noexcept override { return ifindex_; }
+  int fd() const noexcept override { return fd_; }
+  std::string_view name() const noexcept override { return name_; }
+  const DeviceStats& stats() const noexcept override { return stats_; }
+
+ private:
+  std::byte* rx_block(std::size_t i) const noexcept { return map_ + i * geo_.rx_block_size; }
+  tpacket3_hdr* tx_slot(std::size_t i) const noexcept {
+    return reinterpret_cast<tpacket3_hdr*>(tx_base_ + i * geo_.slot_size);
+  }
+  // Hands one examined frame on, or counts why it could not be.
+  void deliver(std::byte* block, std::size_t offset, FrameSink& sink, std::size_t& delivered) noexcept;
+  void retire_block() noexcept;
+  // send(MSG_DONTWAIT): asks the kernel to take every requested TX slot.
+  // Returns 0 or the errno of the failure.
+  int kick() noexcept;
+
+  std::string name_;
+  int fd_;
+  std::byte* map_;
+  Geometry geo_;
+  std::byte* tx_base_;
+  int ifindex_;
+  MacAddr mac_;
+  std::size_t mtu_;
+  DeviceStats stats_;
+
+  // Receive side.
+  std::size_t rx_index_ = 0;     // block we are reading or waiting for
+  bool rx_open_ = false;         // true while that block is ours
+  std::uint32_t rx_left_ = 0;    // frames in it not yet examined
+  std::size_t rx_offset_ = 0;    // offset of the next of them in the block
+  bool rx_losing_ = false;       // the block says the kernel dropped frames
+
+  // Transmit side.
+  std::size_t tx_head_ = 0;      // next slot to fill
+  bool kick_pending_ = false;    // a kick failed: requested slots may wait
+};
+
+void PacketDevice::retire_block() noexcept {
+  auto* desc = reinterpret_cast<tpacket_block_desc*>(rx_block(rx_index_));
+  if (rx_losing_) {
+    // Reading the statistics clears them: each drop is counted once.
+    tpacket_stats_v3 st{};
+    socklen_t len = sizeof st;
+    if (::getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) stats_.rx_dropped.add(st.tp_drops);
+  }
+  store_status(desc->hdr.bh1.block_status, TP_STATUS_KERNEL);
+  rx_open_ = false;
+  rx_losing_ = false;
+  rx_index_ = rx_index_ + 1 == geo_.rx_blocks ? 0 : rx_index_ + 1;
+}
+
+void PacketDevice::deliver(std::byte* block, std::size_t offset, FrameSink& sink, std::size_t& delivered) noexcept {
+  const auto* hdr = reinterpret_cast<const tpacket3_hdr*>(block + offset);
+  const auto* sll = reinterpret_cast<const sockaddr_ll*>(block + offset + TPACKET_ALIGN(sizeof(tpacket3_hdr)));
+  // PACKET_IGNORE_OUTGOING should keep these out; kernels without it do not.
+  if (sll->sll_pkttype == PACKET_OUTGOING) return;
+
+  const std::size_t mac_off = offset + hdr->tp_mac;
+  const std::size_t len = hdr->tp_snaplen;
+  // A frame cut short (longer than a block) or longer than the device may
+  // carry is of no use to a receiver that expects whole Ethernet frames.
+  if (hdr->tp_snaplen != hdr->tp_len || len < kEthHeaderLen || len > mtu_ + kEthHeaderLen ||
+      hdr->tp_mac < kVnetHdrLen || mac_off + len > geo_.rx_block_size) {
+    stats_.rx_dropped.add();
+    return;
+  }
+  std::byte* frame = block + mac_off;
+  VnetHdr vh;
+  std::memcpy(&vh, frame - kVnetHdrLen, sizeof vh);
+  if (vh.gso_type != kVnetGsoNone) {  // a merged super-frame (GRO)
+    stats_.rx_dropped.add();
+    return;
+  }
+  if ((vh.flags & kVnetNeedsCsum) != 0) {
+    const std::size_t start = vh.csum_start;
+    const std::size_t field = start + vh.csum_offset;
+    if (field + 2 > len) {
+      stats_.rx_dropped.add();
+      return;
+    }
+    complete_checksum(frame, len, start, field);
+  }
+  stats_.rx_frames.add();
+  stats_.rx_bytes.add(len);
+  ++delivered;
+  sink(std::span<const std::byte>(frame, len));
+}
+
+std::size_t PacketDevice::receive(std::size_t budget, FrameSink sink) noexcept {
+  ErrnoSaver keep_errno;
+  std::size_t examined = 0;
+  std::size_t delivered = 0;
+  while (examined < budget) {
+    std::byte* block = rx_block(rx_index_);
+    auto* desc = reinterpret_cast<tpacket_block_desc*>(block);
+    if (!rx_open_) {
+      const std::uint32_t status = load_status(desc->hdr.bh1.block_status);
+      if ((status & TP_STATUS_USER) == 0) break;  // the kernel is still filling it
+      rx_open_ = true;
+      rx_losing_ = (status & TP_STATUS_LOSING) != 0;
+      rx_left_ = desc->hdr.bh1.num_pkts;
+      rx_offset_ = desc->hdr.bh1.offset_to_first_pkt;
+    }
+    if (rx_left_ == 0) {
+      retire_block();
+      continue;
+    }
+    // The ring is shared memory: never follow an offset out of the block.
+    if (rx_offset_ + TPACKET3_HDRLEN > geo_.rx_block_size) {
+      stats_.rx_dropped.add(rx_left_);
+      retire_block();
+      continue;
+    }
+    const std::size_t offset = rx_offset_;
+    rx_offset_ += reinterpret_cast<const tpacket3_hdr*>(block + offset)->tp_next_offset;
+    --rx_left_;
+    ++examined;
+    deliver(block, offset, sink, delivered);
+    // Give the block back as soon as its last frame has been handed on.
+    if (rx_left_ == 0) retire_block();
+  }
+  return delivered;
+}
+
+int PacketDevice::kick() noexcept {
+  if (::send(fd_, nullptr, 0, MSG_DONTWAIT) >= 0) {
+    kick_pending_ = false;
+    return 0;
+  }
+  kick_pending_ = true;
+  return errno;
+}
+
+TxStatus PacketDevice::transmit(std::span<const std::byte> frame) noexcept {
+  ErrnoSaver keep_errno;
+  if (frame.size() < kEthHeaderLen || frame.size() > mtu_ + kEthHeaderLen) {
+    stats_.tx_errors.add();
+    return TxStatus::kError;
+  }
+  const std::size_t slot_index = tx_head_;
+  tpacket3_hdr* slot = tx_slot(slot_index);
+  // Not a comparison with TP_STATUS_AVAILABLE: the kernel may hand a slot
+  // back with timestamp bits (TP_STATUS_TS_*) set beside it.
+  if ((load_status(slot->tp_status) & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING | TP_STATUS_WRONG_FORMAT)) != 0) {
+    stats_.tx_busy.add();
+    return TxStatus::kBusy;
+  }
+  auto* data = reinterpret_cast<std::byte*>(slot) + kTxDataOffset;
+  std::memset(data, 0, kVnetHdrLen);  // no offloads asked for
+  std::memcpy(data + kVnetHdrLen, frame.data(), frame.size());
+  slot->tp_next_offset = 0;
+  slot->tp_len = static_cast<std::uint32_t>(kVnetHdrLen + frame.size());
+  slot->tp_snaplen = slot->tp_len;
+  store_status(slot->tp_status, TP_STATUS_SEND_REQUEST);
+  tx_head_ = slot_index + 1 == geo_.tx_slots ? 0 : slot_index + 1;
+
+  const int err = kick();
+  if ((err == ENETDOWN || err == ENXIO) && load_status(slot->tp_status) == TP_STATUS_SEND_REQUEST) {
+    // The kernel refused before looking at any slot (interface down or
+    // gone): take the frame back, so that kBusy means "not taken" and the
+    // caller's retry cannot send it twice. Its head has not moved either.
+    store_status(slot->tp_status, TP_STATUS_AVAILABLE);
+    tx_head_ = slot_index;
+    stats_.tx_busy.add();
+    return TxStatus::kBusy;
+  }
+  // Any other failure (no socket buffer, qdisc full) leaves the frame
+  // requested in the ring: it is ours to send, and poll() kicks again.
+  stats_.tx_frames.add();
+  stats_.tx_bytes.add(frame.size());
+  return TxStatus::kOk;
+}
+
+void PacketDevice::poll() noexcept {
+  ErrnoSaver keep_errno;
+  // Completed slots come back by themselves (the kernel's skb destructor
+  // marks them available); only frames left behind by a failed kick need us.
+  if (kick_pending_) static_cast<void>(kick());
+}
+
+LinkState PacketDevice::link() const noexcept {
+  ErrnoSaver keep_errno;
+  ifreq ifr{};
+  // By index, so that a renamed interface is still the one we are bound to.
+  ifr.ifr_ifindex = ifindex_;
+  if (::ioctl(fd_, SIOCGIFNAME, &ifr) != 0) return {};
+  if (::ioctl(fd_, SIOCGIFFLAGS, &ifr) != 0) return {};
+  // The kernel marks the socket with ENETDOWN when the interface goes down;
+  // left there it makes poll(2) report POLLERR on fd() forever. Reading it
+  // clears it.
+  int so_error = 0;
+  socklen_t len = sizeof so_error;
+  static_cast<void>(::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &so_error, &len));
+  LinkState s;
+  s.running = (ifr.ifr_flags & IFF_UP) != 0;
+  // ifr_flags is 16 bits wide, so IFF_LOWER_UP never arrives here;
+  // IFF_RUNNING (operationally up) is the carrier as the stack sees it.
+  s.carrier = s.running && (ifr.ifr_flags & IFF_RUNNING) != 0;
+  return s;
+}
+
+namespace {
+
+// Sizes both rings for an interface of this MTU. TX slots (and the nominal
+// RX frame size the kernel insists on) are a power of two of at least
+// 2048 bytes that holds the slot header, the virtio header and a full frame.
+// Context: setup.
+SetupResult<Geometry> plan_rings(const std::string& name, const PacketOptions& o, std::size_t mtu) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  Geometry g;
+  g.slot_size = std::bit_ceil(std::max(kMinSlotSize, kTxDataOffset + kVnetHdrLen + Device::kEthHeaderLen + mtu));
+  if (o.rx_blocks == 0 || o.rx_block_size % page != 0 || o.rx_block_size < g.slot_size) {
+    return setup_error(Errc::kInvalidArgument,
+                       name + ": receive ring blocks must be a multiple of the page size (" + std::to_string(page) +
+                           ") of at least " + std::to_string(g.slot_size) + " bytes, and at least one of them");
+  }
+  if (o.tx_frames == 0) {
+    return setup_error(Errc::kInvalidArgument, name + ": the transmit ring needs at least one slot");
+  }
+  g.rx_block_size = o.rx_block_size;
+  g.rx_blocks = o.rx_blocks;
+  // TX blocks must be whole pages; both sizes are powers of two, so a block
+  // holds a whole number of slots, and the slot count is rounded up to fill
+  // the last block.
+  g.tx_block_size = std::max(g.slot_size, page);
+  const std::size_t per_block = g.tx_block_size / g.slot_size;
+  g.tx_slots = (o.tx_frames + per_block - 1) / per_block * per_block;
+  return g;
+}
+
+// "packet:eth0: <what>: <errno text>". Context: setup.
+std::unexpected<Error> os_error(Errc code, const std::string& name, const std::string& what, int e) {
+  return setup_error(code, name + ": " + what + ": " + errno_text(e));
+}
+
+}  // namespace
+
+SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::string_view ifname,
+                                                       const PacketOptions& options) {
+  const std::string ifname_s(ifname);
+  // Protocol 0: the socket sees nothing until bind() below names both the
+  // interface and ETH_P_ALL, so no frame of another interface lands in the
+  // ring in between.
+  UniqueFd sock(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+  if (sock.get() < 0) {
+    const int e = errno;
+    if (e == EPERM || e == EACCES) {
+      return setup_error(Errc::kPermission, name + ": AF_PACKET needs CAP_NET_RAW (run as root)");
+    }
+    return os_error(Errc::kIo, name, "cannot create an AF_PACKET socket", e);
+  }
+
+  // Every lookup goes through this socket, so it answers for the namespace
+  // the device was opened in, whichever thread asks later.
+  ifreq ifr{};
+  if (ifname_s.empty() || ifname_s.size() >= IFNAMSIZ) {
+    return setup_error(Errc::kNoSuchDevice, "no such interface: " + ifname_s);
+  }
+  std::memcpy(ifr.ifr_name, ifname_s.data(), ifname_s.size());
+  if (::ioctl(sock.get(), SIOCGIFINDEX, &ifr) != 0) {
+    const int e = errno;
+    if (e == ENODEV) return setup_error(Errc::kNoSuchDevice, "no such interface: " + ifname_s);
+    return os_error(Errc::kIo, name, "cannot look up interface " + ifname_s, e);
+  }
+  const int ifindex = ifr.ifr_ifindex;
+  if (::ioctl(sock.get(), SIOCGIFHWADDR, &ifr) != 0) {
+    return os_error(Errc::kIo, name, "cannot read the MAC address of " + ifname_s, errno);
+  }
+  if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+    return setup_error(Errc::kUnsupported, name + ": " + ifname_s + " is not an Ethernet interface (link type " +
+                                              std::to_string(ifr.ifr_hwaddr.sa_family) + ")");
+  }
+  std::array<std::byte, MacAddr::kLen> mac_bytes{};
+  std::memcpy(mac_bytes.data(), ifr.ifr_hwaddr.sa_data, MacAddr::kLen);
+  if (::ioctl(sock.get(), SIOCGIFMTU, &ifr) != 0) {
+    return os_error(Errc::kIo, name, "cannot read the MTU of " + ifname_s, errno);
+  }
+  const auto mtu = static_cast<std::size_t>(ifr.ifr_mtu);
+
+  auto geo = plan_rings(name, options, mtu);
+  if (!geo) return std::unexpected(geo.error());
+
+  const auto set_int = [&](int opt, int value) {
+    return ::setsockopt(sock.get(), SOL_PACKET, opt, &value, sizeof value) == 0 ? 0 : errno;
+  };
+  // Version, virtio header and loss mode must be chosen before the rings exist.
+  if (int e = set_int(PACKET_VERSION, TPACKET_V3)) return os_error(Errc::kUnsupported, name, "TPACKET_V3", e);
+  if (int e = set_int(PACKET_VNET_HDR, 1)) return os_error(Errc::kUnsupported, name, "PACKET_VNET_HDR", e);
+  // A slot the kernel finds malformed (possible only if the MTU shrank after
+  // open) is then skipped and released instead of blocking the ring forever.
+  if (int e = set_int(PACKET_LOSS, 1)) return os_error(Errc::kUnsupported, name, "PACKET_LOSS", e);
+  // Our own frames must not come back to us. Older kernels lack the option;
+  // receive() also skips PACKET_OUTGOING frames, so that is not fatal.
+  static_cast<void>(set_int(PACKET_IGNORE_OUTGOING, 1));
+  if (options.qdisc_bypass) {
+    if (int e = set_int(PACKET_QDISC_BYPASS, 1)) return os_error(Errc::kUnsupported, name, "PACKET_QDISC_BYPASS", e);
+  }
+
+  tpacket_req3 rx{};
+  rx.tp_block_size = static_cast<unsigned>(geo->rx_block_size);
+  rx.tp_block_nr = static_cast<unsigned>(geo->rx_blocks);
+  rx.tp_frame_size = static_cast<unsigned>(geo->slot_size);
+  rx.tp_frame_nr = static_cast<unsigned>(geo->rx_block_size / geo->slot_size * geo->rx_blocks);
+  rx.tp_retire_blk_tov = kRxBlockTimeoutMs;
+  if (::setsockopt(sock.get(), SOL_PACKET, PACKET_RX_RING, &rx, sizeof rx) != 0) {
+    return os_error(Errc::kIo, name,
+                    "cannot set up the receive ring (" + std::to_string(geo->rx_blocks) + " blocks of " +
+                        std::to_string(geo->rx_block_size) + " bytes)",
+                    errno);
+  }
+  tpacket_req3 tx{};  // the kernel refuses a TX ring with a timeout or private area
+  tx.tp_block_size = static_cast<unsigned>(geo->tx_block_size);
+  tx.tp_block_nr = static_cast<unsigned>(geo->tx_bytes() / geo->tx_block_size);
+  tx.tp_frame_size = static_cast<unsigned>(geo->slot_size);
+  tx.tp_frame_nr = static_cast<unsigned>(geo->tx_slots);
+  if (::setsockopt(sock.get(), SOL_PACKET, PACKET_TX_RING, &tx, sizeof tx) != 0) {
+    return os_error(Errc::kIo, name,
+                    "cannot set up the transmit ring (" + std::to_string(geo->tx_slots) + " slots of " +
+                        std::to_string(geo->slot_size) + " bytes)",
+                    errno);
+  }
+  // MAP_POPULATE: fault every page in now, not on the crash path.
+  const std::size_t map_len = geo->rx_bytes() + geo->tx_bytes();
+  void* map = ::mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, sock.get(), 0);
+  if (map == MAP_FAILED) {
+    return os_error(Errc::kIo, name, "cannot map the rings (" + std::to_string(map_len) + " bytes)", errno);
+  }
+
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(ETH_P_ALL);
+  addr.sll_ifindex = ifindex;
+  if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    const int e = errno;
+    ::munmap(map, map_len);
+    return os_error(Errc::kIo, name, "cannot bind to " + ifname_s, e);
+  }
+  // Binding to an interface that is down succeeds but leaves ENETDOWN
+  // pending on the socket (POLLERR on fd()); clear it.
+  int so_error = 0;
+  socklen_t so_len = sizeof so_error;
+  static_cast<void>(::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &so_error, &so_len));
+
+  return std::unique_ptr<Device>(new PacketDevice(std::move(name), sock.release(),
+                                                  static_cast<std::byte*>(map), *geo, ifindex,
+                                                  MacAddr(mac_bytes), mtu));
+}
+
 }  // namespace np::dev

@@ -1,0 +1,484 @@
+// The TAP backend against the Linux kernel, in a namespace of its own.
+//
+// The test thread enters a fresh namespace only to open the device (and to
+// make kernel sockets); the kernel side of the TAP gets 10.78.0.1/24 and our
+// end plays 10.78.0.2 with the device's MAC. Everything else runs from the
+// host's namespace, through the device's descriptors.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alloc_guard.h"
+#include "netns.h"
+#include "netpoll/dev/open.h"
+#include "netpoll/dev/tap.h"
+#include "netpoll/wire/arp.h"
+#include "netpoll/wire/ethernet.h"
+#include "netpoll/wire/ipv4.h"
+#include "netpoll/wire/udp.h"
+
+namespace np::dev {
+namespace {
+
+using namespace std::chrono_literals;
+using np::testing::AllocGuard;
+using np::testing::Netns;
+using np::testing::ScopedNetns;
+using np::testing::sh;
+using np::testing::sh_ok;
+
+constexpr std::uint16_t kOurPort = 6665;
+constexpr std::uint16_t kKernelPort = 6666;
+const std::string kKernelIp = "10.78.0.1";
+const std::string kOurIp = "10.78.0.2";
+
+// --- helpers (the same shape as in packet_test.cpp) -------------------------
+
+struct Endpoint {
+  MacAddr mac;
+  Ipv4Addr ip;
+  std::uint16_t port;
+};
+
+std::vector<std::byte> udp_frame(const Endpoint& src, const Endpoint& dst, std::span<const std::byte> payload) {
+  const wire::UdpRepr udp{src.port, dst.port, payload};
+  wire::Ipv4Repr ip;
+  ip.src = src.ip;
+  ip.dst = dst.ip;
+  ip.protocol = wire::ip_proto::kUdp;
+  ip.payload_len = static_cast<std::uint16_t>(udp.buffer_len());
+  ip.ident = 7;
+  const wire::EthernetRepr eth{src.mac, dst.mac, wire::ethertype::kIpv4};
+  std::vector<std::byte> frame(wire::EthernetRepr::header_len() + ip.buffer_len(), std::byte{0xa5});
+  udp.emit(ip.emit(eth.emit(frame)), ip.src, ip.dst);
+  return frame;
+}
+
+struct Udp {
+  MacAddr src_mac, dst_mac;
+  Ipv4Addr src, dst;
+  std::uint16_t src_port = 0, dst_port = 0, checksum = 0;
+  std::vector<std::byte> payload;
+};
+
+// kUnsupported for frames that are not IPv4/UDP; a failed check otherwise.
+Result<Udp> parse_udp(std::span<const std::byte> frame) {
+  auto eth = wire::EthernetFrame<const std::byte>::check(frame);
+  if (!eth) return fail(eth.error());
+  auto er = wire::EthernetRepr::parse(*eth);
+  if (!er || er->ethertype != wire::ethertype::kIpv4) return fail(Errc::kUnsupported);
+  auto ip = wire::Ipv4Packet<const std::byte>::check(eth->payload());
+  if (!ip) return fail(ip.error());
+  auto ir = wire::Ipv4Repr::parse(*ip);
+  if (!ir) return fail(ir.error());
+  if (ir->protocol != wire::ip_proto::kUdp) return fail(Errc::kUnsupported);
+  auto up = wire::UdpPacket<const std::byte>::check(ip->payload());
+  if (!up) return fail(up.error());
+  auto ur = wire::UdpRepr::parse(*up, ir->src, ir->dst);
+  if (!ur) return fail(ur.error());
+  return Udp{er->src, er->dst, ir->src, ir->dst, ur->src_port, ur->dst_port, up->checksum(),
+             std::vector<std::byte>(ur->payload.begin(), ur->payload.end())};
+}
+
+// An ARP request for `ip`, or nothing.
+std::optional<wire::ArpRepr> arp_request_for(std::span<const std::byte> frame, const Ipv4Addr& ip) {
+  auto eth = wire::EthernetFrame<const std::byte>::check(frame);
+  if (!eth || eth->ethertype() != wire::ethertype::kArp) return std::nullopt;
+  auto pkt = wire::ArpPacket<const std::byte>::check(eth->payload());
+  if (!pkt) return std::nullopt;
+  auto arp = wire::ArpRepr::parse(*pkt);
+  if (!arp || arp->op != wire::ArpOp::kRequest || arp->target_ip != ip) return std::nullopt;
+  return *arp;
+}
+
+std::vector<std::byte> arp_reply(const wire::ArpRepr& request, const MacAddr& our_mac) {
+  const wire::ArpRepr reply{wire::ArpOp::kReply, our_mac, request.target_ip, request.source_mac, request.source_ip};
+  const wire::EthernetRepr eth{our_mac, request.source_mac, wire::ethertype::kArp};
+  std::vector<std::byte> frame(wire::EthernetRepr::header_len() + wire::ArpRepr::kLen, std::byte{0xa5});
+  reply.emit(eth.emit(frame));
+  return frame;
+}
+
+std::vector<std::byte> pattern(std::size_t n, std::uint8_t seed) {
+  std::vector<std::byte> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = std::byte(static_cast<std::uint8_t>(seed + i * 13));
+  return v;
+}
+
+std::vector<std::byte> bytes_of(std::string_view s) {
+  const auto b = as_bytes(s);
+  return {b.begin(), b.end()};
+}
+
+class UdpSocket {
+ public:
+  UdpSocket(const Netns& ns, const std::string& ip, std::uint16_t port) {
+    ScopedNetns in(ns);
+    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa = addr(ip, port);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+      ADD_FAILURE() << "cannot bind UDP socket to " << ip << ":" << port << ": " << std::strerror(errno);
+    }
+  }
+  ~UdpSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UdpSocket(const UdpSocket&) = delete;
+  UdpSocket& operator=(const UdpSocket&) = delete;
+
+  bool send_to(const std::string& ip, std::uint16_t port, std::span<const std::byte> data) const {
+    sockaddr_in sa = addr(ip, port);
+    return ::sendto(fd_, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) ==
+           static_cast<ssize_t>(data.size());
+  }
+
+  std::optional<std::vector<std::byte>> receive(std::chrono::milliseconds timeout, std::string* from = nullptr) const {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
+    std::vector<std::byte> buf(65536);
+    sockaddr_in sa{};
+    socklen_t len = sizeof sa;
+    const ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sa), &len);
+    if (n < 0) return std::nullopt;
+    buf.resize(static_cast<std::size_t>(n));
+    if (from != nullptr) {
+      char text[INET_ADDRSTRLEN] = {};
+      ::inet_ntop(AF_INET, &sa.sin_addr, text, sizeof text);
+      *from = std::string(text) + ":" + std::to_string(ntohs(sa.sin_port));
+    }
+    return buf;
+  }
+
+ private:
+  static sockaddr_in addr(const std::string& ip, std::uint16_t port) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    ::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr);
+    return sa;
+  }
+  int fd_ = -1;
+};
+
+bool receive_until(Device& dev, std::chrono::milliseconds timeout,
+                   const std::function<bool(std::span<const std::byte>)>& on_frame) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool done = false;
+  for (;;) {
+    dev.receive(16, [&](std::span<const std::byte> f) {
+      if (!done && on_frame(f)) done = true;
+    });
+    if (done) return true;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left <= 0ms) return false;
+    pollfd p{dev.fd(), POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(std::max<long>(1, left.count())));
+  }
+}
+
+bool drop_effective_capability(int cap) {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capget, &hdr, data) != 0) return false;
+  data[cap / 32].effective &= ~(1u << (cap % 32));
+  return ::syscall(SYS_capset, &hdr, data) == 0;
+}
+
+bool interface_exists(const Netns& ns, const std::string& ifname) {
+  std::string out;
+  return sh("ip -n " + ns.name() + " link show dev " + ifname, &out) == 0;
+}
+
+// --- the bed ----------------------------------------------------------------
+
+class TapDeviceTest : public ::testing::Test {
+ protected:
+  // Opens `spec` inside the namespace; the device outlives the scope.
+  std::unique_ptr<Device> open(const std::string& spec) {
+    ScopedNetns in(ns);
+    auto dev = open_device(spec);
+    if (!dev) {
+      ADD_FAILURE() << spec << ": " << dev.error().message;
+      return nullptr;
+    }
+    return std::move(*dev);
+  }
+
+  SetupResult<std::unique_ptr<Device>> try_open(const std::string& spec) {
+    ScopedNetns in(ns);
+    return open_device(spec);
+  }
+
+  // Opens tap:np-tap0 and gives the kernel side its address.
+  std::unique_ptr<Device> open_addressed() {
+    auto dev = open("tap:np-tap0");
+    if (!dev) return nullptr;
+    if (!sh_ok("ip -n " + ns.name() + " addr add " + kKernelIp + "/24 dev np-tap0")) return nullptr;
+    kernel_mac = *MacAddr::parse(np::testing::mac_of(ns, "np-tap0"));
+    ours = Endpoint{dev->mac(), *Ipv4Addr::parse(kOurIp), kOurPort};
+    kernel = Endpoint{kernel_mac, *Ipv4Addr::parse(kKernelIp), kKernelPort};
+    return dev;
+  }
+
+  Netns ns{"tap"};
+  MacAddr kernel_mac;
+  Endpoint ours, kernel;
+};
+
+// --- tests --------------------------------------------------------------------
+
+TEST_F(TapDeviceTest, CreatesTheInterfaceUpWithItsOwnMac) {
+  auto dev = open("tap:np-tap0");
+  ASSERT_TRUE(dev);
+  std::string flags, ifindex;
+  sh("ip netns exec " + ns.name() + " cat /sys/class/net/np-tap0/flags", &flags);
+  sh("ip netns exec " + ns.name() + " cat /sys/class/net/np-tap0/ifindex", &ifindex);
+  EXPECT_EQ(std::stoul(flags, nullptr, 16) & 0x1, 0x1u) << "IFF_UP";
+  EXPECT_EQ(dev->name(), "tap:np-tap0");
+  EXPECT_EQ(dev->ifindex(), std::stoi(ifindex));
+  EXPECT_EQ(dev->mtu(), 1500u);
+  EXPECT_GE(dev->fd(), 0);
+  EXPECT_TRUE(dev->link().usable());
+  // Our end is another machine: locally administered, unicast, and not the
+  // kernel side's address.
+  EXPECT_EQ(dev->mac()[0], 0x02);
+  EXPECT_NE(dev->mac(), *MacAddr::parse(np::testing::mac_of(ns, "np-tap0")));
+}
+
+TEST_F(TapDeviceTest, DerivedMacIsStablePerNameAndCanBeGiven) {
+  MacAddr first, again, other;
+  {
+    auto dev = open("tap:np-tap0");
+    ASSERT_TRUE(dev);
+    first = dev->mac();
+  }
+  {
+    auto dev = open("tap:np-tap0");
+    ASSERT_TRUE(dev);
+    again = dev->mac();
+  }
+  {
+    auto dev = open("tap:np-tap1");
+    ASSERT_TRUE(dev);
+    other = dev->mac();
+  }
+  EXPECT_EQ(first, again);
+  EXPECT_NE(first, other);
+  EXPECT_TRUE(first.is_unicast());
+  auto given = open("tap:np-tap0?mac=02:00:00:00:00:42");
+  ASSERT_TRUE(given);
+  EXPECT_EQ(given->mac(), MacAddr(0x02, 0, 0, 0, 0, 0x42));
+}
+
+TEST_F(TapDeviceTest, KernelSocketReceivesOurDatagramsExactly) {
+  auto dev = open_addressed();
+  ASSERT_TRUE(dev);
+  UdpSocket sock(ns, kKernelIp, kKernelPort);
+  const std::vector<std::vector<std::byte>> payloads = {bytes_of("netpoll"), bytes_of("x"), pattern(1400, 1),
+                                                        pattern(1472, 2)};
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    ASSERT_EQ(dev->transmit(udp_frame(ours, kernel, payloads[i])), TxStatus::kOk) << "payload " << i;
+    std::string from;
+    const auto got = sock.receive(2000ms, &from);
+    ASSERT_TRUE(got) << "the kernel never delivered payload " << i << " (" << payloads[i].size() << " bytes)";
+    EXPECT_EQ(*got, payloads[i]);
+    EXPECT_EQ(from, "10.78.0.2:6665");
+  }
+  EXPECT_EQ(dev->stats().tx_frames.value(), payloads.size());
+  EXPECT_EQ(dev->stats().tx_errors.value(), 0u);
+}
+
+TEST_F(TapDeviceTest, AnswersTheKernelsArpAndReceivesItsDatagrams) {
+  auto dev = open_addressed();
+  ASSERT_TRUE(dev);
+  UdpSocket sock(ns, kKernelIp, kKernelPort);
+  for (const auto& payload : {bytes_of("odd-length!"), pattern(1400, 3)}) {
+    ASSERT_TRUE(sock.send_to(kOurIp, kOurPort, payload));
+    std::optional<Udp> got;
+    std::vector<Errc> broken;
+    const bool ok = receive_until(*dev, 3000ms, [&](std::span<const std::byte> f) {
+      if (auto req = arp_request_for(f, ours.ip)) {
+        EXPECT_EQ(dev->transmit(arp_reply(*req, ours.mac)), TxStatus::kOk);
+        return false;
+      }
+      auto udp = parse_udp(f);
+      if (!udp) {
+        if (udp.error() != Errc::kUnsupported) broken.push_back(udp.error());
+        return false;
+      }
+      if (udp->dst_port != kOurPort) return false;
+      got = std::move(*udp);
+      return true;
+    });
+    ASSERT_TRUE(ok) << "no datagram of " << payload.size() << " bytes";
+    EXPECT_TRUE(broken.empty()) << to_string(broken[0]);
+    EXPECT_EQ(got->payload, payload);
+    EXPECT_NE(got->checksum, 0);
+    EXPECT_EQ(got->src, kernel.ip);
+    EXPECT_EQ(got->dst, ours.ip);
+    EXPECT_EQ(got->src_port, kKernelPort);
+    EXPECT_EQ(got->src_mac, kernel_mac);
+    EXPECT_EQ(got->dst_mac, ours.mac);
+  }
+  // The kernel learnt our MAC from the reply.
+  std::string neigh;
+  sh("ip -n " + ns.name() + " neigh show " + kOurIp + " dev np-tap0", &neigh);
+  EXPECT_NE(neigh.find(ours.mac.to_string()), std::string::npos) << neigh;
+}
+
+TEST_F(TapDeviceTest, AttachesToAnExistingPersistentTapAndLeavesItThere) {
+  ASSERT_TRUE(sh_ok("ip -n " + ns.name() + " tuntap add dev np-ptap0 mode tap"));
+  std::string ifindex;
+  sh("ip netns exec " + ns.name() + " cat /sys/class/net/np-ptap0/ifindex", &ifindex);
+  {
+    auto dev = open("tap:np-ptap0?up=0");
+    ASSERT_TRUE(dev);
+    EXPECT_EQ(dev->ifindex(), std::stoi(ifindex));
+    EXPECT_FALSE(dev->link().running) << "up=0 must leave it down";
+    // A second reader on a single-queue TAP is refused, by name.
+    auto second = try_open("tap:np-ptap0");
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, Errc::kExists);
+    EXPECT_EQ(second.error().message, "tap:np-ptap0: TAP interface np-ptap0 is already attached to another process");
+  }
+  EXPECT_TRUE(interface_exists(ns, "np-ptap0")) << "a persistent TAP must survive its reader";
+
+  // One we create ourselves goes away with the device.
+  {
+    auto dev = open("tap:np-tmp0");
+    ASSERT_TRUE(dev);
+    EXPECT_TRUE(interface_exists(ns, "np-tmp0"));
+  }
+  EXPECT_FALSE(interface_exists(ns, "np-tmp0"));
+}
+
+TEST_F(TapDeviceTest, RefusesAnInterfaceThatIsNotATap) {
+  ASSERT_TRUE(sh_ok("ip -n " + ns.name() + " link add np-veth0 type veth peer name np-veth1"));
+  ASSERT_TRUE(sh_ok("ip -n " + ns.name() + " tuntap add dev np-tun0 mode tun"));
+  auto veth = try_open("tap:np-veth0");
+  ASSERT_FALSE(veth);
+  EXPECT_EQ(veth.error().code, Errc::kUnsupported);
+  EXPECT_EQ(veth.error().message,
+            "tap:np-veth0: interface np-veth0 exists and is not a TAP device (it is a veth device)");
+  auto tun = try_open("tap:np-tun0");
+  ASSERT_FALSE(tun);
+  EXPECT_EQ(tun.error().code, Errc::kUnsupported);
+  EXPECT_EQ(tun.error().message,
+            "tap:np-tun0: interface np-tun0 exists and is not a TAP device (it is a TUN (layer 3) device)");
+  auto lo = try_open("tap:lo");
+  ASSERT_FALSE(lo);
+  EXPECT_EQ(lo.error().message, "tap:lo: interface lo exists and is not a TAP device");
+  auto long_name = try_open("tap:np-much-too-long0");
+  ASSERT_FALSE(long_name);
+  EXPECT_EQ(long_name.error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(long_name.error().message,
+            "tap:np-much-too-long0: interface name 'np-much-too-long0' is longer than 15 characters");
+}
+
+TEST_F(TapDeviceTest, KernelSideDownIsBusyAndNothingIsKept) {
+  auto dev = open_addressed();
+  ASSERT_TRUE(dev);
+  UdpSocket sock(ns, kKernelIp, kKernelPort);
+  ASSERT_TRUE(sh_ok("ip -n " + ns.name() + " link set np-tap0 down"));
+  const LinkState down = dev->link();
+  EXPECT_FALSE(down.running);
+  EXPECT_FALSE(down.carrier);
+  EXPECT_EQ(dev->transmit(udp_frame(ours, kernel, bytes_of("sent while down"))), TxStatus::kBusy);
+  EXPECT_EQ(dev->stats().tx_busy.value(), 1u);
+  EXPECT_EQ(dev->stats().tx_frames.value(), 0u);
+
+  ASSERT_TRUE(sh_ok("ip -n " + ns.name() + " link set np-tap0 up"));
+  EXPECT_TRUE(dev->link().usable());
+  const auto after = bytes_of("sent after up");
+  ASSERT_EQ(dev->transmit(udp_frame(ours, kernel, after)), TxStatus::kOk);
+  const auto got = sock.receive(2000ms);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, after);
+  EXPECT_FALSE(sock.receive(100ms)) << "a second datagram arrived";
+}
+
+TEST_F(TapDeviceTest, RefusesFramesLongerThanTheMtu) {
+  auto dev = open("tap:np-tap0");
+  ASSERT_TRUE(dev);
+  std::vector<std::byte> frame(dev->mtu() + Device::kEthHeaderLen + 1, std::byte{0});
+  EXPECT_EQ(dev->transmit(frame), TxStatus::kError);
+  EXPECT_EQ(dev->transmit(std::span(frame).first(13)), TxStatus::kError);
+  EXPECT_EQ(dev->stats().tx_errors.value(), 2u);
+  EXPECT_EQ(dev->stats().tx_frames.value(), 0u);
+}
+
+TEST_F(TapDeviceTest, WithoutCapNetAdminSaysWhatIsMissing) {
+  std::optional<Error> error;
+  bool dropped = false;
+  std::thread t([&] {
+    ScopedNetns in(ns);  // before dropping: entering needs CAP_SYS_ADMIN
+    dropped = drop_effective_capability(CAP_NET_ADMIN);
+    auto dev = open_device("tap:np-tap9");
+    if (!dev) error = dev.error();
+  });
+  t.join();
+  ASSERT_TRUE(dropped);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, Errc::kPermission);
+  EXPECT_EQ(error->message, "tap:np-tap9: creating TAP interface np-tap9 needs CAP_NET_ADMIN (run as root)");
+  EXPECT_FALSE(interface_exists(ns, "np-tap9"));
+}
+
+TEST_F(TapDeviceTest, DataPathAllocatesNothing) {
+  auto dev = open_addressed();
+  ASSERT_TRUE(dev);
+  UdpSocket sock(ns, kKernelIp, kKernelPort);
+  ASSERT_TRUE(sh_ok("ip -n " + ns.name() + " neigh add " + kOurIp + " lladdr " + ours.mac.to_string() +
+                    " dev np-tap0"));
+  const auto frame = udp_frame(ours, kernel, bytes_of("no allocation"));
+  ASSERT_TRUE(sock.send_to(kOurIp, kOurPort, bytes_of("incoming")));
+  pollfd p{dev->fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1);
+
+  // Frames are copied into storage made before the guard is armed.
+  std::array<std::array<std::byte, 2048>, 16> frames{};
+  std::array<std::size_t, 16> lens{};
+  std::size_t kept = 0;
+  std::size_t received = 0;
+  TxStatus sent = TxStatus::kError;
+  LinkState link;
+  AllocGuard guard;
+  sent = dev->transmit(frame);
+  received = dev->receive(16, [&](std::span<const std::byte> f) {
+    if (kept == frames.size()) return;
+    lens[kept] = std::min(f.size(), frames[kept].size());
+    std::memcpy(frames[kept].data(), f.data(), lens[kept]);
+    ++kept;
+  });
+  dev->poll();
+  link = dev->link();
+  const std::uint64_t allocations = guard.stop();
+
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(sent, TxStatus::kOk);
+  EXPECT_GE(received, 1u);
+  EXPECT_TRUE(link.usable());
+  bool found = false;
+  for (std::size_t i = 0; i < kept; ++i) {
+    auto udp = parse_udp(std::span<const std::byte>(frames[i].data(), lens[i]));
+    found = found || (udp && udp->payload == bytes_of("incoming"));
+  }
+  EXPECT_TRUE(found) << "the kernel's datagram was not among the " << kept << " frames received";
+  EXPECT_TRUE(sock.receive(2000ms)) << "the transmitted frame never reached the kernel socket";
+}
+
+}  // namespace
+}  // namespace np::dev
