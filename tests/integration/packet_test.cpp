@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "alloc_guard.h"
+#include "net_helpers.h"
 #include "netns.h"
 #include "netpoll/dev/open.h"
 #include "netpoll/dev/packet.h"
@@ -35,6 +36,7 @@ namespace np::dev {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace np::testing;
 using np::testing::AllocGuard;
 using np::testing::Netns;
 using np::testing::ScopedNetns;
@@ -44,160 +46,7 @@ using np::testing::VethBed;
 constexpr std::uint16_t kOurPort = 6665;
 constexpr std::uint16_t kPeerPort = 6666;
 
-// --- helpers (frames through wire/, kernel sockets in a namespace) ---------
-
-struct Endpoint {
-  MacAddr mac;
-  Ipv4Addr ip;
-  std::uint16_t port;
-};
-
-std::vector<std::byte> udp_frame(const Endpoint& src, const Endpoint& dst, std::span<const std::byte> payload,
-                                 std::uint16_t ident = 1) {
-  const wire::UdpRepr udp{src.port, dst.port, payload};
-  wire::Ipv4Repr ip;
-  ip.src = src.ip;
-  ip.dst = dst.ip;
-  ip.protocol = wire::ip_proto::kUdp;
-  ip.payload_len = static_cast<std::uint16_t>(udp.buffer_len());
-  ip.ident = ident;
-  const wire::EthernetRepr eth{src.mac, dst.mac, wire::ethertype::kIpv4};
-  // Emitted into a dirty buffer: every byte must be written by emit().
-  std::vector<std::byte> frame(wire::EthernetRepr::header_len() + ip.buffer_len(), std::byte{0xa5});
-  udp.emit(ip.emit(eth.emit(frame)), ip.src, ip.dst);
-  return frame;
-}
-
-struct Udp {
-  MacAddr src_mac, dst_mac;
-  Ipv4Addr src, dst;
-  std::uint16_t src_port = 0, dst_port = 0, checksum = 0;
-  std::vector<std::byte> payload;
-};
-
-// Ethernet -> IPv4 -> UDP with every check and checksum of wire/. Frames
-// that are not IPv4/UDP are kUnsupported; a UDP datagram that fails a check
-// gives that check's error.
-Result<Udp> parse_udp(std::span<const std::byte> frame) {
-  auto eth = wire::EthernetFrame<const std::byte>::check(frame);
-  if (!eth) return fail(eth.error());
-  auto er = wire::EthernetRepr::parse(*eth);
-  if (!er || er->ethertype != wire::ethertype::kIpv4) return fail(Errc::kUnsupported);
-  auto ip = wire::Ipv4Packet<const std::byte>::check(eth->payload());
-  if (!ip) return fail(ip.error());
-  auto ir = wire::Ipv4Repr::parse(*ip);
-  if (!ir) return fail(ir.error());
-  if (ir->protocol != wire::ip_proto::kUdp) return fail(Errc::kUnsupported);
-  auto up = wire::UdpPacket<const std::byte>::check(ip->payload());
-  if (!up) return fail(up.error());
-  auto ur = wire::UdpRepr::parse(*up, ir->src, ir->dst);
-  if (!ur) return fail(ur.error());
-  return Udp{er->src, er->dst, ir->src, ir->dst, ur->src_port, ur->dst_port, up->checksum(),
-             std::vector<std::byte>(ur->payload.begin(), ur->payload.end())};
-}
-
-std::vector<std::byte> pattern(std::size_t n, std::uint8_t seed) {
-  std::vector<std::byte> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = std::byte(static_cast<std::uint8_t>(seed + i * 7));
-  return v;
-}
-
-std::vector<std::byte> bytes_of(std::string_view s) {
-  const auto b = as_bytes(s);
-  return {b.begin(), b.end()};
-}
-
-class UdpSocket {
- public:
-  // A kernel UDP socket bound to ip:port inside `ns`.
-  UdpSocket(const Netns& ns, const std::string& ip, std::uint16_t port) {
-    ScopedNetns in(ns);
-    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa = addr(ip, port);
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-      ADD_FAILURE() << "cannot bind UDP socket to " << ip << ":" << port << " in " << ns.name() << ": "
-                    << std::strerror(errno);
-    }
-  }
-  ~UdpSocket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UdpSocket(const UdpSocket&) = delete;
-  UdpSocket& operator=(const UdpSocket&) = delete;
-
-  bool send_to(const std::string& ip, std::uint16_t port, std::span<const std::byte> data) const {
-    sockaddr_in sa = addr(ip, port);
-    return ::sendto(fd_, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) ==
-           static_cast<ssize_t>(data.size());
-  }
-
-  // The next datagram within `timeout` (poll(2), no blind sleep), with its
-  // sender as "ip:port".
-  std::optional<std::vector<std::byte>> receive(std::chrono::milliseconds timeout, std::string* from = nullptr) const {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
-    std::vector<std::byte> buf(65536);
-    sockaddr_in sa{};
-    socklen_t len = sizeof sa;
-    const ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sa), &len);
-    if (n < 0) return std::nullopt;
-    buf.resize(static_cast<std::size_t>(n));
-    if (from != nullptr) {
-      char text[INET_ADDRSTRLEN] = {};
-      ::inet_ntop(AF_INET, &sa.sin_addr, text, sizeof text);
-      *from = std::string(text) + ":" + std::to_string(ntohs(sa.sin_port));
-    }
-    return buf;
-  }
-
- private:
-  static sockaddr_in addr(const std::string& ip, std::uint16_t port) {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    ::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr);
-    return sa;
-  }
-  int fd_ = -1;
-};
-
-// Hands every received frame to `on_frame` until it returns true or
-// `timeout` passes, waiting on the device's descriptor in between.
-bool receive_until(Device& dev, std::chrono::milliseconds timeout,
-                   const std::function<bool(std::span<const std::byte>)>& on_frame) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool done = false;
-  for (;;) {
-    dev.receive(16, [&](std::span<const std::byte> f) {
-      if (!done && on_frame(f)) done = true;
-    });
-    if (done) return true;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left <= 0ms) return false;
-    pollfd p{dev.fd(), POLLIN, 0};
-    ::poll(&p, 1, static_cast<int>(std::max<long>(1, left.count())));
-  }
-}
-
-// Waits (bounded) until the device reports the wanted usability.
-bool wait_link(const Device& dev, bool usable, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (dev.link().usable() != usable) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);  // no descriptor reports link changes to us
-  }
-  return true;
-}
-
-// Drops `cap` from the calling thread's effective set (capabilities are per
-// thread in Linux, so the rest of the test binary keeps its privileges).
-bool drop_effective_capability(int cap) {
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {};
-  if (::syscall(SYS_capget, &hdr, data) != 0) return false;
-  data[cap / 32].effective &= ~(1u << (cap % 32));
-  return ::syscall(SYS_capset, &hdr, data) == 0;
-}
+// Helpers: tests/support/net_helpers.h
 
 // --- the bed ----------------------------------------------------------------
 

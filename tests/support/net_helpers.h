@@ -1,0 +1,84 @@
+// Helpers for tests against real devices and the kernel: frames built and
+// parsed with wire/, kernel UDP sockets inside a namespace, bounded waits.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "netns.h"
+#include "netpoll/base/addr.h"
+#include "netpoll/base/result.h"
+#include "netpoll/dev/device.h"
+#include "netpoll/wire/arp.h"
+
+namespace np::testing {
+
+struct Endpoint {
+  MacAddr mac;
+  Ipv4Addr ip;
+  std::uint16_t port;
+};
+
+// A UDP datagram in an Ethernet frame, emitted into a dirty buffer.
+std::vector<std::byte> udp_frame(const Endpoint& src, const Endpoint& dst, std::span<const std::byte> payload,
+                                 std::uint16_t ident = 1);
+
+struct Udp {
+  MacAddr src_mac, dst_mac;
+  Ipv4Addr src, dst;
+  std::uint16_t src_port = 0, dst_port = 0, checksum = 0;
+  std::vector<std::byte> payload;
+};
+
+// Ethernet -> IPv4 -> UDP with every check and checksum of wire/. Frames
+// that are not IPv4/UDP are kUnsupported; a UDP datagram that fails a check
+// gives that check's error.
+Result<Udp> parse_udp(std::span<const std::byte> frame);
+
+// An ARP request for `ip`, or nothing.
+std::optional<wire::ArpRepr> arp_request_for(std::span<const std::byte> frame, const Ipv4Addr& ip);
+// The reply to `request` from `our_mac`, as an Ethernet frame.
+std::vector<std::byte> arp_reply(const wire::ArpRepr& request, const MacAddr& our_mac);
+
+// n bytes of a recognisable pattern.
+std::vector<std::byte> pattern(std::size_t n, std::uint8_t seed);
+std::vector<std::byte> bytes_of(std::string_view s);
+
+class UdpSocket {
+ public:
+  // A kernel UDP socket bound to ip:port inside `ns`.
+  UdpSocket(const Netns& ns, const std::string& ip, std::uint16_t port);
+  ~UdpSocket();
+  UdpSocket(const UdpSocket&) = delete;
+  UdpSocket& operator=(const UdpSocket&) = delete;
+
+  bool send_to(const std::string& ip, std::uint16_t port, std::span<const std::byte> data) const;
+  // The next datagram within `timeout` (poll(2), no blind sleep), with its
+  // sender as "ip:port".
+  std::optional<std::vector<std::byte>> receive(std::chrono::milliseconds timeout, std::string* from = nullptr) const;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Hands every received frame to `on_frame` until it returns true or
+// `timeout` passes, waiting on the device's descriptor in between.
+bool receive_until(dev::Device& dev, std::chrono::milliseconds timeout,
+                   const std::function<bool(std::span<const std::byte>)>& on_frame);
+
+// Waits (bounded) until the device reports the wanted usability.
+bool wait_link(const dev::Device& dev, bool usable, std::chrono::milliseconds timeout);
+
+// Drops `cap` from the calling thread's effective set (capabilities are per
+// thread in Linux, so the rest of the test binary keeps its privileges).
+bool drop_effective_capability(int cap);
+
+bool interface_exists(const Netns& ns, const std::string& ifname);
+
+}  // namespace np::testing
