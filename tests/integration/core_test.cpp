@@ -1,0 +1,419 @@
+// The netpoll core against the Linux kernel, over veth pairs in namespaces.
+//
+// Namespace `a` holds np0 (kernel address 10.77.0.1) where our clients run
+// on packet:np0; namespace `b` holds np1 (10.77.0.2), whose kernel is the
+// peer. Clients that must answer ARP themselves use 10.77.0.5, an address
+// the kernel in `a` does not have (so only netpoll answers for it).
+// Every client is set up inside `a` (setup reads that namespace's links,
+// addresses and routes) and then used from the test thread.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alloc_guard.h"
+#include "net_helpers.h"
+#include "netns.h"
+#include "netpoll/core/netpoll.h"
+#include "netpoll/dev/open.h"
+#include "netpoll/wire/ipv4.h"
+
+namespace np::core {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace np::testing;
+
+std::string text(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+// Datagrams a receive hook got, safe to read from the test thread.
+struct Inbox {
+  std::mutex mu;
+  std::vector<std::string> payloads;
+  std::vector<RxInfo> infos;
+  std::atomic<std::size_t> count{0};
+
+  RxHook hook() {
+    return [this](Netpoll&, const RxInfo& info, std::span<const std::byte> p) {
+      std::lock_guard lock(mu);
+      payloads.push_back(text(p));
+      infos.push_back(info);
+      count.fetch_add(1);
+    };
+  }
+  bool wait_for(std::size_t n, std::chrono::milliseconds limit = 3000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (count.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    return count.load() >= n;
+  }
+  std::vector<std::string> snapshot() {
+    std::lock_guard lock(mu);
+    return payloads;
+  }
+};
+
+struct Log {
+  std::vector<std::string> lines;
+  SetupLog sink() {
+    return [this](const std::string& s) { lines.push_back(s); };
+  }
+  bool has(const std::string& s) const { return std::find(lines.begin(), lines.end(), s) != lines.end(); }
+  std::string all() const {
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  }
+};
+
+ClientConfig config(const std::string& target, Inbox* inbox = nullptr, Log* log = nullptr) {
+  ClientConfig c;
+  auto t = parse_targets(target);
+  EXPECT_TRUE(t) << (t ? "" : t.error().message);
+  c.target = t->targets.at(0);
+  c.resolve.interval = 200ms;
+  if (inbox != nullptr) c.rx_hook = inbox->hook();
+  if (log != nullptr) c.log = log->sink();
+  return c;
+}
+
+SetupResult<std::unique_ptr<Netpoll>> setup_in(const Netns& ns, ClientConfig cfg) {
+  ScopedNetns in(ns);
+  return Netpoll::setup(std::move(cfg));
+}
+
+class CoreOverVeth : public ::testing::Test {
+ protected:
+  VethBed bed;
+};
+
+// (a)
+TEST_F(CoreOverVeth, OurDatagramReachesAKernelSocketExactly) {
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  Log log;
+  auto np = setup_in(bed.a, config("6665@/np0,6666@10.77.0.2/", nullptr, &log));
+  ASSERT_TRUE(np) << np.error().message;
+  EXPECT_TRUE(log.has("netpoll: local IP 10.77.0.1")) << log.all();
+  EXPECT_TRUE(log.has("netpoll: remote ethernet address " + bed.b_mac + " (ARP reply from 10.77.0.2)")) << log.all();
+  EXPECT_EQ((*np)->remote_mac().to_string(), bed.b_mac);
+
+  for (const std::string& msg : {std::string("hello, kernel"), std::string(1, 'x'), std::string(1472, 'y')}) {
+    ASSERT_TRUE((*np)->send_udp(as_bytes(msg)));
+    std::string from;
+    auto got = peer.receive(2000ms, &from);
+    ASSERT_TRUE(got) << "nothing arrived for a " << msg.size() << "-byte datagram";
+    EXPECT_EQ(text(*got), msg);
+    EXPECT_EQ(from, "10.77.0.1:6665");
+  }
+  EXPECT_EQ((*np)->stats().tx_datagrams.value(), 3u);
+  EXPECT_EQ((*np)->device().stats().tx_drops.total(), 0u);
+}
+
+// (b)
+TEST_F(CoreOverVeth, KernelArpsWeAnswerAndOurHookGetsItsDatagram) {
+  Inbox inbox;
+  auto np = setup_in(bed.a, config("6666@10.77.0.5/np0,@0.0.0.0/", &inbox));
+  ASSERT_TRUE(np) << np.error().message;
+  UdpSocket peer(bed.b, bed.b_ip, 5555);
+  ASSERT_TRUE(peer.send_to("10.77.0.5", 6666, as_bytes("who is 10.77.0.5?")));
+  ASSERT_TRUE(inbox.wait_for(1)) << (*np)->device().stats_text();
+  EXPECT_EQ(inbox.snapshot()[0], "who is 10.77.0.5?");
+  EXPECT_EQ(inbox.infos[0].src_ip, Ipv4Addr(10, 77, 0, 2));
+  EXPECT_EQ(inbox.infos[0].src_port, 5555);
+  EXPECT_GE((*np)->device().stats().arp_replies_sent.value(), 1u);
+  std::string neigh;
+  sh("ip -n " + bed.b.name() + " neigh show 10.77.0.5", &neigh);
+  EXPECT_NE(neigh.find(bed.a_mac), std::string::npos) << neigh;  // the kernel cached our reply
+}
+
+// (c)
+TEST_F(CoreOverVeth, ClientsOnOneDeviceGetTheirOwnPortsAndBothMatchingGetIt) {
+  Inbox i1, i2, i3;
+  auto c1 = setup_in(bed.a, config("7001@10.77.0.5/np0,@0.0.0.0/", &i1));
+  auto c2 = setup_in(bed.a, config("7002@10.77.0.5/np0,@0.0.0.0/", &i2));
+  auto c3 = setup_in(bed.a, config("7002@10.77.0.5/np0,@10.77.0.2/", &i3));
+  ASSERT_TRUE(c1 && c2 && c3);
+  ASSERT_EQ(&(*c1)->device(), &(*c3)->device());
+  UdpSocket peer(bed.b, bed.b_ip, 5555);
+  ASSERT_TRUE(peer.send_to("10.77.0.5", 7001, as_bytes("for 7001")));
+  ASSERT_TRUE(peer.send_to("10.77.0.5", 7002, as_bytes("for 7002")));
+  ASSERT_TRUE(i1.wait_for(1));
+  ASSERT_TRUE(i2.wait_for(1));
+  ASSERT_TRUE(i3.wait_for(1));
+  std::this_thread::sleep_for(50ms);  // nothing more may arrive
+  EXPECT_EQ(i1.snapshot(), (std::vector<std::string>{"for 7001"}));
+  EXPECT_EQ(i2.snapshot(), (std::vector<std::string>{"for 7002"}));
+  EXPECT_EQ(i3.snapshot(), (std::vector<std::string>{"for 7002"}));
+}
+
+// (d) Malformed frames crafted in `b` and sent raw through its own packet
+// device: each is dropped and counted under its reason.
+TEST_F(CoreOverVeth, MalformedFramesAreDroppedUnderTheRightReason) {
+  Inbox inbox;
+  auto np = setup_in(bed.a, config("6666@10.77.0.5/np0,@0.0.0.0/", &inbox));
+  ASSERT_TRUE(np) << np.error().message;
+  std::unique_ptr<dev::Device> raw;
+  {
+    ScopedNetns in(bed.b);
+    auto d = dev::open_device("packet:np1");
+    ASSERT_TRUE(d) << d.error().message;
+    raw = std::move(*d);
+  }
+  const Endpoint from{*MacAddr::parse(bed.b_mac), Ipv4Addr(10, 77, 0, 2), 5555};
+  const Endpoint to{*MacAddr::parse(bed.a_mac), Ipv4Addr(10, 77, 0, 5), 6666};
+  const auto good = [&] { return udp_frame(from, to, as_bytes("valid payload")); };
+  const auto refill = [](std::vector<std::byte>& f) {
+    wire::Ipv4Packet<std::byte>::new_unchecked(std::span(f).subspan(14)).fill_checksum();
+  };
+  struct Case {
+    RxDrop reason;
+    std::vector<std::byte> frame;
+  };
+  std::vector<Case> cases;
+  {
+    auto f = good();
+    f[14 + 10] ^= std::byte{0x55};
+    cases.push_back({RxDrop::kIpChecksum, f});
+  }
+  {
+    auto f = good();
+    f.back() ^= std::byte{0x01};
+    cases.push_back({RxDrop::kUdpChecksum, f});
+  }
+  {
+    auto f = good();
+    f.resize(14 + 20 + 8 + 4);  // cut short: IP says more than the frame holds
+    cases.push_back({RxDrop::kIpLength, f});
+  }
+  {
+    auto f = good();
+    f.insert(f.begin() + 34, 4, std::byte{0x01});  // four NOP options
+    auto ip = wire::Ipv4Packet<std::byte>::new_unchecked(std::span(f).subspan(14));
+    ip.set_version_and_header_len(4, 24);
+    ip.set_total_len(static_cast<std::uint16_t>(f.size() - 14));
+    refill(f);
+    cases.push_back({RxDrop::kIpOptions, f});
+  }
+  {
+    auto f = good();
+    f[14 + 20 + 5] = std::byte{static_cast<std::uint8_t>(std::to_integer<unsigned>(f[14 + 20 + 5]) - 1)};
+    cases.push_back({RxDrop::kUdpLength, f});
+  }
+  {
+    auto f = good();
+    wire::Ipv4Packet<std::byte>::new_unchecked(std::span(f).subspan(14)).set_frag(false, true, 0);
+    refill(f);
+    cases.push_back({RxDrop::kIpFragment, f});
+  }
+  {
+    const Endpoint elsewhere{to.mac, Ipv4Addr(10, 77, 0, 6), 6666};
+    cases.push_back({RxDrop::kNoClient, udp_frame(from, elsewhere, as_bytes("foreign destination"))});
+  }
+  const auto& stats = (*np)->device().stats();
+  for (const auto& c : cases) {
+    const auto before = stats.rx_drops.value(c.reason);
+    ASSERT_EQ(raw->transmit(c.frame), dev::TxStatus::kOk);
+    const auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (stats.rx_drops.value(c.reason) == before && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(stats.rx_drops.value(c.reason), before + 1) << to_string(c.reason);
+  }
+  ASSERT_EQ(raw->transmit(good()), dev::TxStatus::kOk);
+  ASSERT_TRUE(inbox.wait_for(1));
+  EXPECT_EQ(inbox.snapshot(), (std::vector<std::string>{"valid payload"}));
+}
+
+// (e)
+TEST_F(CoreOverVeth, LinkDownQueuesToTheBoundAndLinkUpDeliversInOrder) {
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  auto cfg = config("6665@/np0,6666@10.77.0.2/" + bed.b_mac);
+  cfg.device.deferred_limit = 16;
+  auto np = setup_in(bed.a, std::move(cfg));
+  ASSERT_TRUE(np) << np.error().message;
+  ASSERT_TRUE(sh_ok(bed.a.exec() + "ip link set np0 down"));
+  int refused = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (!(*np)->send_udp(as_bytes("queued " + std::to_string(i)))) ++refused;
+  }
+  EXPECT_EQ(refused, 4);
+  EXPECT_EQ((*np)->device().deferred_depth(), 16u);
+  EXPECT_EQ((*np)->device().stats().tx_drops.value(TxDrop::kQueueFull), 4u);
+  EXPECT_FALSE(peer.receive(300ms));  // nothing leaks out while down
+  EXPECT_EQ((*np)->device().deferred_depth(), 16u);
+
+  ASSERT_TRUE(sh_ok(bed.a.exec() + "ip link set np0 up"));
+  for (int i = 0; i < 16; ++i) {
+    auto got = peer.receive(3000ms);
+    ASSERT_TRUE(got) << "datagram " << i << " missing; " << (*np)->device().stats_text();
+    EXPECT_EQ(text(*got), "queued " + std::to_string(i));
+  }
+  EXPECT_EQ((*np)->device().deferred_depth(), 0u);
+  EXPECT_EQ((*np)->device().stats().tx_deferred.value(), 16u);
+}
+
+// (f) on-link resolution is (a); here: through a gateway, and the fallback.
+TEST(CoreRouting, ResolvesTheGatewayMacForAnOffLinkTarget) {
+  // a (10.77.0.1) -- r (10.77.0.2 | 10.88.0.1) -- c (10.88.0.2)
+  Netns a("a"), r("r"), c("c");
+  ASSERT_TRUE(sh_ok("ip link add np0 netns " + a.name() + " type veth peer name np1 netns " + r.name()));
+  ASSERT_TRUE(sh_ok("ip link add np2 netns " + r.name() + " type veth peer name np3 netns " + c.name()));
+  for (const auto& cmd : {a.exec() + "ip addr add 10.77.0.1/24 dev np0", a.exec() + "ip link set np0 up",
+                          r.exec() + "ip addr add 10.77.0.2/24 dev np1", r.exec() + "ip link set np1 up",
+                          r.exec() + "ip addr add 10.88.0.1/24 dev np2", r.exec() + "ip link set np2 up",
+                          c.exec() + "ip addr add 10.88.0.2/24 dev np3", c.exec() + "ip link set np3 up",
+                          r.exec() + "sysctl -qw net.ipv4.ip_forward=1",
+                          a.exec() + "ip route add 10.88.0.0/24 via 10.77.0.2",
+                          c.exec() + "ip route add 10.77.0.0/24 via 10.88.0.1"}) {
+    ASSERT_TRUE(sh_ok(cmd));
+  }
+  const std::string gw_mac = mac_of(r, "np1");
+  UdpSocket far(c, "10.88.0.2", 6666);
+  Log log;
+  auto np = setup_in(a, config("6665@/np0,6666@10.88.0.2/", nullptr, &log));
+  ASSERT_TRUE(np) << np.error().message;
+  EXPECT_EQ((*np)->remote_mac().to_string(), gw_mac);
+  EXPECT_TRUE(log.has("netpoll: remote IP 10.88.0.2 is off-link: resolving gateway 10.77.0.2")) << log.all();
+  ASSERT_TRUE((*np)->send_udp(as_bytes("routed through r")));
+  std::string from;
+  auto got = far.receive(2000ms, &from);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(text(*got), "routed through r");
+  EXPECT_EQ(from, "10.77.0.1:6665");
+}
+
+TEST_F(CoreOverVeth, FallsBackToBroadcastWhenNobodyAnswers) {
+  Log log;
+  auto cfg = config("6665@/np0,6666@10.77.0.99/", nullptr, &log);
+  cfg.resolve.tries = 2;
+  cfg.resolve.interval = 100ms;
+  auto np = setup_in(bed.a, std::move(cfg));
+  ASSERT_TRUE(np) << np.error().message;
+  EXPECT_EQ((*np)->remote_mac(), MacAddr::broadcast());
+  EXPECT_TRUE(log.has("netpoll: warning: no ARP reply from 10.77.0.99 after 2 tries: sending to the broadcast "
+                      "address ff:ff:ff:ff:ff:ff"))
+      << log.all();
+  EXPECT_EQ((*np)->device().stats().arp_requests_sent.value(), 2u);
+}
+
+TEST_F(CoreOverVeth, SetupRefusesMissingDevicesSlavesAndAddresslessInterfaces) {
+  auto missing = setup_in(bed.a, config("@/np9,@10.77.0.2/"));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message, "netpoll: np9 doesn't exist, aborting");
+
+  ASSERT_TRUE(sh_ok(bed.a.exec() + "ip link add npbr0 type bridge"));
+  ASSERT_TRUE(sh_ok(bed.a.exec() + "ip link add npv0 type veth peer name npv1"));
+  ASSERT_TRUE(sh_ok(bed.a.exec() + "ip link set npv0 master npbr0"));
+  auto slave = setup_in(bed.a, config("@/npv0,@10.77.0.2/"));
+  ASSERT_FALSE(slave);
+  EXPECT_EQ(slave.error().message, "netpoll: npv0 is a slave device, aborting");
+
+  auto no_ip_cfg = config("@/npv1,@10.77.0.2/");
+  no_ip_cfg.device.carrier_timeout = 100ms;  // npv1's peer is a down bridge port: no carrier comes
+  auto no_ip = setup_in(bed.a, std::move(no_ip_cfg));
+  ASSERT_FALSE(no_ip);
+  EXPECT_EQ(no_ip.error().message, "netpoll: no IP address for npv1, aborting");
+}
+
+TEST_F(CoreOverVeth, BringsADownInterfaceUpAndWaitsForCarrier) {
+  ASSERT_TRUE(sh_ok(bed.a.exec() + "ip link set np0 down"));
+  Log log;
+  auto np = setup_in(bed.a, config("6665@/np0,6666@10.77.0.2/" + bed.b_mac, nullptr, &log));
+  ASSERT_TRUE(np) << np.error().message;
+  EXPECT_TRUE(log.has("netpoll: device np0 not up yet, forcing it")) << log.all();
+  EXPECT_FALSE(log.has("netpoll: timeout waiting for carrier")) << log.all();
+  EXPECT_TRUE((*np)->device().device().link().usable());
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  ASSERT_TRUE((*np)->send_udp(as_bytes("up again")));
+  auto got = peer.receive(2000ms);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(text(*got), "up again");
+}
+
+// (g) A receiving client loses nothing while unrelated traffic floods the
+// device at kFloodRate frames per second (the rate the README states).
+TEST_F(CoreOverVeth, ReceiverLosesNothingUnderAnUnrelatedFlood) {
+  constexpr int kFloodRate = 200'000;
+  constexpr int kFloodFrames = 200'000;
+  constexpr int kOurs = 2'000;
+  Inbox inbox;
+  auto np = setup_in(bed.a, config("6666@10.77.0.5/np0,@0.0.0.0/", &inbox));
+  ASSERT_TRUE(np) << np.error().message;
+  std::unique_ptr<dev::Device> flooder;
+  {
+    ScopedNetns in(bed.b);
+    auto d = dev::open_device("packet:np1?tx_frames=1024");
+    ASSERT_TRUE(d) << d.error().message;
+    flooder = std::move(*d);
+  }
+  const Endpoint from{*MacAddr::parse(bed.b_mac), Ipv4Addr(10, 77, 0, 2), 5555};
+  const Endpoint other{*MacAddr::parse(bed.a_mac), Ipv4Addr(10, 77, 0, 5), 9999};  // a port nobody has
+  const auto noise = udp_frame(from, other, as_bytes("unrelated traffic, unrelated traffic"));
+
+  std::atomic<int> flood_sent{0};
+  std::thread flood([&] {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kFloodFrames;) {
+      // Pace: frame i is due at i / kFloodRate seconds.
+      const auto due = start + std::chrono::nanoseconds(std::int64_t{i} * 1'000'000'000 / kFloodRate);
+      if (std::chrono::steady_clock::now() < due) {
+        std::this_thread::sleep_until(due);
+        continue;
+      }
+      if (flooder->transmit(noise) == dev::TxStatus::kOk) {
+        ++i;
+      } else {
+        flooder->poll();
+      }
+    }
+    flood_sent = kFloodFrames;
+  });
+  UdpSocket peer(bed.b, bed.b_ip, 5556);
+  for (int i = 0; i < kOurs; ++i) {
+    ASSERT_TRUE(peer.send_to("10.77.0.5", 6666, as_bytes("ours " + std::to_string(i))));
+    if (i % 100 == 99) std::this_thread::sleep_for(5ms);
+  }
+  flood.join();
+  EXPECT_TRUE(inbox.wait_for(kOurs, 5000ms)) << "received " << inbox.count.load() << " of " << kOurs << "\n"
+                                             << (*np)->device().stats_text();
+  const auto got = inbox.snapshot();
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(kOurs));
+  for (int i = 0; i < kOurs; ++i) ASSERT_EQ(got[static_cast<std::size_t>(i)], "ours " + std::to_string(i));
+  // Every flood frame was seen and counted too (the last may still be in the
+  // ring's open block for a moment).
+  const auto& no_client = (*np)->device().stats().rx_drops;
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (no_client.value(RxDrop::kNoClient) < kFloodFrames && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(no_client.value(RxDrop::kNoClient), static_cast<std::uint64_t>(kFloodFrames));
+  EXPECT_EQ((*np)->device().device().stats().rx_dropped.value(), 0u);
+}
+
+TEST_F(CoreOverVeth, SendAndPollOnARealDeviceAllocateNothing) {
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  Inbox inbox;
+  auto cfg = config("6666@10.77.0.5/np0,6666@10.77.0.2/" + bed.b_mac, &inbox);
+  cfg.device.service_thread = false;
+  auto np = setup_in(bed.a, std::move(cfg));
+  ASSERT_TRUE(np) << np.error().message;
+  ASSERT_TRUE((*np)->send_udp(as_bytes("warm up")));
+  ASSERT_TRUE(peer.receive(1000ms));
+  (*np)->poll();
+  std::size_t sent = 0;
+  AllocGuard guard;
+  for (int i = 0; i < 200; ++i) {
+    sent += (*np)->send_udp(as_bytes("no allocation")).has_value();
+    (*np)->poll();
+  }
+  const auto allocations = guard.stop();
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(sent, 200u);
+  int arrived = 0;
+  while (peer.receive(200ms)) ++arrived;
+  EXPECT_EQ(arrived, 200);
+}
+
+}  // namespace
+}  // namespace np::core
