@@ -14,6 +14,7 @@ using np::tools::Command;
 constexpr Command kCommands[] = {
     {"send", "send datagrams through netpoll (MESSAGE or stdin lines)", np::tools::cmd_send},
     {"recv", "print the datagrams netpoll receives for a target", np::tools::cmd_recv},
+    {"bench", "benchmarks, printed side by side (bench send)", np::tools::cmd_bench},
     {"dump", "print the frames arriving on a device, decoded", np::tools::cmd_dump},
     {"inject", "build UDP frames by hand and transmit them on a device", np::tools::cmd_inject},
 };

@@ -6,6 +6,7 @@
 //
 //   receive(budget, sink)  burst receive, at most `budget` frames
 //   transmit(frame)        ok / busy (ring full, queue stopped) / error
+//   transmit_more(frame)   the same, but the kick may wait for the next call
 //   poll()                 reclaim finished transmit slots, push pending work
 //   link(), mac(), mtu(), ifindex(), fd(), name()
 //
@@ -73,6 +74,12 @@ class Device {
 
   // Offers one frame for transmission. Never blocks. Context: any.
   virtual TxStatus transmit(std::span<const std::byte> frame) noexcept = 0;
+
+  // Like transmit(), but the device may hold the frame until the next
+  // transmit() or poll(), so that a burst costs one kick of the hardware
+  // (Linux's xmit_more). A kOk frame is taken: it will go out. Devices
+  // without batching send it at once. Context: any.
+  virtual TxStatus transmit_more(std::span<const std::byte> frame) noexcept { return transmit(frame); }
 
   // Reclaims completed transmit slots and pushes out anything the backend
   // holds back (the seed's poll_controller). Never blocks. Context: any.
