@@ -209,7 +209,7 @@ class FaultInjector final : public FaultDevice {
     if (d.corrupt) out = corrupted_copy(tx_, frame, d);
     const TxStatus s = inner_->transmit(out);
     if (s == TxStatus::kBusy) return s;  // the decision waits for the retry
-    tx_.pending.reset();
+    tx_.pending.reset();  // taken, or refused for good (kError): either way this frame's draw is spent
     if (s == TxStatus::kError) return s;
     if (d.corrupt) stats_.corrupted.add();
     if (d.duplicate) {

@@ -113,7 +113,7 @@ class UdpTunnel final : public UdpTunnelDevice {
       const int n = ::recvmmsg(fd_, msgs_.data(), static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
       if (n < 0) {
         if (is_unreachable(errno) && reports_left-- > 0) {
-          stats_tunnel_.rx_refused.add();
+          tunnel_stats_.rx_refused.add();
           continue;
         }
         break;  // EAGAIN: nothing waiting. Anything else: try again next call.
@@ -161,7 +161,7 @@ class UdpTunnel final : public UdpTunnelDevice {
       }
       if (err == EINTR) continue;
       if (is_unreachable(err)) {
-        stats_tunnel_.tx_refused.add();
+        tunnel_stats_.tx_refused.add();
         if (attempt == 0) continue;
         if (err == ECONNREFUSED) {
           // A second report arrived between our two tries: the peer is
@@ -185,7 +185,7 @@ class UdpTunnel final : public UdpTunnelDevice {
   int fd() const noexcept override { return fd_; }
   std::string_view name() const noexcept override { return name_; }
   const DeviceStats& stats() const noexcept override { return stats_; }
-  const UdpTunnelStats& tunnel_stats() const noexcept override { return stats_tunnel_; }
+  const UdpTunnelStats& tunnel_stats() const noexcept override { return tunnel_stats_; }
 
  private:
   const std::string name_;
@@ -200,7 +200,7 @@ class UdpTunnel final : public UdpTunnelDevice {
   std::array<iovec, kBatch> iov_{};
   std::array<sockaddr_in, kBatch> from_{};
   DeviceStats stats_;
-  UdpTunnelStats stats_tunnel_;
+  UdpTunnelStats tunnel_stats_;
 };
 
 }  // namespace

@@ -82,6 +82,8 @@ struct FaultStats {
 
 class FaultDevice : public Device {
  public:
+  // Faults injected so far, both directions. (stats() is the inner
+  // device's: what actually crossed the wire.) Context: any.
   virtual const FaultStats& fault_stats() const noexcept = 0;
 };
 

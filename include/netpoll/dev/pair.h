@@ -70,6 +70,7 @@ class PairDevice : public Device {
   // Context: any.
   virtual void set_carrier(bool up) noexcept = 0;
 
+  // Counters of this backend beyond DeviceStats. Context: any.
   virtual const PairStats& pair_stats() const noexcept = 0;
 };
 

@@ -38,6 +38,8 @@ struct PcapStats {
 
 class PcapDevice : public Device {
  public:
+  // What was recorded and what could not be. (stats() is the inner
+  // device's.) Context: any.
   virtual const PcapStats& pcap_stats() const noexcept = 0;
 };
 

@@ -56,6 +56,7 @@ struct UdpTunnelStats {
 
 class UdpTunnelDevice : public Device {
  public:
+  // Counters of this backend beyond DeviceStats. Context: any.
   virtual const UdpTunnelStats& tunnel_stats() const noexcept = 0;
 };
 
