@@ -35,6 +35,8 @@ std::string text(std::span<const std::byte> b) { return {reinterpret_cast<const 
 struct Received {
   std::vector<std::string> payloads;
   std::vector<RxInfo> infos;
+  bool keep = true;  // false: only count (a hook that allocates nothing)
+  std::size_t count = 0;
 };
 
 ClientConfig config(const std::string& device, const std::string& target_text, Received* rx = nullptr) {
@@ -48,6 +50,8 @@ ClientConfig config(const std::string& device, const std::string& target_text, R
   c.resolve.interval = 50ms;
   if (rx != nullptr) {
     c.rx_hook = [rx](Netpoll&, const RxInfo& info, std::span<const std::byte> payload) {
+      ++rx->count;
+      if (!rx->keep) return;
       rx->payloads.push_back(text(payload));
       rx->infos.push_back(info);
     };
@@ -263,8 +267,7 @@ TEST(Netpoll, CountsEveryReceiveDropUnderItsReason) {
     RxDrop reason;
     std::vector<std::byte> frame;
   };
-  std::vector<Case> cases;
-  cases.push_back({RxDrop::kRunt, std::vector<std::byte>(10, std::byte{0})});
+  std::vector<Case> cases;  // (a runt cannot cross a device: every backend refuses one)
   {
     auto f = good();
     EthernetFrame<std::byte>::new_unchecked(f).set_dst(MacAddr(2, 0, 0, 0, 0, 0x99));
@@ -458,6 +461,7 @@ TEST_F(TwoHosts, SendAndPollAllocateNothing) {
   // Warm up once (first-use paths such as the thread id cache).
   ASSERT_TRUE(a_->send_udp(as_bytes("warm")));
   b_->poll();
+  rx_b_.keep = false;  // storing payloads would allocate
   std::size_t n = 0;
   testing::AllocGuard guard;
   for (int i = 0; i < 100; ++i) {
@@ -473,7 +477,7 @@ TEST_F(TwoHosts, SendAndPollAllocateNothing) {
   const auto allocations = guard.stop();
   EXPECT_EQ(allocations, 0u);
   EXPECT_EQ(n, 105u);
-  EXPECT_EQ(rx_b_.payloads.size(), 106u);
+  EXPECT_EQ(rx_b_.count, 106u);
 }
 
 Netpoll* g_signal_client = nullptr;

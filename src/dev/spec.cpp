@@ -38,6 +38,7 @@ SetupResult<DeviceSpec> parse_device_spec(std::string_view text) {
   }
   if (question != std::string_view::npos) {
     std::string_view opts = rest.substr(question + 1);
+    if (opts.empty()) return setup_error(Errc::kInvalidArgument, quoted + ": nothing after '?'");
     while (!opts.empty()) {
       const auto amp = opts.find('&');
       const std::string_view item = opts.substr(0, amp);

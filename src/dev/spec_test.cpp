@@ -60,13 +60,23 @@ TEST(DeviceSpec, AnOptionValueMayBeEmptyOrHoldEqualsSigns) {
   EXPECT_EQ(s->options, (Options{{"pcap", ""}, {"seed", "a=b"}}));
 }
 
+TEST(DeviceSpec, ABareInterfaceNameIsAnAfPacketDevice) {
+  auto s = parse_device_spec("eth0");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->kind, "packet");
+  EXPECT_EQ(s->target, "eth0");
+  EXPECT_EQ(s->text, "packet:eth0");
+  EXPECT_TRUE(s->options.empty());
+}
+
 TEST(DeviceSpec, RefusesMalformedStringsQuotingThem) {
-  EXPECT_EQ(parse_error("eth0"),
-            "device string 'eth0': expected KIND:TARGET, e.g. packet:eth0, tap:tap0, "
-            "udp:127.0.0.1:7001@127.0.0.1:7000, pair:name");
+  EXPECT_EQ(parse_error("a-name-longer-than-15"),
+            "device string 'a-name-longer-than-15': expected an interface name or KIND:TARGET, e.g. eth0, "
+            "packet:eth0, tap:tap0, udp:127.0.0.1:7001@127.0.0.1:7000, pair:name");
   EXPECT_EQ(parse_error(":eth0"),
-            "device string ':eth0': expected KIND:TARGET, e.g. packet:eth0, tap:tap0, "
+            "device string ':eth0': expected an interface name or KIND:TARGET, e.g. eth0, packet:eth0, tap:tap0, "
             "udp:127.0.0.1:7001@127.0.0.1:7000, pair:name");
+  EXPECT_EQ(parse_error("pair:x?"), "device string 'pair:x?': nothing after '?'");
   EXPECT_EQ(parse_error("pair:"), "device string 'pair:': nothing after 'pair:'");
   EXPECT_EQ(parse_error("pair:?mtu=9000"), "device string 'pair:?mtu=9000': nothing after 'pair:'");
   EXPECT_EQ(parse_error("pair:x?mtu"), "device string 'pair:x?mtu': option 'mtu' is not KEY=VALUE");
