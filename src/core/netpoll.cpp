@@ -106,7 +106,10 @@ void NetpollDevice::service_loop() {
     nfds_t n = 0;
     if (dev_->fd() >= 0) fds[n++] = {dev_->fd(), POLLIN, 0};
     fds[n++] = {wake_fd_, POLLIN, 0};
-    const int timeout_ms = pending ? static_cast<int>(cfg_.deferred_retry.count()) : 100;
+    // Frames waiting for a kick are kicked within a millisecond.
+    const int timeout_ms = unkicked_.load(std::memory_order_relaxed) ? 1
+                           : pending                                ? static_cast<int>(cfg_.deferred_retry.count())
+                                                                    : 100;
     const int ready = ::poll(fds, n, timeout_ms);
     if (ready > 0 && (fds[n - 1].revents & POLLIN)) {
       std::uint64_t v;
@@ -190,20 +193,25 @@ std::optional<FramePool::Index> NetpollDevice::take_frame() noexcept {
   return pool_.take();
 }
 
-Result<void> NetpollDevice::send_frame(FramePool::Index frame, std::size_t len, int client) noexcept {
+Result<void> NetpollDevice::send_frame(FramePool::Index frame, std::size_t len, int client, Flush flush) noexcept {
   const std::span<const std::byte> bytes = pool_.frame(frame).first(len);
   const pid_t me = current_tid();
   // Don't get frames out of order, and no recursion into the device from
   // inside its own poll.
   if (txq_.empty() && poll_owner_.load(std::memory_order_relaxed) != me) {
-    const std::int64_t deadline = now_ns() + std::chrono::nanoseconds(cfg_.retry_budget).count();
+    std::int64_t deadline = 0;  // read the clock only once the device is busy
     for (;;) {
       if (tx_lock_.try_lock()) {
-        dev::TxStatus st = dev_->transmit(bytes);
+        dev::TxStatus st = flush == Flush::kLater ? dev_->transmit_more(bytes) : dev_->transmit(bytes);
         if (st == dev::TxStatus::kBusy) dev_->poll();  // tickle: reclaim finished slots
         if (st == dev::TxStatus::kOk) {
           stats_.tx_frames.add();
           stats_.tx_bytes.add(len);
+          if (flush == Flush::kNow) {
+            unkicked_.store(false, std::memory_order_relaxed);  // this kick took them all
+          } else if (!unkicked_.exchange(true, std::memory_order_relaxed)) {
+            wake_service();  // the first frame of a burst: make sure someone kicks
+          }
         }
         tx_lock_.unlock();
         if (st == dev::TxStatus::kOk) {
@@ -218,7 +226,9 @@ Result<void> NetpollDevice::send_frame(FramePool::Index frame, std::size_t len, 
         }
         stats_.tx_retries.add();
       }
-      if (now_ns() >= deadline) break;
+      const std::int64_t now = now_ns();
+      if (deadline == 0) deadline = now + std::chrono::nanoseconds(cfg_.retry_budget).count();
+      if (now >= deadline) break;
       nap(cfg_.retry_interval);
     }
   }
@@ -236,7 +246,16 @@ Result<void> NetpollDevice::send_frame(FramePool::Index frame, std::size_t len, 
   return {};
 }
 
+void NetpollDevice::flush() noexcept {
+  if (!unkicked_.load(std::memory_order_relaxed)) return;
+  OwnerLockGuard guard(tx_lock_);
+  if (!guard) return;  // the holder is transmitting; the service thread kicks later
+  unkicked_.store(false, std::memory_order_relaxed);
+  dev_->poll();
+}
+
 bool NetpollDevice::service_tx() noexcept {
+  flush();
   if (txq_.empty()) return false;
   OwnerLockGuard guard(tx_lock_);
   if (!guard) return !txq_.empty();  // someone is transmitting: try again later
@@ -728,7 +747,7 @@ SetupResult<MacAddr> Netpoll::resolve_remote_mac() {
   return MacAddr::broadcast();
 }
 
-Result<void> Netpoll::send_udp(std::span<const std::byte> payload) noexcept {
+Result<void> Netpoll::send_udp(std::span<const std::byte> payload, Flush flush) noexcept {
   NetpollDevice& d = *dev_;
   const auto refuse = [&](TxDrop reason, Errc code) -> Result<void> {
     stats_.tx_drops.add(reason);
@@ -753,7 +772,7 @@ Result<void> Netpoll::send_udp(std::span<const std::byte> payload) noexcept {
                       .emit(ip_area);
   udp.emit(udp_area, t.local_ip, t.remote_ip);
 
-  auto r = d.send_frame(*idx, kPayloadOffset + payload.size(), slot_);
+  auto r = d.send_frame(*idx, kPayloadOffset + payload.size(), slot_, flush);
   if (r) {
     stats_.tx_datagrams.add();
     stats_.tx_bytes.add(payload.size());

@@ -53,6 +53,11 @@ namespace np::core {
 class Netpoll;
 class NetpollDevice;
 
+// kNow: the device is kicked for this datagram. kLater: more datagrams
+// follow, so the device may wait (Linux's xmit_more) until a kNow send or
+// flush(); with a service thread running, it kicks within about 1 ms.
+enum class Flush : std::uint8_t { kNow, kLater };
+
 // What a receive hook learns about a datagram besides its payload.
 struct RxInfo {
   MacAddr src_mac;
@@ -146,6 +151,9 @@ class NetpollDevice {
   // is busy. True if frames remain. Context: any.
   bool service_tx() noexcept;
 
+  // Kicks the device for frames sent with Flush::kLater. Context: any.
+  void flush() noexcept;
+
   // Trap mode: netpoll consumes every frame, ARP is answered after the poll.
   // Nested: each set_trap(true) needs a set_trap(false). Context: any.
   void set_trap(bool on) noexcept;
@@ -210,7 +218,7 @@ class NetpollDevice {
 
   // Send path. Context: any.
   std::optional<FramePool::Index> take_frame() noexcept;
-  Result<void> send_frame(FramePool::Index frame, std::size_t len, int client) noexcept;
+  Result<void> send_frame(FramePool::Index frame, std::size_t len, int client, Flush flush = Flush::kNow) noexcept;
   void drop_frame(FramePool::Index frame, std::size_t len, int client, std::uint16_t generation,
                   TxDrop reason) noexcept;
   std::uint16_t next_ip_ident() noexcept { return ip_ident_.fetch_add(1, std::memory_order_relaxed); }
@@ -236,6 +244,7 @@ class NetpollDevice {
   OwnerLock tx_lock_;
   OwnerLock rx_lock_;
   std::atomic<pid_t> poll_owner_{0};
+  std::atomic<bool> unkicked_{false};  // frames sent with Flush::kLater wait for a kick
   std::atomic<int> trapped_{0};
   std::atomic<std::uint16_t> ip_ident_{1};
   std::array<ClientSlot, kMaxClients> clients_;
@@ -282,7 +291,10 @@ class Netpoll {
   // kTooBig (payload > max_payload()), kNoBuffer (pool empty), kBusy
   // (deferred queue full), kIo (the device refused it). Safe from a signal
   // handler. Context: any.
-  Result<void> send_udp(std::span<const std::byte> payload) noexcept;
+  Result<void> send_udp(std::span<const std::byte> payload, Flush flush = Flush::kNow) noexcept;
+
+  // Kicks out datagrams sent with Flush::kLater. Context: any.
+  void flush() noexcept { dev_->flush(); }
 
   // Polls the shared device (see NetpollDevice::poll). Context: any.
   std::size_t poll(std::size_t budget = 0) noexcept { return dev_->poll(budget); }
