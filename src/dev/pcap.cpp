@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "posix.h"
+
 namespace np::dev {
 namespace {
 
@@ -98,8 +100,10 @@ SetupResult<std::unique_ptr<PcapDevice>> wrap_pcap(std::unique_ptr<Device> inner
   if (inner == nullptr) return setup_error(Errc::kInvalidArgument, quoted + ": no device to record");
   // O_APPEND: every writev lands whole at the end of the file, whichever
   // side (receive or transmit thread) makes it.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return setup_error(errno == EACCES ? Errc::kPermission : Errc::kIo, quoted + ": " + std::strerror(errno));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
+  if (fd.get() < 0) {
+    return setup_error(errno == EACCES ? Errc::kPermission : Errc::kIo, quoted + ": " + errno_text(errno));
+  }
   std::byte hdr[kGlobalHeaderLen];
   put(hdr + 0, kMagicMicros);
   put(hdr + 4, kVersionMajor);
@@ -108,13 +112,12 @@ SetupResult<std::unique_ptr<PcapDevice>> wrap_pcap(std::unique_ptr<Device> inner
   put(hdr + 12, std::uint32_t{0});  // sigfigs: always 0 in practice
   put(hdr + 16, kSnapLen);
   put(hdr + 20, kLinkTypeEthernet);
-  const ssize_t n = ::write(fd, hdr, sizeof hdr);
+  const ssize_t n = ::write(fd.get(), hdr, sizeof hdr);
   if (n != static_cast<ssize_t>(sizeof hdr)) {
     const int err = n < 0 ? errno : ENOSPC;
-    ::close(fd);
-    return setup_error(Errc::kIo, quoted + ": cannot write the header: " + std::strerror(err));
+    return setup_error(Errc::kIo, quoted + ": cannot write the header: " + errno_text(err));
   }
-  return std::unique_ptr<PcapDevice>(new PcapWriter(std::move(inner), fd));
+  return std::unique_ptr<PcapDevice>(new PcapWriter(std::move(inner), fd.release()));
 }
 
 }  // namespace np::dev
