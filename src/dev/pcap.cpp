@@ -33,33 +33,35 @@ void put(std::byte* at, T v) noexcept {
 
 class PcapWriter final : public PcapDevice {
  public:
-  PcapWriter(std::unique_ptr<Device> inner, int fd) : inner_(std::move(inner)), fd_(fd) {}
+  PcapWriter(std::unique_ptr<Device> inner, int fd) : PcapDevice(std::move(inner)), fd_(fd) {}
   ~PcapWriter() override { ::close(fd_); }
 
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override {
-    return inner_->receive(budget, [&](std::span<const std::byte> frame) {
+    return inner().receive(budget, [&](std::span<const std::byte> frame) {
       record(frame, stats_.rx_records, stats_.rx_write_errors);
       sink(frame);
     });
   }
 
   TxStatus transmit(std::span<const std::byte> frame) noexcept override {
-    const TxStatus s = inner_->transmit(frame);
+    return record_if_taken(frame, inner().transmit(frame));
+  }
+
+  // A kOk frame is taken even if its kick waits (Device::transmit_more), so
+  // it is recorded now, like one from transmit().
+  TxStatus transmit_more(std::span<const std::byte> frame) noexcept override {
+    return record_if_taken(frame, inner().transmit_more(frame));
+  }
+
+  const PcapStats& pcap_stats() const noexcept override { return stats_; }
+
+ private:
+  // Context: any.
+  TxStatus record_if_taken(std::span<const std::byte> frame, TxStatus s) noexcept {
     if (s == TxStatus::kOk) record(frame, stats_.tx_records, stats_.tx_write_errors);
     return s;
   }
 
-  void poll() noexcept override { inner_->poll(); }
-  LinkState link() const noexcept override { return inner_->link(); }
-  MacAddr mac() const noexcept override { return inner_->mac(); }
-  std::size_t mtu() const noexcept override { return inner_->mtu(); }
-  int ifindex() const noexcept override { return inner_->ifindex(); }
-  int fd() const noexcept override { return inner_->fd(); }
-  std::string_view name() const noexcept override { return inner_->name(); }
-  const DeviceStats& stats() const noexcept override { return inner_->stats(); }
-  const PcapStats& pcap_stats() const noexcept override { return stats_; }
-
- private:
   // Context: any (called from the receive or the transmit side).
   void record(std::span<const std::byte> frame, Counter& written, Counter& failed) noexcept {
     if (broken_.load(std::memory_order_relaxed)) {
@@ -87,7 +89,6 @@ class PcapWriter final : public PcapDevice {
     if (n > 0) broken_.store(true, std::memory_order_relaxed);
   }
 
-  const std::unique_ptr<Device> inner_;
   const int fd_;
   std::atomic<bool> broken_{false};
   PcapStats stats_;
