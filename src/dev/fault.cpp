@@ -213,16 +213,10 @@ class FaultInjector final : public FaultDevice {
     if (s == TxStatus::kError) return s;
     if (d.corrupt) stats_.corrupted.add();
     if (d.duplicate) {
-      const TxStatus again = inner().transmit(out);
-      if (again == TxStatus::kOk) {
-        stats_.duplicated.add();
-      } else if (const auto slot = tx_.hold.take(out)) {
-        // No room now: it follows as soon as there is.
-        tx_.hold.time(*slot) = now;
-        tx_.hold.release.push(*slot);
+      if (inner().transmit(out) == TxStatus::kOk) {
         stats_.duplicated.add();
       } else {
-        stats_.overflow.add();
+        hold_duplicate(tx_.hold, out, now);  // no room now: it follows as soon as there is
       }
     }
     tx_.hold.move_waiting_to_release(now);
@@ -282,17 +276,36 @@ class FaultInjector final : public FaultDevice {
     return copy;
   }
 
+  // A free hold slot with a copy of `frame`, corrupted if `d` says so; nullopt
+  // when all slots are taken.
+  std::optional<std::uint32_t> take_slot(HoldStore& h, std::span<const std::byte> frame, const Decision& d) noexcept {
+    const auto slot = h.take(frame);
+    if (slot && d.corrupt) {
+      corrupt_in_place(h.frame(*slot), d.where);
+      stats_.corrupted.add();
+    }
+    return slot;
+  }
+
+  // A duplicate that cannot go out now follows from a hold slot, due at
+  // `due`; with no slot free it is lost, and counted as overflow.
+  void hold_duplicate(HoldStore& h, std::span<const std::byte> frame, Nanos due) noexcept {
+    if (const auto slot = h.take(frame)) {
+      h.time(*slot) = due;
+      h.release.push(*slot);
+      stats_.duplicated.add();
+    } else {
+      stats_.overflow.add();
+    }
+  }
+
   // Holds `frame` for reordering or delay, as `d` says, with its duplicate.
   // False when the frame is not held: no such fault, or no free slot
   // (counted as overflow); then it goes out at once.
   bool hold(Side& side, std::span<const std::byte> frame, const Decision& d, Nanos now) noexcept {
     HoldStore& h = side.hold;
     if (d.reorder) {
-      if (const auto slot = h.take(frame)) {
-        if (d.corrupt) {
-          corrupt_in_place(h.frame(*slot), d.where);
-          stats_.corrupted.add();
-        }
+      if (const auto slot = take_slot(h, frame, d)) {
         h.time(*slot) = now;  // hold start, for kReorderMaxHold
         h.waiting.push(*slot);
         stats_.reordered.add();
@@ -301,24 +314,12 @@ class FaultInjector final : public FaultDevice {
       stats_.overflow.add();
     }
     if (opts_.delay.count() > 0) {
-      if (const auto slot = h.take(frame)) {
-        if (d.corrupt) {
-          corrupt_in_place(h.frame(*slot), d.where);
-          stats_.corrupted.add();
-        }
+      if (const auto slot = take_slot(h, frame, d)) {
         const Nanos due = now + opts_.delay;
         h.time(*slot) = due;
         h.release.push(*slot);
         stats_.delayed.add();
-        if (d.duplicate) {
-          if (const auto copy = h.take(h.frame(*slot))) {
-            h.time(*copy) = due;
-            h.release.push(*copy);
-            stats_.duplicated.add();
-          } else {
-            stats_.overflow.add();
-          }
-        }
+        if (d.duplicate) hold_duplicate(h, h.frame(*slot), due);
         // This frame is the "next frame" reordered ones were waiting for.
         h.move_waiting_to_release(due);
         return true;
@@ -370,12 +371,8 @@ class FaultInjector final : public FaultDevice {
         sink(out);
         ++delivered;
         stats_.duplicated.add();
-      } else if (const auto slot = rx_.hold.take(out)) {
-        rx_.hold.time(*slot) = now;
-        rx_.hold.release.push(*slot);
-        stats_.duplicated.add();
       } else {
-        stats_.overflow.add();
+        hold_duplicate(rx_.hold, out, now);
       }
     }
     rx_.hold.move_waiting_to_release(now);
