@@ -67,17 +67,6 @@ Result<Udp> parse_udp(std::span<const std::byte> frame) {
              std::vector<std::byte>(ur->payload.begin(), ur->payload.end())};
 }
 
-std::vector<std::byte> pattern(std::size_t n, std::uint8_t seed) {
-  std::vector<std::byte> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = std::byte(static_cast<std::uint8_t>(seed + i * 7));
-  return v;
-}
-
-std::vector<std::byte> bytes_of(std::string_view s) {
-  const auto b = as_bytes(s);
-  return {b.begin(), b.end()};
-}
-
 UdpSocket::UdpSocket(const Netns& ns, const std::string& ip, std::uint16_t port) {
   ScopedNetns in(ns);
   fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

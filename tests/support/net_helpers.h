@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "frames.h"
 #include "netns.h"
 #include "netpoll/base/addr.h"
 #include "netpoll/base/result.h"
@@ -44,10 +45,6 @@ Result<Udp> parse_udp(std::span<const std::byte> frame);
 std::optional<wire::ArpRepr> arp_request_for(std::span<const std::byte> frame, const Ipv4Addr& ip);
 // The reply to `request` from `our_mac`, as an Ethernet frame.
 std::vector<std::byte> arp_reply(const wire::ArpRepr& request, const MacAddr& our_mac);
-
-// n bytes of a recognisable pattern.
-std::vector<std::byte> pattern(std::size_t n, std::uint8_t seed);
-std::vector<std::byte> bytes_of(std::string_view s);
 
 class UdpSocket {
  public:
