@@ -41,4 +41,16 @@ std::vector<Bytes> drain(dev::Device& d, std::size_t budget) {
   return out;
 }
 
+void FrameStore::keep(std::span<const std::byte> frame) noexcept {
+  const std::size_t slot = kept_ % kSlots;
+  lens_[slot] = std::min(frame.size(), kSlotSize);
+  std::memcpy(frames_[slot].data(), frame.data(), lens_[slot]);
+  ++kept_;
+}
+
+std::span<const std::byte> FrameStore::frame(std::size_t i) const noexcept {
+  const std::size_t slot = (kept_ - held() + i) % kSlots;
+  return {frames_[slot].data(), lens_[slot]};
+}
+
 }  // namespace np::testing

@@ -1,7 +1,9 @@
 // Bytes and frames for device tests: patterns, numbered frames whose bytes
-// tell a damaged, repeated or reordered frame apart, draining a device.
+// tell a damaged, repeated or reordered frame apart, draining a device, and
+// keeping copies of received frames without allocating.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -30,5 +32,27 @@ std::uint32_t seq_of(std::span<const std::byte> frame);
 
 // Receives, `budget` frames a call, until the device has nothing more.
 std::vector<Bytes> drain(dev::Device& d, std::size_t budget = 64);
+
+// Copies of the last kSlots frames offered to keep(), each cut at
+// kSlotSize bytes, in storage made up front: a test can keep what it
+// receives while an AllocGuard is armed. Context: any.
+class FrameStore {
+ public:
+  static constexpr std::size_t kSlots = 16;
+  static constexpr std::size_t kSlotSize = 2048;
+
+  void keep(std::span<const std::byte> frame) noexcept;
+  // How many frames keep() was offered, including any no longer held.
+  std::size_t kept() const noexcept { return kept_; }
+  // How many are held: the last min(kept(), kSlots).
+  std::size_t held() const noexcept { return kept_ < kSlots ? kept_ : kSlots; }
+  // The i-th frame held, oldest first; i < held().
+  std::span<const std::byte> frame(std::size_t i) const noexcept;
+
+ private:
+  std::array<std::array<std::byte, kSlotSize>, kSlots> frames_{};
+  std::array<std::size_t, kSlots> lens_{};
+  std::size_t kept_ = 0;
+};
 
 }  // namespace np::testing
