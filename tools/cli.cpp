@@ -1,9 +1,27 @@
 #include "cli.h"
 
+#include <signal.h>
+
 #include <charconv>
 #include <cstdio>
 
 namespace np::tools {
+namespace {
+
+// Set by the handler, hence a volatile sig_atomic_t at namespace scope.
+volatile sig_atomic_t g_stop = 0;
+void on_stop_signal(int) { g_stop = 1; }
+
+}  // namespace
+
+void install_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool stop_requested() noexcept { return g_stop != 0; }
 
 ArgParser& ArgParser::option(std::string name) {
   declared_[std::move(name)] = true;

@@ -50,6 +50,13 @@ class ArgParser {
   std::vector<std::string> after_dashes_;
 };
 
+// Makes SIGINT and SIGTERM set a flag instead of ending the process, so that
+// a command's loop can stop and still print its summary. Call it once the
+// command is set up.
+void install_stop_signals();
+// True once SIGINT or SIGTERM arrived after install_stop_signals().
+bool stop_requested() noexcept;
+
 // Prints "netpoll SUB: MESSAGE" to stderr.
 void print_error(std::string_view sub, std::string_view message);
 
