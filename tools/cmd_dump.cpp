@@ -65,12 +65,7 @@ int cmd_dump(int argc, char** argv) {
   std::fprintf(stderr, "netpoll dump: %llu frames (device rx %llu, dropped %llu)\n",
                static_cast<unsigned long long>(seen), static_cast<unsigned long long>(st.rx_frames.value()),
                static_cast<unsigned long long>(st.rx_dropped.value()));
-  if (count != 0 && seen < count && !stop_requested()) {
-    std::fprintf(stderr, "netpoll dump: timed out after %g s with %llu of %llu frames\n", timeout,
-                 static_cast<unsigned long long>(seen), static_cast<unsigned long long>(count));
-    return 1;
-  }
-  return 0;
+  return count_exit_status("dump", "frames", timeout, seen, count);
 }
 
 }  // namespace np::tools

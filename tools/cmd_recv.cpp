@@ -85,12 +85,7 @@ int cmd_recv(int argc, char** argv) {
     std::fprintf(stderr, "{\"client\":%s,\"device\":%s}\n", (*np)->stats_json().c_str(),
                  (*np)->device().stats_json().c_str());
   }
-  if (count != 0 && got < count && !stop_requested()) {
-    std::fprintf(stderr, "netpoll recv: timed out after %g s with %llu of %llu datagrams\n", timeout,
-                 static_cast<unsigned long long>(got), static_cast<unsigned long long>(count));
-    return 1;
-  }
-  return 0;
+  return count_exit_status("recv", "datagrams", timeout, got, count);
 }
 
 }  // namespace np::tools
