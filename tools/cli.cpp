@@ -1,9 +1,36 @@
 #include "cli.h"
 
+#include <signal.h>
+
 #include <charconv>
 #include <cstdio>
 
 namespace np::tools {
+namespace {
+
+// Set by the handler, hence a volatile sig_atomic_t at namespace scope.
+volatile sig_atomic_t g_stop = 0;
+void on_stop_signal(int) { g_stop = 1; }
+
+}  // namespace
+
+void install_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool stop_requested() noexcept { return g_stop != 0; }
+
+int count_exit_status(std::string_view sub, std::string_view unit, double timeout, std::uint64_t got,
+                      std::uint64_t count) {
+  if (count == 0 || got >= count || stop_requested()) return 0;
+  std::fprintf(stderr, "netpoll %.*s: timed out after %g s with %llu of %llu %.*s\n", static_cast<int>(sub.size()),
+               sub.data(), timeout, static_cast<unsigned long long>(got), static_cast<unsigned long long>(count),
+               static_cast<int>(unit.size()), unit.data());
+  return 1;
+}
 
 ArgParser& ArgParser::option(std::string name) {
   declared_[std::move(name)] = true;

@@ -50,6 +50,20 @@ class ArgParser {
   std::vector<std::string> after_dashes_;
 };
 
+// Makes SIGINT and SIGTERM set a flag instead of ending the process, so that
+// a command's loop can stop and still print its summary. Call it once the
+// command is set up.
+void install_stop_signals();
+// True once SIGINT or SIGTERM arrived after install_stop_signals().
+bool stop_requested() noexcept;
+
+// The exit status of a command that waited for `count` items (0: no
+// --count) and got `got`: 1 if it fell short by timing out, after saying
+//   netpoll SUB: timed out after S s with GOT of COUNT UNIT
+// on stderr; 0 if it got them all, had no count, or was stopped by a signal.
+int count_exit_status(std::string_view sub, std::string_view unit, double timeout, std::uint64_t got,
+                      std::uint64_t count);
+
 // Prints "netpoll SUB: MESSAGE" to stderr.
 void print_error(std::string_view sub, std::string_view message);
 

@@ -1,6 +1,5 @@
 // netpoll dump DEVICE: print every frame that arrives on a device.
 #include <poll.h>
-#include <signal.h>
 
 #include <chrono>
 #include <cstdio>
@@ -13,9 +12,6 @@
 
 namespace np::tools {
 namespace {
-
-volatile sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
 
 constexpr const char* kHelp =
     "usage: netpoll dump DEVICE [--count N] [--timeout S] [--full]\n"
@@ -50,15 +46,12 @@ int cmd_dump(int argc, char** argv) {
     print_error("dump", dev.error().message);
     return 1;
   }
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  install_stop_signals();
 
   const auto start = std::chrono::steady_clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   std::uint64_t seen = 0;
-  while (!g_stop && (count == 0 || seen < count)) {
+  while (!stop_requested() && (count == 0 || seen < count)) {
     if (timeout > 0 && elapsed() >= timeout) break;
     (*dev)->receive(count == 0 ? 64 : std::min<std::uint64_t>(64, count - seen), [&](std::span<const std::byte> f) {
       std::printf("%.6f %s\n", elapsed(), describe_frame(f, max_payload).c_str());
@@ -72,12 +65,7 @@ int cmd_dump(int argc, char** argv) {
   std::fprintf(stderr, "netpoll dump: %llu frames (device rx %llu, dropped %llu)\n",
                static_cast<unsigned long long>(seen), static_cast<unsigned long long>(st.rx_frames.value()),
                static_cast<unsigned long long>(st.rx_dropped.value()));
-  if (count != 0 && seen < count && !g_stop) {
-    std::fprintf(stderr, "netpoll dump: timed out after %g s with %llu of %llu frames\n", timeout,
-                 static_cast<unsigned long long>(seen), static_cast<unsigned long long>(count));
-    return 1;
-  }
-  return 0;
+  return count_exit_status("dump", "frames", timeout, seen, count);
 }
 
 }  // namespace np::tools

@@ -1,19 +1,16 @@
 // netpoll recv TARGET: print the datagrams a netpoll receive hook gets.
 #include <poll.h>
-#include <signal.h>
 
 #include <chrono>
 #include <cstdio>
 #include <string>
 
+#include "cli.h"
 #include "client_options.h"
 #include "commands.h"
 
 namespace np::tools {
 namespace {
-
-volatile sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
 
 constexpr const char* kHelp =
     "usage: netpoll recv TARGET [options]\n"
@@ -72,13 +69,10 @@ int cmd_recv(int argc, char** argv) {
   if (!args.has("quiet")) std::fputs((*np)->describe().c_str(), stderr);
   if (args.has("trap")) (*np)->device().set_trap(true);
 
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  install_stop_signals();
   const auto start = std::chrono::steady_clock::now();
   const int fd = (*np)->device().device().fd();
-  while (!g_stop && (count == 0 || got < count)) {
+  while (!stop_requested() && (count == 0 || got < count)) {
     if (timeout > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= timeout) break;
     if ((*np)->poll() == 0) {
       std::fflush(stdout);
@@ -91,12 +85,7 @@ int cmd_recv(int argc, char** argv) {
     std::fprintf(stderr, "{\"client\":%s,\"device\":%s}\n", (*np)->stats_json().c_str(),
                  (*np)->device().stats_json().c_str());
   }
-  if (count != 0 && got < count && !g_stop) {
-    std::fprintf(stderr, "netpoll recv: timed out after %g s with %llu of %llu datagrams\n", timeout,
-                 static_cast<unsigned long long>(got), static_cast<unsigned long long>(count));
-    return 1;
-  }
-  return 0;
+  return count_exit_status("recv", "datagrams", timeout, got, count);
 }
 
 }  // namespace np::tools

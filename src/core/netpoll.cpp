@@ -53,6 +53,14 @@ MacAddr unpack_mac(std::uint64_t v) noexcept {
   return MacAddr(b);
 }
 
+// "drops":{"reason":count,...}, every reason, zeros included.
+template <class Reason, class C>
+void drops_json(JsonWriter& j, const ReasonCounters<Reason, C>& drops) {
+  j.begin_object("drops");
+  drops.for_each([&](Reason r, std::uint64_t n) { j.field(to_string(r), n); });
+  j.end_object();
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -506,10 +514,9 @@ std::string NetpollDevice::stats_text() const {
   line("rx frames", stats_.rx_frames.value());
   line("rx delivered", stats_.rx_delivered.value());
   line("rx passed through", stats_.rx_passed.value());
-  for (std::size_t i = 0; i < static_cast<std::size_t>(RxDrop::kCount); ++i) {
-    const auto r = static_cast<RxDrop>(i);
-    if (stats_.rx_drops.value(r) != 0) line(std::string("rx drop ") + to_string(r), stats_.rx_drops.value(r));
-  }
+  stats_.rx_drops.for_each([&](RxDrop r, std::uint64_t n) {
+    if (n != 0) line(std::string("rx drop ") + to_string(r), n);
+  });
   line("arp replies sent", stats_.arp_replies_sent.value());
   line("arp replies seen", stats_.arp_replies_seen.value());
   line("arp requests sent", stats_.arp_requests_sent.value());
@@ -518,10 +525,9 @@ std::string NetpollDevice::stats_text() const {
   line("tx direct", stats_.tx_direct.value());
   line("tx deferred", stats_.tx_deferred.value());
   line("tx busy retries", stats_.tx_retries.value());
-  for (std::size_t i = 0; i < static_cast<std::size_t>(TxDrop::kCount); ++i) {
-    const auto r = static_cast<TxDrop>(i);
-    if (stats_.tx_drops.value(r) != 0) line(std::string("tx drop ") + to_string(r), stats_.tx_drops.value(r));
-  }
+  stats_.tx_drops.for_each([&](TxDrop r, std::uint64_t n) {
+    if (n != 0) line(std::string("tx drop ") + to_string(r), n);
+  });
   line("deferred queue depth", deferred_depth());
   line("deferred queue high", stats_.deferred_high.value());
   line("pool frames", pool_.frames());
@@ -544,12 +550,8 @@ std::string NetpollDevice::stats_json() const {
   j.begin_object("rx");
   j.field("frames", stats_.rx_frames.value()).field("delivered", stats_.rx_delivered.value());
   j.field("passed", stats_.rx_passed.value());
-  j.begin_object("drops");
-  for (std::size_t i = 0; i < static_cast<std::size_t>(RxDrop::kCount); ++i) {
-    const auto r = static_cast<RxDrop>(i);
-    j.field(to_string(r), stats_.rx_drops.value(r));
-  }
-  j.end_object().end_object();
+  drops_json(j, stats_.rx_drops);
+  j.end_object();
   j.begin_object("arp");
   j.field("replies_sent", stats_.arp_replies_sent.value()).field("replies_seen", stats_.arp_replies_seen.value());
   j.field("requests_sent", stats_.arp_requests_sent.value());
@@ -558,12 +560,8 @@ std::string NetpollDevice::stats_json() const {
   j.field("frames", stats_.tx_frames.value()).field("bytes", stats_.tx_bytes.value());
   j.field("direct", stats_.tx_direct.value()).field("deferred", stats_.tx_deferred.value());
   j.field("busy_retries", stats_.tx_retries.value());
-  j.begin_object("drops");
-  for (std::size_t i = 0; i < static_cast<std::size_t>(TxDrop::kCount); ++i) {
-    const auto r = static_cast<TxDrop>(i);
-    j.field(to_string(r), stats_.tx_drops.value(r));
-  }
-  j.end_object().end_object();
+  drops_json(j, stats_.tx_drops);
+  j.end_object();
   j.begin_object("deferred_queue");
   j.field("depth", deferred_depth()).field("high", stats_.deferred_high.value()).field("limit", cfg_.deferred_limit);
   j.end_object();
@@ -790,12 +788,8 @@ std::string Netpoll::stats_json() const {
   j.field("remote_mac", remote_mac().to_string());
   j.begin_object("tx");
   j.field("datagrams", stats_.tx_datagrams.value()).field("bytes", stats_.tx_bytes.value());
-  j.begin_object("drops");
-  for (std::size_t i = 0; i < static_cast<std::size_t>(TxDrop::kCount); ++i) {
-    const auto r = static_cast<TxDrop>(i);
-    j.field(to_string(r), stats_.tx_drops.value(r));
-  }
-  j.end_object().end_object();
+  drops_json(j, stats_.tx_drops);
+  j.end_object();
   j.begin_object("rx");
   j.field("datagrams", stats_.rx_datagrams.value()).field("bytes", stats_.rx_bytes.value());
   j.end_object();

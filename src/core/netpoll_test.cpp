@@ -116,6 +116,33 @@ TEST_F(TwoHosts, DatagramArrivesWithPayloadAndAddresses) {
   EXPECT_EQ(b_->device().stats().rx_delivered.value(), 1u);
 }
 
+TEST_F(TwoHosts, StatsListEveryDropReasonInJsonAndTheNonZeroOnesInText) {
+  ASSERT_FALSE(a_->send_udp(as_bytes(std::string(a_->max_payload() + 1, 'x'))));  // tx drop too_big
+  // To a port nobody on B listens on: rx drop no_client.
+  ASSERT_EQ(a_->device().device().transmit(udp_frame(MacAddr(2, 0, 0, 0, 0, 0x0a), MacAddr(2, 0, 0, 0, 0, 0x0b),
+                                                     Ipv4Addr(10, 0, 0, 1), Ipv4Addr(10, 0, 0, 2), 6665, 7777, "x")),
+            dev::TxStatus::kOk);
+  ASSERT_TRUE(poll_until({b_.get()}, [&] { return b_->device().stats().rx_drops.total() == 1; }));
+
+  const std::string tx_drops = R"("drops":{"too_big":1,"no_buffer":0,"queue_full":0,"device_error":0,"shutdown":0})";
+  EXPECT_NE(a_->stats_json().find(tx_drops), std::string::npos) << a_->stats_json();
+  EXPECT_NE(a_->device().stats_json().find(tx_drops), std::string::npos) << a_->device().stats_json();
+  const std::string rx_drops =
+      R"("drops":{"runt":0,"other_host":0,"not_ipv4":0,"ip_truncated":0,"ip_header":0,"ip_checksum":0,)"
+      R"("ip_length":0,"ip_fragment":0,"ip_options":0,"not_udp":0,"udp_truncated":0,"udp_length":0,)"
+      R"("udp_checksum":0,"no_client":1,"arp_malformed":0,"arp_ignored":0,"queue_full":0})";
+  EXPECT_NE(b_->device().stats_json().find(rx_drops), std::string::npos) << b_->device().stats_json();
+
+  const std::string a_text = a_->device().stats_text();
+  EXPECT_NE(a_text.find("\n  tx drop too_big         1\n"), std::string::npos) << a_text;
+  EXPECT_EQ(a_text.find("drop no_buffer"), std::string::npos) << a_text;
+  EXPECT_EQ(a_text.find("rx drop"), std::string::npos) << a_text;
+  const std::string b_text = b_->device().stats_text();
+  EXPECT_NE(b_text.find("\n  rx drop no_client       1\n"), std::string::npos) << b_text;
+  EXPECT_EQ(b_text.find("rx drop runt"), std::string::npos) << b_text;
+  EXPECT_EQ(b_text.find("tx drop"), std::string::npos) << b_text;
+}
+
 TEST_F(TwoHosts, IpIdentCountsUpFromOnePerDevice) {
   std::vector<std::uint16_t> idents;
   auto raw_end = dev::open_device("pair:" + unique_wire());  // unused: keeps the API honest

@@ -7,20 +7,6 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-// Removes whitespace anywhere in a field, warning once per field: Linux
-// silently parses " 6666" as port 0; we say so and use 6666.
-std::string_view trim_field(std::string_view field, std::string_view what, std::string& scratch,
-                            std::vector<std::string>& warnings) {
-  if (field.find_first_of(" \t\n\r") == std::string_view::npos) return field;
-  warnings.push_back("warning: whitespace is not allowed in the " + std::string(what) + " ('" + std::string(field) +
-                     "'), ignoring it");
-  scratch.clear();
-  for (char c : field) {
-    if (!is_space(c)) scratch += c;
-  }
-  return scratch;
-}
-
 std::optional<std::uint16_t> parse_port(std::string_view s) {
   unsigned v = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -34,11 +20,54 @@ std::unexpected<Error> failed_at(std::string_view rest, std::string_view why = {
   return setup_error(Errc::kInvalidArgument, msg);
 }
 
+// Reads the fields of one target. `what` names a field ("source port") in
+// its warning and its error; an error quotes `rest`, the option string from
+// the field that failed on.
+class FieldReader {
+ public:
+  explicit FieldReader(std::vector<std::string>& warnings) : warnings_(warnings) {}
+
+  // Removes whitespace anywhere in a field, warning once per field: Linux
+  // silently parses " 6666" as port 0; we say so and use 6666. The result
+  // is valid until the next call.
+  std::string_view trim(std::string_view field, std::string_view what) {
+    if (field.find_first_of(" \t\n\r") == std::string_view::npos) return field;
+    warnings_.push_back("warning: whitespace is not allowed in the " + std::string(what) + " ('" +
+                        std::string(field) + "'), ignoring it");
+    scratch_.clear();
+    for (char c : field) {
+      if (!is_space(c)) scratch_ += c;
+    }
+    return scratch_;
+  }
+
+  SetupResult<std::uint16_t> port(std::string_view field, std::string_view what, std::string_view rest) {
+    const auto port = parse_port(trim(field, what));
+    if (!port) return failed_at(rest, std::string(what) + " must be 1..65535");
+    return *port;
+  }
+
+  // `required`: an empty field is refused as missing, not as malformed.
+  SetupResult<Ipv4Addr> ipv4(std::string_view field, std::string_view what, std::string_view rest,
+                             bool required = false) {
+    const std::string_view text = trim(field, what);
+    if (required && text.empty()) return failed_at(rest, "the " + std::string(what) + " is required");
+    if (text.find(':') != std::string_view::npos) return failed_at(rest, "IPv6 is not supported");
+    const auto ip = Ipv4Addr::parse(text);
+    if (!ip) return failed_at(rest, std::string(what) + " must be a dotted quad");
+    return *ip;
+  }
+
+ private:
+  std::vector<std::string>& warnings_;
+  std::string scratch_;
+};
+
 SetupResult<TargetOptions> parse_one(std::string_view text, std::vector<std::string>& warnings) {
   TargetOptions t;
   t.text = std::string(text);
   std::string_view cur = text;
-  std::string scratch;
+  FieldReader fields(warnings);
 
   if (!cur.empty() && cur.front() == '+') {
     t.extended = true;
@@ -54,9 +83,8 @@ SetupResult<TargetOptions> parse_one(std::string_view text, std::vector<std::str
   auto at = cur.find('@');
   if (at == std::string_view::npos) return failed_at(cur, "expected [src-port]@");
   if (at != 0) {
-    auto field = trim_field(cur.substr(0, at), "source port", scratch, warnings);
-    auto port = parse_port(field);
-    if (!port) return failed_at(cur, "source port must be 1..65535");
+    const auto port = fields.port(cur.substr(0, at), "source port", cur);
+    if (!port) return std::unexpected(port.error());
     t.local_port = *port;
   }
   cur.remove_prefix(at + 1);
@@ -65,49 +93,37 @@ SetupResult<TargetOptions> parse_one(std::string_view text, std::vector<std::str
   auto slash = cur.find('/');
   if (slash == std::string_view::npos) return failed_at(cur, "expected [src-ip]/");
   if (slash != 0) {
-    auto field = trim_field(cur.substr(0, slash), "source IP", scratch, warnings);
-    if (field.find(':') != std::string_view::npos) return failed_at(cur, "IPv6 is not supported");
-    auto ip = Ipv4Addr::parse(field);
-    if (!ip) return failed_at(cur, "source IP must be a dotted quad");
+    const auto ip = fields.ipv4(cur.substr(0, slash), "source IP", cur);
+    if (!ip) return std::unexpected(ip.error());
     t.local_ip = *ip;
   }
   cur.remove_prefix(slash + 1);
 
   // [dev],
-  auto comma = cur.find(',');
+  const auto comma = cur.find(',');
   if (comma == std::string_view::npos) return failed_at(cur, "expected [dev],");
-  if (comma != 0) {
-    auto field = trim_field(cur.substr(0, comma), "device", scratch, warnings);
-    t.device = std::string(field);
-  }
+  if (comma != 0) t.device = std::string(fields.trim(cur.substr(0, comma), "device"));
   cur.remove_prefix(comma + 1);
 
   // [tgt-port]@
   at = cur.find('@');
   if (at == std::string_view::npos) return failed_at(cur, "expected [tgt-port]@<tgt-ip>");
   if (at != 0) {
-    auto field = trim_field(cur.substr(0, at), "target port", scratch, warnings);
-    auto port = parse_port(field);
-    if (!port) return failed_at(cur, "target port must be 1..65535");
+    const auto port = fields.port(cur.substr(0, at), "target port", cur);
+    if (!port) return std::unexpected(port.error());
     t.remote_port = *port;
   }
   cur.remove_prefix(at + 1);
 
   // <tgt-ip>[/[tgt-mac]]
   slash = cur.find('/');
-  {
-    auto field = trim_field(cur.substr(0, slash), "target IP", scratch, warnings);
-    if (field.empty()) return failed_at(cur, "the target IP is required");
-    if (field.find(':') != std::string_view::npos) return failed_at(cur, "IPv6 is not supported");
-    auto ip = Ipv4Addr::parse(field);
-    if (!ip) return failed_at(cur, "target IP must be a dotted quad");
-    t.remote_ip = *ip;
-  }
+  const auto ip = fields.ipv4(cur.substr(0, slash), "target IP", cur, /*required=*/true);
+  if (!ip) return std::unexpected(ip.error());
+  t.remote_ip = *ip;
   if (slash != std::string_view::npos) {
     cur.remove_prefix(slash + 1);
     if (!cur.empty()) {
-      auto field = trim_field(cur, "target MAC", scratch, warnings);
-      auto mac = MacAddr::parse(field);
+      const auto mac = MacAddr::parse(fields.trim(cur, "target MAC"));
       if (!mac) return failed_at(cur, "target MAC must look like 02:00:00:00:00:01");
       t.remote_mac = *mac;
     }

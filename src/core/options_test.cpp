@@ -77,6 +77,17 @@ TEST(TargetOptions, RefusalsQuoteTheRemainderThatFailed) {
   EXPECT_EQ(error_of("@/eth0,@10.0.0.2/;"), "couldn't parse config at '': empty target between ';'");
 }
 
+TEST(TargetOptions, SourceIpIsRefusedLikeTheTargetIp) {
+  EXPECT_EQ(error_of("@10.0.0.x/eth0,@10.0.0.2/"),
+            "couldn't parse config at '10.0.0.x/eth0,@10.0.0.2/': source IP must be a dotted quad");
+  EXPECT_EQ(error_of("@::1/eth0,@10.0.0.2/"), "couldn't parse config at '::1/eth0,@10.0.0.2/': IPv6 is not supported");
+  // Only the target IP is required: a source IP of nothing but whitespace
+  // is a malformed address, not a missing one.
+  EXPECT_EQ(error_of("@ /eth0,@10.0.0.2/"),
+            "couldn't parse config at ' /eth0,@10.0.0.2/': source IP must be a dotted quad");
+  EXPECT_EQ(error_of("@/eth0,@ /"), "couldn't parse config at ' /': the target IP is required");
+}
+
 TEST(TargetOptions, WarnsAboutWhitespaceAndIgnoresIt) {
   auto r = parse_targets("@/eth0, 6666@10.0.0.2/");
   ASSERT_TRUE(r);

@@ -7,12 +7,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "alloc_guard.h"
+#include "frames.h"
 #include "netpoll/dev/open.h"
 #include "netpoll/dev/pair.h"
 
@@ -20,34 +20,14 @@ namespace np::dev {
 namespace {
 
 using namespace std::chrono_literals;
-using Bytes = std::vector<std::byte>;
+using np::testing::Bytes;
+using np::testing::drain;
+using np::testing::numbered_frame;
+using np::testing::seq_of;
 
 std::atomic<std::int64_t> g_now_ns{0};
 std::chrono::nanoseconds fake_now() { return std::chrono::nanoseconds(g_now_ns.load()); }
 void set_clock(std::chrono::nanoseconds t) { g_now_ns = t.count(); }
-
-// Frame with a sequence number in bytes 14..17 and a body that depends on it.
-Bytes make_frame(std::uint32_t seq, std::size_t size = 60) {
-  Bytes f(size);
-  const std::uint8_t head[14] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x88, 0xb5};
-  std::memcpy(f.data(), head, 14);
-  for (std::size_t i = 14; i < size; ++i) {
-    f[i] = std::byte(static_cast<std::uint8_t>(i < 18 ? seq >> (8 * (17 - i)) : seq * 7 + i));
-  }
-  return f;
-}
-
-std::uint32_t seq_of(const Bytes& f) {
-  return (std::to_integer<std::uint32_t>(f[14]) << 24) | (std::to_integer<std::uint32_t>(f[15]) << 16) |
-         (std::to_integer<std::uint32_t>(f[16]) << 8) | std::to_integer<std::uint32_t>(f[17]);
-}
-
-std::vector<Bytes> drain(Device& d, std::size_t budget = 64) {
-  std::vector<Bytes> out;
-  while (d.receive(budget, [&](std::span<const std::byte> f) { out.emplace_back(f.begin(), f.end()); }) > 0) {
-  }
-  return out;
-}
 
 std::vector<std::uint32_t> seqs(const std::vector<Bytes>& frames) {
   std::vector<std::uint32_t> s;
@@ -103,7 +83,7 @@ FaultOptions with_clock(FaultOptions o) {
 std::vector<std::uint32_t> send_through(Bed& bed, std::uint32_t n) {
   std::vector<std::uint32_t> got;
   for (std::uint32_t i = 0; i < n; ++i) {
-    EXPECT_EQ(bed.faulty->transmit(make_frame(i)), TxStatus::kOk) << i;
+    EXPECT_EQ(bed.faulty->transmit(numbered_frame(i)), TxStatus::kOk) << i;
     if (i % 128 == 127) {
       for (auto s : seqs(drain(*bed.plain))) got.push_back(s);
     }
@@ -131,7 +111,7 @@ TEST(FaultDevice, DropOneLosesEveryFrameAndCountsIt) {
   EXPECT_EQ(bed.faulty->fault_stats().dropped.value(), 100u);
   EXPECT_EQ(bed.faulty->stats().tx_frames.value(), 0u);  // nothing reached the wire
   // Faults apply on receive as well: frames sent to the faulty end are lost.
-  ASSERT_EQ(bed.plain->transmit(make_frame(1)), TxStatus::kOk);
+  ASSERT_EQ(bed.plain->transmit(numbered_frame(1)), TxStatus::kOk);
   EXPECT_TRUE(drain(*bed.faulty).empty());
   EXPECT_EQ(bed.faulty->fault_stats().dropped.value(), 101u);
 }
@@ -163,8 +143,8 @@ TEST(FaultDevice, ReceiveFaultsDoNotDependOnHowOftenTransmitWasCalled) {
   auto run = [&](const std::string& wire, int transmits_first) {
     auto sender = open_end(wire);
     auto receiver = wrap(open_end(wire), o);
-    for (int i = 0; i < transmits_first; ++i) receiver->transmit(make_frame(90000 + i));
-    for (std::uint32_t i = 0; i < 200; ++i) EXPECT_EQ(sender->transmit(make_frame(i)), TxStatus::kOk);
+    for (int i = 0; i < transmits_first; ++i) receiver->transmit(numbered_frame(90000 + i));
+    for (std::uint32_t i = 0; i < 200; ++i) EXPECT_EQ(sender->transmit(numbered_frame(i)), TxStatus::kOk);
     return seqs(drain(*receiver));
   };
   const auto quiet = run("f-indep1", 0);
@@ -190,7 +170,7 @@ TEST(FaultDevice, AFrameRetriedAfterBusyMeetsTheFateDrawnForIt) {
   std::vector<std::uint32_t> got;
   std::uint64_t busy = 0;
   for (std::uint32_t i = 0; i < 300; ++i) {
-    while (tight.faulty->transmit(make_frame(i)) == TxStatus::kBusy) {
+    while (tight.faulty->transmit(numbered_frame(i)) == TxStatus::kBusy) {
       ++busy;
       for (auto s : seqs(drain(*tight.plain))) got.push_back(s);
     }
@@ -211,7 +191,7 @@ TEST(FaultDevice, DuplicateDeliversEveryFrameTwiceInBothDirections) {
   EXPECT_EQ(bed.faulty->fault_stats().duplicated.value(), 50u);
 
   // Receiving: the budget holds; a duplicate beyond it comes next call.
-  for (std::uint32_t i = 0; i < 5; ++i) ASSERT_EQ(bed.plain->transmit(make_frame(i)), TxStatus::kOk);
+  for (std::uint32_t i = 0; i < 5; ++i) ASSERT_EQ(bed.plain->transmit(numbered_frame(i)), TxStatus::kOk);
   std::vector<Bytes> first;
   EXPECT_EQ(bed.faulty->receive(3, [&](std::span<const std::byte> f) { first.emplace_back(f.begin(), f.end()); }),
             3u);
@@ -240,7 +220,7 @@ TEST(FaultDevice, AReorderedFrameWithNoNextFrameLeavesAfterTheMaximumHold) {
   FaultOptions o = with_clock({});
   o.reorder = 1;  // every frame waits for a next frame that also waits
   Bed bed("f-reorder-max", o);
-  for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(bed.faulty->transmit(make_frame(i)), TxStatus::kOk);
+  for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(bed.faulty->transmit(numbered_frame(i)), TxStatus::kOk);
   bed.faulty->poll();
   EXPECT_TRUE(drain(*bed.plain).empty());
   set_clock(kReorderMaxHold - 1ns);
@@ -259,7 +239,7 @@ TEST(FaultDevice, CorruptChangesExactlyOneByteAndNeverTheCallersBuffer) {
   Bed bed("f-corrupt", o);
   std::vector<Bytes> originals;
   for (std::uint32_t i = 0; i < 200; ++i) {
-    const Bytes original = make_frame(i, 14 + (i * 37) % 1501);
+    const Bytes original = numbered_frame(i, 14 + (i * 37) % 1501);
     Bytes callers = original;
     ASSERT_EQ(bed.faulty->transmit(callers), TxStatus::kOk);
     ASSERT_EQ(callers, original) << "transmit() wrote into the caller's buffer";
@@ -285,7 +265,7 @@ TEST(FaultDevice, CorruptOnReceiveAndOnHeldFramesChangesExactlyOneByte) {
   Bed bed("f-corrupt-rx", o);
   std::vector<Bytes> sent;
   for (std::uint32_t i = 0; i < 50; ++i) {
-    sent.push_back(make_frame(i, 60 + i));
+    sent.push_back(numbered_frame(i, 60 + i));
     ASSERT_EQ(bed.plain->transmit(sent.back()), TxStatus::kOk);
     ASSERT_EQ(bed.faulty->transmit(sent.back()), TxStatus::kOk);
   }
@@ -307,7 +287,7 @@ TEST(FaultDevice, DelayHoldsTransmittedFramesUntilTheClockPasses) {
   FaultOptions o = with_clock({});
   o.delay = 10ms;
   Bed bed("f-delay-tx", o);
-  for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(bed.faulty->transmit(make_frame(i)), TxStatus::kOk);
+  for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(bed.faulty->transmit(numbered_frame(i)), TxStatus::kOk);
   EXPECT_EQ(bed.faulty->fault_stats().delayed.value(), 3u);
   bed.faulty->poll();
   EXPECT_TRUE(drain(*bed.plain).empty());
@@ -319,12 +299,12 @@ TEST(FaultDevice, DelayHoldsTransmittedFramesUntilTheClockPasses) {
   EXPECT_EQ(seqs(drain(*bed.plain)), (std::vector<std::uint32_t>{0, 1, 2}));
 
   // transmit() releases too, and only what is due.
-  ASSERT_EQ(bed.faulty->transmit(make_frame(3)), TxStatus::kOk);  // due at 20 ms
+  ASSERT_EQ(bed.faulty->transmit(numbered_frame(3)), TxStatus::kOk);  // due at 20 ms
   set_clock(15ms);
-  ASSERT_EQ(bed.faulty->transmit(make_frame(4)), TxStatus::kOk);  // due at 25 ms
+  ASSERT_EQ(bed.faulty->transmit(numbered_frame(4)), TxStatus::kOk);  // due at 25 ms
   EXPECT_TRUE(drain(*bed.plain).empty());
   set_clock(20ms);
-  ASSERT_EQ(bed.faulty->transmit(make_frame(5)), TxStatus::kOk);  // due at 30 ms
+  ASSERT_EQ(bed.faulty->transmit(numbered_frame(5)), TxStatus::kOk);  // due at 30 ms
   EXPECT_EQ(seqs(drain(*bed.plain)), std::vector<std::uint32_t>{3});
   set_clock(30ms);
   bed.faulty->poll();
@@ -335,8 +315,8 @@ TEST(FaultDevice, DelayHoldsReceivedFramesUntilTheClockPasses) {
   FaultOptions o = with_clock({});
   o.delay = 5ms;
   Bed bed("f-delay-rx", o);
-  ASSERT_EQ(bed.plain->transmit(make_frame(0)), TxStatus::kOk);
-  ASSERT_EQ(bed.plain->transmit(make_frame(1)), TxStatus::kOk);
+  ASSERT_EQ(bed.plain->transmit(numbered_frame(0)), TxStatus::kOk);
+  ASSERT_EQ(bed.plain->transmit(numbered_frame(1)), TxStatus::kOk);
   EXPECT_TRUE(drain(*bed.faulty).empty());
   set_clock(5ms - 1ns);
   EXPECT_TRUE(drain(*bed.faulty).empty());
@@ -350,7 +330,7 @@ TEST(FaultDevice, WhenHoldSlotsAreFullFramesPassUndelayedAndOverflowIsCounted) {
   o.delay = 10ms;
   o.hold_slots = 2;
   Bed bed("f-overflow", o);
-  for (std::uint32_t i = 0; i < 5; ++i) ASSERT_EQ(bed.faulty->transmit(make_frame(i)), TxStatus::kOk);
+  for (std::uint32_t i = 0; i < 5; ++i) ASSERT_EQ(bed.faulty->transmit(numbered_frame(i)), TxStatus::kOk);
   EXPECT_EQ(seqs(drain(*bed.plain)), (std::vector<std::uint32_t>{2, 3, 4}));
   EXPECT_EQ(bed.faulty->fault_stats().delayed.value(), 2u);
   EXPECT_EQ(bed.faulty->fault_stats().overflow.value(), 3u);
@@ -364,14 +344,14 @@ TEST(FaultDevice, HeldFramesWaitInOrderWhileTheInnerDeviceIsBusy) {
   o.delay = 10ms;
   o.hold_slots = 8;
   Bed bed("f-held-busy", o, 256, /*plain_slots=*/2);
-  for (std::uint32_t i = 0; i < 5; ++i) ASSERT_EQ(bed.faulty->transmit(make_frame(i)), TxStatus::kOk);
+  for (std::uint32_t i = 0; i < 5; ++i) ASSERT_EQ(bed.faulty->transmit(numbered_frame(i)), TxStatus::kOk);
   set_clock(10ms);
   bed.faulty->poll();  // 0 and 1 fill the peer's ring; 2..4 stay held
-  EXPECT_EQ(bed.faulty->transmit(make_frame(5)), TxStatus::kBusy);  // held frames go first
+  EXPECT_EQ(bed.faulty->transmit(numbered_frame(5)), TxStatus::kBusy);  // held frames go first
   std::vector<std::uint32_t> got = seqs(drain(*bed.plain));
-  EXPECT_EQ(bed.faulty->transmit(make_frame(5)), TxStatus::kBusy);  // 2, 3 out; 4 still held
+  EXPECT_EQ(bed.faulty->transmit(numbered_frame(5)), TxStatus::kBusy);  // 2, 3 out; 4 still held
   for (auto s : seqs(drain(*bed.plain))) got.push_back(s);
-  EXPECT_EQ(bed.faulty->transmit(make_frame(5)), TxStatus::kOk);  // 4 out; 5 held until 20 ms
+  EXPECT_EQ(bed.faulty->transmit(numbered_frame(5)), TxStatus::kOk);  // 4 out; 5 held until 20 ms
   set_clock(20ms);
   bed.faulty->poll();
   for (auto s : seqs(drain(*bed.plain))) got.push_back(s);
@@ -393,7 +373,7 @@ TEST(FaultDevice, ForwardsWhatItDoesNotFault) {
   EXPECT_EQ(&f->stats(), &raw->stats());
   EXPECT_FALSE(f->link().carrier);
   // Too long to fault: the inner device answers.
-  EXPECT_EQ(f->transmit(make_frame(1, 1515)), TxStatus::kError);
+  EXPECT_EQ(f->transmit(numbered_frame(1, 1515)), TxStatus::kError);
   EXPECT_EQ(raw->stats().tx_errors.value(), 1u);
 }
 
@@ -440,7 +420,7 @@ TEST(FaultDevice, DataPathAllocatesNothing) {
   auto a = wrap(open_end("f-alloc", 16), o);
   auto b = wrap(open_end("f-alloc", 16), o);
   ASSERT_TRUE(a && b);
-  const Bytes frame = make_frame(1, 600);
+  const Bytes frame = numbered_frame(1, 600);
   std::size_t received = 0;
   auto count = [&](std::span<const std::byte> f) { received += f.size(); };
   testing::AllocGuard guard;
@@ -471,7 +451,7 @@ TEST(FaultDevice, OpenDeviceAppliesFaultsFromTheDeviceString) {
   ASSERT_TRUE(a && b);
   auto* f = dynamic_cast<FaultDevice*>(a->get());
   ASSERT_NE(f, nullptr);
-  EXPECT_EQ((*a)->transmit(make_frame(1)), TxStatus::kOk);
+  EXPECT_EQ((*a)->transmit(numbered_frame(1)), TxStatus::kOk);
   EXPECT_TRUE(drain(**b).empty());
   EXPECT_EQ(f->fault_stats().dropped.value(), 1u);
   EXPECT_EQ(dynamic_cast<FaultDevice*>(b->get()), nullptr);  // no fault options, no injector

@@ -55,6 +55,8 @@
 #include <string>
 #include <utility>
 
+#include "posix.h"
+
 namespace np::dev {
 namespace {
 
@@ -82,21 +84,6 @@ constexpr std::size_t kMinSlotSize = 2048;
 // one jiffy, 4 ms at HZ=250), long enough not to close blocks needlessly.
 constexpr unsigned kRxBlockTimeoutMs = 1;
 
-std::string errno_text(int e) { return std::strerror(e); }
-
-// Restores errno on scope exit: the data path may run inside a signal
-// handler, which must not change errno under the code it interrupted.
-class ErrnoSaver {
- public:
-  ErrnoSaver() noexcept : saved_(errno) {}
-  ~ErrnoSaver() { errno = saved_; }
-  ErrnoSaver(const ErrnoSaver&) = delete;
-  ErrnoSaver& operator=(const ErrnoSaver&) = delete;
-
- private:
-  int saved_;
-};
-
 // Ring status words are shared with the kernel: acquire on reading the
 // status before the data it guards, release on handing data over.
 std::uint32_t load_status(std::uint32_t& word) noexcept {
@@ -105,21 +92,6 @@ std::uint32_t load_status(std::uint32_t& word) noexcept {
 void store_status(std::uint32_t& word, std::uint32_t v) noexcept {
   std::atomic_ref<std::uint32_t>(word).store(v, std::memory_order_release);
 }
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) noexcept : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 struct Geometry {
   std::size_t rx_block_size = 0;

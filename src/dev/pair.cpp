@@ -35,6 +35,8 @@
 #include <map>
 #include <mutex>
 
+#include "posix.h"
+
 namespace np::dev {
 namespace {
 
@@ -264,7 +266,7 @@ SetupResult<std::unique_ptr<PairDevice>> open_pair_device(std::string name, std:
                                                    " is outside 1.." + std::to_string(kMaxSlots));
   }
   const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (efd < 0) return setup_error(Errc::kIo, quoted + ": eventfd: " + std::strerror(errno));
+  if (efd < 0) return setup_error(Errc::kIo, quoted + ": eventfd: " + errno_text(errno));
   auto port = std::make_unique<RxPort>(options.slots, options.mtu + Device::kEthHeaderLen, efd);
 
   Registry& reg = registry();

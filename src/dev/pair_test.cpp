@@ -5,43 +5,20 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <thread>
 #include <vector>
 
 #include "alloc_guard.h"
+#include "frames.h"
 #include "netpoll/dev/open.h"
 
 namespace np::dev {
 namespace {
 
-using Bytes = std::vector<std::byte>;
-
-// A frame of `size` bytes: dst, src, ethertype 0x88b5 (local experimental),
-// then a 4-byte sequence number and a pattern that depends on it, so a frame
-// that arrives damaged, twice or out of order is caught by its bytes.
-Bytes make_frame(std::uint32_t seq, std::size_t size, std::uint8_t src_last = 1) {
-  Bytes f(size);
-  const std::uint8_t head[14] = {2, 0, 0, 0, 0, static_cast<std::uint8_t>(3 - src_last), 2, 0, 0, 0, 0, src_last,
-                                 0x88, 0xb5};
-  std::memcpy(f.data(), head, std::min<std::size_t>(14, size));
-  for (std::size_t i = 14; i < size; ++i) {
-    f[i] = std::byte(static_cast<std::uint8_t>(i < 18 ? seq >> (8 * (17 - i)) : seq * 31 + i));
-  }
-  return f;
-}
-
-std::uint32_t seq_of(std::span<const std::byte> f) {
-  return (std::to_integer<std::uint32_t>(f[14]) << 24) | (std::to_integer<std::uint32_t>(f[15]) << 16) |
-         (std::to_integer<std::uint32_t>(f[16]) << 8) | std::to_integer<std::uint32_t>(f[17]);
-}
-
-std::vector<Bytes> drain(Device& d, std::size_t budget = 64) {
-  std::vector<Bytes> out;
-  while (d.receive(budget, [&](std::span<const std::byte> f) { out.emplace_back(f.begin(), f.end()); }) > 0) {
-  }
-  return out;
-}
+using np::testing::Bytes;
+using np::testing::drain;
+using np::testing::numbered_frame;
+using np::testing::seq_of;
 
 PairOptions with_slots(std::size_t n) {
   PairOptions o;
@@ -76,8 +53,8 @@ TEST(PairDevice, FramesCrossBothWaysByteExactAndInOrder) {
   ASSERT_TRUE(a && b);
   std::vector<Bytes> a_to_b, b_to_a;
   for (std::uint32_t i = 0; i < 20; ++i) {
-    a_to_b.push_back(make_frame(i, 14 + (i * 97) % 1501, 1));
-    b_to_a.push_back(make_frame(1000 + i, 1514 - (i * 53) % 1400, 2));
+    a_to_b.push_back(numbered_frame(i, 14 + (i * 97) % 1501, 1));
+    b_to_a.push_back(numbered_frame(1000 + i, 1514 - (i * 53) % 1400, 2));
     ASSERT_EQ(a->transmit(a_to_b.back()), TxStatus::kOk);
     ASSERT_EQ(b->transmit(b_to_a.back()), TxStatus::kOk);
   }
@@ -114,20 +91,20 @@ TEST(PairDevice, FullRingAnswersBusyAndLosesNothing) {
   auto a = open_end("full");
   auto b = open_end("full", with_slots(4));  // b's receive ring: what a can send ahead
   ASSERT_TRUE(a && b);
-  for (std::uint32_t i = 0; i < 4; ++i) ASSERT_EQ(a->transmit(make_frame(i, 60)), TxStatus::kOk);
-  EXPECT_EQ(a->transmit(make_frame(4, 60)), TxStatus::kBusy);
-  EXPECT_EQ(a->transmit(make_frame(4, 60)), TxStatus::kBusy);
+  for (std::uint32_t i = 0; i < 4; ++i) ASSERT_EQ(a->transmit(numbered_frame(i, 60)), TxStatus::kOk);
+  EXPECT_EQ(a->transmit(numbered_frame(4, 60)), TxStatus::kBusy);
+  EXPECT_EQ(a->transmit(numbered_frame(4, 60)), TxStatus::kBusy);
   EXPECT_EQ(a->stats().tx_busy.value(), 2u);
   EXPECT_EQ(a->stats().tx_frames.value(), 4u);
 
   // Taking one frame makes room for exactly one more.
   std::vector<Bytes> got;
   EXPECT_EQ(b->receive(1, [&](std::span<const std::byte> f) { got.emplace_back(f.begin(), f.end()); }), 1u);
-  EXPECT_EQ(a->transmit(make_frame(4, 60)), TxStatus::kOk);
-  EXPECT_EQ(a->transmit(make_frame(5, 60)), TxStatus::kBusy);
+  EXPECT_EQ(a->transmit(numbered_frame(4, 60)), TxStatus::kOk);
+  EXPECT_EQ(a->transmit(numbered_frame(5, 60)), TxStatus::kBusy);
   for (auto& f : drain(*b)) got.push_back(std::move(f));
   ASSERT_EQ(got.size(), 5u);
-  for (std::uint32_t i = 0; i < 5; ++i) EXPECT_EQ(got[i], make_frame(i, 60)) << i;
+  for (std::uint32_t i = 0; i < 5; ++i) EXPECT_EQ(got[i], numbered_frame(i, 60)) << i;
 }
 
 TEST(PairDevice, CarrierOffOnEitherEndIsBusyBothWaysAndShowsInLink) {
@@ -138,8 +115,8 @@ TEST(PairDevice, CarrierOffOnEitherEndIsBusyBothWaysAndShowsInLink) {
   EXPECT_TRUE(a->link().running);
   EXPECT_FALSE(a->link().carrier);
   EXPECT_FALSE(b->link().carrier);
-  EXPECT_EQ(a->transmit(make_frame(1, 60)), TxStatus::kBusy);
-  EXPECT_EQ(b->transmit(make_frame(2, 60)), TxStatus::kBusy);
+  EXPECT_EQ(a->transmit(numbered_frame(1, 60)), TxStatus::kBusy);
+  EXPECT_EQ(b->transmit(numbered_frame(2, 60)), TxStatus::kBusy);
   EXPECT_EQ(a->stats().tx_busy.value(), 1u);
   EXPECT_EQ(b->stats().tx_busy.value(), 1u);
   EXPECT_TRUE(drain(*a).empty());
@@ -148,24 +125,24 @@ TEST(PairDevice, CarrierOffOnEitherEndIsBusyBothWaysAndShowsInLink) {
   a->set_carrier(true);
   EXPECT_TRUE(a->link().carrier);
   EXPECT_TRUE(b->link().carrier);
-  EXPECT_EQ(a->transmit(make_frame(1, 60)), TxStatus::kOk);
-  EXPECT_EQ(drain(*b), std::vector<Bytes>{make_frame(1, 60)});
+  EXPECT_EQ(a->transmit(numbered_frame(1, 60)), TxStatus::kOk);
+  EXPECT_EQ(drain(*b), std::vector<Bytes>{numbered_frame(1, 60)});
 }
 
 TEST(PairDevice, FramesToAMissingPeerAreTakenLostAndCounted) {
   auto a = open_end("lonely");
   ASSERT_TRUE(a);
-  EXPECT_EQ(a->transmit(make_frame(1, 60)), TxStatus::kOk);
+  EXPECT_EQ(a->transmit(numbered_frame(1, 60)), TxStatus::kOk);
   {
     auto b = open_end("lonely");
     ASSERT_TRUE(b);
     EXPECT_EQ(b->mac(), MacAddr(2, 0, 0, 0, 0, 2));
     EXPECT_TRUE(drain(*b).empty());  // what was sent before b existed is gone
-    EXPECT_EQ(a->transmit(make_frame(2, 60)), TxStatus::kOk);
-    EXPECT_EQ(drain(*b), std::vector<Bytes>{make_frame(2, 60)});
+    EXPECT_EQ(a->transmit(numbered_frame(2, 60)), TxStatus::kOk);
+    EXPECT_EQ(drain(*b), std::vector<Bytes>{numbered_frame(2, 60)});
   }
   EXPECT_FALSE(a->link().carrier);
-  EXPECT_EQ(a->transmit(make_frame(3, 60)), TxStatus::kOk);
+  EXPECT_EQ(a->transmit(numbered_frame(3, 60)), TxStatus::kOk);
   EXPECT_EQ(a->pair_stats().tx_no_peer.value(), 2u);
   EXPECT_EQ(a->stats().tx_frames.value(), 3u);
 
@@ -181,12 +158,12 @@ TEST(PairDevice, FramesInFlightAreDeliveredAfterTheSenderCloses) {
   auto a = open_end("inflight");
   auto b = open_end("inflight");
   ASSERT_TRUE(a && b);
-  for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(a->transmit(make_frame(i, 80)), TxStatus::kOk);
+  for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(a->transmit(numbered_frame(i, 80)), TxStatus::kOk);
   a.reset();
   EXPECT_FALSE(b->link().carrier);
   const auto got = drain(*b);
   ASSERT_EQ(got.size(), 3u);
-  EXPECT_EQ(got[2], make_frame(2, 80));
+  EXPECT_EQ(got[2], numbered_frame(2, 80));
 }
 
 TEST(PairDevice, ThirdOpenIsRefusedWhileBothEndsAreOpen) {
@@ -214,20 +191,20 @@ TEST(PairDevice, SecondEndWithAnotherMtuIsRefused) {
             "have one MTU)");
   auto c = open_end("mtu", with_mtu(9000));
   ASSERT_TRUE(c);
-  EXPECT_EQ(a->transmit(make_frame(1, 9014)), TxStatus::kOk);
-  EXPECT_EQ(drain(*c), std::vector<Bytes>{make_frame(1, 9014)});
+  EXPECT_EQ(a->transmit(numbered_frame(1, 9014)), TxStatus::kOk);
+  EXPECT_EQ(drain(*c), std::vector<Bytes>{numbered_frame(1, 9014)});
 }
 
 TEST(PairDevice, FramesTooLongOrShorterThanAHeaderAreErrors) {
   auto a = open_end("sizes", with_mtu(100));
   auto b = open_end("sizes", with_mtu(100));
   ASSERT_TRUE(a && b);
-  EXPECT_EQ(a->transmit(make_frame(1, 115)), TxStatus::kError);
-  EXPECT_EQ(a->transmit(make_frame(1, 13)), TxStatus::kError);
-  EXPECT_EQ(a->transmit(make_frame(1, 114)), TxStatus::kOk);
-  EXPECT_EQ(a->transmit(make_frame(2, 14)), TxStatus::kOk);
+  EXPECT_EQ(a->transmit(numbered_frame(1, 115)), TxStatus::kError);
+  EXPECT_EQ(a->transmit(numbered_frame(1, 13)), TxStatus::kError);
+  EXPECT_EQ(a->transmit(numbered_frame(1, 114)), TxStatus::kOk);
+  EXPECT_EQ(a->transmit(numbered_frame(2, 14)), TxStatus::kOk);
   EXPECT_EQ(a->stats().tx_errors.value(), 2u);
-  EXPECT_EQ(drain(*b), (std::vector<Bytes>{make_frame(1, 114), make_frame(2, 14)}));
+  EXPECT_EQ(drain(*b), (std::vector<Bytes>{numbered_frame(1, 114), numbered_frame(2, 14)}));
 }
 
 TEST(PairDevice, EventfdIsReadableExactlyWhileFramesWait) {
@@ -237,8 +214,8 @@ TEST(PairDevice, EventfdIsReadableExactlyWhileFramesWait) {
   ASSERT_GE(b->fd(), 0);
   EXPECT_NE(a->fd(), b->fd());
   EXPECT_FALSE(readable(b->fd()));
-  ASSERT_EQ(a->transmit(make_frame(1, 60)), TxStatus::kOk);
-  ASSERT_EQ(a->transmit(make_frame(2, 60)), TxStatus::kOk);
+  ASSERT_EQ(a->transmit(numbered_frame(1, 60)), TxStatus::kOk);
+  ASSERT_EQ(a->transmit(numbered_frame(2, 60)), TxStatus::kOk);
   EXPECT_TRUE(readable(b->fd()));
   EXPECT_FALSE(readable(a->fd()));  // only the receiving end is signalled
 
@@ -260,7 +237,7 @@ TEST(PairDevice, ConcurrentSenderAndReceiverSeeEveryFrameOnceInOrder) {
 
   std::thread producer([&] {
     for (std::uint32_t i = 0; i < kFrames && !give_up.load(std::memory_order_relaxed);) {
-      const Bytes f = make_frame(i, 60 + i % 64);
+      const Bytes f = numbered_frame(i, 60 + i % 64);
       if (a->transmit(f) == TxStatus::kOk) {
         ++i;
       } else {
@@ -282,7 +259,7 @@ TEST(PairDevice, ConcurrentSenderAndReceiverSeeEveryFrameOnceInOrder) {
     pollfd p{b->fd(), POLLIN, 0};
     ::poll(&p, 1, 10);
     b->receive(32, [&](std::span<const std::byte> f) {
-      if (seq_of(f) != next || !std::equal(f.begin(), f.end(), make_frame(next, 60 + next % 64).begin())) ++bad;
+      if (seq_of(f) != next || !std::equal(f.begin(), f.end(), numbered_frame(next, 60 + next % 64).begin())) ++bad;
       ++next;
     });
   }
@@ -299,7 +276,7 @@ TEST(PairDevice, DataPathAllocatesNothing) {
   auto a = open_end("alloc");
   auto b = open_end("alloc", with_slots(8));
   ASSERT_TRUE(a && b);
-  const Bytes frame = make_frame(7, 1514);
+  const Bytes frame = numbered_frame(7, 1514);
   std::size_t received = 0;
   testing::AllocGuard guard;
   for (int i = 0; i < 100; ++i) {

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "posix.h"
+
 namespace np::dev {
 namespace {
 
@@ -31,33 +33,35 @@ void put(std::byte* at, T v) noexcept {
 
 class PcapWriter final : public PcapDevice {
  public:
-  PcapWriter(std::unique_ptr<Device> inner, int fd) : inner_(std::move(inner)), fd_(fd) {}
+  PcapWriter(std::unique_ptr<Device> inner, int fd) : PcapDevice(std::move(inner)), fd_(fd) {}
   ~PcapWriter() override { ::close(fd_); }
 
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override {
-    return inner_->receive(budget, [&](std::span<const std::byte> frame) {
+    return inner().receive(budget, [&](std::span<const std::byte> frame) {
       record(frame, stats_.rx_records, stats_.rx_write_errors);
       sink(frame);
     });
   }
 
   TxStatus transmit(std::span<const std::byte> frame) noexcept override {
-    const TxStatus s = inner_->transmit(frame);
+    return record_if_taken(frame, inner().transmit(frame));
+  }
+
+  // A kOk frame is taken even if its kick waits (Device::transmit_more), so
+  // it is recorded now, like one from transmit().
+  TxStatus transmit_more(std::span<const std::byte> frame) noexcept override {
+    return record_if_taken(frame, inner().transmit_more(frame));
+  }
+
+  const PcapStats& pcap_stats() const noexcept override { return stats_; }
+
+ private:
+  // Context: any.
+  TxStatus record_if_taken(std::span<const std::byte> frame, TxStatus s) noexcept {
     if (s == TxStatus::kOk) record(frame, stats_.tx_records, stats_.tx_write_errors);
     return s;
   }
 
-  void poll() noexcept override { inner_->poll(); }
-  LinkState link() const noexcept override { return inner_->link(); }
-  MacAddr mac() const noexcept override { return inner_->mac(); }
-  std::size_t mtu() const noexcept override { return inner_->mtu(); }
-  int ifindex() const noexcept override { return inner_->ifindex(); }
-  int fd() const noexcept override { return inner_->fd(); }
-  std::string_view name() const noexcept override { return inner_->name(); }
-  const DeviceStats& stats() const noexcept override { return inner_->stats(); }
-  const PcapStats& pcap_stats() const noexcept override { return stats_; }
-
- private:
   // Context: any (called from the receive or the transmit side).
   void record(std::span<const std::byte> frame, Counter& written, Counter& failed) noexcept {
     if (broken_.load(std::memory_order_relaxed)) {
@@ -85,7 +89,6 @@ class PcapWriter final : public PcapDevice {
     if (n > 0) broken_.store(true, std::memory_order_relaxed);
   }
 
-  const std::unique_ptr<Device> inner_;
   const int fd_;
   std::atomic<bool> broken_{false};
   PcapStats stats_;
@@ -98,8 +101,10 @@ SetupResult<std::unique_ptr<PcapDevice>> wrap_pcap(std::unique_ptr<Device> inner
   if (inner == nullptr) return setup_error(Errc::kInvalidArgument, quoted + ": no device to record");
   // O_APPEND: every writev lands whole at the end of the file, whichever
   // side (receive or transmit thread) makes it.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return setup_error(errno == EACCES ? Errc::kPermission : Errc::kIo, quoted + ": " + std::strerror(errno));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
+  if (fd.get() < 0) {
+    return setup_error(errno == EACCES ? Errc::kPermission : Errc::kIo, quoted + ": " + errno_text(errno));
+  }
   std::byte hdr[kGlobalHeaderLen];
   put(hdr + 0, kMagicMicros);
   put(hdr + 4, kVersionMajor);
@@ -108,13 +113,12 @@ SetupResult<std::unique_ptr<PcapDevice>> wrap_pcap(std::unique_ptr<Device> inner
   put(hdr + 12, std::uint32_t{0});  // sigfigs: always 0 in practice
   put(hdr + 16, kSnapLen);
   put(hdr + 20, kLinkTypeEthernet);
-  const ssize_t n = ::write(fd, hdr, sizeof hdr);
+  const ssize_t n = ::write(fd.get(), hdr, sizeof hdr);
   if (n != static_cast<ssize_t>(sizeof hdr)) {
     const int err = n < 0 ? errno : ENOSPC;
-    ::close(fd);
-    return setup_error(Errc::kIo, quoted + ": cannot write the header: " + std::strerror(err));
+    return setup_error(Errc::kIo, quoted + ": cannot write the header: " + errno_text(err));
   }
-  return std::unique_ptr<PcapDevice>(new PcapWriter(std::move(inner), fd));
+  return std::unique_ptr<PcapDevice>(new PcapWriter(std::move(inner), fd.release()));
 }
 
 }  // namespace np::dev

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "frames.h"
 #include "netns.h"
 #include "netpoll/dev/open.h"
 #include "netpoll/dev/pair.h"
@@ -25,7 +26,8 @@
 namespace np::dev {
 namespace {
 
-using Bytes = std::vector<std::byte>;
+using np::testing::Bytes;
+using np::testing::drain;
 
 // A directory of our own under /tmp, removed with everything in it.
 class TempDir {
@@ -89,13 +91,6 @@ Bytes plain_frame(std::uint8_t tag, std::size_t size) {
   return f;
 }
 
-std::vector<Bytes> drain(Device& d) {
-  std::vector<Bytes> out;
-  while (d.receive(16, [&](std::span<const std::byte> f) { out.emplace_back(f.begin(), f.end()); }) > 0) {
-  }
-  return out;
-}
-
 std::int64_t realtime_us() {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -113,8 +108,8 @@ TEST(PcapWriter, WritesTheClassicHeaderAndOneRecordPerFrame) {
   ASSERT_EQ((*a)->transmit(f1), TxStatus::kOk);
   ASSERT_EQ((*a)->transmit(f2), TxStatus::kOk);
   ASSERT_EQ((*b)->transmit(f3), TxStatus::kOk);
-  EXPECT_EQ(drain(**a), std::vector<Bytes>{f3});
-  EXPECT_EQ(drain(**b), (std::vector<Bytes>{f1, f2}));
+  EXPECT_EQ(drain(**a, 16), std::vector<Bytes>{f3});
+  EXPECT_EQ(drain(**b, 16), (std::vector<Bytes>{f1, f2}));
 
   const auto* pcap = dynamic_cast<const PcapDevice*>(a->get());
   ASSERT_NE(pcap, nullptr);
@@ -228,7 +223,7 @@ TEST(PcapWriter, WriteErrorsAreCountedAndNeverStopTheDevice) {
   ::signal(SIGXFSZ, old_handler);
 
   EXPECT_EQ(results, std::vector<TxStatus>(4, TxStatus::kOk));
-  EXPECT_EQ(drain(**b).size(), 4u);
+  EXPECT_EQ(drain(**b, 16).size(), 4u);
   EXPECT_EQ(pcap->pcap_stats().tx_records.value(), 1u);
   EXPECT_EQ(pcap->pcap_stats().tx_write_errors.value(), 3u);
   // Broken off: even with room again, nothing more is appended.
@@ -255,7 +250,7 @@ TEST(PcapWriter, TcpdumpReadsOurUdpFrames) {
   const Bytes reply = udp_frame(mb, ma, ib, ia, 6666, 6665, "ok", 7);
   for (const auto& f : sent) ASSERT_EQ((*a)->transmit(f), TxStatus::kOk);
   ASSERT_EQ((*b)->transmit(reply), TxStatus::kOk);
-  ASSERT_EQ(drain(**a).size(), 1u);
+  ASSERT_EQ(drain(**a, 16).size(), 1u);
   a->reset();
 
   std::string out;

@@ -24,6 +24,8 @@
 #include <string>
 #include <utility>
 
+#include "posix.h"
+
 namespace np::dev {
 namespace {
 
@@ -31,35 +33,6 @@ namespace {
 // plus an Ethernet header and a VLAN tag it may insert. One byte more, so
 // that a read filling the buffer shows a frame was cut.
 constexpr std::size_t kRxBufferLen = 65535 + 14 + 4 + 1;
-
-std::string errno_text(int e) { return std::strerror(e); }
-
-// See packet.cpp: the data path may run in a signal handler.
-class ErrnoSaver {
- public:
-  ErrnoSaver() noexcept : saved_(errno) {}
-  ~ErrnoSaver() { errno = saved_; }
-  ErrnoSaver(const ErrnoSaver&) = delete;
-  ErrnoSaver& operator=(const ErrnoSaver&) = delete;
-
- private:
-  int saved_;
-};
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) noexcept : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 // A locally administered unicast MAC (first byte 0x02) from a 64-bit FNV-1a
 // hash of the interface name: the same name gives the same MAC every run,

@@ -18,6 +18,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "posix.h"
+
 namespace np::dev {
 namespace {
 
@@ -232,31 +234,28 @@ SetupResult<std::unique_ptr<UdpTunnelDevice>> open_udp_tunnel_device(std::string
                                                    " (a frame must fit one UDP datagram)");
   }
 
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return setup_error(Errc::kIo, quoted + ": cannot create a UDP socket: " + std::strerror(errno));
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return setup_error(Errc::kIo, quoted + ": cannot create a UDP socket: " + errno_text(errno));
   const int size = kSocketBuffer;
   // Best effort (see kSocketBuffer): a refusal leaves the default, which works.
-  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 
   const sockaddr_in local_sa = to_sockaddr(*local);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&local_sa), sizeof local_sa) != 0) {
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local_sa), sizeof local_sa) != 0) {
     const int err = errno;
-    ::close(fd);
     return setup_error(err == EADDRINUSE ? Errc::kExists : Errc::kIo,
-                       quoted + ": cannot bind " + std::string(endpoints.substr(0, at)) + ": " + std::strerror(err));
+                       quoted + ": cannot bind " + std::string(endpoints.substr(0, at)) + ": " + errno_text(err));
   }
   // connect() makes the kernel drop datagrams from anyone but REMOTE and
   // lets us send with send(); it sends nothing.
   const sockaddr_in remote_sa = to_sockaddr(*remote);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&remote_sa), sizeof remote_sa) != 0) {
-    const int err = errno;
-    ::close(fd);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&remote_sa), sizeof remote_sa) != 0) {
     return setup_error(Errc::kIo, quoted + ": cannot connect to " + std::string(endpoints.substr(at + 1)) + ": " +
-                                      std::strerror(err));
+                                      errno_text(errno));
   }
   const MacAddr mac = options.mac.value_or(udp_tunnel_default_mac(local->ip, local->port));
-  return std::unique_ptr<UdpTunnelDevice>(new UdpTunnel(std::move(name), fd, mac, options.mtu, remote_sa));
+  return std::unique_ptr<UdpTunnelDevice>(new UdpTunnel(std::move(name), fd.release(), mac, options.mtu, remote_sa));
 }
 
 }  // namespace np::dev

@@ -14,12 +14,14 @@
 #include <vector>
 
 #include "alloc_guard.h"
+#include "frames.h"
 #include "netpoll/dev/open.h"
 
 namespace np::dev {
 namespace {
 
-using Bytes = std::vector<std::byte>;
+using np::testing::Bytes;
+using np::testing::pattern;
 
 // A UDP socket on 127.0.0.1 that plays the far end of a tunnel.
 class Peer {
@@ -79,12 +81,6 @@ std::unique_ptr<UdpTunnelDevice> open_tunnel(std::uint16_t local, std::uint16_t 
   auto d = open_udp_tunnel_device(s, std::string_view(s).substr(4), o);
   EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().message);
   return d ? std::move(*d) : nullptr;
-}
-
-Bytes pattern(std::size_t n, std::uint8_t salt) {
-  Bytes b(n);
-  for (std::size_t i = 0; i < n; ++i) b[i] = std::byte(static_cast<std::uint8_t>(i * 7 + salt));
-  return b;
 }
 
 // Receives until `want` frames arrived or a second passed.

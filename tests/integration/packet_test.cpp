@@ -6,19 +6,12 @@
 // must receive. The device is opened inside `a` and then used from the test
 // thread, which is back in the host's namespace: that is the promise
 // packet.h makes.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
-#include <functional>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,11 +30,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace np::testing;
-using np::testing::AllocGuard;
-using np::testing::Netns;
-using np::testing::ScopedNetns;
-using np::testing::sh_ok;
-using np::testing::VethBed;
 
 constexpr std::uint16_t kOurPort = 6665;
 constexpr std::uint16_t kPeerPort = 6666;
@@ -59,15 +47,7 @@ class PacketDeviceTest : public ::testing::Test {
     peer = Endpoint{*MacAddr::parse(bed.b_mac), *Ipv4Addr::parse(bed.b_ip), kPeerPort};
   }
 
-  std::unique_ptr<Device> open(const std::string& spec) {
-    ScopedNetns in(bed.a);
-    auto dev = open_device(spec);
-    if (!dev) {
-      ADD_FAILURE() << spec << ": " << dev.error().message;
-      return nullptr;
-    }
-    return std::move(*dev);
-  }
+  std::unique_ptr<Device> open(const std::string& spec) { return open_in(bed.a, spec); }
 
   std::unique_ptr<Device> open(const PacketOptions& options) {
     ScopedNetns in(bed.a);
@@ -132,20 +112,9 @@ TEST_F(PacketDeviceTest, ReceivesKernelDatagramsWithVerifiedChecksums) {
   // the device must hand us frames whose checksums verify.
   for (const auto& payload : {bytes_of("odd-length!"), pattern(1400, 5)}) {
     ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, payload));
-    std::optional<Udp> got;
-    std::vector<Errc> broken;
-    const bool ok = receive_until(*dev, 2000ms, [&](std::span<const std::byte> f) {
-      auto udp = parse_udp(f);
-      if (!udp) {
-        if (udp.error() != Errc::kUnsupported) broken.push_back(udp.error());
-        return false;
-      }
-      if (udp->dst_port != kOurPort) return false;
-      got = std::move(*udp);
-      return true;
-    });
-    ASSERT_TRUE(ok) << "no datagram of " << payload.size() << " bytes; IPv4/UDP frames failing checks: "
-                    << broken.size() << (broken.empty() ? "" : std::string(" first: ") + to_string(broken[0]));
+    const auto [got, broken] = receive_udp(*dev, kOurPort, 2000ms);
+    ASSERT_TRUE(got) << "no datagram of " << payload.size() << " bytes; IPv4/UDP frames failing checks: "
+                     << broken.size() << (broken.empty() ? "" : std::string(" first: ") + to_string(broken[0]));
     EXPECT_TRUE(broken.empty()) << to_string(broken[0]);
     EXPECT_EQ(got->payload, payload);
     EXPECT_NE(got->checksum, 0) << "the checksum must have been there to verify";
@@ -194,10 +163,7 @@ TEST_F(PacketDeviceTest, SmallBudgetResumesWhereItStopped) {
   // Resolve ARP first, so the burst below leaves the peer back to back and
   // lands in one ring block.
   ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, bytes_of("warm-up")));
-  ASSERT_TRUE(receive_until(*dev, 2000ms, [](auto f) {
-    auto u = parse_udp(f);
-    return u && u->dst_port == kOurPort;
-  }));
+  ASSERT_TRUE(receive_udp(*dev, kOurPort, 2000ms).udp);
 
   constexpr int kCount = 6;
   for (int i = 0; i < kCount; ++i) ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, bytes_of("seq " + std::to_string(i))));
@@ -232,10 +198,7 @@ TEST_F(PacketDeviceTest, CountsFramesTheKernelDroppedWhenTheRingWasFull) {
   ASSERT_TRUE(dev);
   UdpSocket sock(bed.b, bed.b_ip, kPeerPort);
   ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, bytes_of("warm-up")));
-  ASSERT_TRUE(receive_until(*dev, 2000ms, [](auto f) {
-    auto u = parse_udp(f);
-    return u && u->dst_port == kOurPort;
-  }));
+  ASSERT_TRUE(receive_udp(*dev, kOurPort, 2000ms).udp);
   ASSERT_EQ(dev->stats().rx_dropped.value(), 0u);
 
   // Flood without receiving: both blocks fill, the rest is dropped by the
@@ -345,10 +308,7 @@ TEST_F(PacketDeviceTest, LinkFollowsTheInterfaceAndDownIsBusyNotLost) {
 
   // Receiving works again too.
   ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, bytes_of("back")));
-  EXPECT_TRUE(receive_until(*dev, 2000ms, [](auto f) {
-    auto u = parse_udp(f);
-    return u && u->dst_port == kOurPort;
-  }));
+  EXPECT_TRUE(receive_udp(*dev, kOurPort, 2000ms).udp);
 }
 
 TEST_F(PacketDeviceTest, RefusesFramesLongerThanTheMtu) {
@@ -382,15 +342,7 @@ TEST(PacketDevice, RefusesAnInterfaceThatIsNotEthernet) {
 }
 
 TEST(PacketDevice, WithoutCapNetRawSaysWhatIsMissing) {
-  std::optional<Error> error;
-  bool dropped = false;
-  std::thread t([&] {
-    dropped = drop_effective_capability(CAP_NET_RAW);
-    auto dev = open_device("packet:np0");
-    if (!dev) error = dev.error();
-  });
-  t.join();
-  ASSERT_TRUE(dropped);
+  const auto error = open_error_without(CAP_NET_RAW, "packet:np0");
   ASSERT_TRUE(error);
   EXPECT_EQ(error->code, Errc::kPermission);
   EXPECT_EQ(error->message, "packet:np0: AF_PACKET needs CAP_NET_RAW (run as root)");
@@ -407,9 +359,7 @@ TEST_F(PacketDeviceTest, DataPathAllocatesNothing) {
   // traffic (the peer's ARP, IPv6 neighbour discovery) may come first, so
   // the guarded region receives until the kernel's datagram is seen
   // (bounded; poll(2) between rounds allocates nothing either).
-  std::array<std::array<std::byte, 2048>, 16> frames{};
-  std::array<std::size_t, 16> lens{};
-  std::size_t kept = 0;
+  FrameStore frames;
   std::size_t received = 0;
   bool found = false;
   TxStatus sent = TxStatus::kError;
@@ -418,10 +368,7 @@ TEST_F(PacketDeviceTest, DataPathAllocatesNothing) {
   sent = dev->transmit(frame);
   for (int round = 0; round < 200 && !found; ++round) {
     received += dev->receive(16, [&](std::span<const std::byte> f) {
-      const std::size_t slot = kept % frames.size();
-      lens[slot] = std::min(f.size(), frames[slot].size());
-      std::memcpy(frames[slot].data(), f.data(), lens[slot]);
-      ++kept;
+      frames.keep(f);
       // Views only: parse_udp() would allocate its result.
       auto eth = wire::EthernetFrame<const std::byte>::check(f);
       if (!eth || eth->ethertype() != wire::ethertype::kIpv4) return;
@@ -441,7 +388,7 @@ TEST_F(PacketDeviceTest, DataPathAllocatesNothing) {
   EXPECT_EQ(sent, TxStatus::kOk);
   EXPECT_GE(received, 1u);
   EXPECT_TRUE(link.usable());
-  EXPECT_TRUE(found) << "the kernel's datagram was not among the " << kept << " frames received";
+  EXPECT_TRUE(found) << "the kernel's datagram was not among the " << frames.kept() << " frames received";
   EXPECT_TRUE(sock.receive(2000ms)) << "the transmitted frame never reached the kernel socket";
 }
 

@@ -4,21 +4,12 @@
 // make kernel sockets); the kernel side of the TAP gets 10.78.0.1/24 and our
 // end plays 10.78.0.2 with the device's MAC. Everything else runs from the
 // host's namespace, through the device's descriptors.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstring>
-#include <functional>
-#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "alloc_guard.h"
@@ -26,21 +17,12 @@
 #include "netns.h"
 #include "netpoll/dev/open.h"
 #include "netpoll/dev/tap.h"
-#include "netpoll/wire/arp.h"
-#include "netpoll/wire/ethernet.h"
-#include "netpoll/wire/ipv4.h"
-#include "netpoll/wire/udp.h"
 
 namespace np::dev {
 namespace {
 
 using namespace std::chrono_literals;
 using namespace np::testing;
-using np::testing::AllocGuard;
-using np::testing::Netns;
-using np::testing::ScopedNetns;
-using np::testing::sh;
-using np::testing::sh_ok;
 
 constexpr std::uint16_t kOurPort = 6665;
 constexpr std::uint16_t kKernelPort = 6666;
@@ -54,15 +36,7 @@ const std::string kOurIp = "10.78.0.2";
 class TapDeviceTest : public ::testing::Test {
  protected:
   // Opens `spec` inside the namespace; the device outlives the scope.
-  std::unique_ptr<Device> open(const std::string& spec) {
-    ScopedNetns in(ns);
-    auto dev = open_device(spec);
-    if (!dev) {
-      ADD_FAILURE() << spec << ": " << dev.error().message;
-      return nullptr;
-    }
-    return std::move(*dev);
-  }
+  std::unique_ptr<Device> open(const std::string& spec) { return open_in(ns, spec); }
 
   SetupResult<std::unique_ptr<Device>> try_open(const std::string& spec) {
     ScopedNetns in(ns);
@@ -154,23 +128,8 @@ TEST_F(TapDeviceTest, AnswersTheKernelsArpAndReceivesItsDatagrams) {
   UdpSocket sock(ns, kKernelIp, kKernelPort);
   for (const auto& payload : {bytes_of("odd-length!"), pattern(1400, 3)}) {
     ASSERT_TRUE(sock.send_to(kOurIp, kOurPort, payload));
-    std::optional<Udp> got;
-    std::vector<Errc> broken;
-    const bool ok = receive_until(*dev, 3000ms, [&](std::span<const std::byte> f) {
-      if (auto req = arp_request_for(f, ours.ip)) {
-        EXPECT_EQ(dev->transmit(arp_reply(*req, ours.mac)), TxStatus::kOk);
-        return false;
-      }
-      auto udp = parse_udp(f);
-      if (!udp) {
-        if (udp.error() != Errc::kUnsupported) broken.push_back(udp.error());
-        return false;
-      }
-      if (udp->dst_port != kOurPort) return false;
-      got = std::move(*udp);
-      return true;
-    });
-    ASSERT_TRUE(ok) << "no datagram of " << payload.size() << " bytes";
+    const auto [got, broken] = receive_udp(*dev, kOurPort, 3000ms, &ours);
+    ASSERT_TRUE(got) << "no datagram of " << payload.size() << " bytes";
     EXPECT_TRUE(broken.empty()) << to_string(broken[0]);
     EXPECT_EQ(got->payload, payload);
     EXPECT_NE(got->checksum, 0);
@@ -268,16 +227,7 @@ TEST_F(TapDeviceTest, RefusesFramesLongerThanTheMtu) {
 }
 
 TEST_F(TapDeviceTest, WithoutCapNetAdminSaysWhatIsMissing) {
-  std::optional<Error> error;
-  bool dropped = false;
-  std::thread t([&] {
-    ScopedNetns in(ns);  // before dropping: entering needs CAP_SYS_ADMIN
-    dropped = drop_effective_capability(CAP_NET_ADMIN);
-    auto dev = open_device("tap:np-tap9");
-    if (!dev) error = dev.error();
-  });
-  t.join();
-  ASSERT_TRUE(dropped);
+  const auto error = open_error_without(CAP_NET_ADMIN, "tap:np-tap9", &ns);
   ASSERT_TRUE(error);
   EXPECT_EQ(error->code, Errc::kPermission);
   EXPECT_EQ(error->message, "tap:np-tap9: creating TAP interface np-tap9 needs CAP_NET_ADMIN (run as root)");
@@ -296,20 +246,13 @@ TEST_F(TapDeviceTest, DataPathAllocatesNothing) {
   ASSERT_EQ(::poll(&p, 1, 2000), 1);
 
   // Frames are copied into storage made before the guard is armed.
-  std::array<std::array<std::byte, 2048>, 16> frames{};
-  std::array<std::size_t, 16> lens{};
-  std::size_t kept = 0;
+  FrameStore frames;
   std::size_t received = 0;
   TxStatus sent = TxStatus::kError;
   LinkState link;
   AllocGuard guard;
   sent = dev->transmit(frame);
-  received = dev->receive(16, [&](std::span<const std::byte> f) {
-    if (kept == frames.size()) return;
-    lens[kept] = std::min(f.size(), frames[kept].size());
-    std::memcpy(frames[kept].data(), f.data(), lens[kept]);
-    ++kept;
-  });
+  received = dev->receive(FrameStore::kSlots, [&](std::span<const std::byte> f) { frames.keep(f); });
   dev->poll();
   link = dev->link();
   const std::uint64_t allocations = guard.stop();
@@ -319,11 +262,11 @@ TEST_F(TapDeviceTest, DataPathAllocatesNothing) {
   EXPECT_GE(received, 1u);
   EXPECT_TRUE(link.usable());
   bool found = false;
-  for (std::size_t i = 0; i < kept; ++i) {
-    auto udp = parse_udp(std::span<const std::byte>(frames[i].data(), lens[i]));
+  for (std::size_t i = 0; i < frames.held(); ++i) {
+    auto udp = parse_udp(frames.frame(i));
     found = found || (udp && udp->payload == bytes_of("incoming"));
   }
-  EXPECT_TRUE(found) << "the kernel's datagram was not among the " << kept << " frames received";
+  EXPECT_TRUE(found) << "the kernel's datagram was not among the " << frames.kept() << " frames received";
   EXPECT_TRUE(sock.receive(2000ms)) << "the transmitted frame never reached the kernel socket";
 }
 

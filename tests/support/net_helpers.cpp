@@ -13,6 +13,7 @@
 #include <cstring>
 #include <thread>
 
+#include "netpoll/dev/open.h"
 #include "netpoll/wire/ethernet.h"
 #include "netpoll/wire/ipv4.h"
 #include "netpoll/wire/udp.h"
@@ -65,17 +66,6 @@ Result<Udp> parse_udp(std::span<const std::byte> frame) {
   if (!ur) return fail(ur.error());
   return Udp{er->src, er->dst, ir->src, ir->dst, ur->src_port, ur->dst_port, up->checksum(),
              std::vector<std::byte>(ur->payload.begin(), ur->payload.end())};
-}
-
-std::vector<std::byte> pattern(std::size_t n, std::uint8_t seed) {
-  std::vector<std::byte> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = std::byte(static_cast<std::uint8_t>(seed + i * 7));
-  return v;
-}
-
-std::vector<std::byte> bytes_of(std::string_view s) {
-  const auto b = as_bytes(s);
-  return {b.begin(), b.end()};
 }
 
 UdpSocket::UdpSocket(const Netns& ns, const std::string& ip, std::uint16_t port) {
@@ -131,6 +121,28 @@ bool receive_until(dev::Device& dev, std::chrono::milliseconds timeout,
   }
 }
 
+UdpReceipt receive_udp(dev::Device& dev, std::uint16_t dst_port, std::chrono::milliseconds timeout,
+                       const Endpoint* arp_as) {
+  UdpReceipt r;
+  receive_until(dev, timeout, [&](std::span<const std::byte> f) {
+    if (arp_as != nullptr) {
+      if (auto req = arp_request_for(f, arp_as->ip)) {
+        EXPECT_EQ(dev.transmit(arp_reply(*req, arp_as->mac)), dev::TxStatus::kOk);
+        return false;
+      }
+    }
+    auto udp = parse_udp(f);
+    if (!udp) {
+      if (udp.error() != Errc::kUnsupported) r.broken.push_back(udp.error());
+      return false;
+    }
+    if (udp->dst_port != dst_port) return false;
+    r.udp = std::move(*udp);
+    return true;
+  });
+  return r;
+}
+
 bool wait_link(const dev::Device& dev, bool usable, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (dev.link().usable() != usable) {
@@ -146,6 +158,35 @@ bool drop_effective_capability(int cap) {
   if (::syscall(SYS_capget, &hdr, data) != 0) return false;
   data[cap / 32].effective &= ~(1u << (cap % 32));
   return ::syscall(SYS_capset, &hdr, data) == 0;
+}
+
+std::unique_ptr<dev::Device> open_in(const Netns& ns, const std::string& spec) {
+  ScopedNetns in(ns);
+  auto dev = dev::open_device(spec);
+  if (!dev) {
+    ADD_FAILURE() << spec << ": " << dev.error().message;
+    return nullptr;
+  }
+  return std::move(*dev);
+}
+
+std::optional<Error> open_error_without(int cap, const std::string& spec, const Netns* ns) {
+  std::optional<Error> error;
+  bool dropped = false;
+  bool opened = false;
+  std::thread t([&] {
+    std::optional<ScopedNetns> in;
+    if (ns != nullptr) in.emplace(*ns);  // before dropping: entering needs CAP_SYS_ADMIN
+    dropped = drop_effective_capability(cap);
+    if (!dropped) return;
+    auto dev = dev::open_device(spec);
+    opened = dev.has_value();
+    if (!dev) error = dev.error();
+  });
+  t.join();
+  if (!dropped) ADD_FAILURE() << "cannot drop capability " << cap;
+  if (opened) ADD_FAILURE() << spec << " opened without capability " << cap;
+  return error;
 }
 
 std::optional<wire::ArpRepr> arp_request_for(std::span<const std::byte> frame, const Ipv4Addr& ip) {

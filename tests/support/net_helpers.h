@@ -4,12 +4,14 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "frames.h"
 #include "netns.h"
 #include "netpoll/base/addr.h"
 #include "netpoll/base/result.h"
@@ -45,10 +47,6 @@ std::optional<wire::ArpRepr> arp_request_for(std::span<const std::byte> frame, c
 // The reply to `request` from `our_mac`, as an Ethernet frame.
 std::vector<std::byte> arp_reply(const wire::ArpRepr& request, const MacAddr& our_mac);
 
-// n bytes of a recognisable pattern.
-std::vector<std::byte> pattern(std::size_t n, std::uint8_t seed);
-std::vector<std::byte> bytes_of(std::string_view s);
-
 class UdpSocket {
  public:
   // A kernel UDP socket bound to ip:port inside `ns`.
@@ -67,10 +65,33 @@ class UdpSocket {
   int fd_ = -1;
 };
 
+// Opens the device string `spec` inside `ns`; the device outlives the
+// scope. Null, and a test failure naming the error, when it cannot.
+std::unique_ptr<dev::Device> open_in(const Netns& ns, const std::string& spec);
+
+// Opens `spec` on a thread of its own that enters `ns` (when given: entering
+// needs CAP_SYS_ADMIN) and then drops `cap` from its effective set, and
+// returns the error the open failed with. Nothing, and a test failure, when
+// the capability could not be dropped or the open succeeded.
+std::optional<Error> open_error_without(int cap, const std::string& spec, const Netns* ns = nullptr);
+
 // Hands every received frame to `on_frame` until it returns true or
 // `timeout` passes, waiting on the device's descriptor in between.
 bool receive_until(dev::Device& dev, std::chrono::milliseconds timeout,
                    const std::function<bool(std::span<const std::byte>)>& on_frame);
+
+// What receive_udp() saw: the datagram it waited for, if it came, and the
+// errors of the IPv4/UDP frames before it that failed a check.
+struct UdpReceipt {
+  std::optional<Udp> udp;
+  std::vector<Errc> broken;
+};
+
+// Receives (receive_until) until a UDP datagram to `dst_port` arrives.
+// Frames that are not IPv4/UDP are passed over; with `arp_as`, ARP
+// requests for its IP are answered with its MAC on the way.
+UdpReceipt receive_udp(dev::Device& dev, std::uint16_t dst_port, std::chrono::milliseconds timeout,
+                       const Endpoint* arp_as = nullptr);
 
 // Waits (bounded) until the device reports the wanted usability.
 bool wait_link(const dev::Device& dev, bool usable, std::chrono::milliseconds timeout);

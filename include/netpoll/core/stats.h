@@ -64,6 +64,12 @@ class ReasonCounters {
     for (const auto& c : c_) t += c.value();
     return t;
   }
+  // Calls f(reason, count) for every reason, in enum order, zeros included.
+  // Context: any (if f is).
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::size_t i = 0; i < kSize; ++i) f(static_cast<Reason>(i), c_[i].value());
+  }
 
  private:
   std::array<C, kSize> c_{};

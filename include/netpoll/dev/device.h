@@ -11,7 +11,7 @@
 //   link(), mac(), mtu(), ifindex(), fd(), name()
 //
 // Frames are complete Ethernet II frames without FCS. Decorators (pcap
-// writer, fault injector) are Devices wrapping Devices.
+// writer, fault injector) are Devices wrapping Devices (see decorator.h).
 //
 // Threads: a device has a receive side (receive) and a transmit side
 // (transmit, poll). Each side is used by one thread at a time; the two sides

@@ -37,6 +37,10 @@
 // frames are delivered per call; a duplicate beyond the budget is held for
 // the next call.
 //
+// transmit_more() is treated like transmit(): the frame meets its fault at
+// once and goes to the inner device's transmit(), so xmit_more batching
+// stops at the injector.
+//
 // Every fault is counted in FaultStats, both directions together.
 #pragma once
 
@@ -47,7 +51,7 @@
 
 #include "netpoll/base/counter.h"
 #include "netpoll/base/result.h"
-#include "netpoll/dev/device.h"
+#include "netpoll/dev/decorator.h"
 
 namespace np::dev {
 
@@ -80,8 +84,10 @@ struct FaultStats {
   SharedCounter overflow;  // hold slots full: frame passed on without reorder/delay/duplicate
 };
 
-class FaultDevice : public Device {
+class FaultDevice : public Decorator {
  public:
+  using Decorator::Decorator;
+
   // Faults injected so far, both directions. (stats() is the inner
   // device's: what actually crossed the wire.) Context: any.
   virtual const FaultStats& fault_stats() const noexcept = 0;

@@ -7,9 +7,11 @@
 // and the frame. Readable by tcpdump -r and wireshark.
 //
 // Transmitted frames are recorded when the inner device takes them (kOk),
-// received ones as they are delivered, before the sink sees them. Each record
-// goes out with one writev(2) from the caller's frame and a header on the
-// stack: no allocation, and what was written before a crash is in the file.
+// whether offered by transmit() or transmit_more() (which stays batched:
+// see decorator.h); received ones as they are delivered, before the sink
+// sees them. Each record goes out with one writev(2) from the caller's
+// frame and a header on the stack: no allocation, and what was written
+// before a crash is in the file.
 // The file is opened O_APPEND, so the receive and transmit threads may
 // record at once without interleaving inside a record.
 //
@@ -24,7 +26,7 @@
 
 #include "netpoll/base/counter.h"
 #include "netpoll/base/result.h"
-#include "netpoll/dev/device.h"
+#include "netpoll/dev/decorator.h"
 
 namespace np::dev {
 
@@ -36,8 +38,10 @@ struct PcapStats {
   Counter rx_write_errors;  // received frames that could not be recorded
 };
 
-class PcapDevice : public Device {
+class PcapDevice : public Decorator {
  public:
+  using Decorator::Decorator;
+
   // What was recorded and what could not be. (stats() is the inner
   // device's.) Context: any.
   virtual const PcapStats& pcap_stats() const noexcept = 0;
