@@ -178,6 +178,7 @@ class PairEnd final : public PairDevice {
   }
 
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override {
+    ErrnoSaver keep_errno;  // may run inside a signal handler
     if (budget == 0) return 0;
     // Drain the eventfd before looking at the ring: a frame pushed after
     // this read writes the eventfd again, so no wakeup is lost.
@@ -197,6 +198,7 @@ class PairEnd final : public PairDevice {
   }
 
   TxStatus transmit(std::span<const std::byte> frame) noexcept override {
+    ErrnoSaver keep_errno;  // may run inside a signal handler
     if (frame.size() > frame_max_ || frame.size() < kEthHeaderLen) {
       stats_.tx_errors.add();
       return TxStatus::kError;

@@ -37,6 +37,7 @@ class PcapWriter final : public PcapDevice {
   ~PcapWriter() override { ::close(fd_); }
 
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override {
+    ErrnoSaver keep_errno;  // may run inside a signal handler
     return inner().receive(budget, [&](std::span<const std::byte> frame) {
       record(frame, stats_.rx_records, stats_.rx_write_errors);
       sink(frame);
@@ -44,12 +45,14 @@ class PcapWriter final : public PcapDevice {
   }
 
   TxStatus transmit(std::span<const std::byte> frame) noexcept override {
+    ErrnoSaver keep_errno;  // may run inside a signal handler
     return record_if_taken(frame, inner().transmit(frame));
   }
 
   // A kOk frame is taken even if its kick waits (Device::transmit_more), so
   // it is recorded now, like one from transmit().
   TxStatus transmit_more(std::span<const std::byte> frame) noexcept override {
+    ErrnoSaver keep_errno;  // may run inside a signal handler
     return record_if_taken(frame, inner().transmit_more(frame));
   }
 

@@ -100,6 +100,7 @@ class UdpTunnel final : public UdpTunnelDevice {
   ~UdpTunnel() override { ::close(fd_); }
 
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override {
+    ErrnoSaver keep_errno;  // may run inside a signal handler
     std::size_t delivered = 0;
     // Each unreachable report is consumed by the call that returns it, so
     // this loop ends; the bound keeps it obviously so.
@@ -142,6 +143,7 @@ class UdpTunnel final : public UdpTunnelDevice {
   }
 
   TxStatus transmit(std::span<const std::byte> frame) noexcept override {
+    ErrnoSaver keep_errno;  // may run inside a signal handler
     if (frame.size() > frame_max_ || frame.size() < kEthHeaderLen) {
       stats_.tx_errors.add();
       return TxStatus::kError;
