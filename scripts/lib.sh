@@ -7,7 +7,7 @@ NP_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # (tcpdump, socat, nftables, the kernel's veth/tap through iproute2) and the
 # fuzz build needs clang 16 with its libFuzzer runtime.
 NP_PACKAGES="g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev
-  iproute2 tcpdump socat nftables procps kmod python3 python3-scapy
+  iproute2 tcpdump socat nftables procps kmod python3
   clang-16 libclang-rt-16-dev"
 
 np_say() { printf '\n==> %s\n' "$*"; }
