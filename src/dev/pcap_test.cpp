@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "alloc_guard.h"
 #include "frames.h"
 #include "netns.h"
 #include "netpoll/dev/open.h"
@@ -294,6 +295,38 @@ TEST(PcapWriter, TcpdumpReadsOurUdpFrames) {
   for (std::size_t k = 0; k < 3; ++k) {
     EXPECT_EQ(seen[k].ip, Bytes(frames[k]->begin() + 14, frames[k]->end())) << "frame " << k;
   }
+}
+
+}  // namespace
+}  // namespace np::dev
+
+namespace np::dev {
+namespace {
+
+TEST(PcapWriter, RecordingAllocatesNothing) {
+  TempDir dir;
+  const std::string path = dir.file("guard.pcap");
+  auto a = open_device("pair:pcap-guard?pcap=" + path);
+  auto b = open_device("pair:pcap-guard");
+  ASSERT_TRUE(a && b) << (a ? b.error().message : a.error().message);
+  const Bytes frame = plain_frame(7, 200);
+  std::size_t sent = 0, received = 0;
+  testing::AllocGuard guard;
+  for (int i = 0; i < 50; ++i) {
+    sent += (*a)->transmit(frame) == TxStatus::kOk;
+    sent += (*a)->transmit_more(frame) == TxStatus::kOk;
+    (*a)->poll();
+    received += (*b)->receive(16, [](std::span<const std::byte>) {});
+    sent += (*b)->transmit(frame) == TxStatus::kOk;
+    received += (*a)->receive(16, [](std::span<const std::byte>) {});
+  }
+  const auto allocations = guard.stop();
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(sent, 150u);
+  EXPECT_EQ(received, 150u);
+  const auto* pcap = dynamic_cast<const PcapDevice*>(a->get());
+  ASSERT_NE(pcap, nullptr);
+  EXPECT_EQ(pcap->pcap_stats().tx_records.value() + pcap->pcap_stats().rx_records.value(), 150u);
 }
 
 }  // namespace
