@@ -705,7 +705,7 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
     if (t.remote_mac) {
       np->set_remote_mac(*t.remote_mac);
     } else {
-      auto mac = np->resolve_remote_mac();
+      auto mac = np->resolve_remote_mac(/*use_cache=*/true);
       if (!mac) return std::unexpected(mac.error());
     }
   }
@@ -718,7 +718,7 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
   return np;
 }
 
-SetupResult<MacAddr> Netpoll::resolve_remote_mac() {
+SetupResult<MacAddr> Netpoll::resolve_remote_mac(bool use_cache) {
   const TargetOptions& t = cfg_.target;
   Ipv4Addr next_hop = t.remote_ip;
   if (dev_->spec().kind == "packet") {
@@ -727,6 +727,13 @@ SetupResult<MacAddr> Netpoll::resolve_remote_mac() {
     if (auto route = netlink::route_to(t.remote_ip, ifindex); route && route->gateway) {
       next_hop = *route->gateway;
       log("remote IP " + t.remote_ip.to_string() + " is off-link: resolving gateway " + next_hop.to_string());
+    }
+  }
+  if (use_cache) {
+    if (auto cached = dev_->cached_mac(next_hop)) {
+      log("remote ethernet address " + cached->to_string() + " (cached for " + next_hop.to_string() + ")");
+      set_remote_mac(*cached);
+      return *cached;
     }
   }
   auto mac = dev_->arp_resolve(next_hop, t.local_ip, cfg_.resolve);
@@ -776,6 +783,21 @@ Result<void> Netpoll::send_udp(std::span<const std::byte> payload, Flush flush) 
     stats_.tx_bytes.add(payload.size());
   }
   return r;
+}
+
+std::string Netpoll::stats_text() const {
+  const TargetOptions& t = cfg_.target;
+  std::string s = "client " + cfg_.name + " " + t.local_ip.to_string() + ":" + std::to_string(t.local_port) + " -> " +
+                  t.remote_ip.to_string() + ":" + std::to_string(t.remote_port) + " (" + remote_mac().to_string() +
+                  ") on " + t.device + "\n";
+  s += "  tx datagrams " + std::to_string(stats_.tx_datagrams.value()) + ", bytes " +
+       std::to_string(stats_.tx_bytes.value()) + "\n";
+  stats_.tx_drops.for_each([&s](TxDrop r, std::uint64_t v) {
+    if (v != 0) s += std::string("  tx drop ") + to_string(r) + " " + std::to_string(v) + "\n";
+  });
+  s += "  rx datagrams " + std::to_string(stats_.rx_datagrams.value()) + ", bytes " +
+       std::to_string(stats_.rx_bytes.value()) + "\n";
+  return s;
 }
 
 std::string Netpoll::stats_json() const {

@@ -202,6 +202,28 @@ TEST_F(TwoHosts, ResolvesTheRemoteMacByArp) {
   ASSERT_FALSE(log.empty());
   EXPECT_EQ(log.back(), "netpoll: remote ethernet address 02:00:00:00:00:0b (ARP reply from 10.0.0.2)");
   EXPECT_EQ((*c)->device().cached_mac(Ipv4Addr(10, 0, 0, 2)), MacAddr(2, 0, 0, 0, 0, 0x0b));
+
+  // A second client to the same peer on the same device asks nobody.
+  auto cfg2 = config("pair:" + wire_ + "?mac=02:00:00:00:00:0a", "7002@10.0.0.1/,7003@10.0.0.2/");
+  cfg2.log = [&log](const std::string& s) { log.push_back(s); };
+  auto d = Netpoll::setup(std::move(cfg2));
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ((*d)->remote_mac(), MacAddr(2, 0, 0, 0, 0, 0x0b));
+  EXPECT_EQ(log.back(), "netpoll: remote ethernet address 02:00:00:00:00:0b (cached for 10.0.0.2)");
+  EXPECT_EQ((*d)->device().stats().arp_requests_sent.value(), 1u);
+}
+
+TEST_F(TwoHosts, ClientStatisticsReadForPeopleAndAsJson) {
+  ASSERT_TRUE(a_->send_udp(as_bytes("12345")));
+  ASSERT_FALSE(a_->send_udp(as_bytes(std::string(a_->max_payload() + 1, 'x'))));
+  EXPECT_EQ(a_->stats_text(),
+            "client netpoll 10.0.0.1:6665 -> 10.0.0.2:6666 (02:00:00:00:00:0b) on pair:" + wire_ +
+                "?mac=02:00:00:00:00:0a\n"
+                "  tx datagrams 1, bytes 5\n"
+                "  tx drop too_big 1\n"
+                "  rx datagrams 0, bytes 0\n");
+  const std::string json = a_->stats_json();
+  EXPECT_NE(json.find("\"tx\":{\"datagrams\":1,\"bytes\":5,\"drops\":{\"too_big\":1,"), std::string::npos) << json;
 }
 
 TEST(Netpoll, FallsBackToBroadcastWithAWarningWhenNobodyAnswers) {

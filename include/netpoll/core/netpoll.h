@@ -299,9 +299,10 @@ class Netpoll {
   // Polls the shared device (see NetpollDevice::poll). Context: any.
   std::size_t poll(std::size_t budget = 0) noexcept { return dev_->poll(budget); }
 
-  // Resolves the remote MAC again (after the peer changed), as at setup.
-  // Context: setup.
-  SetupResult<MacAddr> resolve_remote_mac();
+  // Resolves the remote MAC again, asking the network even if the device's
+  // ARP cache knows an answer (after the peer changed). Setup uses the cache
+  // when another client already resolved the same next hop. Context: setup.
+  SetupResult<MacAddr> resolve_remote_mac(bool use_cache = false);
 
   const std::string& name() const { return cfg_.name; }
   const TargetOptions& target() const { return cfg_.target; }  // as resolved
@@ -316,6 +317,7 @@ class Netpoll {
 
   // netpoll_print_options, for the resolved target. Context: setup.
   std::string describe() const { return format_target(cfg_.target, cfg_.name); }
+  std::string stats_text() const;
   std::string stats_json() const;
 
  private:
