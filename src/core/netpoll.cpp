@@ -205,11 +205,16 @@ Result<void> NetpollDevice::send_frame(FramePool::Index frame, std::size_t len, 
   const std::span<const std::byte> bytes = pool_.frame(frame).first(len);
   const pid_t me = current_tid();
   // Don't get frames out of order, and no recursion into the device from
-  // inside its own poll.
-  if (txq_.empty() && poll_owner_.load(std::memory_order_relaxed) != me) {
+  // inside its own poll. In emergency mode the owner drains the queue first
+  // and then may transmit from anywhere (even from inside a poll it crashed
+  // in); everyone else only queues.
+  const pid_t emergency = emergency_owner_.load(std::memory_order_acquire);
+  if (emergency == me) service_tx();
+  if (emergency == me ? txq_.empty()
+                      : emergency == 0 && txq_.empty() && poll_owner_.load(std::memory_order_relaxed) != me) {
     std::int64_t deadline = 0;  // read the clock only once the device is busy
     for (;;) {
-      if (tx_lock_.try_lock()) {
+      if (acquire_tx()) {
         dev::TxStatus st = flush == Flush::kLater ? dev_->transmit_more(bytes) : dev_->transmit(bytes);
         if (st == dev::TxStatus::kBusy) dev_->poll();  // tickle: reclaim finished slots
         if (st == dev::TxStatus::kOk) {
@@ -221,7 +226,7 @@ Result<void> NetpollDevice::send_frame(FramePool::Index frame, std::size_t len, 
             wake_service();  // the first frame of a burst: make sure someone kicks
           }
         }
-        tx_lock_.unlock();
+        release_tx();
         if (st == dev::TxStatus::kOk) {
           stats_.tx_direct.add();
           pool_.give_back(frame);
@@ -254,19 +259,56 @@ Result<void> NetpollDevice::send_frame(FramePool::Index frame, std::size_t len, 
   return {};
 }
 
+bool NetpollDevice::emergency_elsewhere() const noexcept {
+  const pid_t owner = emergency_owner_.load(std::memory_order_acquire);
+  return owner != 0 && owner != current_tid();
+}
+
+bool NetpollDevice::acquire_tx() noexcept {
+  const pid_t owner = emergency_owner_.load(std::memory_order_acquire);
+  if (owner != 0) return owner == current_tid();  // held for good by the emergency owner
+  return tx_lock_.try_lock();
+}
+
+void NetpollDevice::release_tx() noexcept {
+  // A thread that took the lock just before emergency mode began gives it
+  // back (the emergency owner is waiting for it); the owner keeps it.
+  if (emergency_owner_.load(std::memory_order_acquire) != current_tid()) tx_lock_.unlock();
+}
+
+bool NetpollDevice::enter_emergency(std::chrono::nanoseconds wait) noexcept {
+  const pid_t me = current_tid();
+  pid_t expected = 0;
+  if (!emergency_owner_.compare_exchange_strong(expected, me, std::memory_order_acq_rel)) return expected == me;
+  // From here on no other thread takes the transmit lock. One that holds it
+  // now is inside transmit() or poll() for a few microseconds: let it leave.
+  const std::int64_t deadline = now_ns() + wait.count();
+  while (!tx_lock_.held_by_me() && !tx_lock_.try_lock()) {
+    if (now_ns() >= deadline) {
+      tx_lock_.steal();  // it never came back: the process is dying anyway
+      break;
+    }
+    nap(std::chrono::microseconds(100));
+  }
+  return true;
+}
+
 void NetpollDevice::flush() noexcept {
   if (!unkicked_.load(std::memory_order_relaxed)) return;
-  OwnerLockGuard guard(tx_lock_);
-  if (!guard) return;  // the holder is transmitting; the service thread kicks later
+  if (!acquire_tx()) return;  // the holder is transmitting; the service thread kicks later
   unkicked_.store(false, std::memory_order_relaxed);
   dev_->poll();
+  release_tx();
 }
 
 bool NetpollDevice::service_tx() noexcept {
   flush();
   if (txq_.empty()) return false;
-  OwnerLockGuard guard(tx_lock_);
-  if (!guard) return !txq_.empty();  // someone is transmitting: try again later
+  if (!acquire_tx()) return !txq_.empty();  // someone is transmitting: try again later
+  struct Release {
+    NetpollDevice* d;
+    ~Release() { d->release_tx(); }
+  } release{this};
   while (auto e = txq_.front()) {
     const auto bytes = pool_.frame(e->frame).first(e->len);
     dev::TxStatus st = dev_->transmit(bytes);
@@ -325,6 +367,7 @@ Result<void> NetpollDevice::send_arp(int op, const Ipv4Addr& sender_ip, const Ma
 std::size_t NetpollDevice::poll(std::size_t budget) noexcept {
   if (budget == 0) budget = cfg_.poll_budget;
   std::size_t n = 0;
+  if (emergency_elsewhere()) return 0;  // hands off the device: a fatal-signal handler owns it
   if (rx_lock_.try_lock()) {
     poll_owner_.store(current_tid(), std::memory_order_relaxed);
     n = dev_->receive(budget, [this](std::span<const std::byte> f) { on_frame(f); });

@@ -585,3 +585,44 @@ TEST_F(TwoHosts, ConcurrentSendersLoseNothingAndCountEverything) {
 
 }  // namespace
 }  // namespace np::core
+
+namespace np::core {
+namespace {
+
+TEST_F(TwoHosts, EmergencyOwnerSendsWhileOtherThreadsOnlyQueue) {
+  ASSERT_TRUE(a_->device().enter_emergency(std::chrono::milliseconds(10)));
+  // Another thread's send is queued, not transmitted.
+  std::thread other([&] { EXPECT_TRUE(a_->send_udp(as_bytes("from another thread"))); });
+  other.join();
+  EXPECT_EQ(a_->device().deferred_depth(), 1u);
+  // The owner drains the queue first, then sends: order is kept.
+  ASSERT_TRUE(a_->send_udp(as_bytes("from the owner")));
+  EXPECT_EQ(a_->device().deferred_depth(), 0u);
+  ASSERT_TRUE(poll_until({b_.get()}, [&] { return rx_b_.payloads.size() == 2; }));
+  EXPECT_EQ(rx_b_.payloads, (std::vector<std::string>{"from another thread", "from the owner"}));
+}
+
+TEST_F(TwoHosts, EmergencyTakesATransmitLockHeldByAStuckThread) {
+  // A thread that holds the transmit lock and never gives it back (as one
+  // frozen in the middle of a transmit would).
+  std::atomic<bool> holding{false}, release{false};
+  std::thread stuck([&] {
+    a_->device().flush();  // warm the thread id cache
+    ASSERT_TRUE(a_->device().acquire_for_test());
+    holding = true;
+    while (!release) std::this_thread::sleep_for(1ms);
+  });
+  while (!holding) std::this_thread::sleep_for(1ms);
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(a_->device().enter_emergency(std::chrono::milliseconds(50)));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 50ms);
+  ASSERT_TRUE(a_->send_udp(as_bytes("delivered anyway")));
+  ASSERT_TRUE(poll_until({b_.get()}, [&] { return rx_b_.payloads.size() == 1; }));
+  EXPECT_EQ(rx_b_.payloads[0], "delivered anyway");
+  release = true;
+  stuck.join();
+}
+
+}  // namespace
+}  // namespace np::core

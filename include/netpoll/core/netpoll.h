@@ -154,6 +154,20 @@ class NetpollDevice {
   // Kicks the device for frames sent with Flush::kLater. Context: any.
   void flush() noexcept;
 
+  // Emergency mode, for a fatal-signal handler: the calling thread becomes
+  // the only one that touches the device. Other threads' sends go to the
+  // deferred queue and their polls return at once. A transmit lock held by
+  // another thread gets `wait` to be released, then is taken anyway (that
+  // thread must never transmit again: the process is dying); one held by
+  // the calling thread (a crash inside transmit) is taken at once. Returns
+  // false if another thread is already in emergency mode. Context: any.
+  bool enter_emergency(std::chrono::nanoseconds wait) noexcept;
+  bool in_emergency() const noexcept { return emergency_owner_.load(std::memory_order_acquire) != 0; }
+
+  // Takes the transmit lock and keeps it: lets a test play a thread frozen
+  // in the middle of a transmit. Context: any.
+  bool acquire_for_test() noexcept { return tx_lock_.try_lock(); }
+
   // Trap mode: netpoll consumes every frame, ARP is answered after the poll.
   // Nested: each set_trap(true) needs a set_trap(false). Context: any.
   void set_trap(bool on) noexcept;
@@ -223,6 +237,11 @@ class NetpollDevice {
                   TxDrop reason) noexcept;
   std::uint16_t next_ip_ident() noexcept { return ip_ident_.fetch_add(1, std::memory_order_relaxed); }
   void wake_service() noexcept;
+  // The transmit side, taken the normal way (try-lock) or held for good by
+  // this thread in emergency mode. Context: any.
+  bool acquire_tx() noexcept;
+  void release_tx() noexcept;
+  bool emergency_elsewhere() const noexcept;
 
   // Receive path. Context: any (called under rx_lock_).
   void on_frame(std::span<const std::byte> frame) noexcept;
@@ -245,6 +264,7 @@ class NetpollDevice {
   OwnerLock rx_lock_;
   std::atomic<pid_t> poll_owner_{0};
   std::atomic<bool> unkicked_{false};  // frames sent with Flush::kLater wait for a kick
+  std::atomic<pid_t> emergency_owner_{0};  // the thread in emergency mode, or 0
   std::atomic<int> trapped_{0};
   std::atomic<std::uint16_t> ip_ident_{1};
   std::array<ClientSlot, kMaxClients> clients_;
