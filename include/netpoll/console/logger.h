@@ -1,0 +1,226 @@
+// netconsole: log records over UDP, as Linux's netconsole sends them.
+//
+// A Logger owns one or more targets (netconsole option strings, each basic
+// or extended with '+', with or without the release with 'r'), a ring of
+// records and a sender thread. log() formats a record straight into the
+// ring: it never blocks, never allocates and makes no system call while the
+// sender is busy; the sender thread drains the ring in order, builds each
+// target's datagrams (wire/netconsole.h) and sends them through netpoll,
+// one kick per burst. When the ring is full a record is dropped, counted,
+// and shows up as a gap in the sequence numbers the receiver sees.
+//
+// The crash path (console/crash.h) takes the ring and the devices over from
+// a fatal-signal handler and sends what is left plus a crash record.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "netpoll/base/counter.h"
+#include "netpoll/base/result.h"
+#include "netpoll/console/record_ring.h"
+#include "netpoll/core/netpoll.h"
+
+namespace np::console {
+
+// syslog(3) levels and facilities, as the kernel's records carry them.
+enum class Level : std::uint8_t { kEmerg, kAlert, kCrit, kErr, kWarning, kNotice, kInfo, kDebug };
+enum class Facility : std::uint8_t {
+  kKern = 0, kUser = 1, kMail = 2, kDaemon = 3, kAuth = 4, kSyslog = 5, kLpr = 6, kNews = 7,
+  kUucp = 8, kCron = 9, kAuthpriv = 10, kFtp = 11,
+  kLocal0 = 16, kLocal1, kLocal2, kLocal3, kLocal4, kLocal5, kLocal6, kLocal7,
+};
+
+// "err", "warning", ... and "daemon", "local3", ...; nullopt when unknown.
+std::optional<Level> parse_level(std::string_view name);
+std::optional<Facility> parse_facility(std::string_view name);
+const char* to_string(Level l) noexcept;
+const char* to_string(Facility f) noexcept;
+
+// Linux netconsole's sysdata, appended in this order when enabled.
+struct Sysdata {
+  bool cpu = false;
+  bool taskname = false;
+  bool release = false;
+  bool msgid = false;  // per-target counter, wraps at 2^32
+  bool any() const { return cpu || taskname || release || msgid; }
+};
+// "cpu,taskname,release,msgid" (any subset). Context: setup.
+SetupResult<Sysdata> parse_sysdata(std::string_view list);
+
+// Token bucket: `burst` records, refilled at burst per `interval`. Off when
+// burst is 0. The crash path bypasses it.
+struct RateLimit {
+  std::chrono::milliseconds interval{0};
+  unsigned burst = 0;
+  bool enabled() const { return burst > 0 && interval.count() > 0; }
+};
+
+inline constexpr std::size_t kMaxUserdataKey = 53;     // bytes
+inline constexpr std::size_t kMaxUserdataValue = 199;  // bytes (< 200)
+inline constexpr std::size_t kMaxUserdataEntries = 256;
+
+struct TargetConfig {
+  core::TargetOptions target;  // from parse_targets(): '+' extended, 'r' release
+  Sysdata sysdata;
+  RateLimit rate;
+  std::vector<std::pair<std::string, std::string>> userdata;  // " key=value" lines
+};
+
+// Counters of one target.
+struct TargetStats {
+  SharedCounter records;    // records sent (every datagram of them handed to netpoll)
+  SharedCounter datagrams;  // datagrams sent
+  SharedCounter dropped;    // records not sent: rate limit
+  SharedCounter tx_errors;  // datagrams netpoll refused (counted by reason in its stats)
+};
+
+struct LoggerStats {
+  SharedCounter logged;     // records written into the ring
+  SharedCounter truncated;  // records cut to max_text
+};
+
+struct LoggerConfig {
+  std::string name = "netconsole";
+  std::vector<TargetConfig> targets;
+  std::size_t ring_records = 1024;
+  std::size_t max_text = 1024;  // bytes of text per record (Linux keeps 1024)
+  Facility facility = Facility::kUser;  // of log() calls that name none
+  std::string release;          // empty: the running kernel's (uname -r)
+  bool sender_thread = true;    // false: call drain() yourself (tests)
+  core::DeviceConfig device;
+  core::ResolveConfig resolve;
+  core::SetupLog log;           // setup messages
+  // Counters shared with another process (netpoll run: the program and its
+  // runner number their records in one sequence). nullptr: our own.
+  std::atomic<std::uint64_t>* shared_seq = nullptr;
+  std::atomic<std::uint32_t>* shared_msgid = nullptr;  // one per target
+};
+
+class Logger {
+ public:
+  // Sets up every target (netpoll clients, MAC resolution, ...). An error
+  // names the target that failed. Context: setup.
+  static SetupResult<std::unique_ptr<Logger>> create(LoggerConfig cfg);
+  // Sends what is in the ring (for at most a second), then stops.
+  ~Logger();
+  Logger(const Logger&) = delete;
+  Logger& operator=(const Logger&) = delete;
+
+  // Logs one record with std::format syntax ({fmt}, the library std::format
+  // was standardised from: g++ 12 has no <format>; the format string is
+  // checked at compile time). Never blocks, never allocates (formatting
+  // goes straight into the ring slot); a text longer than max_text is cut
+  // (and counted). Context: any.
+  template <class... Args>
+  void log(Level level, fmt::format_string<Args...> format, Args&&... args) noexcept {
+    log_with(config_facility_, level, false, format, std::forward<Args>(args)...);
+  }
+  template <class... Args>
+  void log(Facility facility, Level level, fmt::format_string<Args...> format, Args&&... args) noexcept {
+    log_with(facility, level, false, format, std::forward<Args>(args)...);
+  }
+  // A record whose text is given as it is. Context: any.
+  void log_text(Facility facility, Level level, std::string_view text, bool continuation = false) noexcept;
+
+  // Waits until every record logged so far has been sent (and every
+  // device's deferred queue is empty), or `timeout` passes. True if all
+  // went out. Context: setup (it sleeps).
+  bool flush(std::chrono::milliseconds timeout);
+
+  // Sends every record in the ring now, on the calling thread (for a
+  // logger without a sender thread). Returns the records sent. Context:
+  // any.
+  std::size_t drain() noexcept;
+
+  // --- for the crash path (console/crash.h) ------------------------------
+  // Stops the sender thread at its next step and puts every target's device
+  // in emergency mode for the calling thread. Context: any.
+  void crash_take_over(std::chrono::nanoseconds device_wait) noexcept;
+  // Sends every record still in the ring, skipping (after `wait_each`) one
+  // whose writer never finished it. Returns the records sent. Context: any.
+  std::size_t crash_drain(std::chrono::nanoseconds wait_each) noexcept;
+  // Sends one record at `level` to every target at once, bypassing the
+  // ring and the rate limit. Context: any.
+  void crash_send(Level level, std::string_view text) noexcept;
+
+  const LoggerStats& stats() const noexcept { return stats_; }
+  const TargetStats& target_stats(std::size_t i) const noexcept { return targets_[i]->stats; }
+  std::size_t target_count() const noexcept { return targets_.size(); }
+  core::Netpoll& target_client(std::size_t i) noexcept { return *targets_[i]->np; }
+  std::uint64_t ring_overflows() const noexcept { return ring_.overflows(); }
+  const std::string& release() const noexcept { return release_; }
+  std::string stats_json() const;
+
+ private:
+  struct Target {
+    TargetConfig cfg;
+    std::unique_ptr<core::Netpoll> np;
+    std::string userdata_block;  // pre-rendered " k=v\n" lines
+    std::atomic<std::uint32_t> msgid{0};
+    std::atomic<std::uint32_t>* shared_msgid = nullptr;
+    // Token bucket, used by the one thread that sends (no sharing).
+    double tokens = 0;
+    std::int64_t refilled_ns = 0;
+    TargetStats stats;
+  };
+  // Space for one record's body for every target.
+  struct Scratch {
+    std::unique_ptr<char[]> body;
+    std::size_t size = 0;
+  };
+
+  explicit Logger(LoggerConfig cfg);
+
+  template <class... Args>
+  void log_with(Facility facility, Level level, bool continuation, fmt::format_string<Args...> format,
+                Args&&... args) noexcept {
+    RecordRing::Claim c;
+    if (!begin_record(c)) return;
+    const auto r = fmt::format_to_n(c.text.data(), c.text.size(), format,
+                                    std::forward<Args>(args)...);
+    finish_record(c, facility, level, continuation, static_cast<std::size_t>(r.size));
+  }
+  bool begin_record(RecordRing::Claim& c) noexcept;
+  void finish_record(const RecordRing::Claim& c, Facility facility, Level level, bool continuation,
+                     std::size_t wanted_len) noexcept;
+
+  void sender_loop();
+  void wake_sender() noexcept;
+  // Sends one record to every target; false if the crash path took over in
+  // the middle (the caller must not release the record).
+  bool send_record(std::uint64_t seq, const RecordMeta& meta, std::string_view text, Scratch& scratch,
+                   bool crash) noexcept;
+  std::uint64_t next_seq(std::uint32_t drops_before) noexcept;
+  bool allow(Target& t) noexcept;
+  void kick_all() noexcept;
+
+  LoggerConfig cfg_;
+  Facility config_facility_;
+  std::string release_;
+  RecordRing ring_;
+  std::vector<std::unique_ptr<Target>> targets_;
+  Scratch sender_scratch_;
+  Scratch crash_scratch_;
+  std::atomic<std::uint64_t> own_seq_{0};
+  std::atomic<std::uint64_t>* seq_;
+  std::atomic<std::uint64_t> consumed_{0};  // tickets fully sent
+  std::atomic<pid_t> crash_owner_{0};
+  std::atomic<std::uint32_t> wake_word_{0};
+  std::atomic<bool> sender_sleeping_{false};
+  std::atomic<bool> stop_{false};
+  std::thread sender_;
+  LoggerStats stats_;
+};
+
+}  // namespace np::console

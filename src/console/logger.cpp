@@ -1,0 +1,488 @@
+#include "netpoll/console/logger.h"
+
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "netpoll/base/bytes.h"
+#include "netpoll/base/owner_lock.h"
+#include "netpoll/wire/netconsole.h"
+
+namespace np::console {
+namespace nc = np::wire::netconsole;
+
+namespace {
+
+constexpr const char* kLevelNames[] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
+
+struct FacilityName {
+  Facility f;
+  const char* name;
+};
+constexpr FacilityName kFacilityNames[] = {
+    {Facility::kKern, "kern"},     {Facility::kUser, "user"},     {Facility::kMail, "mail"},
+    {Facility::kDaemon, "daemon"}, {Facility::kAuth, "auth"},     {Facility::kSyslog, "syslog"},
+    {Facility::kLpr, "lpr"},       {Facility::kNews, "news"},     {Facility::kUucp, "uucp"},
+    {Facility::kCron, "cron"},     {Facility::kAuthpriv, "authpriv"}, {Facility::kFtp, "ftp"},
+    {Facility::kLocal0, "local0"}, {Facility::kLocal1, "local1"}, {Facility::kLocal2, "local2"},
+    {Facility::kLocal3, "local3"}, {Facility::kLocal4, "local4"}, {Facility::kLocal5, "local5"},
+    {Facility::kLocal6, "local6"}, {Facility::kLocal7, "local7"},
+};
+
+std::int64_t monotonic_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Microseconds since boot, the clock of the kernel's own records.
+std::uint64_t boottime_us() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+}
+
+void nap(std::chrono::microseconds d) noexcept {
+  timespec ts{static_cast<time_t>(d.count() / 1'000'000), static_cast<long>(d.count() % 1'000'000) * 1000};
+  ::nanosleep(&ts, nullptr);
+}
+
+// The thread's name, read once per thread (prctl is a system call; a log()
+// should not pay for one each time). A thread renamed after its first
+// record keeps its old name in records.
+const char* thread_name() noexcept {
+  thread_local char name[16] = {};
+  thread_local bool known = false;
+  if (!known) {
+    ::prctl(PR_GET_NAME, name, 0, 0, 0);
+    name[15] = '\0';
+    known = true;
+  }
+  return name;
+}
+
+bool put(std::span<char> out, std::size_t& at, std::string_view s) noexcept {
+  if (at + s.size() > out.size()) return false;
+  std::memcpy(out.data() + at, s.data(), s.size());
+  at += s.size();
+  return true;
+}
+
+bool put_uint(std::span<char> out, std::size_t& at, std::uint64_t v) noexcept {
+  char tmp[24];
+  const auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
+  return put(out, at, std::string_view(tmp, static_cast<std::size_t>(r.ptr - tmp)));
+}
+
+long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout) noexcept {
+  return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
+}
+
+}  // namespace
+
+std::optional<Level> parse_level(std::string_view name) {
+  for (std::size_t i = 0; i < std::size(kLevelNames); ++i) {
+    if (name == kLevelNames[i]) return static_cast<Level>(i);
+  }
+  if (name == "warn") return Level::kWarning;
+  if (name == "error") return Level::kErr;
+  if (name.size() == 1 && name[0] >= '0' && name[0] <= '7') return static_cast<Level>(name[0] - '0');
+  return std::nullopt;
+}
+
+std::optional<Facility> parse_facility(std::string_view name) {
+  for (const auto& f : kFacilityNames) {
+    if (name == f.name) return f.f;
+  }
+  return std::nullopt;
+}
+
+const char* to_string(Level l) noexcept {
+  const auto i = static_cast<std::size_t>(l);
+  return i < std::size(kLevelNames) ? kLevelNames[i] : "unknown";
+}
+
+const char* to_string(Facility f) noexcept {
+  for (const auto& n : kFacilityNames) {
+    if (n.f == f) return n.name;
+  }
+  return "unknown";
+}
+
+SetupResult<Sysdata> parse_sysdata(std::string_view list) {
+  Sysdata s;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    const std::string_view item = list.substr(0, comma);
+    if (item == "cpu") {
+      s.cpu = true;
+    } else if (item == "taskname") {
+      s.taskname = true;
+    } else if (item == "release") {
+      s.release = true;
+    } else if (item == "msgid") {
+      s.msgid = true;
+    } else {
+      return setup_error(Errc::kInvalidArgument,
+                         "unknown sysdata '" + std::string(item) + "' (known: cpu, taskname, release, msgid)");
+    }
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Setup
+
+Logger::Logger(LoggerConfig cfg)
+    : cfg_(std::move(cfg)),
+      config_facility_(cfg_.facility),
+      ring_(cfg_.ring_records, cfg_.max_text),
+      seq_(cfg_.shared_seq != nullptr ? cfg_.shared_seq : &own_seq_) {}
+
+SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
+  if (cfg.targets.empty()) return setup_error(Errc::kInvalidArgument, cfg.name + ": no target");
+  if (cfg.ring_records == 0 || cfg.ring_records > (1u << 20))
+    return setup_error(Errc::kInvalidArgument, cfg.name + ": ring_records must be 1..1048576");
+  if (cfg.max_text == 0 || cfg.max_text > 65536)
+    return setup_error(Errc::kInvalidArgument, cfg.name + ": max_text must be 1..65536");
+  std::unique_ptr<Logger> lg(new Logger(std::move(cfg)));
+  LoggerConfig& c = lg->cfg_;
+
+  lg->release_ = c.release;
+  if (lg->release_.empty()) {
+    utsname u{};
+    if (::uname(&u) == 0) lg->release_ = u.release;
+  }
+
+  std::size_t widest_extra = 0;
+  for (std::size_t i = 0; i < c.targets.size(); ++i) {
+    auto t = std::make_unique<Target>();
+    t->cfg = c.targets[i];
+    const std::string which = c.name + ": target " + std::to_string(i + 1) + " '" + t->cfg.target.text + "'";
+    if (t->cfg.userdata.size() > kMaxUserdataEntries)
+      return setup_error(Errc::kInvalidArgument, which + ": more than 256 userdata entries");
+    for (const auto& [key, value] : t->cfg.userdata) {
+      if (key.empty() || key.size() > kMaxUserdataKey || key.find_first_of("= \n") != std::string::npos)
+        return setup_error(Errc::kInvalidArgument,
+                           which + ": userdata key '" + key + "' must be 1..53 bytes without '=', space or newline");
+      if (value.size() > kMaxUserdataValue || value.find('\n') != std::string::npos)
+        return setup_error(Errc::kInvalidArgument,
+                           which + ": userdata value of '" + key + "' must be under 200 bytes without a newline");
+      t->userdata_block += " " + key + "=" + value + "\n";
+    }
+    // cpu, taskname (16), release, msgid: their lines at their longest.
+    const std::size_t sysdata_max = 16 + 32 + 12 + lg->release_.size() + 18;
+    widest_extra = std::max(widest_extra, t->userdata_block.size() + sysdata_max);
+    if (c.shared_msgid != nullptr) t->shared_msgid = &c.shared_msgid[i];
+    if (t->cfg.rate.enabled()) {
+      t->tokens = t->cfg.rate.burst;
+      t->refilled_ns = monotonic_ns();
+    }
+
+    core::ClientConfig cc;
+    cc.name = c.name;
+    cc.target = t->cfg.target;
+    cc.device = c.device;
+    cc.resolve = c.resolve;
+    cc.log = c.log;
+    auto np = core::Netpoll::setup(std::move(cc));
+    if (!np) return setup_error(np.error().code, which + ": " + np.error().message);
+    t->np = std::move(*np);
+    lg->targets_.push_back(std::move(t));
+  }
+  // A body: every text byte escaped (4x), the newline, userdata, sysdata.
+  const std::size_t body = c.max_text * 4 + 1 + widest_extra;
+  for (Scratch* s : {&lg->sender_scratch_, &lg->crash_scratch_}) {
+    s->body = std::make_unique<char[]>(body);
+    s->size = body;
+  }
+  thread_name();  // the setup thread's name, cached before any handler needs it
+  if (c.sender_thread) lg->sender_ = std::thread([raw = lg.get()] { raw->sender_loop(); });
+  return lg;
+}
+
+Logger::~Logger() {
+  flush(std::chrono::seconds(1));
+  stop_.store(true, std::memory_order_release);
+  wake_word_.fetch_add(1);
+  futex(&wake_word_, FUTEX_WAKE_PRIVATE, 1, nullptr);
+  if (sender_.joinable()) sender_.join();
+}
+
+// ---------------------------------------------------------------------------
+// Producers
+
+bool Logger::begin_record(RecordRing::Claim& c) noexcept { return ring_.claim(c); }
+
+void Logger::finish_record(const RecordRing::Claim& c, Facility facility, Level level, bool continuation,
+                           std::size_t wanted_len) noexcept {
+  RecordMeta& m = *c.meta;
+  m.timestamp_us = boottime_us();
+  m.facility = static_cast<std::uint8_t>(facility);
+  m.level = static_cast<std::uint8_t>(level);
+  m.continuation = continuation;
+  m.truncated = wanted_len > c.text.size();
+  m.text_len = static_cast<std::uint32_t>(std::min(wanted_len, c.text.size()));
+  m.bypass_rate_limit = false;
+  m.cpu = ::sched_getcpu();
+  m.tid = current_tid();
+  std::memcpy(m.taskname, thread_name(), sizeof m.taskname);
+  ring_.publish(c);
+  stats_.logged.add();
+  if (m.truncated) stats_.truncated.add();
+  wake_sender();
+}
+
+void Logger::log_text(Facility facility, Level level, std::string_view text, bool continuation) noexcept {
+  RecordRing::Claim c;
+  if (!begin_record(c)) return;
+  const std::size_t n = std::min(text.size(), c.text.size());
+  std::memcpy(c.text.data(), text.data(), n);
+  finish_record(c, facility, level, continuation, text.size());
+}
+
+// A futex wake only when the sender sleeps: under load log() makes no
+// system call. The fence orders our publish before the look at the flag,
+// as the sender's fence orders its flag before its look at the ring.
+void Logger::wake_sender() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sender_sleeping_.load(std::memory_order_relaxed)) {
+    wake_word_.fetch_add(1, std::memory_order_release);
+    futex(&wake_word_, FUTEX_WAKE_PRIVATE, 1, nullptr);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The sender
+
+std::uint64_t Logger::next_seq(std::uint32_t drops_before) noexcept {
+  // Records lost to a full ring keep their numbers: the receiver sees a gap.
+  return seq_->fetch_add(1 + std::uint64_t{drops_before}, std::memory_order_acq_rel) + drops_before;
+}
+
+bool Logger::allow(Target& t) noexcept {
+  if (!t.cfg.rate.enabled()) return true;
+  const std::int64_t now = monotonic_ns();
+  const double per_ns = static_cast<double>(t.cfg.rate.burst) /
+                        static_cast<double>(std::chrono::nanoseconds(t.cfg.rate.interval).count());
+  t.tokens = std::min<double>(t.cfg.rate.burst, t.tokens + static_cast<double>(now - t.refilled_ns) * per_ns);
+  t.refilled_ns = now;
+  if (t.tokens < 1.0) return false;
+  t.tokens -= 1.0;
+  return true;
+}
+
+bool Logger::send_record(std::uint64_t seq, const RecordMeta& meta, std::string_view text, Scratch& scratch,
+                         bool crash) noexcept {
+  const std::span<char> out(scratch.body.get(), scratch.size);
+  for (auto& tp : targets_) {
+    Target& t = *tp;
+    if (!crash && crash_owner_.load(std::memory_order_acquire) != 0) return false;
+    if (!crash && !meta.bypass_rate_limit && !allow(t)) {
+      t.stats.dropped.add();
+      continue;
+    }
+    std::size_t errors = 0;
+    std::size_t sent = 0;
+    bool interrupted = false;
+    const auto sink = [&](std::string_view datagram) {
+      if (!crash && crash_owner_.load(std::memory_order_acquire) != 0) {
+        interrupted = true;
+        return;
+      }
+      if (t.np->send_udp(as_bytes(datagram), crash ? core::Flush::kNow : core::Flush::kLater)) {
+        ++sent;
+      } else {
+        ++errors;
+      }
+    };
+    std::size_t at = 0;
+    if (t.cfg.target.extended) {
+      char header[nc::kMaxHeader];
+      const nc::Header h{t.cfg.target.release ? std::string_view(release_) : std::string_view{}, meta.facility,
+                         meta.level, seq, meta.timestamp_us, meta.continuation};
+      const std::size_t header_len = nc::format_header(h, header);
+      at = nc::escape(text, out);
+      put(out, at, "\n");
+      put(out, at, t.userdata_block);
+      const Sysdata& sd = t.cfg.sysdata;
+      if (sd.cpu && meta.cpu >= 0) {
+        put(out, at, " cpu=");
+        put_uint(out, at, static_cast<std::uint64_t>(meta.cpu));
+        put(out, at, "\n");
+      }
+      if (sd.taskname) {
+        put(out, at, " taskname=");
+        for (std::size_t i = 0; i < sizeof meta.taskname && meta.taskname[i] != '\0'; ++i) {
+          const char ch = meta.taskname[i];
+          put(out, at, std::string_view(nc::needs_escape(static_cast<unsigned char>(ch)) ? "?" : &ch, 1));
+        }
+        put(out, at, "\n");
+      }
+      if (sd.release) {
+        put(out, at, " release=");
+        put(out, at, release_);
+        put(out, at, "\n");
+      }
+      if (sd.msgid) {
+        const std::uint32_t id = t.shared_msgid != nullptr ? t.shared_msgid->fetch_add(1, std::memory_order_relaxed)
+                                                           : t.msgid.fetch_add(1, std::memory_order_relaxed);
+        put(out, at, " msgid=");
+        put_uint(out, at, id);
+        put(out, at, "\n");
+      }
+      nc::emit_extended(std::string_view(header, header_len), std::string_view(out.data(), at), sink);
+    } else {
+      put(out, at, text);
+      put(out, at, "\n");
+      nc::emit_basic(std::string_view(out.data(), at), sink);
+    }
+    if (interrupted) return false;
+    t.stats.datagrams.add(sent);
+    t.stats.tx_errors.add(errors);
+    if (errors == 0) t.stats.records.add();
+  }
+  return true;
+}
+
+void Logger::kick_all() noexcept {
+  for (auto& t : targets_) t->np->flush();
+}
+
+std::size_t Logger::drain() noexcept {
+  std::size_t sent = 0;
+  std::uint64_t t = consumed_.load(std::memory_order_acquire);
+  while (crash_owner_.load(std::memory_order_acquire) == 0 && ring_.ready(t)) {
+    const RecordMeta& m = ring_.meta(t);
+    if (!send_record(next_seq(m.drops_before), m, ring_.text(t), sender_scratch_, false)) break;
+    ring_.release(t);
+    consumed_.store(++t, std::memory_order_release);
+    ++sent;
+  }
+  kick_all();
+  return sent;
+}
+
+void Logger::sender_loop() {
+  ::pthread_setname_np(::pthread_self(), "netconsole");
+  for (;;) {
+    if (crash_owner_.load(std::memory_order_acquire) != 0) {
+      // The crash path owns the ring and the devices now: stay out of the
+      // way until the process dies.
+      while (!stop_.load(std::memory_order_acquire)) nap(std::chrono::milliseconds(100));
+      return;
+    }
+    if (drain() > 0) continue;
+    if (stop_.load(std::memory_order_acquire)) return;
+    // Sleep until a producer wakes us (or 100 ms pass: devices may need
+    // their deferred frames retried, and stop_ may have been set).
+    const std::uint32_t w = wake_word_.load(std::memory_order_acquire);
+    sender_sleeping_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!ring_.ready(consumed_.load(std::memory_order_acquire)) && !stop_.load(std::memory_order_acquire)) {
+      const timespec timeout{0, 100'000'000};
+      futex(&wake_word_, FUTEX_WAIT_PRIVATE, w, &timeout);
+    }
+    sender_sleeping_.store(false, std::memory_order_relaxed);
+  }
+}
+
+bool Logger::flush(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (!sender_.joinable()) drain();
+    bool idle = consumed_.load(std::memory_order_acquire) == ring_.next_ticket();
+    for (auto& t : targets_) {
+      if (t->np->device().deferred_depth() > 0) {
+        idle = false;
+        t->np->device().service_tx();
+      }
+    }
+    if (idle) {
+      kick_all();
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    wake_word_.fetch_add(1);
+    futex(&wake_word_, FUTEX_WAKE_PRIVATE, 1, nullptr);
+    nap(std::chrono::milliseconds(1));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The crash path's entry points
+
+void Logger::crash_take_over(std::chrono::nanoseconds device_wait) noexcept {
+  crash_owner_.store(current_tid(), std::memory_order_release);
+  for (auto& t : targets_) t->np->device().enter_emergency(device_wait);
+}
+
+std::size_t Logger::crash_drain(std::chrono::nanoseconds wait_each) noexcept {
+  std::size_t sent = 0;
+  std::uint64_t t = consumed_.load(std::memory_order_acquire);
+  // Bounded: other threads may still be logging; we send what is there now
+  // and a ring's worth more at the most.
+  const std::uint64_t limit = ring_.next_ticket() + ring_.slots();
+  while (t < limit && ring_.claimed(t)) {
+    if (!ring_.ready(t)) {
+      // Claimed, not written yet: its writer may be the thread that crashed
+      // (then it never will be) or another one about to finish.
+      const std::int64_t deadline = monotonic_ns() + wait_each.count();
+      while (!ring_.ready(t) && monotonic_ns() < deadline) nap(std::chrono::microseconds(100));
+    }
+    if (ring_.ready(t)) {
+      const RecordMeta& m = ring_.meta(t);
+      send_record(next_seq(m.drops_before), m, ring_.text(t), crash_scratch_, true);
+      ++sent;
+    }
+    ring_.release(t);
+    consumed_.store(++t, std::memory_order_release);
+  }
+  kick_all();
+  return sent;
+}
+
+void Logger::crash_send(Level level, std::string_view text) noexcept {
+  RecordMeta m;
+  m.timestamp_us = boottime_us();
+  m.facility = static_cast<std::uint8_t>(config_facility_);
+  m.level = static_cast<std::uint8_t>(level);
+  m.bypass_rate_limit = true;
+  m.cpu = ::sched_getcpu();
+  m.tid = current_tid();
+  ::prctl(PR_GET_NAME, m.taskname, 0, 0, 0);
+  m.text_len = static_cast<std::uint32_t>(std::min(text.size(), cfg_.max_text));
+  send_record(next_seq(0), m, text.substr(0, m.text_len), crash_scratch_, true);
+  kick_all();
+}
+
+std::string Logger::stats_json() const {
+  core::JsonWriter j;
+  j.begin_object();
+  j.field("name", cfg_.name).field("logged", stats_.logged.value()).field("truncated", stats_.truncated.value());
+  j.field("ring_overflows", ring_.overflows()).field("ring_records", ring_.slots());
+  j.field("pending", ring_.next_ticket() - consumed_.load());
+  for (std::size_t i = 0; i < targets_.size(); ++i) {
+    const auto& t = *targets_[i];
+    j.begin_object(("target" + std::to_string(i + 1)).c_str());
+    j.field("target", t.cfg.target.text).field_bool("extended", t.cfg.target.extended);
+    j.field("records", t.stats.records.value()).field("datagrams", t.stats.datagrams.value());
+    j.field("dropped", t.stats.dropped.value()).field("tx_errors", t.stats.tx_errors.value());
+    j.end_object();
+  }
+  j.end_object();
+  return j.str();
+}
+
+}  // namespace np::console

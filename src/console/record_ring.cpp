@@ -1,0 +1,47 @@
+#include "netpoll/console/record_ring.h"
+
+#include "netpoll/base/assert.h"
+
+namespace np::console {
+
+RecordRing::RecordRing(std::size_t slots, std::size_t max_text)
+    : slots_(slots), max_text_(max_text), slots_mem_(std::make_unique<Slot[]>(slots)),
+      text_mem_(std::make_unique<char[]>(slots * max_text)) {
+  NP_ASSERT(slots > 0 && max_text > 0);
+  for (std::size_t i = 0; i < slots; ++i) {
+    slots_mem_[i].turn.store(2 * i, std::memory_order_relaxed);  // free for ticket i
+    slots_mem_[i].text = text_mem_.get() + i * max_text;
+  }
+}
+
+bool RecordRing::claim(Claim& out) noexcept {
+  std::uint64_t t = next_.load(std::memory_order_relaxed);
+  for (;;) {
+    Slot& s = slot(t);
+    const std::uint64_t turn = s.turn.load(std::memory_order_acquire);
+    if (turn == 2 * t) {
+      if (next_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        s.meta.drops_before = pending_drops_.exchange(0, std::memory_order_acq_rel);
+        out = Claim{t, &s.meta, std::span<char>(s.text, max_text_)};
+        return true;
+      }
+      continue;  // another producer took t; t now holds the new value
+    }
+    if (turn < 2 * t) {
+      // The slot still holds ticket t - slots(): the consumer is a whole
+      // ring behind. Drop this record, and say so in the next one.
+      pending_drops_.fetch_add(1, std::memory_order_acq_rel);
+      overflow_.add();
+      return false;
+    }
+    t = next_.load(std::memory_order_relaxed);  // we were behind: look again
+  }
+}
+
+void RecordRing::publish(const Claim& c) noexcept { slot(c.ticket).turn.store(2 * c.ticket + 1, std::memory_order_release); }
+
+void RecordRing::release(std::uint64_t t) noexcept {
+  slot(t).turn.store(2 * (t + slots_), std::memory_order_release);
+}
+
+}  // namespace np::console
