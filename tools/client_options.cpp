@@ -21,26 +21,39 @@ void declare_client_options(ArgParser& args) {
   args.option("pool").option("queue").flag("quiet").flag("stats");
 }
 
-core::ClientConfig client_config(const ArgParser& args, const std::string& target, const std::string& name) {
-  auto parsed = core::parse_targets(target);
+core::ParsedTargets parse_target_option(const ArgParser& args, const std::string& text, const std::string& name) {
+  auto parsed = core::parse_targets(text);
   if (!parsed) throw UsageError(parsed.error().message);
-  if (parsed->targets.size() != 1) throw UsageError("expected one target, got " + std::to_string(parsed->targets.size()));
-  const bool quiet = args.has("quiet");
-  if (!quiet) {
+  if (!args.has("quiet")) {
     for (const auto& w : parsed->warnings) std::fprintf(stderr, "%s: %s\n", name.c_str(), w.c_str());
   }
+  return std::move(*parsed);
+}
+
+ClientTuning client_tuning(const ArgParser& args) {
+  ClientTuning t;
+  t.device.carrier_timeout =
+      std::chrono::milliseconds(static_cast<long>(args.get_seconds("carrier-timeout", 4) * 1000));
+  t.resolve.tries = static_cast<int>(args.get_uint("arp-tries", 3, 1, 100));
+  t.resolve.interval = std::chrono::milliseconds(static_cast<long>(args.get_seconds("arp-interval", 1) * 1000));
+  t.resolve.allow_broadcast = !args.has("no-broadcast");
+  t.device.pool_frames = args.get_uint("pool", 32, 2, 4096);
+  t.device.deferred_limit = args.get_uint("queue", std::min<std::uint64_t>(24, t.device.pool_frames - 1), 1,
+                                          t.device.pool_frames);
+  if (!args.has("quiet")) t.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  return t;
+}
+
+core::ClientConfig client_config(const ArgParser& args, const std::string& target, const std::string& name) {
+  auto parsed = parse_target_option(args, target, name);
+  if (parsed.targets.size() != 1) throw UsageError("expected one target, got " + std::to_string(parsed.targets.size()));
+  const ClientTuning tuning = client_tuning(args);
   core::ClientConfig c;
   c.name = name;
-  c.target = parsed->targets[0];
-  c.device.carrier_timeout =
-      std::chrono::milliseconds(static_cast<long>(args.get_seconds("carrier-timeout", 4) * 1000));
-  c.resolve.tries = static_cast<int>(args.get_uint("arp-tries", 3, 1, 100));
-  c.resolve.interval = std::chrono::milliseconds(static_cast<long>(args.get_seconds("arp-interval", 1) * 1000));
-  c.resolve.allow_broadcast = !args.has("no-broadcast");
-  c.device.pool_frames = args.get_uint("pool", 32, 2, 4096);
-  c.device.deferred_limit = args.get_uint("queue", std::min<std::uint64_t>(24, c.device.pool_frames - 1), 1,
-                                          c.device.pool_frames);
-  if (!quiet) c.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  c.target = parsed.targets[0];
+  c.device = tuning.device;
+  c.resolve = tuning.resolve;
+  c.log = tuning.log;
   return c;
 }
 

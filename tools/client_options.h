@@ -16,6 +16,19 @@ void declare_client_options(ArgParser& args);
 // The help text lines for those options.
 extern const char* const kClientOptionsHelp;
 
+// The core's tuning knobs from the options above; setup messages go to
+// stderr unless --quiet.
+struct ClientTuning {
+  core::DeviceConfig device;
+  core::ResolveConfig resolve;
+  core::SetupLog log;
+};
+ClientTuning client_tuning(const ArgParser& args);
+
+// One or more ';'-separated targets; warnings to stderr unless --quiet.
+// Throws UsageError.
+core::ParsedTargets parse_target_option(const ArgParser& args, const std::string& text, const std::string& name);
+
 // Parses TARGET (exactly one target) and the options into a ClientConfig
 // named `name`; setup messages and parse warnings go to stderr unless
 // --quiet. Throws UsageError.

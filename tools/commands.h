@@ -15,5 +15,6 @@ int cmd_inject(int argc, char** argv);
 int cmd_send(int argc, char** argv);
 int cmd_recv(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_console(int argc, char** argv);
 
 }  // namespace np::tools

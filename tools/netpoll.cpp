@@ -12,6 +12,7 @@ namespace {
 using np::tools::Command;
 
 constexpr Command kCommands[] = {
+    {"console", "send standard input lines as netconsole log records", np::tools::cmd_console},
     {"send", "send datagrams through netpoll (MESSAGE or stdin lines)", np::tools::cmd_send},
     {"recv", "print the datagrams netpoll receives for a target", np::tools::cmd_recv},
     {"bench", "benchmarks, printed side by side (bench send)", np::tools::cmd_bench},

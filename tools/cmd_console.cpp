@@ -1,0 +1,110 @@
+// netpoll console TARGET: standard input lines as netconsole records.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "client_options.h"
+#include "commands.h"
+#include "netpoll/console/logger.h"
+
+namespace np::tools {
+namespace {
+
+constexpr const char* kHelp =
+    "usage: netpoll console TARGET[;TARGET...] [options]\n"
+    "\n"
+    "Sends each line of standard input as a log record, as Linux's netconsole\n"
+    "does (like logger(1) for a network console). TARGET is netconsole's\n"
+    "option string; '+' selects the extended format, 'r' prepends the release:\n"
+    "  +6665@10.0.0.1/eth0,6666@10.0.0.2/    extended, remote MAC by ARP\n"
+    "  6665@/eth0,6666@10.0.0.2/             basic format\n"
+    "\n"
+    "options:\n"
+    "  --level L            emerg alert crit err warning notice info debug (default info)\n"
+    "  --facility F         kern user mail daemon auth syslog lpr news uucp cron\n"
+    "                       authpriv ftp local0..local7 (default user)\n"
+    "  --userdata KEY=VALUE add \" KEY=VALUE\" to every extended record (repeatable)\n"
+    "  --sysdata LIST       any of cpu,taskname,release,msgid\n"
+    "  --rate-limit MS:N    at most N records per MS milliseconds per target\n"
+    "  --linger S           at exit, wait up to S seconds for records to go out (default 2)\n";
+
+console::RateLimit parse_rate(const std::string& text) {
+  const auto colon = text.find(':');
+  try {
+    if (colon == std::string::npos) throw std::invalid_argument("");
+    std::size_t used = 0;
+    const long ms = std::stol(text.substr(0, colon), &used);
+    if (used != colon || ms <= 0) throw std::invalid_argument("");
+    const std::string burst = text.substr(colon + 1);
+    const long n = std::stol(burst, &used);
+    if (used != burst.size() || n <= 0 || n > 1'000'000) throw std::invalid_argument("");
+    return console::RateLimit{std::chrono::milliseconds(ms), static_cast<unsigned>(n)};
+  } catch (const std::exception&) {
+    throw UsageError("--rate-limit '" + text + "': expected MS:N, e.g. 1000:100");
+  }
+}
+
+}  // namespace
+
+int cmd_console(int argc, char** argv) {
+  ArgParser args;
+  declare_client_options(args);
+  args.option("level").option("facility").option("userdata").option("sysdata").option("rate-limit");
+  args.option("linger").flag("help");
+  args.parse(argc, argv, 2);
+  if (args.has("help")) {
+    std::fputs(kHelp, stdout);
+    std::fputs(kClientOptionsHelp, stdout);
+    return 0;
+  }
+  if (args.positional().size() != 1) throw UsageError("expected one TARGET (several are separated by ';')");
+  const auto level = console::parse_level(args.get("level").value_or("info"));
+  if (!level) throw UsageError("--level '" + *args.get("level") + "': unknown level");
+  const auto facility = console::parse_facility(args.get("facility").value_or("user"));
+  if (!facility) throw UsageError("--facility '" + *args.get("facility") + "': unknown facility");
+  console::Sysdata sysdata;
+  if (auto list = args.get("sysdata")) {
+    auto s = console::parse_sysdata(*list);
+    if (!s) throw UsageError("--sysdata: " + s.error().message);
+    sysdata = *s;
+  }
+  std::vector<std::pair<std::string, std::string>> userdata;
+  for (const auto& kv : args.all("userdata")) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) throw UsageError("--userdata '" + kv + "': expected KEY=VALUE");
+    userdata.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  console::RateLimit rate;
+  if (auto r = args.get("rate-limit")) rate = parse_rate(*r);
+  const double linger = args.get_seconds("linger", 2);
+
+  console::LoggerConfig cfg;
+  cfg.name = "netpoll console";
+  cfg.facility = *facility;
+  for (auto& t : parse_target_option(args, args.positional()[0], cfg.name).targets) {
+    console::TargetConfig tc;
+    tc.target = std::move(t);
+    tc.sysdata = sysdata;
+    tc.userdata = userdata;
+    tc.rate = rate;
+    cfg.targets.push_back(std::move(tc));
+  }
+  const ClientTuning tuning = client_tuning(args);
+  cfg.device = tuning.device;
+  cfg.resolve = tuning.resolve;
+  cfg.log = tuning.log;
+  auto lg = console::Logger::create(std::move(cfg));
+  if (!lg) {
+    std::fprintf(stderr, "%s\n", lg.error().message.c_str());
+    return 1;
+  }
+  std::string line;
+  while (std::getline(std::cin, line)) (*lg)->log_text(*facility, *level, line);
+  const bool all_sent = (*lg)->flush(std::chrono::milliseconds(static_cast<long>(linger * 1000)));
+  if (args.has("stats")) std::fprintf(stderr, "%s\n", (*lg)->stats_json().c_str());
+  if (!all_sent) std::fprintf(stderr, "netpoll console: records still unsent after %g s\n", linger);
+  return all_sent ? 0 : 1;
+}
+
+}  // namespace np::tools
