@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_net.h"
 #include "cli.h"
 #include "commands.h"
 #include "netpoll/base/bytes.h"
@@ -55,97 +56,6 @@ constexpr const char* kHelp =
     "  --peer socket the peer's kernel takes every datagram up to a UDP socket\n"
     "  --bypass 0|1  PACKET_QDISC_BYPASS for both AF_PACKET methods (default 1)\n";
 
-int run_cmd(const std::string& cmd) {
-  const int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
-  return rc;
-}
-
-// Two namespaces joined by veth, made for the benchmark and always removed.
-struct BenchNet {
-  std::string a, b;
-  bool ok = false;
-  BenchNet() {
-    const std::string tag = std::to_string(::getpid());
-    a = "npbench-a-" + tag;
-    b = "npbench-b-" + tag;
-    ok = run_cmd("ip netns add " + a) == 0 && run_cmd("ip netns add " + b) == 0 &&
-         run_cmd("ip link add npb0 netns " + a + " type veth peer name npb1 netns " + b) == 0 &&
-         run_cmd("ip -n " + a + " addr add 10.99.0.1/24 dev npb0") == 0 &&
-         run_cmd("ip -n " + b + " addr add 10.99.0.2/24 dev npb1") == 0 &&
-         run_cmd("ip -n " + a + " link set npb0 up") == 0 && run_cmd("ip -n " + b + " link set npb1 up") == 0 &&
-         run_cmd("ip -n " + a + " link set lo up") == 0 && run_cmd("ip -n " + b + " link set lo up") == 0;
-  }
-  ~BenchNet() {
-    run_cmd("ip netns del " + a);
-    run_cmd("ip netns del " + b);
-  }
-  BenchNet(const BenchNet&) = delete;
-  BenchNet& operator=(const BenchNet&) = delete;
-};
-
-// Moves the calling thread into a namespace until the end of the scope.
-class InNetns {
- public:
-  explicit InNetns(const std::string& name) {
-    saved_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    const int fd = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-    ok_ = saved_ >= 0 && fd >= 0 && ::setns(fd, CLONE_NEWNET) == 0;
-    if (fd >= 0) ::close(fd);
-  }
-  ~InNetns() {
-    if (saved_ >= 0) {
-      if (::setns(saved_, CLONE_NEWNET) != 0) std::abort();
-      ::close(saved_);
-    }
-  }
-  InNetns(const InNetns&) = delete;
-  InNetns& operator=(const InNetns&) = delete;
-  bool ok() const { return ok_; }
-
- private:
-  int saved_ = -1;
-  bool ok_ = false;
-};
-
-std::string mac_in(const std::string& ns, const std::string& ifname) {
-  std::string cmd = "ip netns exec " + ns + " cat /sys/class/net/" + ifname + "/address";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[64] = {};
-  if (p != nullptr) {
-    if (std::fgets(buf, sizeof buf, p) == nullptr) buf[0] = '\0';
-    ::pclose(p);
-  }
-  std::string s(buf);
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-// Runs `one` (which sends some datagrams and returns how many) for
-// `seconds`; returns the datagrams sent and the time taken.
-struct Slice {
-  std::uint64_t datagrams = 0;
-  double seconds = 0;
-};
-Slice measure(double seconds, const std::function<std::uint64_t()>& one) {
-  const auto start = std::chrono::steady_clock::now();
-  const auto end = start + std::chrono::duration<double>(seconds);
-  std::uint64_t n = 0;
-  auto now = start;
-  while (now < end) {
-    for (int i = 0; i < 64; ++i) n += one();
-    now = std::chrono::steady_clock::now();
-  }
-  return {n, std::chrono::duration<double>(now - start).count()};
-}
-
-sockaddr_in peer_addr() {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(6666);
-  ::inet_pton(AF_INET, "10.99.0.2", &sa.sin_addr);
-  return sa;
-}
-
 int bench_send(int argc, char** argv) {
   ArgParser args;
   args.option("seconds").option("size").option("bypass").option("peer").flag("help");
@@ -168,15 +78,10 @@ int bench_send(int argc, char** argv) {
     print_error("bench send", "could not create the veth pair between two namespaces");
     return 1;
   }
-  const std::string peer_mac = mac_in(net.b, "npb1");
-  // The kernel sender must not depend on ARP (the peer may drop it).
-  run_cmd("ip -n " + net.a + " neigh replace 10.99.0.2 lladdr " + peer_mac + " dev npb0 nud permanent");
-  if (peer_mode == "drop" &&
-      (run_cmd("ip netns exec " + net.b + " nft add table netdev npbench") != 0 ||
-       run_cmd("ip netns exec " + net.b +
-               " nft 'add chain netdev npbench sink { type filter hook ingress device npb1 priority 0; policy drop; }'") !=
-           0)) {
-    print_error("bench send", "cannot install the nftables ingress drop in the peer (is nftables installed?)");
+  std::string error;
+  const std::string peer_mac = net.prepare_peer(peer_mode == "drop", error);
+  if (peer_mac.empty()) {
+    print_error("bench send", error);
     return 1;
   }
   const std::string device = std::string("packet:npb0") + (bypass ? "?bypass=1" : "");
@@ -343,7 +248,8 @@ int cmd_bench(int argc, char** argv) {
   }
   const std::string_view which = argv[2];
   if (which == "send") return bench_send(argc, argv);
-  throw UsageError("unknown benchmark '" + std::string(which) + "' (known: send)");
+  if (which == "console") return bench_console(argc, argv);
+  throw UsageError("unknown benchmark '" + std::string(which) + "' (known: send, console)");
 }
 
 }  // namespace np::tools

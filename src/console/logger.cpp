@@ -385,6 +385,17 @@ void Logger::sender_loop() {
     }
     if (drain() > 0) continue;
     if (stop_.load(std::memory_order_acquire)) return;
+    // Stay awake a little (50 us) before sleeping: a stream of records then
+    // never costs its producers a wake-up system call.
+    const std::int64_t spin_until = monotonic_ns() + 50'000;
+    bool more = false;
+    while (!more && monotonic_ns() < spin_until) {
+      for (int i = 0; i < 64 && !more; ++i) {
+        more = ring_.ready(consumed_.load(std::memory_order_relaxed));
+        __builtin_ia32_pause();
+      }
+    }
+    if (more) continue;
     // Sleep until a producer wakes us (or 100 ms pass: devices may need
     // their deferred frames retried, and stop_ may have been set).
     const std::uint32_t w = wake_word_.load(std::memory_order_acquire);

@@ -215,8 +215,14 @@ Result<void> NetpollDevice::send_frame(FramePool::Index frame, std::size_t len, 
     std::int64_t deadline = 0;  // read the clock only once the device is busy
     for (;;) {
       if (acquire_tx()) {
-        dev::TxStatus st = flush == Flush::kLater ? dev_->transmit_more(bytes) : dev_->transmit(bytes);
-        if (st == dev::TxStatus::kBusy) dev_->poll();  // tickle: reclaim finished slots
+        const auto offer = [&] { return flush == Flush::kLater ? dev_->transmit_more(bytes) : dev_->transmit(bytes); };
+        dev::TxStatus st = offer();
+        if (st == dev::TxStatus::kBusy) {
+          // Tickle the device: a kick of frames queued with kLater usually
+          // frees their slots at once, so try again before waiting.
+          dev_->poll();
+          st = offer();
+        }
         if (st == dev::TxStatus::kOk) {
           stats_.tx_frames.add();
           stats_.tx_bytes.add(len);

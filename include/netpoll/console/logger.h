@@ -159,6 +159,9 @@ class Logger {
   std::size_t target_count() const noexcept { return targets_.size(); }
   core::Netpoll& target_client(std::size_t i) noexcept { return *targets_[i]->np; }
   std::uint64_t ring_overflows() const noexcept { return ring_.overflows(); }
+  // Records logged and not yet sent. Context: any.
+  std::uint64_t pending() const noexcept { return ring_.next_ticket() - consumed_.load(std::memory_order_acquire); }
+  std::size_t ring_records() const noexcept { return ring_.slots(); }
   const std::string& release() const noexcept { return release_; }
   std::string stats_json() const;
 
