@@ -1,6 +1,7 @@
 #include "netpoll/console/backtrace.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -101,25 +102,51 @@ TEST(BacktraceFromContext, StopsAtAGarbageFramePointerWithoutCrashing) {
   }
 }
 
+// Real return addresses for fake stacks (the walk takes only words that
+// follow a call instruction): the ones after np_bt_inner's direct call to
+// backtrace_here, np_bt_middle's to np_bt_inner and np_bt_outer's to
+// np_bt_middle.
+struct Returns {
+  std::uintptr_t into_inner, into_middle, into_outer;
+};
+Returns real_returns() {
+  np_bt_outer();
+  return {g_bt_frames[0], g_bt_frames[1], g_bt_frames[2]};
+}
+
 TEST(BacktraceFromContext, FollowsAChainUntilItTurnsBack) {
   // Three frames on a fake stack, each [saved RBP, return address]; the
   // third points back down, which no real caller's frame does.
+  const Returns r = real_returns();
   alignas(16) std::uintptr_t stack[8] = {};
   const auto at = [&](int i) { return address_of(&stack[i]); };
-  stack[0] = at(2), stack[1] = 0x1111;
-  stack[2] = at(4), stack[3] = 0x2222;
-  stack[4] = at(0), stack[5] = 0x3333;
+  stack[0] = at(2), stack[1] = r.into_inner;
+  stack[2] = at(4), stack[3] = r.into_middle;
+  stack[4] = at(0), stack[5] = r.into_outer;
   std::array<std::uintptr_t, 16> out{};
-  ASSERT_EQ(backtrace_from_context(context(kPc, at(0), at(0)), out), 4u);
+  ASSERT_EQ(backtrace_from_context(context(kPc, 0, at(0)), out), 4u);
   EXPECT_EQ(out[0], kPc);
-  EXPECT_EQ(out[1], 0x1111u);
-  EXPECT_EQ(out[2], 0x2222u);
-  EXPECT_EQ(out[3], 0x3333u);
+  EXPECT_EQ(out[1], r.into_inner);
+  EXPECT_EQ(out[2], r.into_middle);
+  EXPECT_EQ(out[3], r.into_outer);
+}
+
+TEST(BacktraceFromContext, StopsAtAReturnAddressThatFollowsNoCall) {
+  const Returns r = real_returns();
+  alignas(16) std::uintptr_t stack[8] = {};
+  const auto at = [&](int i) { return address_of(&stack[i]); };
+  stack[0] = at(2), stack[1] = r.into_inner;
+  stack[2] = at(4), stack[3] = 0x2222;  // RBP used as a plain register would look like this
+  stack[4] = at(6), stack[5] = r.into_outer;
+  std::array<std::uintptr_t, 16> out{};
+  ASSERT_EQ(backtrace_from_context(context(kPc, 0, at(0)), out), 2u);
+  EXPECT_EQ(out[1], r.into_inner);
 }
 
 TEST(BacktraceFromContext, EndsAtAZeroReturnAddress) {
+  const Returns r = real_returns();
   alignas(16) std::uintptr_t stack[4] = {};
-  stack[0] = address_of(&stack[2]), stack[1] = 0x1111;
+  stack[0] = address_of(&stack[2]), stack[1] = r.into_inner;
   stack[2] = 0, stack[3] = 0;  // what _start leaves as the outermost frame
   std::array<std::uintptr_t, 16> out{};
   EXPECT_EQ(backtrace_from_context(context(kPc, 0, address_of(&stack[0])), out), 2u);
@@ -127,28 +154,75 @@ TEST(BacktraceFromContext, EndsAtAZeroReturnAddress) {
 
 TEST(BacktraceFromContext, IsBoundedByItsOutput) {
   // An ever-rising chain: only the size of `out` ends it.
+  const Returns r = real_returns();
   alignas(16) std::uintptr_t stack[64] = {};
   for (int i = 0; i + 3 < 64; i += 2) {
     stack[i] = address_of(&stack[i + 2]);
-    stack[i + 1] = 0x1000u + static_cast<std::uintptr_t>(i);
+    stack[i + 1] = i % 4 == 0 ? r.into_inner : r.into_middle;
   }
   std::array<std::uintptr_t, 5> out{};
   EXPECT_EQ(backtrace_from_context(context(kPc, 0, address_of(&stack[0])), out), 5u);
-  EXPECT_EQ(out[4], 0x1006u);
+  EXPECT_EQ(out[4], r.into_middle);
   EXPECT_EQ(backtrace_from_context(context(kPc, 0, address_of(&stack[0])), std::span<std::uintptr_t>()), 0u);
+}
+
+TEST(BacktraceFromContext, TakesTheReturnAddressAtRspFromAFramelessCallee) {
+  // A leaf without a frame faulted inside backtrace_here (the callee of
+  // np_bt_inner's call): its return address is at RSP, RBP is still the
+  // caller's frame.
+  const Returns r = real_returns();
+  const std::uintptr_t in_callee = address_of(reinterpret_cast<const void*>(&backtrace_here)) + 1;
+  alignas(16) std::uintptr_t stack[4] = {};
+  stack[0] = r.into_inner;                 // at RSP
+  stack[2] = 0, stack[3] = r.into_middle;  // the caller's frame
+  std::array<std::uintptr_t, 16> out{};
+  ASSERT_EQ(backtrace_from_context(context(in_callee, address_of(&stack[0]), address_of(&stack[2])), out), 3u);
+  EXPECT_EQ(out[0], in_callee);
+  EXPECT_EQ(out[1], r.into_inner);
+  EXPECT_EQ(out[2], r.into_middle);
+}
+
+TEST(BacktraceFromContext, IgnoresAWordAtRspThatIsNoReturnIntoTheCaller) {
+  const Returns r = real_returns();
+  const std::uintptr_t in_callee = address_of(reinterpret_cast<const void*>(&backtrace_here)) + 1;
+  // (in a shared library: far from this executable's code)
+  const std::uintptr_t elsewhere = address_of(reinterpret_cast<const void*>(&::getpid)) + 1;
+  alignas(16) std::uintptr_t stack[4] = {};
+  stack[2] = 0, stack[3] = r.into_middle;
+  struct Case {
+    const char* what;
+    std::uintptr_t pc, at_rsp;
+  };
+  const Case cases[] = {
+      {"a return from a call to another function", elsewhere, r.into_inner},
+      {"a data pointer", in_callee, address_of(g_bt_frames.data())},
+      {"a stack address (a saved RBP)", in_callee, address_of(&stack[2])},
+      {"a small integer", in_callee, 0x4242},
+  };
+  for (const Case& c : cases) {
+    stack[0] = c.at_rsp;
+    std::array<std::uintptr_t, 16> out{};
+    ASSERT_EQ(backtrace_from_context(context(c.pc, address_of(&stack[0]), address_of(&stack[2])), out), 2u) << c.what;
+    EXPECT_EQ(out[1], r.into_middle) << c.what;
+  }
 }
 
 TEST(BacktraceFromContext, TakesTheReturnAddressAtRspWhenThePcIsUnmapped) {
   // A call through a null function pointer: RIP is 0, the call pushed its
   // return address at RSP, and RBP is still the caller's frame.
+  const Returns r = real_returns();
   alignas(16) std::uintptr_t stack[4] = {};
-  stack[0] = 0x4242;                                   // at RSP: the call's return address
-  stack[2] = 0, stack[3] = 0x5353;                     // the caller's frame
+  stack[0] = r.into_inner;
+  stack[2] = 0, stack[3] = r.into_middle;
   std::array<std::uintptr_t, 16> out{};
   ASSERT_EQ(backtrace_from_context(context(0, address_of(&stack[0]), address_of(&stack[2])), out), 3u);
   EXPECT_EQ(out[0], 0u);
-  EXPECT_EQ(out[1], 0x4242u);
-  EXPECT_EQ(out[2], 0x5353u);
+  EXPECT_EQ(out[1], r.into_inner);
+  EXPECT_EQ(out[2], r.into_middle);
+  // A word that follows no call instruction is not taken.
+  stack[0] = 0x4242;
+  ASSERT_EQ(backtrace_from_context(context(0, address_of(&stack[0]), address_of(&stack[2])), out), 2u);
+  EXPECT_EQ(out[1], r.into_middle);
 }
 
 TEST(BacktraceFromContext, LeavesErrnoAsItWas) {
@@ -161,8 +235,9 @@ TEST(BacktraceFromContext, LeavesErrnoAsItWas) {
 }
 
 TEST(Backtrace, AllocatesNothing) {
+  const Returns r = real_returns();
   alignas(16) std::uintptr_t stack[4] = {};
-  stack[0] = address_of(&stack[2]), stack[1] = 0x1111;
+  stack[0] = address_of(&stack[2]), stack[1] = r.into_inner;
   std::array<std::uintptr_t, 32> out{};
   testing::AllocGuard guard;
   const std::size_t here = backtrace_here(out);

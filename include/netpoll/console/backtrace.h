@@ -10,17 +10,35 @@
 //
 // The walk stops at the first frame pointer that is null, misaligned (not a
 // multiple of 8) or not above the previous one (stacks grow down, so
-// callers' frames are at higher addresses), at a zero return address, at an
-// unreadable frame, or when `out` is full: a corrupt chain cannot loop.
+// callers' frames are at higher addresses), at an unreadable frame, at a
+// zero return address, at a "return address" whose preceding bytes are no
+// call instruction (every real one follows a call; garbage rarely does), or
+// when `out` is full: a corrupt chain cannot loop or run on.
+//
+// The interrupted function may have no frame of its own: g++ 12 gives a
+// leaf function that touches no stack none, even with
+// -fno-omit-frame-pointer, and every function is frameless at its first
+// instruction. Its return address is then at RSP and RBP still points at
+// its caller's frame, so the RBP walk alone would skip the caller — the
+// frame that passed the bad pointer. backtrace_from_context() therefore
+// takes the word at RSP as frame 1 when the instruction bytes before it are
+// a call that went to the interrupted function: a direct `call rel32`, or
+// `call *disp32(%rip)` (-fno-plt code, sanitizer interceptors), whose
+// target, through a PLT stub if it is one, lies at most 64 KiB below RIP.
+// When RIP itself is unreadable (a call through a bad function pointer
+// faults on the fetch), any call instruction before that word will do.
 //
 // Limits, honestly:
 //  - Code built without frame pointers (most distributions build glibc and
 //    libstdc++ that way) keeps no RBP chain: its frames are missing, and a
-//    walk that starts inside such code may end early or, if RBP holds an
-//    unrelated stack address, list a few wrong frames before it stops.
+//    walk that starts inside such code ends early or, in the rare case that
+//    RBP holds an address of two words that look like a frame, lists a
+//    wrong frame or two before it stops.
 //    netpoll itself is built with -fno-omit-frame-pointer (CMakeLists.txt).
-//  - A fault in a function's prologue, before it saved RBP, loses the
-//    caller of the faulting function (RBP still holds the caller's frame).
+//  - A frameless function that pushed registers, or one reached through a
+//    function pointer in a register (`call *%rax`: the target cannot be
+//    checked), still loses its caller; so does a fault between `push rbp`
+//    and `mov rsp, rbp`.
 //  - backtrace_here() inside a signal handler cannot cross the signal
 //    frame reliably (the handler may run on an alternate stack); use
 //    backtrace_from_context() with the handler's ucontext there.
@@ -38,13 +56,10 @@
 namespace np::console {
 
 // The frames of the code a signal interrupted: out[0] is the exact pc of the
-// interrupted instruction (RIP); out[1...] are return addresses found from
-// RBP. When RIP itself is unreadable — a call through a bad function
-// pointer, which faults on the fetch before the callee saved anything — the
-// word at RSP is that call's return address and comes next (after a return
-// to a smashed address it is whatever lay above, one wrong frame at most).
-// Returns how many entries were written; out.size() bounds the depth.
-// Context: any.
+// interrupted instruction (RIP); out[1...] are return addresses: the one at
+// RSP if the interrupted function is frameless (see above), then those found
+// from RBP. Returns how many entries were written; out.size() bounds the
+// depth. Context: any.
 std::size_t backtrace_from_context(const ucontext_t& uc, std::span<std::uintptr_t> out) noexcept;
 
 // The caller's frames: out[0] is the return address into the function that
