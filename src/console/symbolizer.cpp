@@ -118,6 +118,7 @@ int collect(dl_phdr_info* info, std::size_t, void* arg) {
     s.path = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string(kExeLink);
   } else {
     s.open_path = s.path;
+    if (s.path.empty()) s.path = "[unnamed]";  // a report must still show something
   }
   scans.push_back(std::move(s));
   return 0;
