@@ -22,7 +22,7 @@ struct SignalName {
 constexpr SignalName kSignals[] = {
     {SIGSEGV, "SIGSEGV"}, {SIGBUS, "SIGBUS"},   {SIGILL, "SIGILL"},   {SIGFPE, "SIGFPE"},   {SIGABRT, "SIGABRT"},
     {SIGTRAP, "SIGTRAP"}, {SIGSYS, "SIGSYS"},   {SIGQUIT, "SIGQUIT"}, {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"},
-    {SIGHUP, "SIGHUP"},   {SIGPIPE, "SIGPIPE"}, {SIGKILL, "SIGKILL"},
+    {SIGHUP, "SIGHUP"},   {SIGPIPE, "SIGPIPE"},
 };
 
 // SIGSYS codes: the kernel's <asm-generic/siginfo.h> defines them, but it

@@ -15,8 +15,8 @@
 // call instruction (every real one follows a call; garbage rarely does), or
 // when `out` is full: a corrupt chain cannot loop or run on.
 //
-// The interrupted function may have no frame of its own: g++ 12 gives a
-// leaf function that touches no stack none, even with
+// The interrupted function may have no frame of its own: g++ 12 sets up
+// none in a leaf function that touches no stack, even with
 // -fno-omit-frame-pointer, and every function is frameless at its first
 // instruction. Its return address is then at RSP and RBP still points at
 // its caller's frame, so the RBP walk alone would skip the caller — the
@@ -38,9 +38,10 @@
 //  - A frameless function that pushed registers, or one reached through a
 //    function pointer in a register (`call *%rax`: the target cannot be
 //    checked), still loses its caller; so does a fault between `push rbp`
-//    and `mov rsp, rbp`.
-//  - backtrace_here() inside a signal handler cannot cross the signal
-//    frame reliably (the handler may run on an alternate stack); use
+//    and `mov rbp, rsp`.
+//  - backtrace_here() inside a signal handler ends at the signal frame
+//    (the handler returns to the kernel's trampoline, which no call
+//    precedes, and may run on an alternate stack); use
 //    backtrace_from_context() with the handler's ucontext there.
 //  - process_vm_readv may be refused by a seccomp filter; the trace then
 //    holds only what needs no read (the context's pc).
