@@ -271,6 +271,14 @@ std::uint64_t Logger::next_seq(std::uint32_t drops_before) noexcept {
   return seq_->fetch_add(1 + std::uint64_t{drops_before}, std::memory_order_acq_rel) + drops_before;
 }
 
+std::uint64_t Logger::seq_for(std::uint64_t ticket, std::uint32_t drops_before) noexcept {
+  if (numbered_ticket_.load(std::memory_order_acquire) == ticket) return numbered_seq_.load(std::memory_order_relaxed);
+  const std::uint64_t seq = next_seq(drops_before);
+  numbered_seq_.store(seq, std::memory_order_relaxed);
+  numbered_ticket_.store(ticket, std::memory_order_release);
+  return seq;
+}
+
 bool Logger::allow(Target& t) noexcept {
   if (!t.cfg.rate.enabled()) return true;
   const std::int64_t now = monotonic_ns();
@@ -365,7 +373,7 @@ std::size_t Logger::drain() noexcept {
   std::uint64_t t = consumed_.load(std::memory_order_acquire);
   while (crash_owner_.load(std::memory_order_acquire) == 0 && ring_.ready(t)) {
     const RecordMeta& m = ring_.meta(t);
-    if (!send_record(next_seq(m.drops_before), m, ring_.text(t), sender_scratch_, false)) break;
+    if (!send_record(seq_for(t, m.drops_before), m, ring_.text(t), sender_scratch_, false)) break;
     ring_.release(t);
     consumed_.store(++t, std::memory_order_release);
     ++sent;
@@ -454,7 +462,7 @@ std::size_t Logger::crash_drain(std::chrono::nanoseconds wait_each) noexcept {
     }
     if (ring_.ready(t)) {
       const RecordMeta& m = ring_.meta(t);
-      send_record(next_seq(m.drops_before), m, ring_.text(t), crash_scratch_, true);
+      send_record(seq_for(t, m.drops_before), m, ring_.text(t), crash_scratch_, true);
       ++sent;
     }
     ring_.release(t);

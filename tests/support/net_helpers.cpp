@@ -71,6 +71,10 @@ Result<Udp> parse_udp(std::span<const std::byte> frame) {
 UdpSocket::UdpSocket(const Netns& ns, const std::string& ip, std::uint16_t port) {
   ScopedNetns in(ns);
   fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  // Room for thousands of small datagrams: tests often read only after a
+  // burst is over, and a full buffer would drop what they look for.
+  const int bytes = 8 << 20;
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);
   sockaddr_in sa = socket_addr(ip, port);
   if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
     ADD_FAILURE() << "cannot bind UDP socket to " << ip << ":" << port << " in " << ns.name() << ": "

@@ -205,6 +205,7 @@ class Logger {
   bool send_record(std::uint64_t seq, const RecordMeta& meta, std::string_view text, Scratch& scratch,
                    bool crash) noexcept;
   std::uint64_t next_seq(std::uint32_t drops_before) noexcept;
+  std::uint64_t seq_for(std::uint64_t ticket, std::uint32_t drops_before) noexcept;
   bool allow(Target& t) noexcept;
   void kick_all() noexcept;
 
@@ -218,6 +219,11 @@ class Logger {
   std::atomic<std::uint64_t> own_seq_{0};
   std::atomic<std::uint64_t>* seq_;
   std::atomic<std::uint64_t> consumed_{0};  // tickets fully sent
+  // The record being sent and the number it was given: if the crash path
+  // takes over in the middle, it sends that record again under the same
+  // number (a duplicate the receiver drops, never a gap).
+  std::atomic<std::uint64_t> numbered_ticket_{UINT64_MAX};
+  std::atomic<std::uint64_t> numbered_seq_{0};
   std::atomic<pid_t> crash_owner_{0};
   std::atomic<std::uint32_t> wake_word_{0};
   std::atomic<bool> sender_sleeping_{false};

@@ -1,0 +1,72 @@
+// The last-breath crash path: when the process receives a fatal signal,
+// send what the logger still holds, then a crash record, then die exactly
+// as the process would have.
+//
+// The handler runs on an alternate signal stack (a stack overflow can be
+// reported) and, in bounded time, without allocating and without waiting
+// on any lock another thread may hold:
+//   1. one crashing thread handles the crash; a second one waits for the
+//      process to die;
+//   2. the logger's devices are taken over (Logger::crash_take_over): other
+//      threads back off, a transmit lock held by another thread is waited
+//      for briefly and then taken, one held by the crashing thread itself
+//      (a crash inside a transmit) is taken at once;
+//   3. every record still in the ring is sent (crash_drain);
+//   4. a crash record at level emerg: signal and code, fault address,
+//      thread id and name, registers, a symbolized backtrace
+//      (crash_report.h);
+//   5. the previous disposition is restored and the signal re-raised: a
+//      fault the kernel raised (si_code > 0) by returning, so the faulting
+//      instruction runs again; anything else with tgkill to this thread.
+//      Same signal, same core dump, same exit status seen by the parent.
+//
+// x86-64 Linux. The handler is process-wide: one logger at a time.
+#pragma once
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "netpoll/base/result.h"
+#include "netpoll/console/logger.h"
+
+namespace np::console {
+
+struct CrashConfig {
+  // SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT; add others (SIGTRAP,
+  // SIGSYS, SIGQUIT, ...) here to opt in.
+  std::vector<int> signals{SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+  std::size_t altstack_size = 64 * 1024;
+  // How long another thread may keep a device's transmit lock.
+  std::chrono::milliseconds device_wait{50};
+  // How long to wait for a record another thread is still writing.
+  std::chrono::milliseconds record_wait{20};
+  bool symbolize = true;  // read symbol tables at install (setup)
+  // netpoll run: before the crash record, wait until these descriptors'
+  // pipes are empty and *peer_idle is nonzero (the runner has sent every
+  // line it read), at most `peer_wait`; so the record comes after the
+  // program's last output.
+  std::vector<int> drain_fds;
+  std::atomic<std::uint32_t>* peer_idle = nullptr;
+  std::chrono::milliseconds peer_wait{500};
+};
+
+// Installs the handler for `cfg.signals` and gives the calling thread an
+// alternate signal stack. The logger must outlive the installation.
+// Context: setup.
+SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg = {});
+
+// Restores the dispositions install_crash_handler replaced. Context: setup.
+void uninstall_crash_handler();
+
+// Gives the calling thread an alternate signal stack of the installed
+// size (threads do not inherit one): call it at the start of every thread
+// whose stack overflow should be reported. `netpoll run` does it for every
+// thread of the program it runs. Context: setup.
+SetupResult<bool> prepare_thread();
+
+}  // namespace np::console

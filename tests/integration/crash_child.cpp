@@ -1,0 +1,123 @@
+// crash_child SCENARIO [TARGET]: a program that crashes on purpose, for
+// tests/integration/crash_test.cpp. With netpoll's crash path installed it
+// logs "last words N" records first; the control scenarios crash the same
+// way without netpoll, so the test can compare how each one dies.
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "netpoll/console/crash.h"
+#include "netpoll/console/logger.h"
+
+namespace {
+
+using namespace np::console;
+
+// Volatile, so that the compiler cannot see that these crash.
+volatile std::uintptr_t g_bad_address = 0x10;
+volatile bool g_forever = true;
+
+[[gnu::noinline]] void segfault_now() { *reinterpret_cast<volatile int*>(g_bad_address) = 1; }
+
+[[gnu::noinline]] int recurse_forever(int depth) {
+  volatile char frame[4096];
+  frame[0] = static_cast<char>(depth);
+  if (!g_forever) return frame[0];
+  return recurse_forever(depth + 1) + frame[0];
+}
+
+// Breaks the size of the heap's top chunk, then asks malloc for memory that
+// must come from it: malloc finds the corruption and aborts from inside,
+// with the arena lock held.
+[[gnu::noinline]] void crash_inside_malloc() {
+  constexpr std::size_t kBig = 0x18000;  // above every bin, below the mmap threshold: cut from the top chunk
+  auto* p = static_cast<char*>(std::malloc(kBig));
+  // p's chunk is kBig + 16 bytes; the top chunk's size word follows it.
+  volatile std::uintptr_t top_size = reinterpret_cast<std::uintptr_t>(p) + kBig + 8;
+  *reinterpret_cast<std::size_t*>(top_size) = ~std::size_t{0xf};
+  void* again = std::malloc(kBig);
+  std::printf("%p %p\n", static_cast<void*>(p), again);  // not reached
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: crash_child SCENARIO [TARGET]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  const std::string scenario = argv[1];
+  if (scenario == "control-segv") segfault_now();
+  if (scenario == "control-stack") return recurse_forever(0);
+  if (scenario == "control-abort") std::abort();
+  if (scenario == "control-malloc") crash_inside_malloc();
+  if (argc < 3) return usage();
+
+  LoggerConfig cfg;
+  cfg.name = "crash_child";
+  TargetConfig t;
+  auto parsed = np::core::parse_targets(argv[2]);
+  if (!parsed) {
+    std::fprintf(stderr, "%s\n", parsed.error().message.c_str());
+    return 2;
+  }
+  t.target = parsed->targets[0];
+  cfg.targets.push_back(t);
+  auto lg = Logger::create(std::move(cfg));
+  if (!lg) {
+    std::fprintf(stderr, "%s\n", lg.error().message.c_str());
+    return 2;
+  }
+  if (auto r = install_crash_handler(**lg); !r) {
+    std::fprintf(stderr, "%s\n", r.error().message.c_str());
+    return 2;
+  }
+  pthread_setname_np(pthread_self(), "crash-child");
+
+  if (scenario == "heap-segv") {
+    for (int i = 1; i <= 3; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
+    // Overwrite the chunk's header and the next one's: the heap is broken
+    // (through a volatile address, which the compiler cannot check).
+    volatile std::uintptr_t chunk = reinterpret_cast<std::uintptr_t>(std::malloc(32)) - 16;
+    std::memset(reinterpret_cast<void*>(chunk), 0xff, 96);
+    segfault_now();
+  }
+  if (scenario == "stack-overflow") {
+    for (int i = 1; i <= 3; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
+    return recurse_forever(0);
+  }
+  if (scenario == "abort-lock-held") {
+    // Another thread holds the device's transmit lock (as one frozen in the
+    // middle of a transmit would) and never gives it back.
+    std::atomic<bool> held{false};
+    std::thread([&] {
+      (*lg)->target_client(0).device().acquire_for_test();
+      held = true;
+      for (;;) pause();
+    }).detach();
+    while (!held) std::this_thread::yield();
+    for (int i = 1; i <= 3; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
+    std::abort();
+  }
+  if (scenario == "crash-in-malloc") {
+    for (int i = 1; i <= 3; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
+    crash_inside_malloc();
+  }
+  if (scenario == "burst-segv") {
+    // More records than the sender can have sent by the time of the crash.
+    for (int i = 1; i <= 500; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
+    segfault_now();
+  }
+  std::fprintf(stderr, "crash_child: unknown scenario %s\n", scenario.c_str());
+  return 2;
+}

@@ -1,0 +1,174 @@
+// The crash path against the real kernel: child programs (crash_child) that
+// crash in the ways a dying process does, inside namespace `a`; a kernel
+// UDP socket in `b` must receive their last records and a crash record,
+// and each must die exactly as the same crash without netpoll dies.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net_helpers.h"
+#include "netns.h"
+#include "netpoll/wire/netconsole.h"
+
+namespace np::console {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace np::testing;
+namespace nc = np::wire::netconsole;
+
+struct Outcome {
+  int status = -1;
+  bool core_file = false;
+};
+
+// Runs crash_child with `args` inside `ns`, in a fresh directory with core
+// dumps allowed, and reaps it (bounded: killed after 20 s).
+Outcome run_child(const Netns* ns, const std::vector<std::string>& args) {
+  const auto dir = std::filesystem::temp_directory_path() / ("np-crash-" + std::to_string(::getpid()) + "-" +
+                                                             std::to_string(std::rand()));
+  std::filesystem::create_directories(dir);
+  std::vector<std::string> argv_s = {NP_CRASH_CHILD};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string ns_path = ns != nullptr ? "/var/run/netns/" + ns->name() : "";
+  const std::string dir_s = dir.string();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec.
+    if (::chdir(dir_s.c_str()) != 0) ::_exit(126);
+    const rlimit core{256 << 20, 256 << 20};
+    ::setrlimit(RLIMIT_CORE, &core);
+    if (!ns_path.empty()) {
+      const int fd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) ::_exit(125);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  Outcome out;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    const pid_t r = ::waitpid(pid, &out.status, WNOHANG);
+    if (r == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &out.status, 0);
+      ADD_FAILURE() << "crash_child " << args[0] << " hung and was killed";
+      break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind("core", 0) == 0) out.core_file = true;
+  }
+  std::filesystem::remove_all(dir);
+  return out;
+}
+
+struct Record {
+  nc::Parsed header;
+  std::string body;
+};
+
+// Every record that reached the socket (fragments reassembled), by seq.
+std::map<std::uint64_t, Record> collect(const UdpSocket& sock) {
+  std::map<std::uint64_t, Record> out;
+  while (auto d = sock.receive(500ms)) {
+    const std::string text(reinterpret_cast<const char*>(d->data()), d->size());
+    auto p = nc::parse_extended(text);
+    EXPECT_TRUE(p) << text;
+    if (!p) continue;
+    auto& r = out[p->seq];
+    if (!p->fragmented || p->frag_offset == 0) r.header = *p;
+    if (r.body.size() < p->frag_offset + p->body.size()) r.body.resize(p->frag_offset + p->body.size());
+    r.body.replace(p->frag_offset, p->body.size(), p->body);
+  }
+  return out;
+}
+
+std::string unescaped(std::string_view s) {
+  std::string out(s.size(), '\0');
+  out.resize(nc::unescape(s, out));
+  return out;
+}
+
+class CrashPath : public ::testing::Test {
+ protected:
+  void check(const std::string& scenario, const std::string& control, int signal, int last_words,
+             const std::string& first_line_prefix) {
+    UdpSocket peer(bed.b, bed.b_ip, 6666);
+    const Outcome ours = run_child(&bed.a, {scenario, "+6665@10.77.0.1/np0,6666@10.77.0.2/" + bed.b_mac});
+    const Outcome theirs = run_child(nullptr, {control});
+    // Died of the same signal, with the same core-dump behaviour, as the
+    // same crash without netpoll.
+    ASSERT_TRUE(WIFSIGNALED(ours.status)) << "status " << ours.status;
+    EXPECT_EQ(WTERMSIG(ours.status), signal);
+    ASSERT_TRUE(WIFSIGNALED(theirs.status));
+    EXPECT_EQ(WTERMSIG(ours.status), WTERMSIG(theirs.status));
+    EXPECT_EQ(WCOREDUMP(ours.status), WCOREDUMP(theirs.status));
+    EXPECT_EQ(ours.core_file, theirs.core_file);
+
+    const auto records = collect(peer);
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(last_words + 1)) << "records that arrived";
+    std::uint64_t seq = 0;
+    for (const auto& [s, r] : records) {
+      EXPECT_EQ(s, seq++) << "no gap";
+      if (s < static_cast<std::uint64_t>(last_words)) {
+        EXPECT_EQ(r.body, "last words " + std::to_string(s + 1) + "\n");
+      }
+    }
+    const Record& crash = records.rbegin()->second;
+    EXPECT_EQ(crash.header.level, 0) << "emerg";
+    const std::string text = unescaped(crash.body);
+    EXPECT_EQ(text.rfind(first_line_prefix, 0), 0u) << text;
+    EXPECT_NE(text.find("\nthread "), std::string::npos) << text;
+    EXPECT_NE(text.find("\nrip 0x"), std::string::npos) << text;
+    EXPECT_NE(text.find("\nbacktrace:\n#0 0x"), std::string::npos) << text;
+    last_report_ = text;
+  }
+
+  VethBed bed;
+  std::string last_report_;
+};
+
+TEST_F(CrashPath, CorruptedHeapThenSegfault) {
+  check("heap-segv", "control-segv", SIGSEGV, 3,
+        "crashed: SIGSEGV (SEGV_MAPERR: address not mapped) at address 0x0000000000000010\n");
+  EXPECT_NE(last_report_.find("segfault_now"), std::string::npos) << last_report_;
+  EXPECT_NE(last_report_.find("(crash-child)"), std::string::npos) << last_report_;
+}
+
+TEST_F(CrashPath, StackOverflow) {
+  check("stack-overflow", "control-stack", SIGSEGV, 3, "crashed: SIGSEGV (SEGV_");
+  EXPECT_NE(last_report_.find("recurse_forever"), std::string::npos) << last_report_;
+}
+
+TEST_F(CrashPath, AbortWhileAnotherThreadHoldsTheTransmitLock) {
+  check("abort-lock-held", "control-abort", SIGABRT, 3, "crashed: SIGABRT (SI_TKILL");
+}
+
+TEST_F(CrashPath, CrashInsideMalloc) {
+  check("crash-in-malloc", "control-malloc", SIGABRT, 3, "crashed: SIGABRT (SI_TKILL");
+}
+
+TEST_F(CrashPath, EveryRecordStillInTheRingGoesOutBeforeTheCrashRecord) {
+  check("burst-segv", "control-segv", SIGSEGV, 500, "crashed: SIGSEGV (SEGV_MAPERR");
+}
+
+}  // namespace
+}  // namespace np::console
