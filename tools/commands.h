@@ -16,6 +16,7 @@ int cmd_send(int argc, char** argv);
 int cmd_recv(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_console(int argc, char** argv);
+int cmd_run(int argc, char** argv);
 int bench_console(int argc, char** argv);  // netpoll bench console
 
 }  // namespace np::tools

@@ -13,6 +13,7 @@ using np::tools::Command;
 
 constexpr Command kCommands[] = {
     {"console", "send standard input lines as netconsole log records", np::tools::cmd_console},
+    {"run", "run a program, its output as records, netpoll's crash path inside it", np::tools::cmd_run},
     {"send", "send datagrams through netpoll (MESSAGE or stdin lines)", np::tools::cmd_send},
     {"recv", "print the datagrams netpoll receives for a target", np::tools::cmd_recv},
     {"bench", "benchmarks, printed side by side (bench send)", np::tools::cmd_bench},

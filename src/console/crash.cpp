@@ -32,7 +32,8 @@ struct Installed {
   std::atomic<std::uint32_t>* peer_idle = nullptr;
   std::chrono::milliseconds peer_wait{};
   std::size_t altstack_size = 0;
-  std::unique_ptr<Symbolizer> symbolizer;
+  // Never freed: a crash may come during exit, after static destructors.
+  Symbolizer* symbolizer = nullptr;
   std::vector<int> signals;
   struct sigaction old[NSIG] = {};
   bool installed[NSIG] = {};
@@ -101,7 +102,7 @@ void on_fatal_signal(int sig, siginfo_t* si, void* context) {
   lg.crash_drain(g_state.record_wait);
   wait_for_peer();
   g_report.clear();
-  format_crash_report(*si, static_cast<const ucontext_t*>(context), g_state.symbolizer.get(), g_report);
+  format_crash_report(*si, static_cast<const ucontext_t*>(context), g_state.symbolizer, g_report);
   lg.crash_send(Level::kEmerg, g_report.view());
   die_as_we_would_have(sig, si, me);
   errno = saved_errno;
@@ -157,10 +158,10 @@ SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg) {
   }
   g_state.altstack_size = cfg.altstack_size;
   if (auto st = prepare_thread(); !st) return std::unexpected(st.error());
-  if (cfg.symbolize) {
+  if (cfg.symbolize && g_state.symbolizer == nullptr) {
     auto sym = Symbolizer::load();
     if (!sym) return std::unexpected(sym.error());
-    g_state.symbolizer = std::move(*sym);
+    g_state.symbolizer = sym->release();
   }
   g_state.device_wait = cfg.device_wait;
   g_state.record_wait = cfg.record_wait;
@@ -175,7 +176,7 @@ SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg) {
   siginfo_t warm{};
   warm.si_signo = SIGSEGV;
   g_report.clear();
-  format_crash_report(warm, nullptr, g_state.symbolizer.get(), g_report);
+  format_crash_report(warm, nullptr, g_state.symbolizer, g_report);
   g_report.clear();
 
   struct sigaction sa {};
@@ -201,7 +202,11 @@ void uninstall_crash_handler() {
     g_state.installed[sig] = false;
   }
   g_state.logger = nullptr;
-  g_state.symbolizer.reset();
+}
+
+void crash_logger_gone(const Logger* logger) {
+  std::lock_guard lock(g_install_mutex);
+  if (g_state.logger == logger) uninstall_crash_handler();
 }
 
 }  // namespace np::console

@@ -15,6 +15,7 @@
 
 #include "netpoll/base/bytes.h"
 #include "netpoll/base/owner_lock.h"
+#include "netpoll/console/crash.h"
 #include "netpoll/wire/netconsole.h"
 
 namespace np::console {
@@ -213,6 +214,7 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
 }
 
 Logger::~Logger() {
+  crash_logger_gone(this);  // the crash handler must not outlive us
   flush(std::chrono::seconds(1));
   stop_.store(true, std::memory_order_release);
   wake_word_.fetch_add(1);

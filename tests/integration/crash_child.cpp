@@ -36,15 +36,25 @@ volatile bool g_forever = true;
 
 // Breaks the size of the heap's top chunk, then asks malloc for memory that
 // must come from it: malloc finds the corruption and aborts from inside,
-// with the arena lock held.
+// with the arena lock held. (glibc's layout: a chunk's size word sits 8
+// bytes before the memory malloc returns; the main arena's top chunk is
+// the last chunk, ending at the program break.)
 [[gnu::noinline]] void crash_inside_malloc() {
-  constexpr std::size_t kBig = 0x18000;  // above every bin, below the mmap threshold: cut from the top chunk
-  auto* p = static_cast<char*>(std::malloc(kBig));
-  // p's chunk is kBig + 16 bytes; the top chunk's size word follows it.
-  volatile std::uintptr_t top_size = reinterpret_cast<std::uintptr_t>(p) + kBig + 8;
-  *reinterpret_cast<std::size_t*>(top_size) = ~std::size_t{0xf};
-  void* again = std::malloc(kBig);
-  std::printf("%p %p\n", static_cast<void*>(p), again);  // not reached
+  constexpr std::size_t kBig = 0x18000;  // above every bin, below the mmap threshold
+  const auto brk_end = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const auto p = reinterpret_cast<std::uintptr_t>(std::malloc(kBig));
+    const std::uintptr_t chunk = p - 16;
+    const std::uintptr_t next = chunk + (*reinterpret_cast<std::size_t*>(chunk + 8) & ~std::size_t{7});
+    volatile std::uintptr_t next_size = next + 8;
+    const std::size_t top = *reinterpret_cast<std::size_t*>(next_size) & ~std::size_t{7};
+    if (next + top == reinterpret_cast<std::uintptr_t>(::sbrk(0)) || next + top == brk_end) {
+      *reinterpret_cast<std::size_t*>(next_size) = ~std::size_t{0xf};
+      void* again = std::malloc(kBig);
+      std::printf("%p\n", again);  // not reached
+    }
+  }
+  std::fprintf(stderr, "crash_child: could not reach the top chunk\n");
 }
 
 int usage() {
@@ -61,6 +71,14 @@ int main(int argc, char** argv) {
   if (scenario == "control-stack") return recurse_forever(0);
   if (scenario == "control-abort") std::abort();
   if (scenario == "control-malloc") crash_inside_malloc();
+  if (scenario == "control-thread-stack") {
+    // A stack overflow in a thread other than main (netpoll run gives every
+    // thread an alternate signal stack).
+    std::printf("about to overflow a thread's stack\n");
+    std::fflush(stdout);
+    std::thread([] { recurse_forever(0); }).join();
+    return 0;
+  }
   if (argc < 3) return usage();
 
   LoggerConfig cfg;

@@ -60,8 +60,10 @@ struct CrashConfig {
 // Context: setup.
 SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg = {});
 
-// Restores the dispositions install_crash_handler replaced. Context: setup.
+// Restores the dispositions install_crash_handler replaced. A Logger that
+// is destroyed while installed uninstalls it first. Context: setup.
 void uninstall_crash_handler();
+void crash_logger_gone(const Logger* logger);  // called by ~Logger
 
 // Gives the calling thread an alternate signal stack of the installed
 // size (threads do not inherit one): call it at the start of every thread

@@ -1,0 +1,117 @@
+// libnetpoll_preload.so: netpoll's crash path inside an unmodified program.
+//
+// `netpoll run` starts the program with LD_PRELOAD naming this library and
+// the NETPOLL_RUN_* environment (console/run_shared.h). Before main() runs,
+// the constructor below sets up a logger on the runner's targets (no
+// threads of its own: the program's records are its output lines, which
+// the runner forwards) and installs the crash handler, with standard
+// output made line-buffered so that every line reaches the runner before a
+// crash could lose it. pthread_create is wrapped so that every thread of
+// the program gets an alternate signal stack (a stack overflow in any
+// thread is reported).
+//
+// Without the environment the library does nothing. Errors are written to
+// standard error and the program runs on without the crash path.
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "netpoll/console/crash.h"
+#include "netpoll/console/logger.h"
+#include "netpoll/console/run_shared.h"
+
+namespace {
+
+using namespace np::console;
+
+void complain(const std::string& what) { std::fprintf(stderr, "netpoll run: crash path not installed: %s\n", what.c_str()); }
+
+__attribute__((constructor)) void netpoll_run_init() {
+  const char* shm_fd = std::getenv(kRunEnvShm);
+  const char* targets = std::getenv(kRunEnvTargets);
+  if (shm_fd == nullptr || targets == nullptr) return;
+  const int fd = std::atoi(shm_fd);
+  void* mem = ::mmap(nullptr, sizeof(RunShared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mem == MAP_FAILED || static_cast<RunShared*>(mem)->magic != kRunMagic) return complain("no shared counters");
+  auto* shared = static_cast<RunShared*>(mem);
+
+  auto parsed = np::core::parse_targets(targets);
+  if (!parsed) return complain(parsed.error().message);
+  if (parsed->targets.size() > kRunMaxTargets) return complain("too many targets");
+  LoggerConfig cfg;
+  cfg.name = "netpoll run";
+  if (const char* f = std::getenv(kRunEnvFacility)) {
+    if (auto fac = parse_facility(f)) cfg.facility = *fac;
+  }
+  Sysdata sysdata;
+  if (const char* s = std::getenv(kRunEnvSysdata)) {
+    if (auto sd = parse_sysdata(s)) sysdata = *sd;
+  }
+  std::vector<std::pair<std::string, std::string>> userdata;
+  if (const char* u = std::getenv(kRunEnvUserdata)) {
+    std::string_view rest(u);
+    while (!rest.empty()) {
+      const auto sep = rest.find('\x1f');
+      const std::string_view kv = rest.substr(0, sep);
+      const auto eq = kv.find('=');
+      if (eq != std::string_view::npos) userdata.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+      if (sep == std::string_view::npos) break;
+      rest.remove_prefix(sep + 1);
+    }
+  }
+  for (auto& t : parsed->targets) {
+    TargetConfig tc;
+    tc.target = std::move(t);
+    tc.sysdata = sysdata;
+    tc.userdata = userdata;
+    cfg.targets.push_back(std::move(tc));
+  }
+  cfg.sender_thread = false;             // no thread of ours in the program
+  cfg.device.service_thread = false;
+  cfg.ring_records = 64;                 // the program logs nothing itself
+  cfg.shared_seq = &shared->seq;
+  cfg.shared_msgid = shared->msgid;
+  auto lg = Logger::create(std::move(cfg));
+  if (!lg) return complain(lg.error().message);
+  // Lives until the process ends: a crash may come at any moment, even
+  // during exit, so it is never destroyed.
+  Logger* logger = lg->release();
+  CrashConfig crash;
+  crash.drain_fds = {1, 2};
+  crash.peer_idle = &shared->runner_idle;
+  if (auto r = install_crash_handler(*logger, crash); !r) return complain(r.error().message);
+  ::setvbuf(stdout, nullptr, _IOLBF, 0);
+}
+
+struct ThreadStart {
+  void* (*fn)(void*);
+  void* arg;
+};
+
+void* start_with_altstack(void* p) {
+  const ThreadStart start = *static_cast<ThreadStart*>(p);
+  std::free(p);
+  static_cast<void>(prepare_thread());  // without one, only this thread's overflow goes unreported
+  return start.fn(start.arg);
+}
+
+}  // namespace
+
+extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
+  using Create = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+  static const Create real = reinterpret_cast<Create>(::dlsym(RTLD_NEXT, "pthread_create"));
+  if (real == nullptr) return EAGAIN;
+  if (std::getenv(kRunEnvShm) == nullptr) return real(thread, attr, fn, arg);
+  auto* start = static_cast<ThreadStart*>(std::malloc(sizeof(ThreadStart)));
+  if (start == nullptr) return real(thread, attr, fn, arg);
+  *start = ThreadStart{fn, arg};
+  const int rc = real(thread, attr, start_with_altstack, start);
+  if (rc != 0) std::free(start);
+  return rc;
+}
