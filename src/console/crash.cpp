@@ -42,7 +42,7 @@ struct Installed {
 Installed g_state;
 std::mutex g_install_mutex;  // setup only: never taken by the handler
 std::atomic<pid_t> g_crashing{0};
-FixedText<32 * 1024> g_report;  // the crash record; static so the stack stays small
+FixedText<Logger::kMaxCrashText> g_report;  // the crash record; static so the stack stays small
 
 pid_t raw_gettid() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 

@@ -203,11 +203,13 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
     lg->targets_.push_back(std::move(t));
   }
   // A body: every text byte escaped (4x), the newline, userdata, sysdata.
+  // The crash path's also holds a whole crash record.
   const std::size_t body = c.max_text * 4 + 1 + widest_extra;
-  for (Scratch* s : {&lg->sender_scratch_, &lg->crash_scratch_}) {
-    s->body = std::make_unique<char[]>(body);
-    s->size = body;
-  }
+  const std::size_t crash_body = std::max(c.max_text, kMaxCrashText) * 4 + 1 + widest_extra;
+  lg->sender_scratch_.body = std::make_unique<char[]>(body);
+  lg->sender_scratch_.size = body;
+  lg->crash_scratch_.body = std::make_unique<char[]>(crash_body);
+  lg->crash_scratch_.size = crash_body;
   thread_name();  // the setup thread's name, cached before any handler needs it
   if (c.sender_thread) lg->sender_ = std::thread([raw = lg.get()] { raw->sender_loop(); });
   return lg;
@@ -483,7 +485,7 @@ void Logger::crash_send(Level level, std::string_view text) noexcept {
   m.cpu = ::sched_getcpu();
   m.tid = current_tid();
   ::prctl(PR_GET_NAME, m.taskname, 0, 0, 0);
-  m.text_len = static_cast<std::uint32_t>(std::min(text.size(), cfg_.max_text));
+  m.text_len = static_cast<std::uint32_t>(std::min(text.size(), std::max(cfg_.max_text, kMaxCrashText)));
   send_record(next_seq(0), m, text.substr(0, m.text_len), crash_scratch_, true);
   kick_all();
 }

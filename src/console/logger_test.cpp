@@ -407,3 +407,31 @@ TEST(Logger, SenderThreadDeliversAndFlushWaitsForIt) {
 
 }  // namespace
 }  // namespace np::console
+
+namespace np::console {
+namespace {
+
+TEST(Logger, CrashPathEntryPointsAllocateNothing) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
+  c.targets[0].sysdata = Sysdata{true, true, true, true};
+  auto lg = make(std::move(c));
+  ASSERT_TRUE(lg);
+  for (int i = 0; i < 10; ++i) lg->log(Level::kInfo, "before the crash {}", i);
+  std::string report(3000, 'r');  // a crash record that fragments
+  np::testing::AllocGuard guard;
+  lg->crash_take_over(std::chrono::milliseconds(10));
+  const std::size_t drained = lg->crash_drain(std::chrono::milliseconds(10));
+  lg->crash_send(Level::kEmerg, report);
+  const auto allocations = guard.stop();
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(drained, 10u);
+  const auto got = far.take();
+  ASSERT_EQ(got.size(), 10u + 4u);
+  EXPECT_EQ(parsed(got.back()).seq, 10u);
+  EXPECT_EQ(parsed(got[10]).level, 0);
+}
+
+}  // namespace
+}  // namespace np::console

@@ -109,6 +109,10 @@ struct LoggerConfig {
 
 class Logger {
  public:
+  // The longest crash record crash_send() takes whole (a full register dump
+  // and backtrace is a few KiB; cut beyond this).
+  static constexpr std::size_t kMaxCrashText = 32 * 1024;
+
   // Sets up every target (netpoll clients, MAC resolution, ...). An error
   // names the target that failed. Context: setup.
   static SetupResult<std::unique_ptr<Logger>> create(LoggerConfig cfg);
