@@ -1,0 +1,47 @@
+// The code snippets of README.md, compiled so that they stay true. Not run
+// by the demo (they would need an eth0 and a peer at 10.0.0.2).
+#include <cstdio>
+
+#include "netpoll/base/bytes.h"
+#include "netpoll/console/crash.h"
+#include "netpoll/console/logger.h"
+#include "netpoll/core/netpoll.h"
+
+namespace {
+
+int using_the_library() {
+  np::core::ClientConfig cfg;
+  cfg.target = np::core::parse_targets("6665@/eth0,6666@10.0.0.2/")->targets[0];
+  cfg.rx_hook = [](np::core::Netpoll&, const np::core::RxInfo& from, std::span<const std::byte> data) {
+    // runs on the polling thread; must not block
+    static_cast<void>(from);
+    static_cast<void>(data);
+  };
+  auto np = np::core::Netpoll::setup(std::move(cfg));  // SetupResult: an error says why
+  if (!np) { /* np.error().message */
+    return 1;
+  }
+  auto sent = (*np)->send_udp(np::as_bytes("hello"));  // never allocates, never blocks for long
+  return sent ? 0 : 1;
+}
+
+int logging_with_the_crash_path() {
+  np::console::LoggerConfig cfg;
+  np::console::TargetConfig target;
+  target.target = np::core::parse_targets("+6665@/eth0,6666@10.0.0.2/")->targets[0];
+  target.sysdata.msgid = true;
+  cfg.targets.push_back(target);
+  auto logger = np::console::Logger::create(std::move(cfg));  // SetupResult
+  if (!logger) return 1;
+  auto installed = np::console::install_crash_handler(**logger);  // SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT
+  (*logger)->log(np::console::Level::kWarning, "disk {} is {}% full", "sda", 93);
+  return installed ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char**) {
+  if (argc > 1) return using_the_library() + logging_with_the_crash_path();
+  std::puts("readme_snippets: compiled to keep README.md true; run with an argument to try them");
+  return 0;
+}
