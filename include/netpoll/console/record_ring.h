@@ -79,9 +79,12 @@ class RecordRing {
   std::uint64_t overflows() const noexcept { return overflow_.value(); }
 
  private:
+  // `turn` has a cache line of its own: the consumer polls it while a
+  // producer writes the record beside it, and sharing a line would make
+  // every one of those writes fight the poll.
   struct Slot {
-    std::atomic<std::uint64_t> turn{0};
-    RecordMeta meta;
+    alignas(64) std::atomic<std::uint64_t> turn{0};
+    alignas(64) RecordMeta meta;
     char* text = nullptr;
   };
   Slot& slot(std::uint64_t t) noexcept { return slots_mem_[t % slots_]; }
