@@ -85,7 +85,7 @@ std::size_t format_header(const Header& h, std::span<char> out) noexcept {
   const bool ok = (h.release.empty() || (put(out, at, h.release) && put(out, at, ","))) &&
                   put_uint(out, at, std::uint64_t{h.facility} * 8 + h.level) && put(out, at, ",") &&
                   put_uint(out, at, h.seq) && put(out, at, ",") && put_uint(out, at, h.timestamp_us) &&
-                  put(out, at, h.continuation ? ",c" : ",-");
+                  put(out, at, h.continuation ? ",c" : ",-") && (!h.emergency || put(out, at, ",ncemg=1"));
   return ok ? at : 0;
 }
 
@@ -202,6 +202,37 @@ std::string_view split_body(std::string_view body,
     rest.remove_prefix(end + 1);
   }
   return text;
+}
+
+std::size_t format_ncrx(std::uint64_t ack_seq, std::span<const std::uint64_t> missing, std::span<char> out) noexcept {
+  const std::span<char> room = out.first(std::min(out.size(), kMaxDatagram));
+  std::size_t at = 0;
+  if (!put(room, at, "ncrx") || !put_uint(room, at, ack_seq)) return 0;
+  for (const std::uint64_t seq : missing) {
+    const std::size_t before = at;
+    if (!put(room, at, " ") || !put_uint(room, at, seq)) {
+      at = before;  // only whole numbers
+      break;
+    }
+  }
+  return at;
+}
+
+bool parse_ncrx(std::string_view datagram, std::uint64_t& ack_seq, FunctionRef<void(std::uint64_t seq)> missing) noexcept {
+  if (datagram.rfind("ncrx", 0) != 0) return false;
+  std::string_view rest = datagram.substr(4);
+  while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\0')) rest.remove_suffix(1);
+  const auto space = rest.find(' ');
+  if (!parse_uint(rest.substr(0, space), ack_seq)) return false;
+  while (space != std::string_view::npos && !rest.empty()) {
+    rest.remove_prefix(std::min(rest.size(), rest.find(' ') + 1));
+    const auto next = rest.find(' ');
+    std::uint64_t seq = 0;
+    if (!parse_uint(rest.substr(0, next), seq)) return false;
+    missing(seq);
+    if (next == std::string_view::npos) break;
+  }
+  return true;
 }
 
 }  // namespace np::wire::netconsole

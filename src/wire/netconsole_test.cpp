@@ -221,3 +221,53 @@ TEST(NetconsoleParse, SplitsDictionaryLines) {
 
 }  // namespace
 }  // namespace np::wire::netconsole
+
+namespace np::wire::netconsole {
+namespace {
+
+TEST(Ncrx, FormatsAckAndMissingSequenceNumbers) {
+  char out[kMaxDatagram];
+  const std::uint64_t missing[] = {7, 9, 12};
+  const auto n = format_ncrx(5, missing, out);
+  EXPECT_EQ(std::string_view(out, n), "ncrx5 7 9 12");
+  EXPECT_EQ(std::string_view(out, format_ncrx(42, {}, out)), "ncrx42");
+}
+
+TEST(Ncrx, KeepsToOneDatagramOfWholeNumbers) {
+  std::vector<std::uint64_t> many(500, 123456789);
+  std::string out(2000, '\0');
+  const auto n = format_ncrx(1, many, out);
+  EXPECT_LE(n, kMaxDatagram);
+  EXPECT_NE(out[n - 1], ' ');
+  std::uint64_t ack = 0;
+  std::size_t count = 0;
+  ASSERT_TRUE(parse_ncrx(std::string_view(out.data(), n), ack, [&](std::uint64_t s) {
+    EXPECT_EQ(s, 123456789u);
+    ++count;
+  }));
+  EXPECT_EQ(count, (n - 5) / 10);
+}
+
+TEST(Ncrx, ParsesAndRefuses) {
+  std::uint64_t ack = 0;
+  std::vector<std::uint64_t> missing;
+  ASSERT_TRUE(parse_ncrx("ncrx17 18 20\n", ack, [&](std::uint64_t s) { missing.push_back(s); }));
+  EXPECT_EQ(ack, 17u);
+  EXPECT_EQ(missing, (std::vector<std::uint64_t>{18, 20}));
+  for (const char* bad : {"", "ncrx", "ncrxx", "ncr5", "ncrx5 x", "ncrx5  6", "6,1,2,-;text"}) {
+    EXPECT_FALSE(parse_ncrx(bad, ack, [](std::uint64_t) {})) << bad;
+  }
+}
+
+TEST(NetconsoleFormat, EmergencyRecordsCarryNcemg) {
+  char head[kMaxHeader];
+  const Header h{{}, 1, 6, 9, 100, false, true};
+  const auto n = format_header(h, head);
+  EXPECT_EQ(std::string_view(head, n), "14,9,100,-,ncemg=1");
+  auto p = parse_extended(std::string(head, n) + ";x\n");
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->emergency);
+}
+
+}  // namespace
+}  // namespace np::wire::netconsole

@@ -60,12 +60,13 @@ struct Header {
   std::uint64_t seq = 0;
   std::uint64_t timestamp_us = 0;
   bool continuation = false;
+  bool emergency = false;  // ",ncemg=1": netconsd's reliable mode, a retransmission cycle
 };
 
 inline constexpr std::size_t kMaxHeader = 200;  // release (< 65) + numbers + ncfrag
 
-// "[release,]prio,seq,ts,-" without ';' (and without ncfrag). Returns the
-// length, or 0 if `out` is too small.
+// "[release,]prio,seq,ts,-[,ncemg=1]" without ';' (and without ncfrag).
+// Returns the length, or 0 if `out` is too small.
 std::size_t format_header(const Header& h, std::span<char> out) noexcept;
 
 // --- building datagrams ---------------------------------------------------
@@ -106,5 +107,23 @@ Result<Parsed> parse_extended(std::string_view datagram) noexcept;
 // is still escaped. Calls `field` for each line (key, value escaped).
 std::string_view split_body(std::string_view body,
                             FunctionRef<void(std::string_view key, std::string_view value)> field) noexcept;
+
+// --- reliable mode (netconsd's ncrx protocol) ------------------------------
+//
+// A receiver in reliable mode answers a source with one datagram:
+//   "ncrx<ack-seq>" then " <missing-seq>" for each record it still misses,
+// at most 1000 bytes. ack-seq is the highest sequence number up to which
+// every record has been received (or given up on). A source retransmits
+// what is missing, and may resend unacknowledged records marked ncemg=1,
+// which the receiver accepts even out of order.
+
+// Writes the response; as many missing numbers as fit in 1000 bytes.
+// Returns its length (0 if `out` cannot hold even "ncrx<ack-seq>").
+std::size_t format_ncrx(std::uint64_t ack_seq, std::span<const std::uint64_t> missing, std::span<char> out) noexcept;
+
+// Parses a response: false if it is not one. Calls `missing` for each
+// missing sequence number.
+bool parse_ncrx(std::string_view datagram, std::uint64_t& ack_seq,
+                FunctionRef<void(std::uint64_t seq)> missing) noexcept;
 
 }  // namespace np::wire::netconsole

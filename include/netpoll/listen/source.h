@@ -1,0 +1,147 @@
+// The receiving side of netconsole: what one source (one sender address
+// and port) sends, turned back into records.
+//
+// A Source is fed the datagrams that source sent, as they arrive, and hands
+// complete records to a sink, in sequence order:
+//   - extended datagrams (wire/netconsole.h) are parsed; fragments are put
+//     together by offset (bounded memory, a timeout for the missing ones);
+//     \xHH escapes are undone after reassembly (a cut may fall inside one);
+//     the body is split into text and " KEY=VALUE" lines: sysdata (cpu,
+//     taskname, release, msgid), dictionary (upper-case keys, as the
+//     kernel's SUBSYSTEM=, DEVICE=) and userdata (the rest);
+//   - records are reordered within a window; a sequence number that does
+//     not come within the window or the timeout is reported as a gap
+//     (lost-or-filtered: the kernel also leaves numbers out for records
+//     filtered by level; where msgid is present, a msgid gap is a true
+//     loss); a number seen again is a duplicate; a number far behind the
+//     stream (or a restart at a low number) is a reset (a rebooted sender);
+//   - a record marked ncemg=1 is accepted even out of order (late);
+//   - basic-format datagrams (anything that is not extended) are console
+//     text, passed through line by line (a line cut at 1000 bytes is joined).
+// With reliable mode on, response() gives the datagram to send back
+// ("ncrx<ack> <missing>...", see wire/netconsole.h).
+//
+// One Source is used by one thread. Memory is fixed at construction (the
+// limits); feeding a datagram never allocates.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "netpoll/base/counter.h"
+
+namespace np::listen {
+
+using Clock = std::chrono::steady_clock;
+
+struct Field {
+  std::string_view key;
+  std::string_view value;  // escapes undone
+};
+
+enum class Format : std::uint8_t { kExtended, kBasic };
+
+// A record as delivered. Every view points into the Source's memory and is
+// valid only during the sink call.
+struct Record {
+  Format format = Format::kExtended;
+  std::uint64_t seq = 0;  // extended only
+  std::uint8_t facility = 1;
+  std::uint8_t level = 6;
+  std::uint64_t timestamp_us = 0;  // the sender's clock
+  bool continuation = false;
+  bool emergency = false;  // came with ncemg=1
+  bool late = false;       // delivered after its number was reported as a gap
+  std::uint32_t fragments = 1;  // datagrams it came in
+  std::string_view release;     // empty when none
+  std::string_view text;        // escapes undone, no trailing newline
+  std::span<const Field> dictionary;
+  std::span<const Field> userdata;
+  std::span<const Field> sysdata;
+  std::optional<std::uint32_t> msgid;  // from sysdata
+};
+
+struct Gap {
+  std::uint64_t first_seq = 0;
+  std::uint64_t count = 0;
+  bool lost = false;  // the msgid sequence proves the records were lost, not filtered
+};
+
+// Receives what a Source produces. Called on the thread that feeds it.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void record(const Record& r) = 0;
+  virtual void gap(const Gap& g) = 0;
+  virtual void reset(std::uint64_t from_seq, std::uint64_t to_seq) = 0;
+};
+
+struct SourceLimits {
+  std::size_t window = 256;               // records held for reordering
+  std::size_t max_record = 64 * 1024;     // bytes of one reassembled record body
+  std::size_t memory = 1 << 20;           // bytes for records held (reordering, fragments)
+  Clock::duration reorder_timeout = std::chrono::milliseconds(500);  // a missing number becomes a gap
+  Clock::duration fragment_timeout = std::chrono::seconds(2);       // an incomplete record is given up
+  bool reliable = false;                                             // send ncrx responses
+  Clock::duration ack_interval = std::chrono::milliseconds(50);
+  Clock::duration retransmit_interval = std::chrono::milliseconds(200);
+  Clock::duration message_timeout = std::chrono::seconds(30);  // reliable: how long a hole is waited for
+};
+
+struct SourceStats {
+  Counter records;      // records delivered
+  Counter datagrams;    // datagrams fed
+  Counter bytes;        // datagram bytes fed
+  Counter fragments;    // datagrams that were fragments
+  Counter reassembled;  // records put together from fragments
+  Counter gaps;         // gaps reported
+  Counter gap_records;  // sequence numbers in them
+  Counter lost;         // of those, proven lost by msgid
+  Counter duplicates;
+  Counter resets;
+  Counter malformed;    // datagrams that could not be used (bad header, bad fragment, over a limit)
+  Counter late;         // records delivered after their gap
+  Counter emergency;    // records that came with ncemg=1
+};
+
+class Source {
+ public:
+  // Allocates all the memory this source will use. Context: setup.
+  explicit Source(const SourceLimits& limits);
+  ~Source();
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
+
+  // Feeds one datagram received at `now`; delivers what became complete
+  // and in order. Never allocates.
+  void datagram(std::string_view payload, Clock::time_point now, Sink& sink);
+
+  // Acts on timeouts (gaps, expired fragments, a held basic line). Call at
+  // least every few hundred milliseconds while records are held.
+  void tick(Clock::time_point now, Sink& sink);
+
+  // When tick() next has work to do (Clock::time_point::max() if none).
+  Clock::time_point next_deadline() const;
+
+  // Reliable mode: the response to send to the source now, or an empty
+  // view. Valid until the next call.
+  std::string_view response(Clock::time_point now);
+
+  // Delivers everything held (in order, reporting the gaps). Used when a
+  // source is evicted or the receiver stops.
+  void flush(Sink& sink);
+
+  const SourceStats& stats() const { return stats_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  SourceStats stats_;
+};
+
+}  // namespace np::listen
