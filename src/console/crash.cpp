@@ -27,6 +27,7 @@ struct Installed {
   Logger* logger = nullptr;
   std::chrono::milliseconds device_wait{};
   std::chrono::milliseconds record_wait{};
+  std::chrono::milliseconds resend_budget{};
   std::array<int, kMaxDrainFds> drain_fds{};
   std::size_t drain_count = 0;
   std::atomic<std::uint32_t>* peer_idle = nullptr;
@@ -104,6 +105,7 @@ void on_fatal_signal(int sig, siginfo_t* si, void* context) {
   g_report.clear();
   format_crash_report(*si, static_cast<const ucontext_t*>(context), g_state.symbolizer, g_report);
   lg.crash_send(Level::kEmerg, g_report.view());
+  if (g_state.resend_budget.count() > 0) lg.crash_resend_unacked(g_state.record_wait, g_state.resend_budget);
   die_as_we_would_have(sig, si, me);
   errno = saved_errno;
 }
@@ -165,6 +167,7 @@ SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg) {
   }
   g_state.device_wait = cfg.device_wait;
   g_state.record_wait = cfg.record_wait;
+  g_state.resend_budget = cfg.resend_budget;
   g_state.drain_count = cfg.drain_fds.size();
   for (std::size_t i = 0; i < cfg.drain_fds.size(); ++i) g_state.drain_fds[i] = cfg.drain_fds[i];
   g_state.peer_idle = cfg.peer_idle;

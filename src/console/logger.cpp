@@ -192,6 +192,27 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
     }
 
     core::ClientConfig cc;
+    if (t->cfg.reliable) {
+      const ReliableTuning& rt = t->cfg.reliable_tuning;
+      const Ipv4Addr& remote = t->cfg.target.remote_ip;
+      if (!t->cfg.target.extended)
+        return setup_error(Errc::kInvalidArgument,
+                           which + ": reliable mode needs the extended format ('+'): records need sequence numbers");
+      if (remote.is_unspecified() || remote.is_broadcast() || remote.is_multicast())
+        return setup_error(Errc::kInvalidArgument,
+                           which + ": reliable mode needs a unicast remote IP (responses come from it)");
+      if (rt.window == 0 || rt.window > (1u << 20))
+        return setup_error(Errc::kInvalidArgument, which + ": reliable window must be 1..1048576 records");
+      if (rt.resend_burst == 0) return setup_error(Errc::kInvalidArgument, which + ": reliable resend_burst must be > 0");
+      if (rt.emergency_after.count() <= 0 || rt.emergency_pause.count() < 0 || rt.retransmit_holdoff.count() < 0)
+        return setup_error(Errc::kInvalidArgument,
+                           which + ": reliable emergency_after must be positive, the pause and holdoff not negative");
+      // Allocated before the client: its hook may run as soon as it is attached.
+      t->rel = std::make_unique<Reliable>(rt.window, c.max_text);
+      cc.rx_hook = [lg = lg.get(), tp = t.get()](core::Netpoll&, const core::RxInfo&,
+                                                 std::span<const std::byte> payload) { lg->on_response(*tp, payload); };
+      lg->reliable_ = true;
+    }
     cc.name = c.name;
     cc.target = t->cfg.target;
     cc.device = c.device;
@@ -200,6 +221,16 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
     auto np = core::Netpoll::setup(std::move(cc));
     if (!np) return setup_error(np.error().code, which + ": " + np.error().message);
     t->np = std::move(*np);
+    // Two reliable targets that receive on the same address from the same
+    // receiver IP would each take the other's responses for their own.
+    for (const auto& o : lg->targets_) {
+      if (t->rel == nullptr || o->rel == nullptr || &o->np->device() != &t->np->device()) continue;
+      if (o->np->local_ip() == t->np->local_ip() && o->np->local_port() == t->np->local_port() &&
+          o->np->remote_ip() == t->np->remote_ip())
+        return setup_error(Errc::kInvalidArgument,
+                           which + ": reliable targets to one remote IP need different local ports (responses "
+                                   "to one port cannot be told apart)");
+    }
     lg->targets_.push_back(std::move(t));
   }
   // A body: every text byte escaped (4x), the newline, userdata, sysdata.
@@ -222,6 +253,9 @@ Logger::~Logger() {
   wake_word_.fetch_add(1);
   futex(&wake_word_, FUTEX_WAKE_PRIVATE, 1, nullptr);
   if (sender_.joinable()) sender_.join();
+  // Detach every client first: a reliable target's rx hook uses the target
+  // and this logger until then.
+  for (auto& t : targets_) t->np.reset();
 }
 
 // ---------------------------------------------------------------------------
@@ -295,9 +329,66 @@ bool Logger::allow(Target& t) noexcept {
   return true;
 }
 
+Logger::Emitted Logger::emit(Target& t, std::uint64_t seq, const RecordMeta& meta, std::string_view text,
+                             std::uint32_t msgid, bool emergency, Scratch& scratch, bool crash) noexcept {
+  const std::span<char> out(scratch.body.get(), scratch.size);
+  Emitted r;
+  const auto sink = [&](std::string_view datagram) {
+    if (!crash && crash_owner_.load(std::memory_order_acquire) != 0) {
+      r.interrupted = true;
+      return;
+    }
+    if (t.np->send_udp(as_bytes(datagram), crash ? core::Flush::kNow : core::Flush::kLater)) {
+      ++r.sent;
+    } else {
+      ++r.errors;
+    }
+  };
+  std::size_t at = 0;
+  if (t.cfg.target.extended) {
+    char header[nc::kMaxHeader];
+    nc::Header h{t.cfg.target.release ? std::string_view(release_) : std::string_view{}, meta.facility,
+                 meta.level, seq, meta.timestamp_us, meta.continuation};
+    h.emergency = emergency;
+    const std::size_t header_len = nc::format_header(h, header);
+    at = nc::escape(text, out);
+    put(out, at, "\n");
+    put(out, at, t.userdata_block);
+    const Sysdata& sd = t.cfg.sysdata;
+    if (sd.cpu && meta.cpu >= 0) {
+      put(out, at, " cpu=");
+      put_uint(out, at, static_cast<std::uint64_t>(meta.cpu));
+      put(out, at, "\n");
+    }
+    if (sd.taskname) {
+      put(out, at, " taskname=");
+      for (std::size_t i = 0; i < sizeof meta.taskname && meta.taskname[i] != '\0'; ++i) {
+        const char ch = meta.taskname[i];
+        put(out, at, std::string_view(nc::needs_escape(static_cast<unsigned char>(ch)) ? "?" : &ch, 1));
+      }
+      put(out, at, "\n");
+    }
+    if (sd.release) {
+      put(out, at, " release=");
+      put(out, at, release_);
+      put(out, at, "\n");
+    }
+    if (sd.msgid) {
+      put(out, at, " msgid=");
+      put_uint(out, at, msgid);
+      put(out, at, "\n");
+    }
+    nc::emit_extended(std::string_view(header, header_len), std::string_view(out.data(), at), sink);
+  } else {
+    put(out, at, text);
+    put(out, at, "\n");
+    nc::emit_basic(std::string_view(out.data(), at), sink);
+  }
+  return r;
+}
+
 bool Logger::send_record(std::uint64_t seq, const RecordMeta& meta, std::string_view text, Scratch& scratch,
                          bool crash) noexcept {
-  const std::span<char> out(scratch.body.get(), scratch.size);
   for (auto& tp : targets_) {
     Target& t = *tp;
     if (!crash && crash_owner_.load(std::memory_order_acquire) != 0) return false;
@@ -305,67 +396,183 @@ bool Logger::send_record(std::uint64_t seq, const RecordMeta& meta, std::string_
       t.stats.dropped.add();
       continue;
     }
-    std::size_t errors = 0;
-    std::size_t sent = 0;
-    bool interrupted = false;
-    const auto sink = [&](std::string_view datagram) {
-      if (!crash && crash_owner_.load(std::memory_order_acquire) != 0) {
-        interrupted = true;
-        return;
-      }
-      if (t.np->send_udp(as_bytes(datagram), crash ? core::Flush::kNow : core::Flush::kLater)) {
-        ++sent;
-      } else {
-        ++errors;
-      }
-    };
-    std::size_t at = 0;
-    if (t.cfg.target.extended) {
-      char header[nc::kMaxHeader];
-      const nc::Header h{t.cfg.target.release ? std::string_view(release_) : std::string_view{}, meta.facility,
-                         meta.level, seq, meta.timestamp_us, meta.continuation};
-      const std::size_t header_len = nc::format_header(h, header);
-      at = nc::escape(text, out);
-      put(out, at, "\n");
-      put(out, at, t.userdata_block);
-      const Sysdata& sd = t.cfg.sysdata;
-      if (sd.cpu && meta.cpu >= 0) {
-        put(out, at, " cpu=");
-        put_uint(out, at, static_cast<std::uint64_t>(meta.cpu));
-        put(out, at, "\n");
-      }
-      if (sd.taskname) {
-        put(out, at, " taskname=");
-        for (std::size_t i = 0; i < sizeof meta.taskname && meta.taskname[i] != '\0'; ++i) {
-          const char ch = meta.taskname[i];
-          put(out, at, std::string_view(nc::needs_escape(static_cast<unsigned char>(ch)) ? "?" : &ch, 1));
-        }
-        put(out, at, "\n");
-      }
-      if (sd.release) {
-        put(out, at, " release=");
-        put(out, at, release_);
-        put(out, at, "\n");
-      }
-      if (sd.msgid) {
-        const std::uint32_t id = t.shared_msgid != nullptr ? t.shared_msgid->fetch_add(1, std::memory_order_relaxed)
-                                                           : t.msgid.fetch_add(1, std::memory_order_relaxed);
-        put(out, at, " msgid=");
-        put_uint(out, at, id);
-        put(out, at, "\n");
-      }
-      nc::emit_extended(std::string_view(header, header_len), std::string_view(out.data(), at), sink);
-    } else {
-      put(out, at, text);
-      put(out, at, "\n");
-      nc::emit_basic(std::string_view(out.data(), at), sink);
+    std::uint32_t msgid = 0;
+    if (t.cfg.target.extended && t.cfg.sysdata.msgid) {
+      msgid = t.shared_msgid != nullptr ? t.shared_msgid->fetch_add(1, std::memory_order_relaxed)
+                                        : t.msgid.fetch_add(1, std::memory_order_relaxed);
     }
-    if (interrupted) return false;
-    t.stats.datagrams.add(sent);
-    t.stats.tx_errors.add(errors);
-    if (errors == 0) t.stats.records.add();
+    const Emitted e = emit(t, seq, meta, text, msgid, false, scratch, crash);
+    if (e.interrupted) return false;
+    t.stats.datagrams.add(e.sent);
+    t.stats.tx_errors.add(e.errors);
+    if (e.errors == 0) t.stats.records.add();
+    // Reliable: kept until acknowledged (also when netpoll refused a
+    // datagram of it: the receiver will ask for it). The crash path keeps
+    // nothing: nobody will act on a response any more.
+    if (t.rel != nullptr && !crash && enter_window(t)) {
+      Reliable& r = *t.rel;
+      // A number the receiver acknowledged already (it gave up on it, or
+      // another process numbering from the same counter was first) is not
+      // kept: nobody will ask for it.
+      if (r.has_ack && seq <= r.acked) {
+        leave_window(t);
+        continue;
+      }
+      // The emergency timer starts with the first unacknowledged record.
+      if (r.window.empty()) r.progress_ns = monotonic_ns();
+      if (r.window.push(seq, msgid, 0, meta, text)) t.stats.window_dropped.add();
+      t.stats.unacked.store(r.window.size(), std::memory_order_relaxed);
+      leave_window(t);
+    }
   }
   return true;
+}
+
+// ---------------------------------------------------------------------------
+// Reliable mode
+
+// The client's rx hook: the device's polling thread, for every datagram
+// from the target's remote IP to our local IP:port (the device matched it,
+// so it is neither a drop nor anyone else's).
+void Logger::on_response(Target& t, std::span<const std::byte> payload) noexcept {
+  const std::string_view d(reinterpret_cast<const char*>(payload.data()), payload.size());
+  std::uint64_t ack = 0;
+  if (d.size() > ResponseMailbox::kMaxResponse || !nc::parse_ncrx(d, ack, [](std::uint64_t) {})) {
+    t.stats.bad_responses.add();
+    return;
+  }
+  t.stats.responses.add();
+  if (!t.rel->mailbox.offer(d, ack)) t.stats.mailbox_overflows.add();
+  wake_sender();
+}
+
+// The sending thread marks the window as its own while it changes it; the
+// crash path, once it has set crash_owner_, waits for the mark to go (or
+// finds its own thread holding it). Both sides store, then load the other's
+// word, sequentially consistent: at least one of them sees the other.
+bool Logger::enter_window(Target& t) noexcept {
+  t.rel->user.store(current_tid(), std::memory_order_seq_cst);
+  if (crash_owner_.load(std::memory_order_seq_cst) != 0) {
+    t.rel->user.store(0, std::memory_order_release);
+    return false;
+  }
+  return true;
+}
+
+void Logger::leave_window(Target& t) noexcept { t.rel->user.store(0, std::memory_order_release); }
+
+bool Logger::resend(Target& t, std::size_t i, bool emergency, std::int64_t now_ns) noexcept {
+  RetransmitWindow::Entry& e = t.rel->window.at(i);
+  const Emitted x = emit(t, e.seq, e.meta, t.rel->window.text(i), e.msgid, emergency, sender_scratch_, false);
+  if (x.interrupted) return false;
+  t.stats.datagrams.add(x.sent);
+  t.stats.tx_errors.add(x.errors);
+  // A request that crossed this transmission on the wire should not cause
+  // another one.
+  e.resend_after_ns = now_ns + std::chrono::nanoseconds(t.cfg.reliable_tuning.retransmit_holdoff).count();
+  (emergency ? t.stats.emergency_sent : t.stats.retransmitted).add();
+  return true;
+}
+
+// Progress is an ack-seq above every one before it (the first one counts):
+// it ends emergency cycling and restarts the timer. An ack-seq that does
+// not move (or goes back: a restarted receiver) changes nothing.
+void Logger::apply_ack(Target& t, std::uint64_t ack, std::int64_t now_ns) noexcept {
+  Reliable& r = *t.rel;
+  if (r.has_ack && ack <= r.acked) return;
+  r.has_ack = true;
+  r.acked = ack;
+  r.progress_ns = now_ns;
+  r.emergency = false;
+  r.window.release_through(ack);
+  t.stats.acked_seq.store(ack, std::memory_order_relaxed);
+  t.stats.has_ack.store(true, std::memory_order_release);
+}
+
+void Logger::service_reliable(std::int64_t now_ns) noexcept {
+  for (auto& tp : targets_) {
+    Target& t = *tp;
+    if (t.rel == nullptr || !enter_window(t)) continue;
+    Reliable& r = *t.rel;
+    const ReliableTuning& tune = t.cfg.reliable_tuning;
+    std::size_t budget = tune.resend_burst;
+
+    // Responses, oldest first: forget what is acknowledged, then send again
+    // what is missing (once per holdoff, `budget` records per step).
+    while (const auto d = r.mailbox.front()) {
+      std::uint64_t ack = 0;
+      if (nc::parse_ncrx(*d, ack, [](std::uint64_t) {})) {
+        apply_ack(t, ack, now_ns);
+        nc::parse_ncrx(*d, ack, [&](std::uint64_t seq) {
+          const auto i = r.window.find(seq);
+          if (!i) {
+            t.stats.not_in_window.add();
+            return;
+          }
+          if (budget == 0 || now_ns < r.window.at(*i).resend_after_ns) return;
+          --budget;
+          if (!resend(t, *i, false, now_ns)) budget = 0;
+        });
+      }
+      r.mailbox.pop();
+    }
+    if (const auto ack = r.mailbox.take_overflow_ack()) apply_ack(t, *ack, now_ns);
+
+    // The progress timer and emergency cycling: every unacknowledged
+    // record, oldest first, marked ncemg=1, `budget` per step; then a pause.
+    if (r.window.empty()) {
+      r.emergency = false;
+    } else {
+      if (!r.emergency && now_ns - r.progress_ns >= std::chrono::nanoseconds(tune.emergency_after).count()) {
+        r.emergency = true;
+        r.cursor = 0;
+        r.pause_until_ns = now_ns;
+      }
+      if (r.emergency && now_ns >= r.pause_until_ns && budget > 0) {
+        std::size_t i = r.window.lower_bound(r.cursor);
+        if (r.cursor == 0) t.stats.emergency_cycles.add();
+        while (i < r.window.size() && budget > 0) {
+          --budget;
+          r.cursor = r.window.at(i).seq + 1;
+          if (!resend(t, i, true, now_ns)) break;
+          ++i;
+        }
+        if (i >= r.window.size()) {
+          r.cursor = 0;
+          r.pause_until_ns = now_ns + std::chrono::nanoseconds(tune.emergency_pause).count();
+        }
+      }
+    }
+    t.stats.unacked.store(r.window.size(), std::memory_order_relaxed);
+    t.stats.emergency.store(r.emergency, std::memory_order_relaxed);
+    leave_window(t);
+  }
+}
+
+std::int64_t Logger::reliable_deadline_ns() const noexcept {
+  std::int64_t next = INT64_MAX;
+  for (const auto& tp : targets_) {
+    const Reliable* r = tp->rel.get();
+    if (r == nullptr || r->window.empty()) continue;
+    const std::int64_t d =
+        r->emergency ? r->pause_until_ns
+                     : r->progress_ns + std::chrono::nanoseconds(tp->cfg.reliable_tuning.emergency_after).count();
+    next = std::min(next, d);
+  }
+  return next;
+}
+
+bool Logger::responses_pending() const noexcept {
+  for (const auto& tp : targets_) {
+    if (tp->rel != nullptr && tp->rel->mailbox.pending()) return true;
+  }
+  return false;
+}
+
+std::size_t Logger::poll() noexcept {
+  std::size_t n = 0;
+  for (auto& t : targets_) n += t->np->poll();
+  return n;
 }
 
 void Logger::kick_all() noexcept {
@@ -373,6 +580,7 @@ void Logger::kick_all() noexcept {
 }
 
 std::size_t Logger::drain() noexcept {
+  if (reliable_) service_reliable(monotonic_ns());
   std::size_t sent = 0;
   std::uint64_t t = consumed_.load(std::memory_order_acquire);
   while (crash_owner_.load(std::memory_order_acquire) == 0 && ring_.ready(t)) {
@@ -397,24 +605,30 @@ void Logger::sender_loop() {
     }
     if (drain() > 0) continue;
     if (stop_.load(std::memory_order_acquire)) return;
+    // Reliable work due now (an emergency cycle under way): next step at once.
+    if (reliable_ && reliable_deadline_ns() <= monotonic_ns()) continue;
     // Stay awake a little (50 us) before sleeping: a stream of records then
     // never costs its producers a wake-up system call.
     const std::int64_t spin_until = monotonic_ns() + 50'000;
     bool more = false;
     while (!more && monotonic_ns() < spin_until) {
       for (int i = 0; i < 64 && !more; ++i) {
-        more = ring_.ready(consumed_.load(std::memory_order_relaxed));
+        more = ring_.ready(consumed_.load(std::memory_order_relaxed)) || (reliable_ && responses_pending());
         __builtin_ia32_pause();
       }
     }
     if (more) continue;
-    // Sleep until a producer wakes us (or 100 ms pass: devices may need
-    // their deferred frames retried, and stop_ may have been set).
+    // Sleep until a producer or a response wakes us, reliable mode's timer
+    // is due, or 100 ms pass (devices may need their deferred frames
+    // retried, and stop_ may have been set).
+    std::int64_t sleep_ns = 100'000'000;
+    if (reliable_) sleep_ns = std::clamp<std::int64_t>(reliable_deadline_ns() - monotonic_ns(), 0, sleep_ns);
     const std::uint32_t w = wake_word_.load(std::memory_order_acquire);
     sender_sleeping_.store(true, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (!ring_.ready(consumed_.load(std::memory_order_acquire)) && !stop_.load(std::memory_order_acquire)) {
-      const timespec timeout{0, 100'000'000};
+    if (sleep_ns > 0 && !ring_.ready(consumed_.load(std::memory_order_acquire)) &&
+        !(reliable_ && responses_pending()) && !stop_.load(std::memory_order_acquire)) {
+      const timespec timeout{static_cast<time_t>(sleep_ns / 1'000'000'000), static_cast<long>(sleep_ns % 1'000'000'000)};
       futex(&wake_word_, FUTEX_WAIT_PRIVATE, w, &timeout);
     }
     sender_sleeping_.store(false, std::memory_order_relaxed);
@@ -443,11 +657,33 @@ bool Logger::flush(std::chrono::milliseconds timeout) {
   }
 }
 
+bool Logger::wait_acked(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    for (auto& t : targets_) {
+      if (t->rel != nullptr && !t->np->device().config().service_thread) t->np->poll();
+    }
+    if (!sender_.joinable()) drain();
+    bool done = consumed_.load(std::memory_order_acquire) == ring_.next_ticket();
+    for (auto& t : targets_) {
+      if (t->rel != nullptr && t->stats.unacked.load(std::memory_order_relaxed) > 0) done = false;
+    }
+    if (done) return flush(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero())));
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    wake_word_.fetch_add(1);
+    futex(&wake_word_, FUTEX_WAKE_PRIVATE, 1, nullptr);
+    nap(std::chrono::milliseconds(1));
+  }
+}
+
 // ---------------------------------------------------------------------------
 // The crash path's entry points
 
 void Logger::crash_take_over(std::chrono::nanoseconds device_wait) noexcept {
-  crash_owner_.store(current_tid(), std::memory_order_release);
+  // Sequentially consistent: the sender thread's window mark (enter_window)
+  // and this store are each followed by a look at the other.
+  crash_owner_.store(current_tid(), std::memory_order_seq_cst);
   for (auto& t : targets_) t->np->device().enter_emergency(device_wait);
 }
 
@@ -490,6 +726,37 @@ void Logger::crash_send(Level level, std::string_view text) noexcept {
   kick_all();
 }
 
+std::size_t Logger::crash_resend_unacked(std::chrono::nanoseconds wait, std::chrono::nanoseconds budget) noexcept {
+  const pid_t me = current_tid();
+  const std::int64_t stop_at = monotonic_ns() + budget.count();
+  std::size_t sent = 0;
+  for (auto& tp : targets_) {
+    Target& t = *tp;
+    if (t.rel == nullptr) continue;
+    Reliable& r = *t.rel;
+    // The sender thread may be in the middle of a change: it sees
+    // crash_owner_ at its next step and leaves. If this very thread was
+    // (a crash inside the sender), the window is not to be trusted.
+    const std::int64_t wait_until = monotonic_ns() + wait.count();
+    pid_t user = r.user.load(std::memory_order_seq_cst);
+    while (user != 0 && user != me && monotonic_ns() < wait_until) {
+      nap(std::chrono::microseconds(100));
+      user = r.user.load(std::memory_order_seq_cst);
+    }
+    if (user != 0) continue;
+    for (std::size_t i = 0; i < r.window.size() && monotonic_ns() < stop_at; ++i) {
+      const RetransmitWindow::Entry& e = r.window.at(i);
+      const Emitted x = emit(t, e.seq, e.meta, r.window.text(i), e.msgid, true, crash_scratch_, true);
+      t.stats.datagrams.add(x.sent);
+      t.stats.tx_errors.add(x.errors);
+      t.stats.emergency_sent.add();
+      ++sent;
+    }
+  }
+  kick_all();
+  return sent;
+}
+
 std::string Logger::stats_json() const {
   core::JsonWriter j;
   j.begin_object();
@@ -502,6 +769,18 @@ std::string Logger::stats_json() const {
     j.field("target", t.cfg.target.text).field_bool("extended", t.cfg.target.extended);
     j.field("records", t.stats.records.value()).field("datagrams", t.stats.datagrams.value());
     j.field("dropped", t.stats.dropped.value()).field("tx_errors", t.stats.tx_errors.value());
+    j.field_bool("reliable", t.rel != nullptr);
+    if (t.rel != nullptr) {
+      const TargetStats& s = t.stats;
+      // acked_seq appears once a response has been applied.
+      if (s.has_ack.load(std::memory_order_acquire)) j.field("acked_seq", s.acked_seq.load(std::memory_order_relaxed));
+      j.field("unacked", s.unacked.load(std::memory_order_relaxed)).field("window", t.rel->window.capacity());
+      j.field_bool("emergency", s.emergency.load(std::memory_order_relaxed));
+      j.field("retransmitted", s.retransmitted.value()).field("emergency_sent", s.emergency_sent.value());
+      j.field("emergency_cycles", s.emergency_cycles.value()).field("window_dropped", s.window_dropped.value());
+      j.field("responses", s.responses.value()).field("bad_responses", s.bad_responses.value());
+      j.field("mailbox_overflows", s.mailbox_overflows.value()).field("not_in_window", s.not_in_window.value());
+    }
     j.end_object();
   }
   j.end_object();

@@ -15,7 +15,11 @@
 //   4. a crash record at level emerg: signal and code, fault address,
 //      thread id and name, registers, a symbolized backtrace
 //      (crash_report.h);
-//   5. the previous disposition is restored and the signal re-raised: a
+//   5. reliable targets (logger.h): every record the receiver has not
+//      acknowledged is sent once more, oldest first, marked ncemg=1, for at
+//      most `resend_budget` (crash_resend_unacked). No response is waited
+//      for: nothing would poll for it, and a dying process cannot wait;
+//   6. the previous disposition is restored and the signal re-raised: a
 //      fault the kernel raised (si_code > 0) by returning, so the faulting
 //      instruction runs again; anything else with tgkill to this thread.
 //      Same signal, same core dump, same exit status seen by the parent.
@@ -43,8 +47,12 @@ struct CrashConfig {
   std::size_t altstack_size = 64 * 1024;
   // How long another thread may keep a device's transmit lock.
   std::chrono::milliseconds device_wait{50};
-  // How long to wait for a record another thread is still writing.
+  // How long to wait for a record another thread is still writing (and
+  // for the sender thread to finish a change to a retransmit window).
   std::chrono::milliseconds record_wait{20};
+  // Reliable targets: how long the handler may spend sending the
+  // unacknowledged records once more, after the crash record. 0: not at all.
+  std::chrono::milliseconds resend_budget{200};
   bool symbolize = true;  // read symbol tables at install (setup)
   // netpoll run: before the crash record, wait until these descriptors'
   // pipes are empty and *peer_idle is nonzero (the runner has sent every

@@ -9,15 +9,32 @@
 // one kick per burst. When the ring is full a record is dropped, counted,
 // and shows up as a gap in the sequence numbers the receiver sees.
 //
+// Reliable mode (netconsd's ncrx protocol), per extended target: every
+// record sent is kept in a retransmit window fixed at setup until the
+// receiver acknowledges it. The receiver answers "ncrx<ack-seq> <missing>..."
+// to our local IP:port; the target's netpoll client takes those answers on
+// the device's polling thread and hands them to the sending thread through
+// a fixed mailbox. The sending thread forgets what is acknowledged, sends
+// what is reported missing again (same number, same bytes), and when the
+// acknowledgements stop moving for `emergency_after` it cycles through the
+// unacknowledged records marked ncemg=1 until they move again. Responses
+// arrive only while the device is polled: its service thread does it
+// (DeviceConfig.service_thread, the default); without one, call poll().
+//
 // The crash path (console/crash.h) takes the ring and the devices over from
-// a fatal-signal handler and sends what is left plus a crash record.
+// a fatal-signal handler and sends what is left plus a crash record, then
+// (reliable targets) each unacknowledged record once more, marked ncemg=1.
 #pragma once
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -29,6 +46,7 @@
 #include "netpoll/base/counter.h"
 #include "netpoll/base/result.h"
 #include "netpoll/console/record_ring.h"
+#include "netpoll/console/reliable.h"
 #include "netpoll/core/netpoll.h"
 
 namespace np::console {
@@ -70,19 +88,57 @@ inline constexpr std::size_t kMaxUserdataKey = 53;     // bytes
 inline constexpr std::size_t kMaxUserdataValue = 199;  // bytes (< 200)
 inline constexpr std::size_t kMaxUserdataEntries = 256;
 
+// Reliable mode's tuning (TargetConfig.reliable turns it on).
+struct ReliableTuning {
+  // Records kept until acknowledged; each takes max_text bytes, allocated
+  // at setup. A full window forgets its oldest record (window_dropped).
+  std::size_t window = 1024;
+  // No acknowledgement progress for this long while records are
+  // unacknowledged: emergency cycling.
+  std::chrono::milliseconds emergency_after{10'000};
+  // Emergency cycling: after sending every unacknowledged record once, wait
+  // this long before the next cycle.
+  std::chrono::milliseconds emergency_pause{1'000};
+  // A record reported missing is sent again at most once per this (the
+  // receiver repeats its list until the record arrives).
+  std::chrono::milliseconds retransmit_holdoff{100};
+  // Records sent again (retransmissions and emergency sends together) per
+  // target per sender step; the rest wait for the next step or response.
+  std::size_t resend_burst = 64;
+};
+
 struct TargetConfig {
   core::TargetOptions target;  // from parse_targets(): '+' extended, 'r' release
   Sysdata sysdata;
   RateLimit rate;
   std::vector<std::pair<std::string, std::string>> userdata;  // " key=value" lines
+  // netconsd's reliable mode (ncrx): extended targets with a unicast remote
+  // IP only. Needs a receiver that answers (netpoll listen --ack, netconsd).
+  // A record the rate limit drops is never sent, so never kept either.
+  bool reliable = false;
+  ReliableTuning reliable_tuning;
 };
 
 // Counters of one target.
 struct TargetStats {
   SharedCounter records;    // records sent (every datagram of them handed to netpoll)
-  SharedCounter datagrams;  // datagrams sent
+  SharedCounter datagrams;  // datagrams sent, retransmissions included
   SharedCounter dropped;    // records not sent: rate limit
   SharedCounter tx_errors;  // datagrams netpoll refused (counted by reason in its stats)
+
+  // Reliable mode (zero for other targets).
+  std::atomic<bool> has_ack{false};          // a response's ack-seq was applied
+  std::atomic<std::uint64_t> acked_seq{0};   // the highest ack-seq applied (when has_ack)
+  std::atomic<std::uint64_t> unacked{0};     // records in the retransmit window now
+  std::atomic<bool> emergency{false};        // emergency cycling now
+  SharedCounter retransmitted;     // records sent again because a response reported them missing
+  SharedCounter emergency_sent;    // records sent again marked ncemg=1 (cycling, crash path)
+  SharedCounter emergency_cycles;  // emergency cycles begun
+  SharedCounter window_dropped;    // unacknowledged records a full window forgot
+  SharedCounter responses;         // ncrx responses taken from the target's remote IP
+  SharedCounter bad_responses;     // datagrams from it to our port that are not ncrx responses
+  SharedCounter mailbox_overflows; // responses that found the mailbox full (their ack kept)
+  SharedCounter not_in_window;     // missing records asked for that the window no longer holds
 };
 
 struct LoggerStats {
@@ -143,9 +199,23 @@ class Logger {
   bool flush(std::chrono::milliseconds timeout);
 
   // Sends every record in the ring now, on the calling thread (for a
-  // logger without a sender thread). Returns the records sent. Context:
-  // any.
+  // logger without a sender thread); first, for reliable targets, acts on
+  // the responses that arrived (forgets what is acknowledged, sends again
+  // what is missing) and on the emergency timer. Returns the records taken
+  // from the ring. Context: any.
   std::size_t drain() noexcept;
+
+  // Polls every target's device once: how responses arrive for a reliable
+  // target whose device has no service thread
+  // (DeviceConfig.service_thread = false). Returns the frames received.
+  // Context: any.
+  std::size_t poll() noexcept;
+
+  // Waits until every record logged so far has been sent and, for reliable
+  // targets, acknowledged (the windows are empty), or `timeout` passes. True
+  // if so. Without a sender thread it drains, and it polls devices without
+  // a service thread, itself. Context: setup (it sleeps).
+  bool wait_acked(std::chrono::milliseconds timeout);
 
   // --- for the crash path (console/crash.h) ------------------------------
   // Stops the sender thread at its next step and puts every target's device
@@ -157,6 +227,13 @@ class Logger {
   // Sends one record at `level` to every target at once, bypassing the
   // ring and the rate limit. Context: any.
   void crash_send(Level level, std::string_view text) noexcept;
+  // Reliable targets: sends every unacknowledged record once more, oldest
+  // first, marked ncemg=1 (a receiver takes those out of order), without
+  // waiting for any response; stops when `budget` has passed. A window the
+  // interrupted sender thread was changing gets `wait` to settle, else it is
+  // skipped (as it is when the crashing thread itself was changing it).
+  // Returns the records sent. Context: any.
+  std::size_t crash_resend_unacked(std::chrono::nanoseconds wait, std::chrono::nanoseconds budget) noexcept;
 
   const LoggerStats& stats() const noexcept { return stats_; }
   const TargetStats& target_stats(std::size_t i) const noexcept { return targets_[i]->stats; }
@@ -170,8 +247,24 @@ class Logger {
   std::string stats_json() const;
 
  private:
+  // Reliable mode's state of one target. The window and the timers belong
+  // to the sending thread; `user` says which thread is changing the window
+  // (0: none), so the crash path can tell whether it may read it.
+  struct Reliable {
+    Reliable(std::size_t records, std::size_t max_text) : window(records, max_text) {}
+    RetransmitWindow window;
+    ResponseMailbox mailbox;
+    std::atomic<pid_t> user{0};
+    bool has_ack = false;
+    std::uint64_t acked = 0;
+    std::int64_t progress_ns = 0;   // when the ack last moved, or the window stopped being empty
+    bool emergency = false;
+    std::uint64_t cursor = 0;       // emergency cycling: the next number to send again
+    std::int64_t pause_until_ns = 0;
+  };
   struct Target {
     TargetConfig cfg;
+    std::unique_ptr<Reliable> rel;   // reliable targets only; outlives np (its hook uses it)
     std::unique_ptr<core::Netpoll> np;
     std::string userdata_block;  // pre-rendered " k=v\n" lines
     std::atomic<std::uint32_t> msgid{0};
@@ -180,6 +273,12 @@ class Logger {
     double tokens = 0;
     std::int64_t refilled_ns = 0;
     TargetStats stats;
+  };
+  // What building and sending one record's datagrams to one target did.
+  struct Emitted {
+    std::size_t sent = 0;
+    std::size_t errors = 0;
+    bool interrupted = false;  // the crash path took over in the middle
   };
   // Space for one record's body for every target.
   struct Scratch {
@@ -208,6 +307,22 @@ class Logger {
   // the middle (the caller must not release the record).
   bool send_record(std::uint64_t seq, const RecordMeta& meta, std::string_view text, Scratch& scratch,
                    bool crash) noexcept;
+  // Builds one record's datagrams for one target and sends them (the
+  // bytes depend only on the arguments and the target's configuration, so
+  // a retransmission is byte-identical). Context: any.
+  Emitted emit(Target& t, std::uint64_t seq, const RecordMeta& meta, std::string_view text, std::uint32_t msgid,
+               bool emergency, Scratch& scratch, bool crash) noexcept;
+  // Reliable mode, on the sending thread. Context: any.
+  void on_response(Target& t, std::span<const std::byte> payload) noexcept;
+  void service_reliable(std::int64_t now_ns) noexcept;
+  void apply_ack(Target& t, std::uint64_t ack, std::int64_t now_ns) noexcept;
+  // False if the crash path took over in the middle.
+  bool resend(Target& t, std::size_t i, bool emergency, std::int64_t now_ns) noexcept;
+  bool enter_window(Target& t) noexcept;
+  void leave_window(Target& t) noexcept;
+  // When service_reliable() next has timed work (INT64_MAX: none).
+  std::int64_t reliable_deadline_ns() const noexcept;
+  bool responses_pending() const noexcept;
   std::uint64_t next_seq(std::uint32_t drops_before) noexcept;
   std::uint64_t seq_for(std::uint64_t ticket, std::uint32_t drops_before) noexcept;
   bool allow(Target& t) noexcept;
@@ -232,6 +347,7 @@ class Logger {
   std::atomic<std::uint32_t> wake_word_{0};
   std::atomic<bool> sender_sleeping_{false};
   std::atomic<bool> stop_{false};
+  bool reliable_ = false;  // some target is reliable
   std::thread sender_;
   LoggerStats stats_;
 };
