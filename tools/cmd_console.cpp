@@ -27,7 +27,15 @@ constexpr const char* kHelp =
     "  --userdata KEY=VALUE add \" KEY=VALUE\" to every extended record (repeatable)\n"
     "  --sysdata LIST       any of cpu,taskname,release,msgid\n"
     "  --rate-limit MS:N    at most N records per MS milliseconds per target\n"
-    "  --linger S           at exit, wait up to S seconds for records to go out (default 2)\n";
+    "  --reliable           netconsd's reliable mode, on every target (extended\n"
+    "                       only): keep each record until the receiver acknowledges\n"
+    "                       it (netpoll listen --ack, netconsd), send again what it\n"
+    "                       reports missing, and after 10 s without progress resend\n"
+    "                       the unacknowledged ones marked ncemg=1, a round a\n"
+    "                       second, until the acknowledgements move again; keeps\n"
+    "                       the last 1024 unacknowledged records\n"
+    "  --linger S           at exit, wait up to S seconds for records to go out\n"
+    "                       (with --reliable: to be acknowledged) (default 2)\n";
 
 console::RateLimit parse_rate(const std::string& text) {
   const auto colon = text.find(':');
@@ -51,7 +59,7 @@ int cmd_console(int argc, char** argv) {
   ArgParser args;
   declare_client_options(args);
   args.option("level").option("facility").option("userdata").option("sysdata").option("rate-limit");
-  args.option("linger").flag("help");
+  args.option("linger").flag("reliable").flag("help");
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -88,6 +96,7 @@ int cmd_console(int argc, char** argv) {
     tc.sysdata = sysdata;
     tc.userdata = userdata;
     tc.rate = rate;
+    tc.reliable = args.has("reliable");
     cfg.targets.push_back(std::move(tc));
   }
   const ClientTuning tuning = client_tuning(args);
@@ -101,9 +110,13 @@ int cmd_console(int argc, char** argv) {
   }
   std::string line;
   while (std::getline(std::cin, line)) (*lg)->log_text(*facility, *level, line);
-  const bool all_sent = (*lg)->flush(std::chrono::milliseconds(static_cast<long>(linger * 1000)));
+  const std::chrono::milliseconds linger_ms(static_cast<long>(linger * 1000));
+  const bool reliable = args.has("reliable");
+  const bool all_sent = reliable ? (*lg)->wait_acked(linger_ms) : (*lg)->flush(linger_ms);
   if (args.has("stats")) std::fprintf(stderr, "%s\n", (*lg)->stats_json().c_str());
-  if (!all_sent) std::fprintf(stderr, "netpoll console: records still unsent after %g s\n", linger);
+  if (!all_sent)
+    std::fprintf(stderr, "netpoll console: records still %s after %g s\n",
+                 reliable ? "unsent or unacknowledged" : "unsent", linger);
   return all_sent ? 0 : 1;
 }
 

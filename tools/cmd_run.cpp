@@ -47,8 +47,16 @@ constexpr const char* kHelp =
     "  --userdata KEY=VALUE add \" KEY=VALUE\" to every extended record (repeatable)\n"
     "  --sysdata LIST       any of cpu,taskname,release,msgid\n"
     "  --no-echo            do not pass COMMAND's output through\n"
+    "  --reliable           netconsd's reliable mode for the lines this runner\n"
+    "                       sends, on every target (extended only): kept until the\n"
+    "                       receiver (netpoll listen --ack, netconsd) acknowledges\n"
+    "                       them, sent again when it reports them missing, resent\n"
+    "                       marked ncemg=1 after 10 s without progress. COMMAND's\n"
+    "                       crash record is sent from inside COMMAND, once: best\n"
+    "                       effort, never retransmitted\n"
     "  --preload PATH       the library (default: next to this netpoll binary)\n"
-    "  --linger S           at exit, wait up to S seconds for records to go out (default 2)\n"
+    "  --linger S           at exit, wait up to S seconds for records to go out\n"
+    "                       (with --reliable: to be acknowledged) (default 2)\n"
     "Dynamically linked programs only (a static one cannot preload).\n";
 
 const char* signal_name(int sig) {
@@ -109,7 +117,7 @@ int cmd_run(int argc, char** argv) {
   ArgParser args;
   declare_client_options(args);
   args.option("stdout-level").option("stderr-level").option("facility").option("userdata").option("sysdata");
-  args.option("preload").option("linger").flag("no-echo").flag("help");
+  args.option("preload").option("linger").flag("no-echo").flag("reliable").flag("help");
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -170,6 +178,7 @@ int cmd_run(int argc, char** argv) {
     tc.target = std::move(t);
     tc.sysdata = sysdata;
     tc.userdata = userdata;
+    tc.reliable = args.has("reliable");
     cfg.targets.push_back(std::move(tc));
   }
   if (cfg.targets.size() > console::kRunMaxTargets) throw UsageError("at most 8 targets");
@@ -315,9 +324,13 @@ int cmd_run(int argc, char** argv) {
                     "netpoll run: " + command + " (pid " + std::to_string(pid) + ") exited with status " +
                         std::to_string(exit_code));
   }
-  const bool all_sent = (*lg)->flush(std::chrono::milliseconds(static_cast<long>(linger * 1000)));
+  const std::chrono::milliseconds linger_ms(static_cast<long>(linger * 1000));
+  const bool reliable = args.has("reliable");
+  const bool all_sent = reliable ? (*lg)->wait_acked(linger_ms) : (*lg)->flush(linger_ms);
   if (args.has("stats")) std::fprintf(stderr, "%s\n", (*lg)->stats_json().c_str());
-  if (!all_sent) std::fprintf(stderr, "netpoll run: records still unsent after %g s\n", linger);
+  if (!all_sent)
+    std::fprintf(stderr, "netpoll run: records still %s after %g s\n", reliable ? "unsent or unacknowledged" : "unsent",
+                 linger);
   return exit_code;
 }
 
