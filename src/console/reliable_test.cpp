@@ -104,31 +104,36 @@ TEST(ResponseMailbox, AFullMailboxKeepsTheNewestAckAndCountsTheOverflow) {
 TEST(ResponseMailbox, OneProducerOneConsumerLoseNoAck) {
   ResponseMailbox m;
   constexpr std::uint64_t kCount = 20000;
+  std::atomic<bool> done{false};
   std::thread producer([&] {
     for (std::uint64_t i = 1; i <= kCount; ++i) m.offer("ncrx" + std::to_string(i), i);
+    done.store(true);
   });
-  std::uint64_t last = 0;
+  std::uint64_t last_queued = 0;
+  std::uint64_t newest = 0;
   std::uint64_t taken = 0;
   bool ordered = true;
-  while (last < kCount) {
-    std::uint64_t got = 0;
-    if (const auto d = m.front()) {
-      got = std::stoull(std::string(d->substr(4)));
+  for (;;) {
+    const bool finished = done.load();  // read before looking: nothing comes after
+    bool got_any = false;
+    while (const auto d = m.front()) {
+      const std::uint64_t ack = std::stoull(std::string(d->substr(4)));
+      if (ack <= last_queued) ordered = false;  // queued responses come in order
+      last_queued = ack;
+      newest = std::max(newest, ack);
       m.pop();
       ++taken;
-    } else if (const auto a = m.take_overflow_ack()) {
-      got = *a;
-    } else {
-      continue;
+      got_any = true;
     }
-    // Queued responses come in order; an overflow ack is newer than every
-    // response queued before it, but may be older than one queued after.
-    if (got < last && m.overflows() == 0) ordered = false;
-    last = std::max(last, got);
+    if (const auto a = m.take_overflow_ack()) {
+      newest = std::max(newest, *a);
+      got_any = true;
+    }
+    if (finished && !got_any) break;
   }
   producer.join();
   EXPECT_TRUE(ordered);
-  EXPECT_EQ(last, kCount);  // the newest ack always arrives
+  EXPECT_EQ(newest, kCount);  // the newest ack always arrives
   EXPECT_EQ(taken + m.overflows(), kCount);
 }
 
