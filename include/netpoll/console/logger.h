@@ -312,7 +312,8 @@ class Logger {
   // a retransmission is byte-identical). Context: any.
   Emitted emit(Target& t, std::uint64_t seq, const RecordMeta& meta, std::string_view text, std::uint32_t msgid,
                bool emergency, Scratch& scratch, bool crash) noexcept;
-  // Reliable mode, on the sending thread. Context: any.
+  // Reliable mode. on_response is the client's rx hook (the device's
+  // polling thread); the rest run on the sending thread. Context: any.
   void on_response(Target& t, std::span<const std::byte> payload) noexcept;
   void service_reliable(std::int64_t now_ns) noexcept;
   void apply_ack(Target& t, std::uint64_t ack, std::int64_t now_ns) noexcept;
