@@ -231,7 +231,7 @@ TEST(ReliableLogger, EmergencyCyclingAfterTheProgressTimeoutUntilAnAckMoves) {
   Far far(wire);
   auto c = config(wire);
   c.targets[0].reliable_tuning.emergency_after = 100ms;
-  c.targets[0].reliable_tuning.emergency_pause = 50ms;
+  c.targets[0].reliable_tuning.emergency_pause = 200ms;
   auto lg = make(std::move(c));
   ASSERT_TRUE(lg);
   const TargetStats& st = lg->target_stats(0);
@@ -265,7 +265,7 @@ TEST(ReliableLogger, EmergencyCyclingAfterTheProgressTimeoutUntilAnAckMoves) {
   const auto during = far.take();
   ASSERT_EQ(during.size(), 1u);
   EXPECT_FALSE(parsed(during[0]).emergency);
-  std::this_thread::sleep_for(60ms);
+  std::this_thread::sleep_for(220ms);
   lg->drain();
   const auto cycle2 = far.take();
   EXPECT_EQ(seqs_of(cycle2), (std::vector<std::uint64_t>{0, 1, 2, 3}));
