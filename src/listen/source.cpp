@@ -494,6 +494,17 @@ struct Source::Impl {
     sink.record(r);
   }
 
+  // A line from one datagram: longer than max_record, it goes in pieces,
+  // as a line joined from several does (hold_basic).
+  void deliver_line(std::string_view text, Sink& sink) {
+    while (text.size() > basic_cap) {
+      deliver_basic(text.substr(0, basic_cap), 1, sink);
+      stats.basic_cut.add();
+      text.remove_prefix(basic_cap);
+    }
+    deliver_basic(text, 1, sink);
+  }
+
   void deliver_basic(std::string_view text, std::uint32_t fragments, Sink& sink) {
     Record r;
     r.format = Format::kBasic;
@@ -833,11 +844,11 @@ struct Source::Impl {
           basic_fragments = 1;
           hold_basic(d, now, sink);
         } else {
-          deliver_basic(d, 1, sink);
+          deliver_line(d, sink);
         }
         return;
       }
-      deliver_basic(d.substr(0, nl), 1, sink);
+      deliver_line(d.substr(0, nl), sink);
       d.remove_prefix(nl + 1);
     }
   }
