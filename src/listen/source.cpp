@@ -554,10 +554,9 @@ struct Source::Impl {
   }
   bool can_rebase(std::uint64_t seq) const { return starting && seq < base && high - seq <= window; }
 
-  // A number below base: a reset, a duplicate, late or stale (see the banner).
-  // Returns true when the datagram should be processed as the start of a
-  // new stream (after the reset), false when it has been dealt with or may
-  // go on as a late record (then *late is set).
+  // A number below base: a reset, a duplicate, late or stale (see the
+  // banner). kRestarted: the datagram starts the new stream; kLate: it is
+  // to be delivered late; kDone: counted and dropped.
   enum class Behind { kRestarted, kDone, kLate };
   Behind behind(const nc::Parsed& p, Clock::time_point now, Sink& sink) {
     const std::uint64_t seq = p.seq;
