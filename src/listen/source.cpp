@@ -42,7 +42,8 @@
 // if it still does not fit it is dropped (stats.over_memory, and malformed).
 // A fragment total above max_record, a fragment disagreeing with the total
 // its record started with, a release over kMaxRelease, or a record needing
-// more than kMaxRanges separate pieces are malformed.
+// more than kMaxRanges separate pieces are malformed. A basic line longer
+// than max_record is delivered in max_record pieces (stats.basic_cut).
 //
 // Behind the stream. A number below base_ is
 //   - a reset when it is more than a window behind, when it is 0 (Linux

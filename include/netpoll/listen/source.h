@@ -17,7 +17,9 @@
 //     stream (or a restart at a low number) is a reset (a rebooted sender);
 //   - a record marked ncemg=1 is accepted even out of order (late);
 //   - basic-format datagrams (anything that is not extended) are console
-//     text, passed through line by line (a line cut at 1000 bytes is joined).
+//     text, passed through line by line (a line cut at 1000 bytes is joined),
+//     never reordered; they carry no number and no priority: seq 0 and the
+//     Record's default facility and level (user.info).
 // With reliable mode on, response() gives the datagram to send back
 // ("ncrx<ack> <missing>...", see wire/netconsole.h).
 //
@@ -70,6 +72,7 @@ struct Gap {
   std::uint64_t first_seq = 0;
   std::uint64_t count = 0;
   bool lost = false;  // the msgid sequence proves the records were lost, not filtered
+                      // (or one of them was seen in part: fragments that never completed)
 };
 
 // Receives what a Source produces. Called on the thread that feeds it, from
@@ -104,14 +107,14 @@ struct SourceStats {
   Counter reassembled;  // records put together from fragments
   Counter gaps;         // gaps reported
   Counter gap_records;  // sequence numbers in them
-  Counter lost;         // of those, proven lost by msgid
+  Counter lost;         // of those, proven lost by msgid (or seen in part, see Gap::lost)
   Counter duplicates;
   Counter resets;
   Counter malformed;    // datagrams that could not be used (bad header, bad fragment, over a limit)
   Counter late;         // records delivered after their gap
   Counter emergency;    // records that came with ncemg=1
   // Finer reasons, each also explained in source.cpp's banner:
-  Counter stale;           // datagrams of numbers already given up, not ncemg: dropped
+  Counter stale;           // datagrams of numbers given up (or before the stream began), not ncemg: dropped
   Counter incomplete;      // records given up with fragments missing (their numbers are in a gap)
   Counter over_memory;     // of malformed: datagrams dropped because `memory` was full
   Counter pushed;          // numbers given up early because the window or memory was full
@@ -122,7 +125,8 @@ struct SourceStats {
 class Source {
  public:
   // KEY=VALUE lines kept per kind (dictionary, userdata, sysdata); Linux
-  // sends at most 16 userdata and 4 sysdata lines, and two dictionary lines.
+  // sends at most 16 userdata lines (netconsole's MAX_USERDATA_ITEMS), four
+  // sysdata lines and two dictionary lines (SUBSYSTEM, DEVICE).
   static constexpr std::size_t kMaxFields = 64;
   // Longest release prefix accepted: Linux's utsname release is 64 bytes.
   static constexpr std::size_t kMaxRelease = 64;
