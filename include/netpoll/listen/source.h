@@ -17,7 +17,9 @@
 //     stream (or a restart at a low number) is a reset (a rebooted sender);
 //   - a record marked ncemg=1 is accepted even out of order (late);
 //   - basic-format datagrams (anything that is not extended) are console
-//     text, passed through line by line (a line cut at 1000 bytes is joined).
+//     text, passed through line by line (a line cut at 1000 bytes is joined),
+//     never reordered; they carry no number and no priority: seq 0 and the
+//     Record's default facility and level (user.info).
 // With reliable mode on, response() gives the datagram to send back
 // ("ncrx<ack> <missing>...", see wire/netconsole.h).
 //
@@ -70,14 +72,18 @@ struct Gap {
   std::uint64_t first_seq = 0;
   std::uint64_t count = 0;
   bool lost = false;  // the msgid sequence proves the records were lost, not filtered
+                      // (or one of them was seen in part: fragments that never completed)
 };
 
-// Receives what a Source produces. Called on the thread that feeds it.
+// Receives what a Source produces. Called on the thread that feeds it, from
+// inside datagram()/tick()/flush(); it must not call back into that Source.
 class Sink {
  public:
   virtual ~Sink() = default;
   virtual void record(const Record& r) = 0;
   virtual void gap(const Gap& g) = 0;
+  // The sender restarted: the old stream ended at from_seq (the highest
+  // number it had), the new one begins at to_seq.
   virtual void reset(std::uint64_t from_seq, std::uint64_t to_seq) = 0;
 };
 
@@ -101,16 +107,32 @@ struct SourceStats {
   Counter reassembled;  // records put together from fragments
   Counter gaps;         // gaps reported
   Counter gap_records;  // sequence numbers in them
-  Counter lost;         // of those, proven lost by msgid
+  Counter lost;         // of those, proven lost by msgid (or seen in part, see Gap::lost)
   Counter duplicates;
   Counter resets;
   Counter malformed;    // datagrams that could not be used (bad header, bad fragment, over a limit)
   Counter late;         // records delivered after their gap
   Counter emergency;    // records that came with ncemg=1
+  // Finer reasons, each also explained in source.cpp's banner:
+  Counter stale;           // datagrams of numbers given up (or before the stream began), not ncemg: dropped
+  Counter incomplete;      // records given up with fragments missing (their numbers are in a gap)
+  Counter over_memory;     // of malformed: datagrams dropped because `memory` was full
+  Counter pushed;          // numbers given up early because the window or memory was full
+  Counter fields_dropped;  // KEY=VALUE lines beyond kMaxFields of one kind
+  Counter basic_cut;       // basic lines longer than max_record, delivered in pieces
 };
 
 class Source {
  public:
+  // KEY=VALUE lines kept per kind (dictionary, userdata, sysdata); Linux
+  // sends at most 16 userdata lines (netconsole's MAX_USERDATA_ITEMS), four
+  // sysdata lines and two dictionary lines (SUBSYSTEM, DEVICE).
+  static constexpr std::size_t kMaxFields = 64;
+  // Longest release prefix accepted: Linux's utsname release is 64 bytes.
+  static constexpr std::size_t kMaxRelease = 64;
+  // Granule of the held-record memory (`memory` is counted in these).
+  static constexpr std::size_t kBlockSize = 256;
+
   // Allocates all the memory this source will use. Context: setup.
   explicit Source(const SourceLimits& limits);
   ~Source();
@@ -118,25 +140,36 @@ class Source {
   Source& operator=(const Source&) = delete;
 
   // Feeds one datagram received at `now`; delivers what became complete
-  // and in order. Never allocates.
+  // and in order. Never allocates. Context: any (one thread).
   void datagram(std::string_view payload, Clock::time_point now, Sink& sink);
 
   // Acts on timeouts (gaps, expired fragments, a held basic line). Call at
   // least every few hundred milliseconds while records are held.
+  // Context: any (one thread).
   void tick(Clock::time_point now, Sink& sink);
 
-  // When tick() next has work to do (Clock::time_point::max() if none).
+  // When tick() next has work to do (Clock::time_point::max() if none);
+  // in reliable mode also when response() will next have something to say.
+  // Context: any.
   Clock::time_point next_deadline() const;
 
   // Reliable mode: the response to send to the source now, or an empty
-  // view. Valid until the next call.
+  // view. Valid until the next call. Context: any (one thread).
   std::string_view response(Clock::time_point now);
 
   // Delivers everything held (in order, reporting the gaps). Used when a
-  // source is evicted or the receiver stops.
+  // source is evicted or the receiver stops. Context: any (one thread).
   void flush(Sink& sink);
 
   const SourceStats& stats() const { return stats_; }
+
+  // Bytes of `memory` in use now (whole blocks). Context: any.
+  std::size_t held_bytes() const;
+  // Records held for reordering or being reassembled. Context: any.
+  std::size_t held_records() const;
+  // Everything the constructor allocated: the `memory` arena, the window,
+  // the scratch buffers. Context: any.
+  std::size_t footprint() const;
 
  private:
   struct Impl;
