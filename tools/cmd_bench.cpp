@@ -249,7 +249,8 @@ int cmd_bench(int argc, char** argv) {
   const std::string_view which = argv[2];
   if (which == "send") return bench_send(argc, argv);
   if (which == "console") return bench_console(argc, argv);
-  throw UsageError("unknown benchmark '" + std::string(which) + "' (known: send, console)");
+  if (which == "listen") return bench_listen(argc, argv);
+  throw UsageError("unknown benchmark '" + std::string(which) + "' (known: send, console, listen)");
 }
 
 }  // namespace np::tools

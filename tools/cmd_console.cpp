@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "client_options.h"
 #include "commands.h"
@@ -103,15 +104,34 @@ int cmd_console(int argc, char** argv) {
   cfg.device = tuning.device;
   cfg.resolve = tuning.resolve;
   cfg.log = tuning.log;
+  const std::size_t n_targets = cfg.targets.size();
   auto lg = console::Logger::create(std::move(cfg));
   if (!lg) {
     std::fprintf(stderr, "%s\n", lg.error().message.c_str());
     return 1;
   }
+  // Standard input can be read far faster than records go out: the reader
+  // waits rather than overflow the ring, and in reliable mode rather than
+  // push unacknowledged records out of the retransmit window (records in
+  // the ring count too: they enter the window when sent).
+  const bool reliable_mode = args.has("reliable");
+  const std::size_t window = console::ReliableTuning{}.window;
+  auto room = [&] {
+    const std::uint64_t pending = (*lg)->pending();
+    if (pending + 1 >= (*lg)->ring_records()) return false;
+    if (!reliable_mode) return true;
+    for (std::size_t i = 0; i < n_targets; ++i) {
+      if ((*lg)->target_stats(i).unacked.load(std::memory_order_relaxed) + pending + 1 >= window) return false;
+    }
+    return true;
+  };
   std::string line;
-  while (std::getline(std::cin, line)) (*lg)->log_text(*facility, *level, line);
+  while (std::getline(std::cin, line)) {
+    while (!room()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    (*lg)->log_text(*facility, *level, line);
+  }
   const std::chrono::milliseconds linger_ms(static_cast<long>(linger * 1000));
-  const bool reliable = args.has("reliable");
+  const bool reliable = reliable_mode;
   const bool all_sent = reliable ? (*lg)->wait_acked(linger_ms) : (*lg)->flush(linger_ms);
   if (args.has("stats")) std::fprintf(stderr, "%s\n", (*lg)->stats_json().c_str());
   if (!all_sent)

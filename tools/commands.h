@@ -17,6 +17,8 @@ int cmd_recv(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_console(int argc, char** argv);
 int cmd_run(int argc, char** argv);
+int cmd_listen(int argc, char** argv);
+int bench_listen(int argc, char** argv);  // netpoll bench listen
 int bench_console(int argc, char** argv);  // netpoll bench console
 
 }  // namespace np::tools

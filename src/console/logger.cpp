@@ -204,9 +204,11 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
       if (rt.window == 0 || rt.window > (1u << 20))
         return setup_error(Errc::kInvalidArgument, which + ": reliable window must be 1..1048576 records");
       if (rt.resend_burst == 0) return setup_error(Errc::kInvalidArgument, which + ": reliable resend_burst must be > 0");
-      if (rt.emergency_after.count() <= 0 || rt.emergency_pause.count() < 0 || rt.retransmit_holdoff.count() < 0)
+      if (rt.emergency_after.count() <= 0 || rt.emergency_pause.count() < 0 || rt.retransmit_holdoff.count() < 0 ||
+          rt.probe_interval.count() <= 0)
         return setup_error(Errc::kInvalidArgument,
-                           which + ": reliable emergency_after must be positive, the pause and holdoff not negative");
+                           which + ": reliable emergency_after and probe_interval must be positive, the pause and holdoff not "
+                           "negative");
       // Allocated before the client: its hook may run as soon as it is attached.
       t->rel = std::make_unique<Reliable>(rt.window, c.max_text);
       cc.rx_hook = [lg = lg.get(), tp = t.get()](core::Netpoll&, const core::RxInfo&,
@@ -401,11 +403,19 @@ bool Logger::send_record(std::uint64_t seq, const RecordMeta& meta, std::string_
       msgid = t.shared_msgid != nullptr ? t.shared_msgid->fetch_add(1, std::memory_order_relaxed)
                                         : t.msgid.fetch_add(1, std::memory_order_relaxed);
     }
-    const Emitted e = emit(t, seq, meta, text, msgid, false, scratch, crash);
-    if (e.interrupted) return false;
-    t.stats.datagrams.add(e.sent);
-    t.stats.tx_errors.add(e.errors);
-    if (e.errors == 0) t.stats.records.add();
+    // The start handshake (ReliableTuning::start_handshake): while the
+    // receiver has not answered yet, a record behind the one on the wire
+    // waits in the window. Only this thread changes the window outside a
+    // crash, and a crash does not come here.
+    const bool hold = t.rel != nullptr && !crash && t.cfg.reliable_tuning.start_handshake && !t.rel->has_ack &&
+                      !t.rel->window.empty();
+    if (!hold) {
+      const Emitted e = emit(t, seq, meta, text, msgid, false, scratch, crash);
+      if (e.interrupted) return false;
+      t.stats.datagrams.add(e.sent);
+      t.stats.tx_errors.add(e.errors);
+      if (e.errors == 0) t.stats.records.add();
+    }
     // Reliable: kept until acknowledged (also when netpoll refused a
     // datagram of it: the receiver will ask for it). The crash path keeps
     // nothing: nobody will act on a response any more.
@@ -419,7 +429,11 @@ bool Logger::send_record(std::uint64_t seq, const RecordMeta& meta, std::string_
         continue;
       }
       // The emergency timer starts with the first unacknowledged record.
-      if (r.window.empty()) r.progress_ns = monotonic_ns();
+      if (r.window.empty()) {
+        r.progress_ns = monotonic_ns();
+        r.probe_at_ns = r.progress_ns + std::chrono::nanoseconds(t.cfg.reliable_tuning.probe_interval).count();
+      }
+      if (hold && r.unsent_from == Reliable::kNone) r.unsent_from = seq;
       if (r.window.push(seq, msgid, 0, meta, text)) t.stats.window_dropped.add();
       t.stats.unacked.store(r.window.size(), std::memory_order_relaxed);
       leave_window(t);
@@ -461,7 +475,7 @@ bool Logger::enter_window(Target& t) noexcept {
 
 void Logger::leave_window(Target& t) noexcept { t.rel->user.store(0, std::memory_order_release); }
 
-bool Logger::resend(Target& t, std::size_t i, bool emergency, std::int64_t now_ns) noexcept {
+bool Logger::resend(Target& t, std::size_t i, bool emergency, std::int64_t now_ns, bool first) noexcept {
   RetransmitWindow::Entry& e = t.rel->window.at(i);
   const Emitted x = emit(t, e.seq, e.meta, t.rel->window.text(i), e.msgid, emergency, sender_scratch_, false);
   if (x.interrupted) return false;
@@ -470,7 +484,11 @@ bool Logger::resend(Target& t, std::size_t i, bool emergency, std::int64_t now_n
   // A request that crossed this transmission on the wire should not cause
   // another one.
   e.resend_after_ns = now_ns + std::chrono::nanoseconds(t.cfg.reliable_tuning.retransmit_holdoff).count();
-  (emergency ? t.stats.emergency_sent : t.stats.retransmitted).add();
+  if (first) {
+    if (x.errors == 0) t.stats.records.add();  // held by the start handshake, on the wire now
+  } else {
+    (emergency ? t.stats.emergency_sent : t.stats.retransmitted).add();
+  }
   return true;
 }
 
@@ -483,6 +501,7 @@ void Logger::apply_ack(Target& t, std::uint64_t ack, std::int64_t now_ns) noexce
   r.has_ack = true;
   r.acked = ack;
   r.progress_ns = now_ns;
+  r.probe_at_ns = now_ns + std::chrono::nanoseconds(t.cfg.reliable_tuning.probe_interval).count();
   r.emergency = false;
   r.window.release_through(ack);
   t.stats.acked_seq.store(ack, std::memory_order_relaxed);
@@ -518,6 +537,27 @@ void Logger::service_reliable(std::int64_t now_ns) noexcept {
     }
     if (const auto ack = r.mailbox.take_overflow_ack()) apply_ack(t, *ack, now_ns);
 
+    // The start handshake: the receiver has answered, the records held for
+    // it go out in order (`budget` per step).
+    if (r.unsent_from != Reliable::kNone && r.has_ack) {
+      std::size_t i = r.window.lower_bound(r.unsent_from);
+      while (i < r.window.size() && budget > 0) {
+        --budget;
+        if (!resend(t, i, false, now_ns, true)) break;
+        ++i;
+      }
+      r.unsent_from = i < r.window.size() ? r.window.at(i).seq : Reliable::kNone;
+    }
+    // The probe: no progress for probe_interval, the oldest record again
+    // (emergency cycling, once begun, sends it anyway).
+    if (!r.window.empty() && !r.emergency && now_ns >= r.probe_at_ns && budget > 0) {
+      if (now_ns >= r.window.at(0).resend_after_ns) {
+        --budget;
+        resend(t, 0, false, now_ns);
+      }
+      r.probe_at_ns = now_ns + std::chrono::nanoseconds(tune.probe_interval).count();
+    }
+
     // The progress timer and emergency cycling: every unacknowledged
     // record, oldest first, marked ncemg=1, `budget` per step; then a pause.
     if (r.window.empty()) {
@@ -527,6 +567,7 @@ void Logger::service_reliable(std::int64_t now_ns) noexcept {
         r.emergency = true;
         r.cursor = 0;
         r.pause_until_ns = now_ns;
+        r.unsent_from = Reliable::kNone;  // the cycle sends every record, held ones too
       }
       if (r.emergency && now_ns >= r.pause_until_ns && budget > 0) {
         std::size_t i = r.window.lower_bound(r.cursor);
@@ -558,6 +599,9 @@ std::int64_t Logger::reliable_deadline_ns() const noexcept {
         r->emergency ? r->pause_until_ns
                      : r->progress_ns + std::chrono::nanoseconds(tp->cfg.reliable_tuning.emergency_after).count();
     next = std::min(next, d);
+    // The start handshake: held records to send now, or the next probe.
+    if (r->has_ack && r->unsent_from != Reliable::kNone) next = 0;
+    if (!r->emergency) next = std::min(next, r->probe_at_ns);
   }
   return next;
 }

@@ -71,6 +71,9 @@ LoggerConfig config(const std::string& wire, const std::string& target_text = kT
   TargetConfig tc;
   tc.target = t->targets.at(0);
   tc.reliable = true;
+  // Everything on the wire at once, as Linux sends it; the start handshake
+  // has its own test.
+  tc.reliable_tuning.start_handshake = false;
   c.targets.push_back(tc);
   c.sender_thread = false;  // drained by hand: deterministic
   c.device.service_thread = false;  // polled by hand
@@ -165,6 +168,47 @@ TEST(ReliableLogger, ReleasesAckedRecordsAndResendsMissingOnesByteIdentical) {
                             "\"emergency_sent\":0"}) {
     EXPECT_NE(json.find(field), std::string::npos) << field << " in " << json;
   }
+}
+
+// An ncrx receiver starts a stream at the first number it sees: had record
+// 0 been lost and record 1 arrived, its first "ncrx1" would release record
+// 0 unseen. So until the first answer only the oldest record is on the
+// wire, sent again every probe_interval; the rest follow the answer, in order.
+TEST(ReliableLogger, StartHandshakeHoldsRecordsUntilTheReceiverFirstAnswers) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  auto c = config(wire);
+  c.targets[0].reliable_tuning.start_handshake = true;
+  c.targets[0].reliable_tuning.probe_interval = 50ms;
+  auto lg = make(std::move(c));
+  ASSERT_TRUE(lg);
+  for (int i = 0; i < 5; ++i) lg->log(Level::kInfo, "r{}", i);
+  EXPECT_EQ(lg->drain(), 5u);
+  EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{0}));
+  const TargetStats& st = lg->target_stats(0);
+  EXPECT_EQ(st.records.value(), 1u);
+  EXPECT_EQ(st.unacked.load(), 5u);
+  // No answer: the probe repeats record 0, and only it.
+  lg->drain();
+  EXPECT_TRUE(far.take().empty());  // not yet due
+  std::this_thread::sleep_for(60ms);
+  lg->drain();
+  EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{0}));
+  EXPECT_EQ(st.retransmitted.value(), 1u);
+  // The receiver answers: the held records go out, in order, once.
+  far.respond(*lg, "ncrx0");
+  deliver(*lg);
+  EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(st.records.value(), 5u);
+  EXPECT_EQ(st.unacked.load(), 4u);
+  // From now on records go out as they are logged.
+  lg->log(Level::kInfo, "r5");
+  lg->drain();
+  EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{5}));
+  far.respond(*lg, "ncrx5");
+  deliver(*lg);
+  EXPECT_EQ(st.unacked.load(), 0u);
+  EXPECT_TRUE(far.take().empty());
 }
 
 TEST(ReliableLogger, ResendsARecordAtMostOncePerHoldoff) {

@@ -65,7 +65,8 @@
 // start down to it.
 //
 // Reliable mode: response() answers at most every ack_interval, when the
-// ack moved, when an ncemg record came, or when a hole is due to be asked
+// ack moved, when an ncemg record or a duplicate of a delivered one came
+// (the sender did not hear the last answer), or when a hole is due to be asked
 // for (never asked, or last asked retransmit_interval ago; an incomplete
 // record is first asked for retransmit_interval after its first fragment).
 #include "netpoll/listen/source.h"
@@ -127,6 +128,30 @@ struct History {
   std::uint64_t timestamp_us = 0;
   Seen seen = Seen::kNone;
 };
+
+// Whether a datagram that is not a valid extended record still has the
+// shape of one: a ';' within the first 256 bytes, no blank or control byte
+// before it, at least three ',' and a field of digits (the priority) first
+// or, after a release, second. Such a datagram is malformed (a bad
+// fragment, a priority over 191), never console text: the kernel's console
+// lines do not begin that way.
+bool header_shaped(std::string_view d) {
+  const auto semi = d.substr(0, 256).find(';');
+  if (semi == std::string_view::npos) return false;
+  const std::string_view h = d.substr(0, semi);
+  std::size_t commas = 0;
+  for (const char c : h) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
+    commas += c == ',' ? 1 : 0;
+  }
+  if (commas < 3) return false;
+  auto digits = [](std::string_view f) {
+    return !f.empty() && std::all_of(f.begin(), f.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  const auto c1 = h.find(',');
+  const auto c2 = h.find(',', c1 + 1);
+  return digits(h.substr(0, c1)) || digits(h.substr(c1 + 1, c2 - c1 - 1));
+}
 
 bool is_sysdata_key(std::string_view k) {
   return k == "cpu" || k == "taskname" || k == "release" || k == "msgid";
@@ -570,7 +595,9 @@ struct Source::Impl {
     }
     if (delivered) {
       stats.duplicates.add();
-      if (p.emergency) want_response = true;
+      // A sender sending again what was delivered has not heard the last
+      // answer (or cycles in an emergency): answer again.
+      want_response = true;
       return Behind::kDone;
     }
     if (!p.emergency) {
@@ -981,6 +1008,10 @@ void Source::datagram(std::string_view payload, Clock::time_point now, Sink& sin
   }
   const auto p = nc::parse_extended(payload);
   if (!p) {
+    if (header_shaped(payload)) {  // an extended record gone wrong, not console text
+      stats_.malformed.add();
+      return;
+    }
     m.basic_datagram(payload, now, sink);
     return;
   }

@@ -706,6 +706,25 @@ TEST(Source, NoResponseWithoutReliableMode) {
 
 // --- basic format ---------------------------------------------------------------
 
+TEST(Source, CountsHeaderShapedDatagramsThatDoNotParseAsMalformedNotText) {
+  Source src(SourceLimits{});
+  Collect sink;
+  for (const char* bad : {"14,1,2,-,ncfrag=9/3;offset past the total", "14,2,2,-,ncfrag=0/0;zero total",
+                          "999,3,2,-;priority over 191", "6.1.0,14,4,x,-;a release and a bad timestamp"}) {
+    src.datagram(bad, kT0, sink);
+  }
+  EXPECT_EQ(src.stats().malformed.value(), 4u);
+  // Console text, even with commas and a ';' in it, stays text.
+  src.datagram("eth0: link up, 1000 Mbps, full duplex; flow control off\n", kT0, sink);
+  src.datagram("a,b,c,d;e\n", kT0, sink);
+  EXPECT_EQ(src.stats().malformed.value(), 4u);
+  const auto recs = sink.records();
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0].format, Format::kBasic);
+  EXPECT_EQ(recs[1].text, "a,b,c,d;e");
+}
+
+
 TEST(Source, PassesBasicTextThroughLineByLine) {
   Source src(SourceLimits{});
   Collect sink;

@@ -105,6 +105,20 @@ struct ReliableTuning {
   // Records sent again (retransmissions and emergency sends together) per
   // target per sender step; the rest wait for the next step or response.
   std::size_t resend_burst = 64;
+  // No acknowledgement progress for this long while records are
+  // unacknowledged: the oldest one is sent again (once per holdoff). It
+  // fills the receiver's first hole, or, arriving as a duplicate, makes it
+  // answer again when its last answer was lost. Then again after as long.
+  std::chrono::milliseconds probe_interval{200};
+  // The start handshake. An ncrx receiver begins a source's stream at the
+  // first number it receives and acknowledges cumulatively from there: if
+  // the very first records were lost, its first ack-seq would release them
+  // unseen. So until the first acknowledgement only the oldest
+  // unacknowledged record is on the wire (probed as above); the records
+  // logged meanwhile are kept in the window and sent, in order, once the
+  // receiver has answered. Off: everything is sent at once (as Linux's
+  // netconsole does).
+  bool start_handshake = true;
 };
 
 struct TargetConfig {
@@ -261,6 +275,11 @@ class Logger {
     bool emergency = false;
     std::uint64_t cursor = 0;       // emergency cycling: the next number to send again
     std::int64_t pause_until_ns = 0;
+    // The start handshake: records kept but not sent yet, from this number
+    // on (kNone: none). When the oldest record is next probed.
+    static constexpr std::uint64_t kNone = ~std::uint64_t{0};
+    std::uint64_t unsent_from = kNone;
+    std::int64_t probe_at_ns = 0;
   };
   struct Target {
     TargetConfig cfg;
@@ -318,7 +337,8 @@ class Logger {
   void service_reliable(std::int64_t now_ns) noexcept;
   void apply_ack(Target& t, std::uint64_t ack, std::int64_t now_ns) noexcept;
   // False if the crash path took over in the middle.
-  bool resend(Target& t, std::size_t i, bool emergency, std::int64_t now_ns) noexcept;
+  // first: a record the start handshake held, sent for the first time.
+  bool resend(Target& t, std::size_t i, bool emergency, std::int64_t now_ns, bool first = false) noexcept;
   bool enter_window(Target& t) noexcept;
   void leave_window(Target& t) noexcept;
   // When service_reliable() next has timed work (INT64_MAX: none).

@@ -16,7 +16,9 @@
 //     loss); a number seen again is a duplicate; a number far behind the
 //     stream (or a restart at a low number) is a reset (a rebooted sender);
 //   - a record marked ncemg=1 is accepted even out of order (late);
-//   - basic-format datagrams (anything that is not extended) are console
+//   - a datagram shaped like an extended header (digits, commas, ';') that
+//     does not parse (a bad fragment, a priority over 191) is malformed;
+//   - basic-format datagrams (anything else) are console
 //     text, passed through line by line (a line cut at 1000 bytes is joined),
 //     never reordered; they carry no number and no priority: seq 0 and the
 //     Record's default facility and level (user.info).

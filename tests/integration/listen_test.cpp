@@ -1,0 +1,348 @@
+// netpoll listen as operators run it: a separate process, real sockets in
+// namespaces the test makes, real senders (the Linux captures replayed,
+// netpoll console and run), and a real rsyslog downstream.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net_helpers.h"
+#include "netns.h"
+#include "pcap_reader.h"
+
+namespace np::tools {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace np::testing;
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::size_t count_of(const std::string& hay, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
+class TempDir {
+ public:
+  TempDir() : path_(std::filesystem::temp_directory_path() / ("np-listen-" + std::to_string(::getpid()) + "-" +
+                                                               std::to_string(counter_++))) {
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+// `netpoll listen ARGS` running inside `ns`, stdout and stderr to files.
+class Listener {
+ public:
+  Listener(const Netns& ns, std::vector<std::string> args, const TempDir& dir)
+      : out_(dir.path() / "stdout"), err_(dir.path() / "stderr") {
+    args.insert(args.begin(), {NP_NETPOLL_BIN, "listen"});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string ns_path = "/var/run/netns/" + ns.name();
+    const std::string out = out_.string(), err = err_.string();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int nsfd = ::open(ns_path.c_str(), O_RDONLY);
+      if (o < 0 || e < 0 || nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) ::_exit(125);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    // Ready when it says where it listens.
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (read_file(err_).find(" port ") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+  }
+  ~Listener() { stop(); }
+
+  // Waits (bounded) for it to exit on its own (--count, --timeout).
+  int wait(std::chrono::milliseconds limit = 20000ms) {
+    if (pid_ <= 0) return status_;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, &status_, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status_;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    ADD_FAILURE() << "netpoll listen did not exit; stderr:\n" << read_file(err_);
+    return stop();
+  }
+  int stop() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, &status_, 0);
+      pid_ = -1;
+    }
+    return status_;
+  }
+  void signal(int sig) const { ::kill(pid_, sig); }
+  std::string out() const { return read_file(out_); }
+  std::string err() const { return read_file(err_); }
+
+ private:
+  std::filesystem::path out_, err_;
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+std::string netpoll_in(const Netns& ns) { return ns.exec() + NP_NETPOLL_BIN; }
+
+// --- the Linux captures, replayed over a real socket -----------------------
+
+TEST(Listen, ReplayedLinuxCapturesComeOutAsTheKernelWroteThem) {
+  Netns ns("listen");
+  TempDir dir;
+  const auto ext = read_udp_pcap(test_data("linux-6.1-netconsole-ext.pcap"));
+  const auto plain = read_udp_pcap(test_data("linux-6.1-netconsole-plain.pcap"));
+  ASSERT_EQ(ext.size(), 352u);
+  Listener l(ns, {"--bind", "127.0.0.1", "--format", "json", "--workers", "2", "--timeout", "3"}, dir);
+  UdpSocket ext_src(ns, "127.0.0.1", 6665), plain_src(ns, "127.0.0.1", 6667);
+  for (const auto& d : ext) ASSERT_TRUE(ext_src.send_to("127.0.0.1", 6666, as_bytes(d.payload)));
+  for (const auto& d : plain) ASSERT_TRUE(plain_src.send_to("127.0.0.1", 6666, as_bytes(d.payload)));
+  EXPECT_EQ(WEXITSTATUS(l.wait()), 0);
+  const std::string out = l.out();
+  // 352 datagrams: M2 in 2 fragments and M3 in 4, so 348 records.
+  EXPECT_EQ(count_of(out, "\"source\":\"127.0.0.1:6665\",\"format\":\"extended\""), 348u) << l.err();
+  EXPECT_NE(out.find("\"seq\":357,\"facility\":\"user\",\"level\":\"info\""), std::string::npos);
+  EXPECT_NE(out.find("\"text\":\"nctest: M1 short message\""), std::string::npos);
+  EXPECT_NE(out.find("\"text\":\"nctest: M5 first line\\nnctest: M5 second line\""), std::string::npos);
+  EXPECT_NE(out.find("\"seq\":362,\"facility\":\"daemon\",\"level\":\"err\""), std::string::npos);
+  EXPECT_NE(out.find("\"text\":\"nctest: M6 daemon.err message\""), std::string::npos);
+  EXPECT_NE(out.find("\"fragments\":4"), std::string::npos);  // M3 put together
+  EXPECT_NE(out.find("\"dictionary\":{\"SUBSYSTEM\":\"acpi\",\"DEVICE\":\"+acpi:PNP0A03:00\"}"), std::string::npos);
+  EXPECT_NE(out.find("\"event\":\"gap\""), std::string::npos);  // records the kernel filtered by level
+  // The plain capture: console lines, the long M2 line joined again.
+  EXPECT_NE(out.find("\"source\":\"127.0.0.1:6667\",\"format\":\"basic\""), std::string::npos);
+  EXPECT_NE(out.find("nctest: M2 long 0000-abcdefghijklmno"), std::string::npos);
+  EXPECT_NE(out.find("jklmnoXXXXXXXX END\""), std::string::npos);
+  EXPECT_EQ(count_of(out, "XXXXXXXX END"), 2u);  // once from each capture, each whole
+  const std::string err = l.err();
+  EXPECT_NE(err.find("malformed 0"), std::string::npos) << err;
+}
+
+// --- our own senders ------------------------------------------------------------
+
+class ListenOverVeth : public ::testing::Test {
+ protected:
+  VethBed bed;
+  TempDir dir;
+};
+
+TEST_F(ListenOverVeth, ReceivesNetpollConsoleInBothFormatsAndNetpollRun) {
+  Listener l(bed.b, {"--bind", "10.77.0.2", "--format", "json", "--timeout", "4"}, dir);
+  ASSERT_TRUE(sh_ok("printf 'extended one\\nextended two\\n' | " + netpoll_in(bed.a) +
+                    " console --quiet --facility local3 --level notice --userdata host=web --sysdata msgid "
+                    "'+6665@/np0,6666@10.77.0.2/" + bed.b_mac + "'"));
+  ASSERT_TRUE(sh_ok("printf 'basic line\\n' | " + netpoll_in(bed.a) + " console --quiet '6668@/np0,6666@10.77.0.2/" +
+                    bed.b_mac + "'"));
+  sh(netpoll_in(bed.a) + " run --quiet --no-echo '+6669@/np0,6666@10.77.0.2/" + bed.b_mac +
+     "' -- sh -c 'echo before the crash; kill -SEGV $$'");
+  l.wait();
+  const std::string out = l.out();
+  EXPECT_NE(out.find("\"source\":\"10.77.0.1:6665\",\"format\":\"extended\",\"seq\":0,\"facility\":\"local3\","
+                     "\"level\":\"notice\""),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\"text\":\"extended two\""), std::string::npos);
+  EXPECT_NE(out.find("\"userdata\":{\"host\":\"web\"},\"sysdata\":{\"msgid\":\"1\"}"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"source\":\"10.77.0.1:6668\",\"format\":\"basic\""), std::string::npos);
+  EXPECT_NE(out.find("\"text\":\"basic line\""), std::string::npos);
+  EXPECT_NE(out.find("\"source\":\"10.77.0.1:6669\""), std::string::npos);
+  EXPECT_NE(out.find("\"text\":\"before the crash\""), std::string::npos);
+  EXPECT_NE(out.find("\"level\":\"emerg\""), std::string::npos);
+  EXPECT_NE(out.find("\"text\":\"crashed: SIGSEGV (SI_USER"), std::string::npos) << out;
+}
+
+TEST_F(ListenOverVeth, OneFilePerSourceInText) {
+  Listener l(bed.b, {"--bind", "10.77.0.2", "--dir", (dir.path() / "logs").string(), "--timeout", "3"}, dir);
+  for (const std::string port : {"6665", "6670"}) {
+    ASSERT_TRUE(sh_ok("echo from " + port + " | " + netpoll_in(bed.a) + " console --quiet '+" + port +
+                      "@/np0,6666@10.77.0.2/" + bed.b_mac + "'"));
+  }
+  l.wait();
+  EXPECT_EQ(l.out(), "");  // nothing on stdout with --dir
+  const std::string a = read_file(dir.path() / "logs" / "10.77.0.1_6665.log");
+  const std::string b = read_file(dir.path() / "logs" / "10.77.0.1_6670.log");
+  EXPECT_NE(a.find(" 10.77.0.1:6665 user.info 0 from 6665\n"), std::string::npos) << a;
+  EXPECT_NE(b.find(" 10.77.0.1:6670 user.info 0 from 6670\n"), std::string::npos) << b;
+  EXPECT_EQ(a.find("from 6670"), std::string::npos);
+}
+
+// --- reliable mode under loss ------------------------------------------------------
+
+TEST_F(ListenOverVeth, ReliableModeDeliversEveryRecordOnceInOrderUnder20PercentLoss) {
+  // 20% of the UDP datagrams are dropped, each way: records into b, ncrx
+  // responses into a.
+  for (const Netns* ns : {&bed.a, &bed.b}) {
+    ASSERT_TRUE(sh_ok(ns->exec() + "nft add table inet loss"));
+    ASSERT_TRUE(sh_ok(ns->exec() +
+                      "nft 'add chain inet loss in { type filter hook input priority 0; policy accept; }'"));
+    ASSERT_TRUE(sh_ok(ns->exec() + "nft add rule inet loss in udp sport '{ 6665, 6666 }' numgen random mod 100 '<' 20 drop"));
+  }
+  // More records than the sender's retransmit window, so the window's
+  // limits are part of the test; the listener runs until the sender has had
+  // every record acknowledged (its last answers may be lost too).
+  constexpr int kRecords = 2000;
+  Listener l(bed.b, {"--bind", "10.77.0.2", "--ack", "--timeout", "90"}, dir);
+  std::string lines;
+  for (int i = 0; i < kRecords; ++i) lines += "reliable record " + std::to_string(i) + "\n";
+  std::ofstream(dir.path() / "input") << lines;
+  std::string sender_out;
+  const int rc = sh(netpoll_in(bed.a) + " console --reliable --linger 60 --stats '+6665@/np0,6666@10.77.0.2/" +
+                        bed.b_mac + "' < " + (dir.path() / "input").string() + " 2>&1",
+                    &sender_out);
+  EXPECT_EQ(rc, 0) << sender_out;
+  EXPECT_NE(sender_out.find("\"acked_seq\":1999,\"unacked\":0,"), std::string::npos) << sender_out;
+  EXPECT_NE(sender_out.find("\"window_dropped\":0,"), std::string::npos) << sender_out;
+  l.stop();
+  const std::string out = l.out();
+  std::size_t at = 0;
+  for (int i = 0; i < kRecords; ++i) {
+    const std::string want = " " + std::to_string(i) + " reliable record " + std::to_string(i) + "\n";
+    const auto found = out.find(want, at);
+    ASSERT_NE(found, std::string::npos) << "record " << i << " missing or out of order\n" << l.err();
+    at = found + want.size();
+  }
+  EXPECT_EQ(count_of(out, " reliable record "), static_cast<std::size_t>(kRecords)) << "a record delivered twice";
+  EXPECT_EQ(out.find(" gap "), std::string::npos) << out;
+  // Loss was real: records came again, duplicates were answered.
+  const std::string err = l.err();
+  EXPECT_NE(err.find("records 2000, "), std::string::npos) << err;
+  EXPECT_NE(err.find(", late 0, "), std::string::npos) << err;  // none out of order
+  EXPECT_EQ(err.find("ncrx responses 0,"), std::string::npos) << err;  // it did answer
+  EXPECT_EQ(sender_out.find("\"retransmitted\":0,"), std::string::npos) << sender_out;
+}
+
+// --- a real syslog server downstream --------------------------------------------------
+
+TEST_F(ListenOverVeth, ForwardsRfc5424ToRsyslogOverUdpAndTcp) {
+  const auto rs = dir.path() / "rsyslog";
+  std::filesystem::create_directories(rs);
+  std::ofstream(rs / "rsyslog.conf") << "global(workDirectory=\"" << rs.string() << "\")\n"
+                                     << "module(load=\"imudp\")\ninput(type=\"imudp\" port=\"1514\")\n"
+                                     << "module(load=\"imtcp\")\ninput(type=\"imtcp\" port=\"1514\")\n"
+                                     << "action(type=\"omfile\" file=\"" << (rs / "out.log").string()
+                                     << "\" template=\"RSYSLOG_SyslogProtocol23Format\")\n";
+  ASSERT_TRUE(sh_ok(bed.b.exec() + "rsyslogd -n -f " + (rs / "rsyslog.conf").string() + " -i " +
+                    (rs / "pid").string() + " > " + (rs / "log").string() + " 2>&1 &"));
+  struct Killer {
+    std::filesystem::path pid;
+    ~Killer() { sh("kill $(cat " + pid.string() + ") 2>/dev/null"); }
+  } killer{rs / "pid"};
+  std::this_thread::sleep_for(500ms);  // rsyslog opens its ports
+  for (const std::string proto : {"udp", "tcp"}) {
+    Listener l(bed.b, {"--bind", "10.77.0.2", "--syslog", proto + "://127.0.0.1:1514", "--timeout", "2"}, dir);
+    ASSERT_TRUE(sh_ok("echo forwarded over " + proto + " | " + netpoll_in(bed.a) +
+                      " console --quiet --facility daemon --level warning '+6665@/np0,6666@10.77.0.2/" + bed.b_mac +
+                      "'"));
+    l.wait();
+    EXPECT_NE(l.err().find("syslog sent 1 dropped 0"), std::string::npos) << l.err();
+  }
+  std::string log;
+  for (int i = 0; i < 100 && count_of(log = read_file(rs / "out.log"), "forwarded over") < 2; ++i)
+    std::this_thread::sleep_for(20ms);
+  // <28> = daemon.warning; host = the source; our structured data.
+  EXPECT_NE(log.find("<28>1 "), std::string::npos) << log;
+  EXPECT_NE(log.find(" 10.77.0.1 netconsole - - [netconsole@32473 seq=\"0\" ts=\""), std::string::npos) << log;
+  EXPECT_NE(log.find("forwarded over udp"), std::string::npos) << log;
+  EXPECT_NE(log.find("forwarded over tcp"), std::string::npos) << log;
+}
+
+// --- statistics, bad input, limits, IPv6 -------------------------------------------------
+
+TEST(Listen, PrintsStatisticsOnSigusr1AndAsJsonAtExit) {
+  Netns ns("listen");
+  TempDir dir;
+  Listener l(ns, {"--bind", "127.0.0.1", "--stats-format", "json", "--timeout", "3"}, dir);
+  UdpSocket src(ns, "127.0.0.1", 6665);
+  ASSERT_TRUE(src.send_to("127.0.0.1", 6666, as_bytes("14,0,1,-;hello\n")));
+  // A fragment total of 0: malformed.
+  ASSERT_TRUE(src.send_to("127.0.0.1", 6666, as_bytes("14,1,2,-,ncfrag=0/0;bad fragment\n")));
+  std::this_thread::sleep_for(800ms);  // past the start hold (--reorder-timeout, 500 ms)
+  l.signal(SIGUSR1);
+  std::this_thread::sleep_for(200ms);
+  l.wait();
+  const std::string err = l.err();
+  // Once on SIGUSR1, once at exit.
+  EXPECT_EQ(count_of(err, "{\"total\":{\"records\":1,\"datagrams\":2,"), 2u) << err;
+  EXPECT_EQ(count_of(l.out(), "user.info 0 hello\n"), 1u) << l.out();
+  EXPECT_NE(err.find("\"malformed\":1"), std::string::npos) << err;
+  EXPECT_NE(err.find("\"sources\":{\"127.0.0.1:6665\":{\"records\":1,"), std::string::npos) << err;
+}
+
+TEST(Listen, BoundedUnderHostileInputAndEvictsTheOldestSource) {
+  Netns ns("listen");
+  TempDir dir;
+  Listener l(ns, {"--bind", "127.0.0.1", "--max-sources", "2", "--workers", "1", "--timeout", "3"}, dir);
+  std::vector<std::unique_ptr<UdpSocket>> sources;
+  for (int i = 0; i < 5; ++i) {
+    sources.push_back(std::make_unique<UdpSocket>(ns, "127.0.0.1", 7000 + i));
+    ASSERT_TRUE(sources.back()->send_to("127.0.0.1", 6666, as_bytes("14," + std::to_string(i) + ",1,-;from " +
+                                                                      std::to_string(7000 + i) + "\n")));
+  }
+  // Garbage of every kind from the newest source: a fragment whose record
+  // never completes, a priority out of range, binary noise (console text to
+  // a receiver), a fragment total beyond any record.
+  for (const std::string& bad : std::vector<std::string>{"14,5,2,-,ncfrag=0/2;x", "999,6,2,-;x",
+                                                         std::string("\x00\xff\x01", 3),
+                                                         "14,7,2,-,ncfrag=0/99999999;x"}) {
+    ASSERT_TRUE(sources[4]->send_to("127.0.0.1", 6666, as_bytes(bad)));
+  }
+  l.wait();
+  const std::string err = l.err();
+  EXPECT_NE(err.find("netpoll listen: 5 sources seen (3 evicted), records 6, datagrams 9, fragments 2, "),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find(", malformed 2, "), std::string::npos) << err;
+  EXPECT_TRUE(WIFEXITED(l.stop()));
+  const std::string out = l.out();
+  for (int i = 0; i < 5; ++i) EXPECT_NE(out.find("from " + std::to_string(7000 + i) + "\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(" 127.0.0.1:7004 user.info - \\x00\\xff\\x01\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(" 127.0.0.1:7004 user.info 4 from 7004\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(" 127.0.0.1:7004 gap 5..5 (1 lost)\n"), std::string::npos) << out;  // seen in part
+}
+
+TEST(Listen, ReceivesOverIpv6) {
+  Netns ns("listen");
+  TempDir dir;
+  Listener l(ns, {"--timeout", "2"}, dir);  // default: "::", IPv6 and IPv4
+  std::string out;
+  ASSERT_EQ(sh(ns.exec() + "sh -c 'echo \"14,0,1,-;over ipv6\" | socat -u - UDP6-SENDTO:[::1]:6666'", &out), 0) << out;
+  ASSERT_EQ(sh(ns.exec() + "sh -c 'echo \"14,0,1,-;over ipv4\" | socat -u - UDP4-SENDTO:127.0.0.1:6666'", &out), 0)
+      << out;
+  l.wait();
+  EXPECT_NE(l.out().find(" [::1]:"), std::string::npos) << l.out();
+  EXPECT_NE(l.out().find("user.info 0 over ipv6"), std::string::npos) << l.out();
+  EXPECT_NE(l.out().find(" 127.0.0.1:"), std::string::npos);
+  EXPECT_NE(l.out().find("user.info 0 over ipv4"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace np::tools

@@ -1,0 +1,258 @@
+// netpoll listen: a netconsole receiver for real Linux traffic.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli.h"
+#include "commands.h"
+#include "listen_worker.h"
+#include "netpoll/core/stats.h"
+
+namespace np::tools {
+namespace {
+
+using namespace np::tools::listen;
+
+constexpr const char* kHelp =
+    "usage: netpoll listen [options]\n"
+    "\n"
+    "Receives netconsole records (Linux's extended and basic formats, and\n"
+    "netpoll's own) from any number of sources over UDP (IPv4 and IPv6):\n"
+    "reassembles fragments, undoes escapes, orders each source's records and\n"
+    "reports gaps, duplicates and restarts, and writes every record out.\n"
+    "\n"
+    "  --port N             UDP port (default 6666)\n"
+    "  --bind ADDR          address to listen on (default :: = every IPv6 and IPv4)\n"
+    "  --workers N          receiving threads; each source stays on one (default: CPUs)\n"
+    "  --format text|json   text: <time> <source> <facility>.<level> <seq> <text>;\n"
+    "                       json: one object per record with every parsed field\n"
+    "  --dir DIR            one file per source in DIR (SOURCE.log or .json)\n"
+    "                       instead of standard output (add --stdout for both)\n"
+    "  --stdout             also write to standard output when --dir is given\n"
+    "  --syslog URL         forward as RFC 5424 syslog: udp://HOST:PORT or\n"
+    "                       tcp://HOST:PORT (octet-counted framing)\n"
+    "  --ack                reliable mode (netconsd's ncrx): acknowledge each source\n"
+    "                       and ask for what is missing; ncemg=1 records accepted late\n"
+    "  --stats-interval S   print statistics every S seconds (and on SIGUSR1, at exit)\n"
+    "  --stats-format text|json  (default text; statistics go to standard error)\n"
+    "  --max-sources N      sources tracked at once, least recently used evicted (default 1024)\n"
+    "  --window N           records held per source for reordering (default 256;\n"
+    "                       1024 with --ack: at least the sender's retransmit window)\n"
+    "  --memory BYTES       memory per source for held records and fragments (default 1048576)\n"
+    "  --reorder-timeout MS how long a missing record is waited for (default 500)\n"
+    "  --rcvbuf BYTES       socket receive buffer (default 67108864)\n"
+    "  --count N            stop after N records\n"
+    "  --timeout S          stop after S seconds\n";
+
+volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_dump = 0;
+void on_stop(int) { g_stop = 1; }
+void on_usr1(int) { g_dump = 1; }
+
+SyslogTarget parse_syslog(const std::string& url) {
+  SyslogTarget t;
+  std::string rest;
+  if (url.rfind("udp://", 0) == 0) {
+    rest = url.substr(6);
+  } else if (url.rfind("tcp://", 0) == 0) {
+    t.tcp = true;
+    rest = url.substr(6);
+  } else {
+    throw UsageError("--syslog '" + url + "': expected udp://HOST:PORT or tcp://HOST:PORT");
+  }
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0) throw UsageError("--syslog '" + url + "': expected HOST:PORT");
+  t.host = rest.substr(0, colon);
+  if (t.host.size() > 2 && t.host.front() == '[' && t.host.back() == ']') t.host = t.host.substr(1, t.host.size() - 2);
+  try {
+    const unsigned long p = std::stoul(rest.substr(colon + 1));
+    if (p == 0 || p > 65535) throw std::out_of_range("");
+    t.port = static_cast<std::uint16_t>(p);
+  } catch (const std::exception&) {
+    throw UsageError("--syslog '" + url + "': port must be 1..65535");
+  }
+  return t;
+}
+
+void source_fields(core::JsonWriter& j, const np::listen::SourceStats& s) {
+  j.field("records", s.records.value()).field("datagrams", s.datagrams.value());
+  j.field("fragments", s.fragments.value()).field("reassembled", s.reassembled.value());
+  j.field("gaps", s.gaps.value()).field("gap_records", s.gap_records.value()).field("lost", s.lost.value());
+  j.field("duplicates", s.duplicates.value()).field("resets", s.resets.value());
+  j.field("malformed", s.malformed.value()).field("late", s.late.value()).field("emergency", s.emergency.value());
+  j.field("bytes", s.bytes.value());
+}
+
+std::string source_text(const np::listen::SourceStats& s) {
+  return "records " + std::to_string(s.records.value()) + ", datagrams " + std::to_string(s.datagrams.value()) +
+         ", fragments " + std::to_string(s.fragments.value()) + ", reassembled " +
+         std::to_string(s.reassembled.value()) + ", gaps " + std::to_string(s.gaps.value()) + " (" +
+         std::to_string(s.gap_records.value()) + " records, " + std::to_string(s.lost.value()) + " lost)" +
+         ", duplicates " + std::to_string(s.duplicates.value()) + ", resets " + std::to_string(s.resets.value()) +
+         ", malformed " + std::to_string(s.malformed.value()) + ", late " + std::to_string(s.late.value()) +
+         ", bytes " + std::to_string(s.bytes.value());
+}
+
+void print_stats(std::vector<std::unique_ptr<Worker>>& workers, bool json) {
+  np::listen::SourceStats total;
+  std::uint64_t kernel_drops = 0, truncated = 0, sources = 0, evicted = 0, responses = 0, output_errors = 0,
+                syslog_sent = 0, syslog_dropped = 0;
+  for (auto& w : workers) {
+    w->add_totals(total);
+    kernel_drops += w->stats().kernel_drops.value();
+    truncated += w->stats().truncated.value();
+    sources += w->stats().sources_seen.value();
+    evicted += w->stats().sources_evicted.value();
+    responses += w->stats().responses_sent.value();
+    output_errors += w->stats().output_errors.value();
+    syslog_sent += w->stats().syslog_sent.value();
+    syslog_dropped += w->stats().syslog_dropped.value();
+  }
+  if (json) {
+    core::JsonWriter j;
+    j.begin_object();
+    j.begin_object("total");
+    source_fields(j, total);
+    j.field("kernel_drops", kernel_drops).field("truncated", truncated).field("sources", sources);
+    j.field("sources_evicted", evicted).field("responses_sent", responses).field("output_errors", output_errors);
+    j.field("syslog_sent", syslog_sent).field("syslog_dropped", syslog_dropped);
+    j.end_object();
+    j.begin_object("sources");
+    for (auto& w : workers) {
+      w->for_each_source([&](const SourceView& v) {
+        j.begin_object(v.address.c_str());
+        source_fields(j, *v.stats);
+        j.end_object();
+      });
+    }
+    j.end_object().end_object();
+    std::fprintf(stderr, "%s\n", j.str().c_str());
+  } else {
+    std::string s = "netpoll listen: " + std::to_string(sources) + " sources seen (" + std::to_string(evicted) +
+                    " evicted), " + source_text(total) + "; kernel drops " + std::to_string(kernel_drops) +
+                    ", truncated " + std::to_string(truncated) + ", ncrx responses " + std::to_string(responses) +
+                    ", output errors " + std::to_string(output_errors);
+    if (syslog_sent + syslog_dropped > 0)
+      s += ", syslog sent " + std::to_string(syslog_sent) + " dropped " + std::to_string(syslog_dropped);
+    s += "\n";
+    for (auto& w : workers) {
+      w->for_each_source([&](const SourceView& v) { s += "  " + v.address + ": " + source_text(*v.stats) + "\n"; });
+    }
+    std::fputs(s.c_str(), stderr);
+  }
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int cmd_listen(int argc, char** argv) {
+  ArgParser args;
+  args.option("port").option("bind").option("workers").option("format").option("dir").flag("stdout");
+  args.option("syslog").flag("ack").option("stats-interval").option("stats-format").option("max-sources");
+  args.option("window").option("memory").option("reorder-timeout").option("rcvbuf").option("count");
+  args.option("timeout").flag("help");
+  args.parse(argc, argv, 2);
+  if (args.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
+  Options o;
+  o.port = static_cast<std::uint16_t>(args.get_uint("port", 6666, 0, 65535));
+  o.bind = args.get("bind").value_or("::");
+  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  o.workers = static_cast<unsigned>(args.get_uint("workers", cpus, 1, 256));
+  const std::string format = args.get("format").value_or("text");
+  if (format == "json") {
+    o.format = OutputFormat::kJson;
+  } else if (format != "text") {
+    throw UsageError("--format must be text or json");
+  }
+  o.dir = args.get("dir").value_or("");
+  o.to_stdout = o.dir.empty() || args.has("stdout");
+  if (auto s = args.get("syslog")) o.syslog = parse_syslog(*s);
+  o.limits.reliable = args.has("ack");
+  // Reliable mode: at least netpoll console's retransmit window (1024), so
+  // a record can only push the front past numbers the sender has let go.
+  o.limits.window = args.get_uint("window", o.limits.reliable ? 1024 : 256, 1, 1 << 16);
+  o.limits.memory = args.get_uint("memory", 1 << 20, 64 << 10, 1ull << 32);
+  o.limits.reorder_timeout = std::chrono::milliseconds(args.get_uint("reorder-timeout", 500, 1, 3'600'000));
+  o.max_sources = args.get_uint("max-sources", 1024, 1, 1 << 20);
+  o.rcvbuf = static_cast<int>(args.get_uint("rcvbuf", 64 << 20, 4096, 1u << 30));
+  o.count = args.get_uint("count", 0, 1, UINT64_MAX);
+  const double timeout = args.get_seconds("timeout", 0);
+  const double interval = args.get_seconds("stats-interval", 0);
+  const std::string stats_format = args.get("stats-format").value_or("text");
+  if (stats_format != "text" && stats_format != "json") throw UsageError("--stats-format must be text or json");
+  const bool stats_json = stats_format == "json";
+
+  if (!o.dir.empty()) {
+    struct stat st {};
+    if (::stat(o.dir.c_str(), &st) != 0 && ::mkdir(o.dir.c_str(), 0755) != 0) {
+      print_error("listen", "cannot create --dir " + o.dir + ": " + std::strerror(errno));
+      return 1;
+    }
+    // One open file per tracked source.
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+      files.rlim_cur = files.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &files);
+    }
+  }
+
+  Shared shared;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < o.workers; ++i) {
+    Options per = o;
+    if (i > 0 && o.port == 0) per.port = workers[0]->bound_port();  // the same ephemeral port for all
+    auto w = Worker::open(i, i == 0 ? o : per, shared);
+    if (!w) {
+      print_error("listen", w.error().message);
+      return 1;
+    }
+    if (i == 0 && o.port == 0) o.port = (*w)->bound_port();
+    workers.push_back(std::move(*w));
+  }
+  std::fprintf(stderr, "netpoll listen: %s port %u, %u workers%s\n", o.bind.c_str(), workers[0]->bound_port(),
+               o.workers, o.limits.reliable ? ", reliable mode (ncrx)" : "");
+
+  struct sigaction sa {};
+  sa.sa_handler = on_stop;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = on_usr1;
+  ::sigaction(SIGUSR1, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::vector<std::thread> threads;
+  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
+  const auto start = std::chrono::steady_clock::now();
+  auto next_stats = start + std::chrono::duration<double>(interval);
+  while (!g_stop && !shared.stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto now = std::chrono::steady_clock::now();
+    if (timeout > 0 && std::chrono::duration<double>(now - start).count() >= timeout) break;
+    if (g_dump) {
+      g_dump = 0;
+      print_stats(workers, stats_json);
+    }
+    if (interval > 0 && now >= next_stats) {
+      print_stats(workers, stats_json);
+      next_stats = now + std::chrono::duration<double>(interval);
+    }
+  }
+  shared.stop.store(true);
+  for (auto& t : threads) t.join();
+  print_stats(workers, stats_json);
+  return 0;
+}
+
+}  // namespace np::tools

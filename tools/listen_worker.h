@@ -1,0 +1,113 @@
+// netpoll listen: the receiving threads.
+//
+// Each worker owns one UDP socket bound with SO_REUSEPORT to the listening
+// address: the kernel hashes every source (address and port) to one of
+// them, so a source's records are always handled by the same thread, in
+// the order they arrived, without locks. A worker drains its socket with
+// recvmmsg into fixed buffers, feeds each datagram to its source's state
+// (listen/source.h), writes what comes out, answers in reliable mode, and
+// keeps the sources it tracks in a bounded table (least recently used
+// evicted, its held records delivered first).
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netpoll/base/counter.h"
+#include "netpoll/base/result.h"
+#include "netpoll/listen/source.h"
+
+namespace np::tools::listen {
+
+enum class OutputFormat { kText, kJson };
+
+struct SyslogTarget {
+  bool tcp = false;
+  std::string host;
+  std::uint16_t port = 514;
+};
+
+struct Options {
+  std::string bind = "::";  // "::" listens on IPv6 and IPv4
+  std::uint16_t port = 6666;
+  unsigned workers = 1;
+  OutputFormat format = OutputFormat::kText;
+  bool to_stdout = true;
+  std::string dir;  // non-empty: one file per source here
+  std::optional<SyslogTarget> syslog;
+  np::listen::SourceLimits limits;
+  std::size_t max_sources = 1024;
+  int rcvbuf = 64 << 20;
+  std::uint64_t count = 0;  // stop after this many records (0: never)
+};
+
+// What every worker shares: the output they all write to, the stop flag,
+// the record count for --count.
+struct Shared {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> records{0};
+  std::mutex stdout_mutex;  // whole batches go out at once
+};
+
+struct WorkerStats {
+  Counter datagrams;
+  Counter bytes;
+  Counter records;
+  Counter kernel_drops;     // SO_RXQ_OVFL: datagrams the kernel dropped on our socket
+  Counter truncated;        // larger than our buffers
+  Counter sources_seen;
+  Counter sources_evicted;
+  Counter responses_sent;   // reliable mode
+  Counter output_errors;    // writes to stdout/files that failed
+  Counter syslog_sent;
+  Counter syslog_dropped;   // not delivered to the syslog server
+};
+
+// A source as the statistics printer sees it.
+struct SourceView {
+  std::string address;  // "ip:port"
+  const np::listen::SourceStats* stats;
+};
+
+class Worker {
+ public:
+  // Opens and binds the worker's socket. Context: setup.
+  static SetupResult<std::unique_ptr<Worker>> open(unsigned id, const Options& options, Shared& shared);
+  ~Worker();
+
+  // Receives until shared.stop, then delivers what its sources hold.
+  void run();
+
+  const WorkerStats& stats() const { return stats_; }
+  // Calls `each` for every tracked source, under the table lock (sources
+  // only come and go under it). Context: setup.
+  void for_each_source(const std::function<void(const SourceView&)>& each);
+  // Totals of the per-source counters over every source this worker saw
+  // (evicted ones included).
+  void add_totals(np::listen::SourceStats& into);
+  std::uint16_t bound_port() const { return bound_port_; }
+
+ private:
+  struct SourceEntry;
+  struct Impl;
+  Worker(unsigned id, const Options& options, Shared& shared);
+
+  unsigned id_;
+  const Options options_;  // a copy: each worker may differ (the bound port)
+  Shared& shared_;
+  int fd_ = -1;
+  std::uint16_t bound_port_ = 0;
+  WorkerStats stats_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace np::tools::listen
