@@ -4,6 +4,8 @@
 #include "netpoll/listen/format.h"
 
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 namespace np::listen {
 namespace {
@@ -52,6 +54,27 @@ std::size_t utf8_len(std::string_view s, std::size_t i) {
   return 0;
 }
 
+// From s[i], skips whole 8-byte words of bytes that need no care in any
+// output: 0x20..0x7e and none of `Extra`. Returns where the first word that
+// may hold another byte begins (the caller looks at it byte by byte). A
+// 2500-byte record is then some 300 word tests instead of 2500 byte tests.
+template <char... Extra>
+std::size_t skip_plain(std::string_view s, std::size_t i) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+  [[maybe_unused]] const auto has_zero = [](std::uint64_t y) { return (y - kOnes) & ~y & kHighs; };
+  while (i + 8 <= s.size()) {
+    std::uint64_t x;
+    std::memcpy(&x, s.data() + i, 8);
+    // A byte below 0x20, or one above 0x7e (its high bit, or 0x7f + 1).
+    std::uint64_t maybe = ((x - kOnes * 0x20) & ~x & kHighs) | (((x + kOnes) | x) & kHighs);
+    ((maybe |= has_zero(x ^ (kOnes * static_cast<unsigned char>(Extra)))), ...);
+    if (maybe != 0) break;
+    i += 8;
+  }
+  return i;
+}
+
 void append_name(std::string& out, std::string_view name, unsigned value) {
   if (name == "?") {
     append_uint(out, value);
@@ -65,6 +88,7 @@ void append_name(std::string& out, std::string_view name, unsigned value) {
 void append_human_text(std::string& out, std::string_view s) {
   std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
+    if ((i = skip_plain<>(s, i)) == s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c < 0x7f) continue;
     out.append(s.data() + run, i - run);
@@ -97,6 +121,7 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
+    if ((i = skip_plain<'"', '\\'>(s, i)) == s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') continue;
     std::size_t n = 0;
@@ -163,6 +188,7 @@ bool valid_sd_name(std::string_view k) {
 void append_sd_value(std::string& out, std::string_view s) {
   std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
+    if ((i = skip_plain<'"', '\\', ']'>(s, i)) == s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != ']') continue;
     std::size_t n = 0;

@@ -231,6 +231,36 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
+// Plain text is skipped a word (8 bytes) at a time: a byte that needs care
+// is found at every offset within a word and across a word's edge.
+TEST(Format, FindsEveryByteThatNeedsCareAtEveryOffset) {
+  struct Case {
+    std::string byte;
+    std::string in_human, in_json, in_sd;
+  };
+  const Case cases[] = {
+      {"\x01", "\\x01", "\\u0001", "\\x01"},      {"\x7f", "\\x7f", "\\u007f", "\\x7f"},
+      {"\xff", "\\xff", "\\ufffd", "\xef\xbf\xbd"}, {"\xc3\xa9", "\xc3\xa9", "\xc3\xa9", "\xc3\xa9"},
+      {"\"", "\"", "\\\"", "\\\""},               {"\\", "\\", "\\\\", "\\\\"},
+      {"]", "]", "]", "\\]"},                     {"\n", "\n    ", "\\n", "\\x0a"},
+  };
+  for (const Case& c : cases) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      const std::string before(at, 'a'), after(21 - at, 'b');
+      Record r = m6();
+      const std::string text = before + c.byte + after;
+      r.text = text;
+      r.userdata = {};
+      EXPECT_EQ(human(r), std::string(kTime) + " 10.77.0.2:6665 daemon.err 362 " + before + c.in_human + after + "\n")
+          << at;
+      EXPECT_NE(json(r).find("\"text\":\"" + before + c.in_json + after + "\""), std::string::npos) << at;
+      const Field f{"k", text};
+      r.userdata = std::span<const Field>(&f, 1);
+      EXPECT_NE(syslog(r).find(" k=\"" + before + c.in_sd + after + "\""), std::string::npos) << at << syslog(r);
+    }
+  }
+}
+
 TEST(Format, NoRecordCanForgeALineOrBreakUtf8) {
   std::mt19937 rng(17);
   for (int round = 0; round < 500; ++round) {
