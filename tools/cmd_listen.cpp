@@ -136,7 +136,7 @@ void print_stats(std::vector<std::unique_ptr<Worker>>& workers, bool json) {
     j.end_object().end_object();
     std::fprintf(stderr, "%s\n", j.str().c_str());
   } else {
-    std::string s = "netpoll listen: " + std::to_string(sources) + " sources seen (" + std::to_string(evicted) +
+    std::string s = "netpoll listen: " + std::to_string(sources) + (sources == 1 ? " source" : " sources") + " seen (" + std::to_string(evicted) +
                     " evicted), " + source_text(total) + "; kernel drops " + std::to_string(kernel_drops) +
                     ", truncated " + std::to_string(truncated) + ", ncrx responses " + std::to_string(responses) +
                     ", output errors " + std::to_string(output_errors);
@@ -221,8 +221,8 @@ int cmd_listen(int argc, char** argv) {
     if (i == 0 && o.port == 0) o.port = (*w)->bound_port();
     workers.push_back(std::move(*w));
   }
-  std::fprintf(stderr, "netpoll listen: %s port %u, %u workers%s\n", o.bind.c_str(), workers[0]->bound_port(),
-               o.workers, o.limits.reliable ? ", reliable mode (ncrx)" : "");
+  std::fprintf(stderr, "netpoll listen: %s port %u, %u worker%s%s\n", o.bind.c_str(), workers[0]->bound_port(),
+               o.workers, o.workers == 1 ? "" : "s", o.limits.reliable ? ", reliable mode (ncrx)" : "");
 
   struct sigaction sa {};
   sa.sa_handler = on_stop;

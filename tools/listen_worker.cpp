@@ -363,9 +363,24 @@ SetupResult<std::unique_ptr<Worker>> Worker::open(unsigned id, const Options& op
   } else {
     return setup_error(Errc::kInvalidArgument, "--bind '" + options.bind + "': not an IPv4 or IPv6 address");
   }
+  const int one = 1, zero = 0;
+  if (id == 0) {
+    // SO_REUSEPORT would let this receiver join another one's group on the
+    // same port (as root, any process may) and take half its sources: the
+    // first worker checks with a plain bind that the port is free.
+    const int probe = ::socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sa.ss_family == AF_INET6) ::setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    const bool free = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&sa), len) == 0;
+    const int err = errno;
+    if (probe >= 0) ::close(probe);
+    if (!free) {
+      return setup_error(err == EACCES ? Errc::kPermission : Errc::kExists,
+                         "cannot listen on " + options.bind + " port " + std::to_string(options.port) + ": " +
+                             std::strerror(err));
+    }
+  }
   w->fd_ = ::socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (w->fd_ < 0) return setup_error(Errc::kIo, std::string("socket: ") + std::strerror(errno));
-  const int one = 1, zero = 0;
   ::setsockopt(w->fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (sa.ss_family == AF_INET6) ::setsockopt(w->fd_, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
   // A receive buffer sized for bursts: the default (~200 KiB) is the loss

@@ -309,7 +309,11 @@ void append_human(std::string& out, const Record& r, const Origin& o) {
     append_uint(out, r.seq);
   }
   out.push_back(' ');
-  append_human_text(out, r.text);
+  // Trailing newlines would print as empty indented lines: for reading,
+  // the record ends with its last line (JSON keeps them).
+  std::string_view text = r.text;
+  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  append_human_text(out, text);
   out.push_back('\n');
 }
 

@@ -85,6 +85,10 @@ TEST(FormatHuman, PrintsTimeSourcePrioritySeqAndText) {
   EXPECT_EQ(human(basic("[    4.029702] nctest: M1 short message")),
             std::string(kTime) + " 10.77.0.2:6665 user.info - [    4.029702] nctest: M1 short message\n");
   Record r = m6();
+  r.text = "ends with newlines\n\n";
+  EXPECT_EQ(human(r), std::string(kTime) + " 10.77.0.2:6665 daemon.err 362 ends with newlines\n");
+  EXPECT_NE(json(r).find("\"text\":\"ends with newlines\\n\\n\""), std::string::npos);
+  r = m6();
   r.facility = 13;
   EXPECT_EQ(human(r), std::string(kTime) + " 10.77.0.2:6665 13.err 362 nctest: M6 daemon.err message\n");
 }

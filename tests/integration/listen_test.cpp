@@ -329,6 +329,20 @@ TEST(Listen, BoundedUnderHostileInputAndEvictsTheOldestSource) {
   EXPECT_NE(out.find(" 127.0.0.1:7004 gap 5..5 (1 lost)\n"), std::string::npos) << out;  // seen in part
 }
 
+TEST(Listen, RefusesAPortAnotherReceiverHolds) {
+  Netns ns("listen");
+  TempDir dir, dir2;
+  Listener first(ns, {"--bind", "127.0.0.1", "--timeout", "3"}, dir);
+  // SO_REUSEPORT would have let it share the port (and half the sources).
+  Listener second(ns, {"--bind", "127.0.0.1", "--timeout", "3"}, dir2);
+  EXPECT_EQ(WEXITSTATUS(second.wait(3000ms)), 1);
+  EXPECT_EQ(second.err(), "netpoll listen: cannot listen on 127.0.0.1 port 6666: Address already in use\n");
+  UdpSocket src(ns, "127.0.0.1", 6665);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(src.send_to("127.0.0.1", 6666, as_bytes("14," + std::to_string(i) + ",1,-;r\n")));
+  first.wait();
+  EXPECT_NE(first.err().find(", records 20, "), std::string::npos) << first.err();
+}
+
 TEST(Listen, ReceivesOverIpv6) {
   Netns ns("listen");
   TempDir dir;

@@ -51,7 +51,8 @@ std::string_view level_name(std::uint8_t level) noexcept;
 void append_utc(std::string& out, std::chrono::system_clock::time_point t);
 
 // <time> <source> <facility>.<level> <seq> <text>\n, seq "-" for basic
-// records. Context: any with capacity.
+// records; the text's trailing newlines are left out. Context: any with
+// capacity.
 void append_human(std::string& out, const Record& r, const Origin& o);
 // <time> <source> gap <first>..<last> (<count> lost|missing)\n: "lost" when
 // msgid or a partly received record proves it, "missing" (lost or
