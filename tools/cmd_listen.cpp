@@ -89,6 +89,10 @@ void source_fields(core::JsonWriter& j, const np::listen::SourceStats& s) {
   j.field("duplicates", s.duplicates.value()).field("resets", s.resets.value());
   j.field("malformed", s.malformed.value()).field("late", s.late.value()).field("emergency", s.emergency.value());
   j.field("bytes", s.bytes.value());
+  // The finer reasons (listen/source.h).
+  j.field("stale", s.stale.value()).field("incomplete", s.incomplete.value());
+  j.field("over_memory", s.over_memory.value()).field("pushed", s.pushed.value());
+  j.field("fields_dropped", s.fields_dropped.value()).field("basic_cut", s.basic_cut.value());
 }
 
 std::string source_text(const np::listen::SourceStats& s) {
@@ -98,6 +102,7 @@ std::string source_text(const np::listen::SourceStats& s) {
          std::to_string(s.gap_records.value()) + " records, " + std::to_string(s.lost.value()) + " lost)" +
          ", duplicates " + std::to_string(s.duplicates.value()) + ", resets " + std::to_string(s.resets.value()) +
          ", malformed " + std::to_string(s.malformed.value()) + ", late " + std::to_string(s.late.value()) +
+         ", stale " + std::to_string(s.stale.value()) +
          ", bytes " + std::to_string(s.bytes.value());
 }
 

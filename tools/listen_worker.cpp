@@ -269,27 +269,11 @@ struct Worker::Impl : np::listen::Sink {
     ctx.source = victim->address;
     victim->source->flush(*this);  // what it holds is delivered before it goes
     flush_file(*victim);
-    add_stats(evicted_totals, victim->source->stats());
+    np::listen::add_stats(evicted_totals, victim->source->stats());
     lru.pop_back();
     if (current == victim) current = nullptr;
     sources.erase(victim->key);
     w.stats_.sources_evicted.add();
-  }
-
-  static void add_stats(np::listen::SourceStats& into, const np::listen::SourceStats& s) {
-    into.records.add(s.records.value());
-    into.datagrams.add(s.datagrams.value());
-    into.bytes.add(s.bytes.value());
-    into.fragments.add(s.fragments.value());
-    into.reassembled.add(s.reassembled.value());
-    into.gaps.add(s.gaps.value());
-    into.gap_records.add(s.gap_records.value());
-    into.lost.add(s.lost.value());
-    into.duplicates.add(s.duplicates.value());
-    into.resets.add(s.resets.value());
-    into.malformed.add(s.malformed.value());
-    into.late.add(s.late.value());
-    into.emergency.add(s.emergency.value());
   }
 
   void respond(SourceEntry& e, Clock::time_point now) {
@@ -484,8 +468,8 @@ void Worker::for_each_source(const std::function<void(const SourceView&)>& each)
 
 void Worker::add_totals(np::listen::SourceStats& into) {
   std::lock_guard lock(impl_->table_mutex);
-  Impl::add_stats(into, impl_->evicted_totals);
-  for (auto& [k, e] : impl_->sources) Impl::add_stats(into, e->source->stats());
+  np::listen::add_stats(into, impl_->evicted_totals);
+  for (auto& [k, e] : impl_->sources) np::listen::add_stats(into, e->source->stats());
 }
 
 }  // namespace np::tools::listen

@@ -704,6 +704,21 @@ TEST(Source, NoResponseWithoutReliableMode) {
   EXPECT_EQ(src.response(kT0 + 1s), "");
 }
 
+TEST(Source, AddStatsSumsEveryCounter) {
+  SourceStats a, b;
+  a.records.add(2);
+  a.basic_cut.add(1);
+  b.records.add(3);
+  b.stale.add(4);
+  b.fields_dropped.add(5);
+  add_stats(a, b);
+  EXPECT_EQ(a.records.value(), 5u);
+  EXPECT_EQ(a.stale.value(), 4u);
+  EXPECT_EQ(a.fields_dropped.value(), 5u);
+  EXPECT_EQ(a.basic_cut.value(), 1u);
+  EXPECT_EQ(b.records.value(), 3u);
+}
+
 // --- basic format ---------------------------------------------------------------
 
 TEST(Source, CountsHeaderShapedDatagramsThatDoNotParseAsMalformedNotText) {

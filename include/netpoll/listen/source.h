@@ -124,6 +124,9 @@ struct SourceStats {
   Counter basic_cut;       // basic lines longer than max_record, delivered in pieces
 };
 
+// Adds every counter of `s` to `into`: totals over sources. Context: any.
+void add_stats(SourceStats& into, const SourceStats& s);
+
 class Source {
  public:
   // KEY=VALUE lines kept per kind (dictionary, userdata, sysdata); Linux
