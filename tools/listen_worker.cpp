@@ -218,8 +218,10 @@ struct Worker::Impl : np::listen::Sink {
       ++syslog_pending;
     }
     w.stats_.records.add();
-    const std::uint64_t total = w.shared_.records.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (w.options_.count != 0 && total >= w.options_.count) w.shared_.stop.store(true);
+    if (w.options_.count != 0) {  // --count: a total over every worker
+      const std::uint64_t total = w.shared_.records.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (total >= w.options_.count) w.shared_.stop.store(true);
+    }
   }
   void gap(const np::listen::Gap& g) override {
     if (w.options_.to_stdout) append_gap(out, w.options_.format, ctx, g);
@@ -293,6 +295,7 @@ struct Worker::Impl : np::listen::Sink {
   }
 
   void flush_outputs() {
+    if (w.options_.discard_output) out.clear();
     if (!out.empty()) {
       std::lock_guard lock(w.shared_.stdout_mutex);
       if (!write_all(STDOUT_FILENO, out)) w.stats_.output_errors.add();
@@ -389,15 +392,10 @@ void Worker::run() {
   Impl& m = *impl_;
   ::pthread_setname_np(::pthread_self(), ("listen-" + std::to_string(id_)).c_str());
   auto next_tick = Clock::now();
-  // Interrupt coalescing, in user space: after a batch, a short nap lets
-  // the next datagrams gather, so that one system call takes many of them
-  // (under load a wake-up per datagram costs more than the records). Only
-  // an empty socket waits in poll(). Latency added: at most kNap.
-  constexpr auto kNap = std::chrono::microseconds(100);
   bool busy = false;
   while (!shared_.stop.load(std::memory_order_relaxed)) {
     if (busy) {
-      std::this_thread::sleep_for(kNap);
+      std::this_thread::sleep_for(kBatchNap);  // see listen_worker.h
     } else {
       pollfd pfd{fd_, POLLIN, 0};
       ::poll(&pfd, 1, 50);

@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace np::listen {
 namespace {
 
@@ -54,15 +58,26 @@ std::size_t utf8_len(std::string_view s, std::size_t i) {
   return 0;
 }
 
-// From s[i], skips whole 8-byte words of bytes that need no care in any
-// output: 0x20..0x7e and none of `Extra`. Returns where the first word that
-// may hold another byte begins (the caller looks at it byte by byte). A
-// 2500-byte record is then some 300 word tests instead of 2500 byte tests.
+// From s[i], skips whole 16-byte (SSE2) and 8-byte words of bytes that need
+// no care in any output: 0x20..0x7e and none of `Extra`. Returns where the
+// first word that may hold another byte begins (the caller looks at it byte
+// by byte). A 2500-byte record is then some 160 vector tests instead of 2500
+// byte tests.
 template <char... Extra>
 std::size_t skip_plain(std::string_view s, std::size_t i) {
   constexpr std::uint64_t kOnes = 0x0101010101010101ull;
   constexpr std::uint64_t kHighs = 0x8080808080808080ull;
   [[maybe_unused]] const auto has_zero = [](std::uint64_t y) { return (y - kOnes) & ~y & kHighs; };
+#if defined(__SSE2__)
+  // 16 at a time: a signed compare with 0x20 also catches 0x80..0xff.
+  while (i + 16 <= s.size()) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    __m128i maybe = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+    ((maybe = _mm_or_si128(maybe, _mm_cmpeq_epi8(v, _mm_set1_epi8(Extra)))), ...);
+    if (_mm_movemask_epi8(maybe) != 0) break;
+    i += 16;
+  }
+#endif
   while (i + 8 <= s.size()) {
     std::uint64_t x;
     std::memcpy(&x, s.data() + i, 8);
@@ -251,6 +266,17 @@ std::string_view level_name(std::uint8_t level) noexcept {
 void append_utc(std::string& out, std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
   const std::int64_t us = duration_cast<microseconds>(t.time_since_epoch()).count();
+  // A receiver stamps a whole batch of records with one time: the text of
+  // the last one is kept (per thread; no allocation).
+  thread_local struct {
+    std::int64_t us = INT64_MIN;
+    char text[40];
+    std::size_t len = 0;
+  } last;
+  if (us == last.us) {
+    out.append(last.text, last.len);
+    return;
+  }
   const auto floor_div = [](std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); };
   const std::int64_t secs = floor_div(us, 1000000);
   const std::int64_t frac = us - secs * 1000000;
@@ -295,6 +321,9 @@ void append_utc(std::string& out, std::chrono::system_clock::time_point t) {
   put(frac, 6);
   buf[at++] = 'Z';
   out.append(buf, at);
+  std::memcpy(last.text, buf, at);
+  last.len = at;
+  last.us = us;
 }
 
 void append_human(std::string& out, const Record& r, const Origin& o) {
