@@ -47,6 +47,8 @@ constexpr const char* kHelp =
     "  --window N           records held per source for reordering (default 256;\n"
     "                       1024 with --ack: at least the sender's retransmit window)\n"
     "  --memory BYTES       memory per source for held records and fragments (default 1048576)\n"
+    "  --max-record BYTES   longest record kept; longer ones are counted malformed\n"
+    "                       (basic lines: delivered in pieces) (default 65536)\n"
     "  --reorder-timeout MS how long a missing record is waited for (default 500)\n"
     "  --rcvbuf BYTES       socket receive buffer (default 67108864)\n"
     "  --count N            stop after N records\n"
@@ -162,7 +164,7 @@ int cmd_listen(int argc, char** argv) {
   ArgParser args;
   args.option("port").option("bind").option("workers").option("format").option("dir").flag("stdout");
   args.option("syslog").flag("ack").option("stats-interval").option("stats-format").option("max-sources");
-  args.option("window").option("memory").option("reorder-timeout").option("rcvbuf").option("count");
+  args.option("window").option("memory").option("max-record").option("reorder-timeout").option("rcvbuf").option("count");
   args.option("timeout").flag("help");
   args.parse(argc, argv, 2);
   if (args.has("help")) {
@@ -190,6 +192,8 @@ int cmd_listen(int argc, char** argv) {
   o.limits.window = args.get_uint("window", o.limits.reliable ? 1024 : 256, 1, 1 << 16);
   o.limits.memory = args.get_uint("memory", 1 << 20, 64 << 10, 1ull << 32);
   o.limits.reorder_timeout = std::chrono::milliseconds(args.get_uint("reorder-timeout", 500, 1, 3'600'000));
+  o.limits.max_record = args.get_uint("max-record", 64 << 10, 1000, 16 << 20);
+  if (o.limits.max_record > o.limits.memory) throw UsageError("--max-record must not exceed --memory");
   o.max_sources = args.get_uint("max-sources", 1024, 1, 1 << 20);
   o.rcvbuf = static_cast<int>(args.get_uint("rcvbuf", 64 << 20, 4096, 1u << 30));
   o.count = args.get_uint("count", 0, 1, UINT64_MAX);

@@ -130,13 +130,52 @@ TEST(Listen, ReplayedLinuxCapturesComeOutAsTheKernelWroteThem) {
   const std::string out = l.out();
   // 352 datagrams: M2 in 2 fragments and M3 in 4, so 348 records.
   EXPECT_EQ(count_of(out, "\"source\":\"127.0.0.1:6665\",\"format\":\"extended\""), 348u) << l.err();
-  EXPECT_NE(out.find("\"seq\":357,\"facility\":\"user\",\"level\":\"info\""), std::string::npos);
-  EXPECT_NE(out.find("\"text\":\"nctest: M1 short message\""), std::string::npos);
-  EXPECT_NE(out.find("\"text\":\"nctest: M5 first line\\nnctest: M5 second line\""), std::string::npos);
-  EXPECT_NE(out.find("\"seq\":362,\"facility\":\"daemon\",\"level\":\"err\""), std::string::npos);
-  EXPECT_NE(out.find("\"text\":\"nctest: M6 daemon.err message\""), std::string::npos);
-  EXPECT_NE(out.find("\"fragments\":4"), std::string::npos);  // M3 put together
+  // The six test records (tests/data/CAPTURES.md): number, priority, text
+  // with its escapes undone (here JSON-escaped again), fragments.
+  const auto record_line = [&](std::uint64_t seq) {
+    const auto at = out.find("\"seq\":" + std::to_string(seq) + ",");
+    return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+  };
+  const auto text_of = [](const std::string& line) {
+    const auto b = line.find("\"text\":\"") + 8;
+    return line.substr(b, line.find("\",\"fragments\":") - b);
+  };
+  struct Want {
+    std::uint64_t seq;
+    std::string priority, text;
+    int fragments;
+  };
+  const Want wants[] = {
+      {357, "user\",\"level\":\"info", "nctest: M1 short message", 1},
+      {359, "user\",\"level\":\"info", "nctest: M3 bin " + [] {
+         std::string s;
+         for (int i = 0; i < 900; ++i) s += "\\u0001";
+         return s;
+       }() + " END", 4},
+      {360, "user\",\"level\":\"info", "nctest: M4 tab[\\t] backslash[\\\\] utf8[\xc3\xa9] semicolon[;] comma[,]", 1},
+      {361, "user\",\"level\":\"info", "nctest: M5 first line\\nnctest: M5 second line", 1},
+      {362, "daemon\",\"level\":\"err", "nctest: M6 daemon.err message", 1},
+  };
+  for (const Want& w : wants) {
+    const std::string line = record_line(w.seq);
+    EXPECT_NE(line.find("\"facility\":\"" + w.priority + "\""), std::string::npos) << line;
+    EXPECT_EQ(text_of(line), w.text) << w.seq;
+    EXPECT_NE(line.find("\"fragments\":" + std::to_string(w.fragments) + ","), std::string::npos) << line;
+  }
+  // M2: a 992-byte line (its newline and the kernel's prefix aside, 988
+  // bytes of text) in two fragments.
+  const std::string m2 = record_line(358);
+  EXPECT_NE(m2.find("\"facility\":\"user\",\"level\":\"info\""), std::string::npos) << m2;
+  EXPECT_EQ(text_of(m2).size(), 988u);
+  EXPECT_EQ(text_of(m2).rfind("nctest: M2 long 0000-abcdefghijklmno0001-", 0), 0u);
+  EXPECT_EQ(text_of(m2).substr(988 - 12), "XXXXXXXX END");
+  EXPECT_NE(m2.find("\"fragments\":2,"), std::string::npos);
   EXPECT_NE(out.find("\"dictionary\":{\"SUBSYSTEM\":\"acpi\",\"DEVICE\":\"+acpi:PNP0A03:00\"}"), std::string::npos);
+  // Every boot record the kernel sent with dictionary lines has them as fields.
+  std::size_t with_dictionary = 0;
+  for (const auto& d : ext) with_dictionary += d.payload.find("\n SUBSYSTEM=") != std::string::npos ? 1 : 0;
+  EXPECT_GT(with_dictionary, 10u);
+  EXPECT_EQ(count_of(out, "\"dictionary\":{\"SUBSYSTEM\":"), with_dictionary);
   EXPECT_NE(out.find("\"event\":\"gap\""), std::string::npos);  // records the kernel filtered by level
   // The plain capture: console lines, the long M2 line joined again.
   EXPECT_NE(out.find("\"source\":\"127.0.0.1:6667\",\"format\":\"basic\""), std::string::npos);
