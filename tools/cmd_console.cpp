@@ -87,6 +87,7 @@ int cmd_console(int argc, char** argv) {
   console::RateLimit rate;
   if (auto r = args.get("rate-limit")) rate = parse_rate(*r);
   const double linger = args.get_seconds("linger", 2);
+  const bool reliable = args.has("reliable");
 
   console::LoggerConfig cfg;
   cfg.name = "netpoll console";
@@ -97,7 +98,7 @@ int cmd_console(int argc, char** argv) {
     tc.sysdata = sysdata;
     tc.userdata = userdata;
     tc.rate = rate;
-    tc.reliable = args.has("reliable");
+    tc.reliable = reliable;
     cfg.targets.push_back(std::move(tc));
   }
   const ClientTuning tuning = client_tuning(args);
@@ -114,12 +115,11 @@ int cmd_console(int argc, char** argv) {
   // waits rather than overflow the ring, and in reliable mode rather than
   // push unacknowledged records out of the retransmit window (records in
   // the ring count too: they enter the window when sent).
-  const bool reliable_mode = args.has("reliable");
   const std::size_t window = console::ReliableTuning{}.window;
   auto room = [&] {
     const std::uint64_t pending = (*lg)->pending();
     if (pending + 1 >= (*lg)->ring_records()) return false;
-    if (!reliable_mode) return true;
+    if (!reliable) return true;
     for (std::size_t i = 0; i < n_targets; ++i) {
       if ((*lg)->target_stats(i).unacked.load(std::memory_order_relaxed) + pending + 1 >= window) return false;
     }
@@ -131,7 +131,6 @@ int cmd_console(int argc, char** argv) {
     (*lg)->log_text(*facility, *level, line);
   }
   const std::chrono::milliseconds linger_ms(static_cast<long>(linger * 1000));
-  const bool reliable = reliable_mode;
   const bool all_sent = reliable ? (*lg)->wait_acked(linger_ms) : (*lg)->flush(linger_ms);
   if (args.has("stats")) std::fprintf(stderr, "%s\n", (*lg)->stats_json().c_str());
   if (!all_sent)

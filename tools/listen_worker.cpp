@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <list>
@@ -192,6 +193,7 @@ struct Worker::Impl : np::listen::Sink {
   std::list<SourceEntry*> lru;  // most recently used first
   np::listen::SourceStats evicted_totals;
 
+  std::vector<SourceEntry*> dirty;  // sources with bytes in their file buffer
   std::string out;  // stdout, flushed per batch
   std::unique_ptr<SyslogWriter> syslog;
   std::uint64_t syslog_pending = 0;
@@ -200,6 +202,7 @@ struct Worker::Impl : np::listen::Sink {
 
   explicit Impl(Worker& worker) : w(worker) {
     out.reserve(kOutputReserve);
+    dirty.reserve(std::min<std::size_t>(w.options_.max_sources, 1 << 16));
     for (unsigned i = 0; i < kBatch; ++i) {
       iov[i] = {data.data() + i * kDatagramMax, kDatagramMax};
       msgs[i].msg_hdr.msg_iov = &iov[i];
@@ -211,13 +214,12 @@ struct Worker::Impl : np::listen::Sink {
   // --- the Sink: what a source hands over ---------------------------------
   void record(const np::listen::Record& r) override {
     if (w.options_.to_stdout) append_record(out, w.options_.format, ctx, r);
-    if (current != nullptr && current->file_fd >= 0) append_record(current->file_buffer, w.options_.format, ctx, r);
+    if (std::string* f = current_file()) append_record(*f, w.options_.format, ctx, r);
     if (syslog) {
       append_syslog(syslog->buffer(), syslog->tcp(), ctx, r);
       if (!syslog->tcp()) syslog->buffer().push_back('\0');
       ++syslog_pending;
     }
-    w.stats_.records.add();
     if (w.options_.count != 0) {  // --count: a total over every worker
       const std::uint64_t total = w.shared_.records.fetch_add(1, std::memory_order_relaxed) + 1;
       if (total >= w.options_.count) w.shared_.stop.store(true);
@@ -225,11 +227,19 @@ struct Worker::Impl : np::listen::Sink {
   }
   void gap(const np::listen::Gap& g) override {
     if (w.options_.to_stdout) append_gap(out, w.options_.format, ctx, g);
-    if (current != nullptr && current->file_fd >= 0) append_gap(current->file_buffer, w.options_.format, ctx, g);
+    if (std::string* f = current_file()) append_gap(*f, w.options_.format, ctx, g);
   }
   void reset(std::uint64_t from, std::uint64_t to) override {
     if (w.options_.to_stdout) append_reset(out, w.options_.format, ctx, from, to);
-    if (current != nullptr && current->file_fd >= 0) append_reset(current->file_buffer, w.options_.format, ctx, from, to);
+    if (std::string* f = current_file()) append_reset(*f, w.options_.format, ctx, from, to);
+  }
+
+  // The file buffer of the source being fed (nullptr: none); a buffer that
+  // gets its first bytes joins the list flush_outputs() writes out.
+  std::string* current_file() {
+    if (current == nullptr || current->file_fd < 0) return nullptr;
+    if (current->file_buffer.empty()) dirty.push_back(current);
+    return &current->file_buffer;
   }
 
   // --- sources --------------------------------------------------------------
@@ -271,6 +281,7 @@ struct Worker::Impl : np::listen::Sink {
     ctx.source = victim->address;
     victim->source->flush(*this);  // what it holds is delivered before it goes
     flush_file(*victim);
+    std::erase(dirty, victim);
     np::listen::add_stats(evicted_totals, victim->source->stats());
     lru.pop_back();
     if (current == victim) current = nullptr;
@@ -301,7 +312,8 @@ struct Worker::Impl : np::listen::Sink {
       if (!write_all(STDOUT_FILENO, out)) w.stats_.output_errors.add();
       out.clear();
     }
-    for (auto& [k, e] : sources) flush_file(*e);
+    for (SourceEntry* e : dirty) flush_file(*e);
+    dirty.clear();
     if (syslog) {
       syslog->flush(w.stats_, syslog_pending);
       syslog_pending = 0;
@@ -424,8 +436,6 @@ void Worker::run() {
           }
         }
         const std::size_t len = m.msgs[i].msg_len;
-        stats_.datagrams.add();
-        stats_.bytes.add(len);
         if ((h.msg_flags & MSG_TRUNC) != 0) {
           stats_.truncated.add();
           continue;

@@ -69,10 +69,8 @@ struct Shared {
   std::mutex stdout_mutex;  // whole batches go out at once
 };
 
+// What the sources' own counters (listen/source.h) cannot say.
 struct WorkerStats {
-  Counter datagrams;
-  Counter bytes;
-  Counter records;
   Counter kernel_drops;     // SO_RXQ_OVFL: datagrams the kernel dropped on our socket
   Counter truncated;        // larger than our buffers
   Counter sources_seen;

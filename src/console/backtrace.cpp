@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "posix.h"
+#include "netpoll/base/errno_saver.h"
 
 namespace np::console {
 namespace {

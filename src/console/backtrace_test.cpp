@@ -13,6 +13,7 @@
 
 #include "alloc_guard.h"
 #include "netpoll/console/symbolizer.h"
+#include "test_symbolizer.h"
 
 // Three nested calls with names we know. noipa: never inlined, cloned or
 // merged; the store after each call keeps it from being a tail call (a
@@ -41,17 +42,7 @@ extern "C" [[gnu::noipa]] std::size_t np_bt_outer() {
 namespace np::console {
 namespace {
 
-const Symbolizer& symbolizer() {
-  static const std::unique_ptr<Symbolizer> sym = [] {
-    auto s = Symbolizer::load();
-    if (!s) {
-      std::fprintf(stderr, "%s\n", s.error().message.c_str());
-      std::abort();
-    }
-    return std::move(*s);
-  }();
-  return *sym;
-}
+const Symbolizer& symbolizer() { return test_symbolizer(); }
 
 // The name of the function a return address returns into.
 std::string caller_name(std::uintptr_t return_address) {

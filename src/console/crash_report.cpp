@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
+#include "netpoll/base/errno_saver.h"
 #include "netpoll/console/backtrace.h"
-#include "posix.h"
 
 namespace np::console {
 namespace {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "alloc_guard.h"
+#include "test_symbolizer.h"
 
 // Functions the reports must name. noipa: never inlined, cloned or merged;
 // the store after each call keeps it from being a tail call, which would
@@ -53,17 +54,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const Symbolizer& symbolizer() {
-  static const std::unique_ptr<Symbolizer> sym = [] {
-    auto s = Symbolizer::load();
-    if (!s) {
-      std::fprintf(stderr, "%s\n", s.error().message.c_str());
-      std::abort();
-    }
-    return std::move(*s);
-  }();
-  return *sym;
-}
+const Symbolizer& symbolizer() { return test_symbolizer(); }
 
 std::vector<std::string> lines_of(std::string_view text) {
   std::vector<std::string> out;

@@ -15,6 +15,7 @@
 
 #include "netpoll/base/bytes.h"
 #include "netpoll/base/owner_lock.h"
+#include "netpoll/base/text.h"
 #include "netpoll/console/crash.h"
 #include "netpoll/wire/netconsole.h"
 
@@ -69,19 +70,6 @@ const char* thread_name() noexcept {
     known = true;
   }
   return name;
-}
-
-bool put(std::span<char> out, std::size_t& at, std::string_view s) noexcept {
-  if (at + s.size() > out.size()) return false;
-  std::memcpy(out.data() + at, s.data(), s.size());
-  at += s.size();
-  return true;
-}
-
-bool put_uint(std::span<char> out, std::size_t& at, std::uint64_t v) noexcept {
-  char tmp[24];
-  const auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
-  return put(out, at, std::string_view(tmp, static_cast<std::size_t>(r.ptr - tmp)));
 }
 
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout) noexcept {
@@ -419,7 +407,13 @@ bool Logger::send_record(std::uint64_t seq, const RecordMeta& meta, std::string_
     // Reliable: kept until acknowledged (also when netpoll refused a
     // datagram of it: the receiver will ask for it). The crash path keeps
     // nothing: nobody will act on a response any more.
-    if (t.rel != nullptr && !crash && enter_window(t)) {
+    if (t.rel != nullptr && !crash) {
+      // A crash took the window over: a record held back, not sent, is
+      // left in the ring for the crash path to send.
+      if (!enter_window(t)) {
+        if (hold) return false;
+        continue;
+      }
       Reliable& r = *t.rel;
       // A number the receiver acknowledged already (it gave up on it, or
       // another process numbering from the same counter was first) is not

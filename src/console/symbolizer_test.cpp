@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "alloc_guard.h"
+#include "test_symbolizer.h"
 
 // Functions with names we know, in the test binary. noipa: never inlined,
 // cloned (which would rename the copy, "foo.constprop.0") or merged with a
@@ -27,17 +28,7 @@ namespace {
 
 std::uintptr_t address_of(auto* fn) { return reinterpret_cast<std::uintptr_t>(fn); }
 
-const Symbolizer& symbolizer() {
-  static const std::unique_ptr<Symbolizer> sym = [] {
-    auto s = Symbolizer::load();
-    if (!s) {
-      std::fprintf(stderr, "%s\n", s.error().message.c_str());
-      std::abort();
-    }
-    return std::move(*s);
-  }();
-  return *sym;
-}
+const Symbolizer& symbolizer() { return test_symbolizer(); }
 
 std::string_view view(const char* s) { return s == nullptr ? "(null)" : s; }
 

@@ -2,7 +2,7 @@
 // header, included only by src/dev/*.cpp).
 //
 //   errno_text(e)  strerror(e) as a string, for setup error messages
-//   ErrnoSaver     keeps errno across a data-path call
+//   ErrnoSaver     keeps errno across a data-path call (from base/)
 //   UniqueFd       closes a descriptor on every early return of a setup
 //                  function; release() hands it to the device that keeps it
 #pragma once
@@ -14,24 +14,14 @@
 #include <string>
 #include <utility>
 
+#include "netpoll/base/errno_saver.h"
+
 namespace np::dev {
 
 // Context: setup.
 inline std::string errno_text(int e) { return std::strerror(e); }
 
-// Restores errno on scope exit: the data path may run inside a signal
-// handler, which must not change errno under the code it interrupted.
-// Context: any.
-class ErrnoSaver {
- public:
-  ErrnoSaver() noexcept : saved_(errno) {}
-  ~ErrnoSaver() { errno = saved_; }
-  ErrnoSaver(const ErrnoSaver&) = delete;
-  ErrnoSaver& operator=(const ErrnoSaver&) = delete;
-
- private:
-  int saved_;
-};
+using np::ErrnoSaver;  // netpoll/base/errno_saver.h
 
 // Owns a descriptor (or -1) until release(). Context: setup.
 class UniqueFd {

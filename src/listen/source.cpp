@@ -168,32 +168,6 @@ bool is_dictionary_key(std::string_view k) {
   return upper;
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// wire::netconsole::unescape() with the guarantee we need here: `out` may
-// be `in` itself (each byte is written at or before the one being read).
-std::size_t unescape_to(std::string_view in, char* out) {
-  std::size_t at = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '\\' && i + 3 < in.size() && in[i + 1] == 'x') {
-      const int hi = hex_digit(in[i + 2]);
-      const int lo = hex_digit(in[i + 3]);
-      if (hi >= 0 && lo >= 0) {
-        out[at++] = static_cast<char>(hi * 16 + lo);
-        i += 3;
-        continue;
-      }
-    }
-    out[at++] = in[i];
-  }
-  return at;
-}
-
 std::optional<std::uint32_t> parse_msgid(std::string_view v) {
   std::uint32_t id = 0;
   const auto r = std::from_chars(v.data(), v.data() + v.size(), id);
@@ -447,7 +421,7 @@ struct Source::Impl {
   std::string_view clean(std::string_view s, bool in_place) {
     if (s.empty() || std::memchr(s.data(), '\\', s.size()) == nullptr) return s;
     char* out = in_place ? const_cast<char*>(s.data()) : scratch.get() + scratch_at;
-    const std::size_t n = unescape_to(s, out);
+    const std::size_t n = nc::unescape(s, std::span<char>(out, s.size()));
     if (!in_place) scratch_at += n;
     return {out, n};
   }
@@ -481,15 +455,23 @@ struct Source::Impl {
     r.sysdata = {sys, nsys};
   }
 
-  void deliver_parsed(const nc::Parsed& p, bool late, Sink& sink) {
+  // The header fields, from a parsed datagram or a held slot (both name
+  // them alike).
+  template <class Header>
+  static Record record_of(const Header& h, bool late) {
     Record r;
-    r.seq = p.seq;
-    r.facility = p.facility;
-    r.level = p.level;
-    r.timestamp_us = p.timestamp_us;
-    r.continuation = p.continuation;
-    r.emergency = p.emergency;
+    r.seq = h.seq;
+    r.facility = h.facility;
+    r.level = h.level;
+    r.timestamp_us = h.timestamp_us;
+    r.continuation = h.continuation;
+    r.emergency = h.emergency;
     r.late = late;
+    return r;
+  }
+
+  void deliver_parsed(const nc::Parsed& p, bool late, Sink& sink) {
+    Record r = record_of(p, late);
     r.release = p.release;
     split_into(r, p.body, false);
     finish(r, sink);
@@ -497,14 +479,7 @@ struct Source::Impl {
 
   void deliver_held(Slot& s, bool late, Sink& sink) {
     gather(s);
-    Record r;
-    r.seq = s.seq;
-    r.facility = s.facility;
-    r.level = s.level;
-    r.timestamp_us = s.timestamp_us;
-    r.continuation = s.continuation;
-    r.emergency = s.emergency;
-    r.late = late;
+    Record r = record_of(s, late);
     r.fragments = s.fragments;
     r.release = std::string_view(scratch.get(), s.release_len);
     split_into(r, std::string_view(scratch.get() + s.release_len, s.body_len), true);
@@ -550,7 +525,7 @@ struct Source::Impl {
                    [&](std::string_view key, std::string_view value) {
                      if (key != "msgid") return;
                      char buf[16];
-                     const std::size_t n = value.size() < sizeof buf ? unescape_to(value, buf) : 0;
+                     const std::size_t n = value.size() < sizeof buf ? nc::unescape(value, buf) : 0;
                      if (const auto id = parse_msgid(std::string_view(buf, n))) {
                        s.msgid = *id;
                        s.has_msgid = true;

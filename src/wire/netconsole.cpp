@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "netpoll/base/text.h"
+
 namespace np::wire::netconsole {
 namespace {
 
@@ -14,20 +16,6 @@ int hex_digit(char c) noexcept {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-// Appends `s` at `at` if it fits; false otherwise.
-bool put(std::span<char> out, std::size_t& at, std::string_view s) noexcept {
-  if (at + s.size() > out.size()) return false;
-  std::memcpy(out.data() + at, s.data(), s.size());
-  at += s.size();
-  return true;
-}
-
-bool put_uint(std::span<char> out, std::size_t& at, std::uint64_t v) noexcept {
-  char tmp[24];
-  const auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
-  return put(out, at, std::string_view(tmp, static_cast<std::size_t>(r.ptr - tmp)));
 }
 
 template <class T>

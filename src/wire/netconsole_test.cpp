@@ -118,6 +118,10 @@ TEST(NetconsoleFormat, UnescapeUndoesEscapeOnRandomBytes) {
     const std::string e = escaped(s);
     EXPECT_EQ(e.size(), escaped_length(s));
     EXPECT_EQ(unescaped(e), s);
+    // In place, as receivers do it: the output overwrites the input.
+    std::string in_place = e;
+    in_place.resize(unescape(in_place, in_place));
+    EXPECT_EQ(in_place, s);
   }
 }
 

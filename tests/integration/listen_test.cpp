@@ -295,7 +295,13 @@ TEST_F(ListenOverVeth, ForwardsRfc5424ToRsyslogOverUdpAndTcp) {
     std::filesystem::path pid;
     ~Killer() { sh("kill $(cat " + pid.string() + ") 2>/dev/null"); }
   } killer{rs / "pid"};
-  std::this_thread::sleep_for(500ms);  // rsyslog opens its ports
+  // rsyslog opens its ports (bounded wait).
+  bool ready = false;
+  for (int i = 0; i < 100 && !ready; ++i) {
+    ready = sh(bed.b.exec() + "sh -c \"ss -ltn | grep -q ':1514 ' && ss -lun | grep -q ':1514 '\"") == 0;
+    if (!ready) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(ready) << read_file(rs / "log");
   for (const std::string proto : {"udp", "tcp"}) {
     Listener l(bed.b, {"--bind", "10.77.0.2", "--syslog", proto + "://127.0.0.1:1514", "--timeout", "2"}, dir);
     ASSERT_TRUE(sh_ok("echo forwarded over " + proto + " | " + netpoll_in(bed.a) +

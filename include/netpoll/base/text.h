@@ -1,4 +1,5 @@
-// FixedText: a bounded, NUL-terminated string builder that never allocates.
+// FixedText: a bounded, NUL-terminated string builder that never allocates;
+// put()/put_uint(): the same into a caller's span at a cursor.
 //
 // Used wherever text is produced in a context that must not allocate (the
 // crash path, assertion messages, address formatting). Appends past the
@@ -7,7 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <charconv>
 #include <cstring>
+#include <span>
 #include <string_view>
 
 namespace np {
@@ -82,5 +85,21 @@ class FixedText {
   std::size_t len_ = 0;
   bool truncated_ = false;
 };
+
+// Writing into a caller's buffer at a cursor, for formats built in place
+// (datagrams, records): `at` moves past what was written. Nothing is
+// written, and false returned, if it does not fit. Context: any.
+inline bool put(std::span<char> out, std::size_t& at, std::string_view s) noexcept {
+  if (at + s.size() > out.size()) return false;
+  std::memcpy(out.data() + at, s.data(), s.size());
+  at += s.size();
+  return true;
+}
+
+inline bool put_uint(std::span<char> out, std::size_t& at, std::uint64_t v) noexcept {
+  char tmp[24];
+  const auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
+  return put(out, at, std::string_view(tmp, static_cast<std::size_t>(r.ptr - tmp)));
+}
 
 }  // namespace np

@@ -48,7 +48,8 @@ std::size_t escape(std::string_view in, std::span<char> out) noexcept;
 
 // Undoes escape(): \xHH becomes the byte; anything else is copied as it is
 // (a backslash not followed by xHH is kept). Returns the bytes written;
-// `out` needs in.size() bytes at most.
+// `out` needs in.size() bytes at most. `out` may begin where `in` does
+// (in place): each byte is written at or before the one being read.
 std::size_t unescape(std::string_view in, std::span<char> out) noexcept;
 
 // --- the extended header --------------------------------------------------
