@@ -13,7 +13,7 @@
 
 #include "alloc_guard.h"
 #include "netpoll/console/symbolizer.h"
-#include "test_symbolizer.h"
+#include "test_support.h"
 
 // Three nested calls with names we know. noipa: never inlined, cloned or
 // merged; the store after each call keeps it from being a tail call (a

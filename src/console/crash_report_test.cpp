@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "alloc_guard.h"
-#include "test_symbolizer.h"
+#include "test_support.h"
 
 // Functions the reports must name. noipa: never inlined, cloned or merged;
 // the store after each call keeps it from being a tail call, which would

@@ -15,6 +15,7 @@
 #include "netpoll/console/logger.h"
 #include "netpoll/dev/open.h"
 #include "netpoll/wire/netconsole.h"
+#include "test_support.h"
 
 namespace np::console {
 namespace {
@@ -79,18 +80,6 @@ LoggerConfig config(const std::string& wire, const std::string& target_text = kT
   c.device.service_thread = false;  // polled by hand
   c.release = "6.1.0-test";
   return c;
-}
-
-std::unique_ptr<Logger> make(LoggerConfig c) {
-  auto lg = Logger::create(std::move(c));
-  EXPECT_TRUE(lg) << (lg ? "" : lg.error().message);
-  return lg ? std::move(*lg) : nullptr;
-}
-
-nc::Parsed parsed(const std::string& d) {
-  auto p = nc::parse_extended(d);
-  EXPECT_TRUE(p) << d;
-  return p ? *p : nc::Parsed{};
 }
 
 std::vector<std::uint64_t> seqs_of(const std::vector<std::string>& datagrams) {

@@ -16,6 +16,7 @@
 #include "netpoll/dev/open.h"
 #include "netpoll/wire/netconsole.h"
 #include "pcap_reader.h"
+#include "test_support.h"
 
 namespace np::console {
 namespace {
@@ -75,18 +76,6 @@ LoggerConfig config(const std::string& wire, std::vector<std::string> targets) {
   c.release = "6.1.0-test";
   c.device.service_thread = false;
   return c;
-}
-
-std::unique_ptr<Logger> make(LoggerConfig c) {
-  auto lg = Logger::create(std::move(c));
-  EXPECT_TRUE(lg) << (lg ? "" : lg.error().message);
-  return lg ? std::move(*lg) : nullptr;
-}
-
-nc::Parsed parsed(const std::string& d) {
-  auto p = nc::parse_extended(d);
-  EXPECT_TRUE(p) << d;
-  return p ? *p : nc::Parsed{};
 }
 
 // Reassembles a list of extended datagrams into (header of first, body) per

@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "alloc_guard.h"
-#include "test_symbolizer.h"
+#include "test_support.h"
 
 // Functions with names we know, in the test binary. noipa: never inlined,
 // cloned (which would rename the copy, "foo.constprop.0") or merged with a

@@ -649,11 +649,7 @@ struct Source::Impl {
         return;
       }
     }
-    fill_meta(s, p);
-    s.head = head;
-    s.cursor_block = kNoBlock;
-    s.release_len = static_cast<std::uint32_t>(p.release.size());
-    s.body_len = static_cast<std::uint32_t>(p.body.size());
+    fill_meta(s, p, head, p.body.size());
     s.fragments = 1;
     s.state = SlotState::kComplete;
     chain_write(s, 0, p.release);
@@ -666,7 +662,9 @@ struct Source::Impl {
     while (base < target && push_one(target, sink)) drain(sink);
   }
 
-  static void fill_meta(Slot& s, const nc::Parsed& p) {
+  // A slot takes a record: its header, its block chain ([release][body],
+  // body_len bytes of body: the whole, or the fragments' total).
+  static void fill_meta(Slot& s, const nc::Parsed& p, std::uint32_t head, std::size_t body_len) {
     s.seq = p.seq;
     s.facility = p.facility;
     s.level = p.level;
@@ -675,6 +673,10 @@ struct Source::Impl {
     s.emergency = p.emergency;
     s.has_msgid = false;
     s.gave_up = false;
+    s.head = head;
+    s.cursor_block = kNoBlock;
+    s.release_len = static_cast<std::uint32_t>(p.release.size());
+    s.body_len = static_cast<std::uint32_t>(body_len);
   }
 
   // Records the fragment's byte range; false if it would need more than
@@ -753,11 +755,7 @@ struct Source::Impl {
         stats.malformed.add();
         return;
       }
-      fill_meta(s, p);
-      s.head = head;
-      s.cursor_block = kNoBlock;
-      s.release_len = static_cast<std::uint32_t>(p.release.size());
-      s.body_len = static_cast<std::uint32_t>(p.frag_total);
+      fill_meta(s, p, head, p.frag_total);
       s.received = 0;
       s.nranges = 0;
       s.fragments = 0;
