@@ -6,21 +6,31 @@
 #include <link.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "client_options.h"
 #include "commands.h"
+#include "netpoll/console/crash_report.h"
 #include "netpoll/console/logger.h"
 #include "netpoll/console/run_shared.h"
+#include "netpoll/witness/report.h"
+#include "netpoll/witness/tracer.h"
 
 extern char** environ;
 
@@ -31,12 +41,19 @@ constexpr const char* kHelp =
     "usage: netpoll run TARGET[;TARGET...] [options] -- COMMAND [ARGS...]\n"
     "\n"
     "Runs COMMAND with each line of its standard output and standard error\n"
-    "sent as a log record (stderr at a higher level), and netpoll's crash\n"
-    "path installed inside it through the preloadable library\n"
-    "libnetpoll_preload.so: if COMMAND crashes, its last lines and a crash\n"
-    "record (signal, fault address, thread, registers, backtrace) reach the\n"
-    "targets. The output is also passed through to this terminal. The exit\n"
-    "status is COMMAND's; a COMMAND killed by signal N gives 128+N.\n"
+    "sent as a log record (stderr at a higher level). If COMMAND crashes, its\n"
+    "last lines and a crash record (signal, fault address, thread, registers,\n"
+    "backtrace) reach the targets, then it dies exactly as it would have.\n"
+    "The crash is witnessed from outside: this runner traces COMMAND (and\n"
+    "every process it forks) with ptrace, sees every signal that is about to\n"
+    "kill it, whatever the program did to its memory, its descriptors or its\n"
+    "signal handlers, stops every thread and unwinds each one with its\n"
+    "call-frame and debug information (demangled names, source lines). Where\n"
+    "tracing is refused, or with --no-trace, the crash path runs inside\n"
+    "COMMAND instead, through the preloaded libnetpoll_preload.so (dynamically\n"
+    "linked programs only). Each line written to the output is also passed\n"
+    "through to this terminal. The exit status is COMMAND's; a COMMAND killed\n"
+    "by signal N gives 128+N.\n"
     "TARGET is netconsole's option string on a packet device (both this\n"
     "runner and COMMAND open it), e.g. +6665@/eth0,6666@10.0.0.2/\n"
     "\n"
@@ -54,28 +71,14 @@ constexpr const char* kHelp =
     "                       marked ncemg=1 after 10 s without progress. COMMAND's\n"
     "                       crash record is sent from inside COMMAND, once: best\n"
     "                       effort, never retransmitted\n"
+    "  --no-trace           do not trace COMMAND (to attach a debugger to it, or\n"
+    "                       for a program that traces itself); its crash is then\n"
+    "                       reported from inside it\n"
     "  --preload PATH       the library (default: next to this netpoll binary)\n"
     "  --linger S           at exit, wait up to S seconds for records to go out\n"
     "                       (with --reliable: to be acknowledged) (default 2)\n"
-    "Dynamically linked programs only (a static one cannot preload).\n";
-
-const char* signal_name(int sig) {
-  switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGBUS: return "SIGBUS";
-    case SIGILL: return "SIGILL";
-    case SIGFPE: return "SIGFPE";
-    case SIGABRT: return "SIGABRT";
-    case SIGKILL: return "SIGKILL";
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
-    case SIGQUIT: return "SIGQUIT";
-    case SIGTRAP: return "SIGTRAP";
-    case SIGSYS: return "SIGSYS";
-    case SIGPIPE: return "SIGPIPE";
-    default: return "signal";
-  }
-}
+    "Tracing costs a program nothing until it takes a signal; each signal it\n"
+    "takes then costs a round trip through this runner (a few microseconds).\n";
 
 std::string default_preload() {
   std::error_code ec;
@@ -101,8 +104,9 @@ std::string sanitizer_runtime() {
 #endif
 }
 
-// A line splitter per output stream; lines longer than the record size
-// become several records, the later ones marked as continuations.
+// One output stream of the program: a line splitter; lines longer than
+// the record size become several records, the later ones marked as
+// continuations.
 struct Stream {
   int fd;
   console::Level level;
@@ -111,13 +115,177 @@ struct Stream {
   bool open = true;
 };
 
+// The runner's side of the program's output and of its crash. The main
+// thread reads the pipes; the witness (the tracer's thread) asks it to
+// take in everything already written before it sends a crash record.
+class OutputPump {
+ public:
+  OutputPump(console::Logger& lg, console::Facility facility, Stream out, Stream err, bool echo)
+      : lg_(lg), facility_(facility), streams_{std::move(out), std::move(err)}, echo_(echo) {
+    wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    for (auto& s : streams_) ::fcntl(s.fd, F_SETFL, ::fcntl(s.fd, F_GETFL) | O_NONBLOCK);
+  }
+  ~OutputPump() { ::close(wake_); }
+
+  // Forwards output until both pipes are closed. `idle` says, each time
+  // round, whether every line read so far has been sent.
+  void run(std::atomic<std::uint32_t>& idle_word) {
+    while (streams_[0].open || streams_[1].open) {
+      pollfd fds[3];
+      Stream* which[3] = {};
+      nfds_t n = 0;
+      fds[n++] = {wake_, POLLIN, 0};
+      // Last lines first: while the ring has no room, the pipes are not
+      // read and the program blocks on a full pipe, as on a slow terminal;
+      // nothing it wrote is dropped.
+      const bool room = free_records() > 0;
+      for (auto& s : streams_) {
+        if (!s.open || !room) continue;
+        which[n] = &s;
+        fds[n++] = {s.fd, POLLIN, 0};
+      }
+      const bool idle = lg_.pending() == 0;
+      idle_word.store(idle ? 1 : 0, std::memory_order_release);
+      if (::poll(fds, n, idle ? 100 : 1) <= 0) continue;
+      idle_word.store(0, std::memory_order_release);  // lines in hand
+      if ((fds[0].revents & POLLIN) != 0) serve_drain_request();
+      for (nfds_t i = 1; i < n; ++i) {
+        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) read_some(*which[i]);
+      }
+    }
+    serve_drain_request();  // a witness waiting while the pipes closed
+  }
+
+  // The witness: blocks until every byte in the pipes now has been read
+  // and every line of it sent (or `timeout` passes). True if so.
+  bool drain_and_flush(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::uint64_t ticket;
+    {
+      std::lock_guard lock(mutex_);
+      ticket = ++requested_;
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t w = ::write(wake_, &one, sizeof one);
+    std::unique_lock lock(mutex_);
+    if (!cv_.wait_until(lock, deadline, [&] { return served_ >= ticket; })) return false;
+    lock.unlock();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    return lg_.flush(std::max(left, std::chrono::milliseconds(0)));
+  }
+
+ private:
+  std::size_t free_records() const {
+    const std::uint64_t pending = lg_.pending();
+    return pending >= lg_.ring_records() ? 0 : lg_.ring_records() - static_cast<std::size_t>(pending);
+  }
+
+  void log_line(const Stream& s, std::string_view line) {
+    constexpr std::size_t kMaxText = 1024;
+    bool first = true;
+    do {
+      lg_.log_text(facility_, s.level, line.substr(0, kMaxText), !first);
+      line.remove_prefix(std::min(line.size(), kMaxText));
+      first = false;
+    } while (!line.empty());
+  }
+
+  // One read of at most as many bytes as the ring has free records: every
+  // record takes at least one byte of input, so none is dropped. False at
+  // the end of the pipe or when nothing is there now.
+  bool read_some(Stream& s) {
+    const std::size_t room = std::min(free_records(), sizeof buf_);
+    if (room == 0) return false;
+    const ssize_t got = ::read(s.fd, buf_, room);
+    if (got < 0) return false;  // EAGAIN, EINTR
+    if (got == 0) {
+      // EOF: a last line without its newline is a record too.
+      if (!s.partial.empty()) log_line(s, s.partial);
+      s.partial.clear();
+      s.open = false;
+      return false;
+    }
+    if (echo_) {
+      for (ssize_t done = 0; done < got;) {
+        const ssize_t w = ::write(s.echo_fd, buf_ + done, static_cast<std::size_t>(got - done));
+        if (w <= 0) break;
+        done += w;
+      }
+    }
+    s.partial.append(buf_, static_cast<std::size_t>(got));
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = s.partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+      log_line(s, std::string_view(s.partial).substr(start, nl - start));
+    }
+    s.partial.erase(0, start);
+    return true;
+  }
+
+  // Everything written so far, and a last line without its newline (the
+  // program will write no more of it: it is dying), becomes records.
+  void serve_drain_request() {
+    std::uint64_t count = 0;
+    [[maybe_unused]] const ssize_t r = ::read(wake_, &count, sizeof count);
+    std::uint64_t ticket;
+    {
+      std::lock_guard lock(mutex_);
+      ticket = requested_;
+    }
+    if (ticket == served_) return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    for (auto& s : streams_) {
+      while (s.open && std::chrono::steady_clock::now() < deadline) {
+        int unread = 0;
+        if (::ioctl(s.fd, FIONREAD, &unread) != 0 || unread == 0) break;
+        if (!read_some(s)) std::this_thread::sleep_for(std::chrono::microseconds(200));  // ring full: let it drain
+      }
+      if (!s.partial.empty()) {
+        log_line(s, s.partial);
+        s.partial.clear();
+      }
+    }
+    std::lock_guard lock(mutex_);
+    served_ = ticket;
+    cv_.notify_all();
+  }
+
+  console::Logger& lg_;
+  console::Facility facility_;
+  Stream streams_[2];
+  bool echo_;
+  int wake_ = -1;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::uint64_t requested_ = 0;
+  std::uint64_t served_ = 0;
+  char buf_[65536];
+};
+
+std::vector<std::string> environment_with(const std::vector<std::pair<std::string, std::string>>& set) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view kv(*e);
+    bool replaced = false;
+    for (const auto& [k, v] : set) replaced = replaced || (kv.substr(0, kv.find('=')) == k);
+    if (!replaced) env.emplace_back(kv);
+  }
+  for (const auto& [k, v] : set) env.push_back(k + "=" + v);
+  return env;
+}
+
+std::string death_of(int sig, bool core) {
+  const char* name = console::signal_name(sig);
+  return "killed by signal " + std::to_string(sig) + " (" + (name != nullptr ? name : "signal") + ")" +
+         (core ? ", core dumped" : "");
+}
+
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
   ArgParser args;
   declare_client_options(args);
   args.option("stdout-level").option("stderr-level").option("facility").option("userdata").option("sysdata");
-  args.option("preload").option("linger").flag("no-echo").flag("reliable").flag("help");
+  args.option("preload").option("linger").flag("no-echo").flag("reliable").flag("no-trace").flag("help");
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -152,6 +320,7 @@ int cmd_run(int argc, char** argv) {
     throw UsageError("cannot read the preload library " + preload + " (give --preload PATH)");
   const double linger = args.get_seconds("linger", 2);
   const bool echo = !args.has("no-echo");
+  const bool want_trace = !args.has("no-trace");
 
   // The counters both processes number their records from.
   const int shm_fd = ::memfd_create("netpoll-run", 0);  // inherited by COMMAND: no CLOEXEC
@@ -209,120 +378,114 @@ int cmd_run(int argc, char** argv) {
     std::fprintf(stderr, "netpoll run: pipe: %s\n", std::strerror(errno));
     return 1;
   }
+  const std::string command = args.after_dashes()[0];
+  witness::SpawnSpec spec;
+  spec.path = command;
+  spec.argv = args.after_dashes();
+  spec.stdout_fd = out_pipe[1];
+  spec.stderr_fd = err_pipe[1];
+  // Traced, the program runs as it is; untraced, the crash path is
+  // preloaded into it.
+  spec.env_traced = environment_with({});
   std::string preload_env = preload;
   const std::string asan = sanitizer_runtime();
   if (!asan.empty()) preload_env = asan + ":" + preload;
   if (const char* existing = std::getenv("LD_PRELOAD"); existing != nullptr && *existing != '\0')
     preload_env += std::string(":") + existing;
-  const std::string shm_env = std::to_string(shm_fd);
-  std::vector<char*> child_argv;
-  for (const auto& a : args.after_dashes()) child_argv.push_back(const_cast<char*>(a.c_str()));
-  child_argv.push_back(nullptr);
-  const std::string command = args.after_dashes()[0];
-
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    std::fprintf(stderr, "netpoll run: fork: %s\n", std::strerror(errno));
-    return 1;
+  std::vector<std::pair<std::string, std::string>> untraced_env = {
+      {"LD_PRELOAD", preload_env},
+      {console::kRunEnvShm, std::to_string(shm_fd)},
+      {console::kRunEnvTargets, child_targets},
+      {console::kRunEnvFacility, facility_name},
+  };
+  if (!asan.empty()) {
+    // The sanitizer runtime we preload must leave the program's fatal
+    // signals to our crash path and the kernel, and its exit alone.
+    untraced_env.emplace_back(
+        "ASAN_OPTIONS", "handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0");
   }
-  if (pid == 0) {
-    ::dup2(out_pipe[1], STDOUT_FILENO);
-    ::dup2(err_pipe[1], STDERR_FILENO);
-    ::setenv("LD_PRELOAD", preload_env.c_str(), 1);
-    if (!asan.empty()) {
-      // The sanitizer runtime we preload must leave the program's fatal
-      // signals to our crash path and the kernel, and its exit alone.
-      ::setenv("ASAN_OPTIONS",
-               "handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0", 1);
+  if (!sysdata_list.empty()) untraced_env.emplace_back(console::kRunEnvSysdata, sysdata_list);
+  if (!userdata_env.empty()) untraced_env.emplace_back(console::kRunEnvUserdata, userdata_env);
+  spec.env_untraced = environment_with(untraced_env);
+
+  Stream out{out_pipe[0], *out_level, STDOUT_FILENO, {}};
+  Stream err{err_pipe[0], *err_level, STDERR_FILENO, {}};
+  OutputPump pump(**lg, *facility, std::move(out), std::move(err), echo);
+
+  // The processes whose crash the witness reported (the program, and any
+  // process it forked).
+  std::mutex witnessed_mutex;
+  std::vector<pid_t> witnessed;
+  witness::TracerHooks hooks;
+  hooks.on_crash = [&](const witness::CrashStop& stop) {
+    // Unwinding takes a while (debug files are read); meanwhile the pump
+    // takes in the program's last lines, which go out first.
+    const std::vector<std::string> records = witness::crash_records(stop);
+    pump.drain_and_flush(std::chrono::seconds(1));
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      (*lg)->send_now(*facility, i == 0 ? console::Level::kEmerg : console::Level::kCrit, records[i]);
     }
-    ::setenv(console::kRunEnvShm, shm_env.c_str(), 1);
-    ::setenv(console::kRunEnvTargets, child_targets.c_str(), 1);
-    ::setenv(console::kRunEnvFacility, facility_name.c_str(), 1);
-    if (!sysdata_list.empty()) ::setenv(console::kRunEnvSysdata, sysdata_list.c_str(), 1);
-    if (!userdata_env.empty()) ::setenv(console::kRunEnvUserdata, userdata_env.c_str(), 1);
-    ::execvp(child_argv[0], child_argv.data());
-    std::fprintf(stderr, "netpoll run: cannot run %s: %s\n", child_argv[0], std::strerror(errno));
-    ::_exit(127);
+    {
+      std::lock_guard lock(witnessed_mutex);
+      witnessed.push_back(stop.pid);
+    }
+    if (echo) std::fprintf(stderr, "netpoll run: %s", records[0].c_str());
+  };
+  const std::string resolved = witness::resolve_program(command);
+  auto tracer = witness::Tracer::spawn(spec, want_trace, std::move(hooks));
+  if (!tracer) {
+    std::fprintf(stderr, "netpoll run: %s\n", tracer.error().message.c_str());
+    return 1;
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
+  const witness::Spawned& spawned = (*tracer)->spawned();
+  if (spawned.exec_error != 0) {
+    std::fprintf(stderr, "netpoll run: cannot run %s: %s\n", command.c_str(), std::strerror(spawned.exec_error));
+  } else if (!spawned.traced) {
+    if (want_trace)
+      std::fprintf(stderr, "netpoll run: cannot trace %s (%s): its crash is reported from inside it\n",
+                   command.c_str(), spawned.why_not.c_str());
+    if (!resolved.empty() && witness::is_dynamic_elf(resolved) == false)
+      std::fprintf(stderr,
+                   "netpoll run: %s is statically linked: the crash path cannot be preloaded into it; without "
+                   "tracing a crash is reported only by the exit record\n",
+                   command.c_str());
+  }
   // Our own terminal signals go to the program; we follow it out.
   ::signal(SIGINT, SIG_IGN);
   ::signal(SIGQUIT, SIG_IGN);
 
-  Stream streams[2] = {{out_pipe[0], *out_level, STDOUT_FILENO, {}}, {err_pipe[0], *err_level, STDERR_FILENO, {}}};
-  const std::size_t max_text = 1024;
-  const auto log_line = [&](const Stream& s, std::string_view line) {
-    bool first = true;
-    do {
-      (*lg)->log_text(*facility, s.level, line.substr(0, max_text), !first);
-      line.remove_prefix(std::min(line.size(), max_text));
-      first = false;
-    } while (!line.empty());
-  };
-  char buf[65536];
-  const auto finish = [&](Stream& s) {
-    // EOF: a last line without its newline is a record too.
-    if (!s.partial.empty()) log_line(s, s.partial);
-    s.partial.clear();
-    s.open = false;
-  };
-  while (streams[0].open || streams[1].open) {
-    pollfd fds[2];
-    Stream* which[2];
-    nfds_t n = 0;
-    for (auto& s : streams) {
-      if (!s.open) continue;
-      which[n] = &s;
-      fds[n++] = {s.fd, POLLIN, 0};
-    }
-    // Idle means every line read so far has been sent: the program's crash
-    // record (console/run_shared.h) may then be numbered.
-    const bool idle = (*lg)->pending() == 0;
-    shared->runner_idle.store(idle ? 1 : 0, std::memory_order_release);
-    if (::poll(fds, n, idle ? 100 : 1) <= 0) continue;
-    shared->runner_idle.store(0, std::memory_order_release);  // lines in hand
-    for (nfds_t i = 0; i < n; ++i) {
-      if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      Stream& s = *which[i];
-      const ssize_t got = ::read(s.fd, buf, sizeof buf);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) {
-        finish(s);
-        continue;
-      }
-      if (echo) {
-        for (ssize_t done = 0; done < got;) {
-          const ssize_t w = ::write(s.echo_fd, buf + done, static_cast<std::size_t>(got - done));
-          if (w <= 0) break;
-          done += w;
-        }
-      }
-      s.partial.append(buf, static_cast<std::size_t>(got));
-      std::size_t start = 0;
-      for (std::size_t nl; (nl = s.partial.find('\n', start)) != std::string::npos; start = nl + 1) {
-        log_line(s, std::string_view(s.partial).substr(start, nl - start));
-      }
-      s.partial.erase(0, start);
-    }
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  pump.run(shared->runner_idle);
+  const int status = (*tracer)->wait();
   int exit_code = 0;
+  const std::string who = "netpoll run: " + command + " (pid " + std::to_string(spawned.pid) + ")";
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
-    const std::string what = "netpoll run: " + command + " (pid " + std::to_string(pid) + ") killed by signal " +
-                             std::to_string(sig) + " (" + signal_name(sig) + ")" +
-                             (WCOREDUMP(status) ? ", core dumped" : "");
+    std::string what = who + " " + death_of(sig, WCOREDUMP(status));
+    // Honest gaps: a death nobody reported says so, and why.
+    bool reported = shared->crash_reports.load(std::memory_order_relaxed) > 0;
+    {
+      std::lock_guard lock(witnessed_mutex);
+      reported = reported || std::find(witnessed.begin(), witnessed.end(), spawned.pid) != witnessed.end();
+    }
+    if (!reported) {
+      if (sig == SIGKILL) {
+        what += "; no crash record: SIGKILL ends a process before anything can look at it";
+      } else if (spawned.traced) {
+        what += "; no crash record: the signal was not seen being delivered";
+      } else {
+        what += "; no crash record: the crash path inside the program did not run (statically linked, the signal "
+                "not one it handles, or its handler replaced)";
+      }
+    }
     (*lg)->log_text(*facility, console::Level::kCrit, what);
     std::fprintf(stderr, "%s\n", what.c_str());
     exit_code = 128 + sig;
   } else {
     exit_code = WEXITSTATUS(status);
     (*lg)->log_text(*facility, exit_code == 0 ? console::Level::kInfo : console::Level::kNotice,
-                    "netpoll run: " + command + " (pid " + std::to_string(pid) + ") exited with status " +
-                        std::to_string(exit_code));
+                    who + " exited with status " + std::to_string(exit_code));
   }
   const std::chrono::milliseconds linger_ms(static_cast<long>(linger * 1000));
   const bool reliable = args.has("reliable");

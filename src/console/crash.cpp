@@ -32,6 +32,7 @@ struct Installed {
   std::size_t drain_count = 0;
   std::atomic<std::uint32_t>* peer_idle = nullptr;
   std::chrono::milliseconds peer_wait{};
+  std::atomic<std::uint32_t>* report_count = nullptr;
   std::size_t altstack_size = 0;
   // Never freed: a crash may come during exit, after static destructors.
   Symbolizer* symbolizer = nullptr;
@@ -98,6 +99,7 @@ void on_fatal_signal(int sig, siginfo_t* si, void* context) {
     errno = saved_errno;
     return;
   }
+  if (g_state.report_count != nullptr) g_state.report_count->fetch_add(1, std::memory_order_relaxed);
   Logger& lg = *g_state.logger;
   lg.crash_take_over(g_state.device_wait);
   lg.crash_drain(g_state.record_wait);
@@ -172,6 +174,7 @@ SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg) {
   for (std::size_t i = 0; i < cfg.drain_fds.size(); ++i) g_state.drain_fds[i] = cfg.drain_fds[i];
   g_state.peer_idle = cfg.peer_idle;
   g_state.peer_wait = cfg.peer_wait;
+  g_state.report_count = cfg.report_count;
   g_state.signals = cfg.signals;
   g_state.logger = &logger;
   // Warm the report path once, so nothing in it is first used (lazily

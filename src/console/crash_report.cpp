@@ -17,12 +17,14 @@ struct SignalName {
   const char* name;
 };
 
-// The signals a crash handler is installed for, and the ones that end a
-// process on request. Anything else prints as "signal N".
+// The signals a crash handler is installed for, and the others whose
+// default action ends a process. Anything else prints as "signal N".
 constexpr SignalName kSignals[] = {
     {SIGSEGV, "SIGSEGV"}, {SIGBUS, "SIGBUS"},   {SIGILL, "SIGILL"},   {SIGFPE, "SIGFPE"},   {SIGABRT, "SIGABRT"},
     {SIGTRAP, "SIGTRAP"}, {SIGSYS, "SIGSYS"},   {SIGQUIT, "SIGQUIT"}, {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"},
-    {SIGHUP, "SIGHUP"},   {SIGPIPE, "SIGPIPE"},
+    {SIGHUP, "SIGHUP"},   {SIGPIPE, "SIGPIPE"}, {SIGKILL, "SIGKILL"}, {SIGALRM, "SIGALRM"}, {SIGUSR1, "SIGUSR1"},
+    {SIGUSR2, "SIGUSR2"}, {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}, {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"},
+    {SIGSTKFLT, "SIGSTKFLT"}, {SIGPWR, "SIGPWR"}, {SIGIO, "SIGIO"},
 };
 
 // SIGSYS codes: the kernel's <asm-generic/siginfo.h> defines them, but it
@@ -85,13 +87,6 @@ constexpr CodeName kCodes[] = {
     {0, SI_TKILL, "SI_TKILL", "tkill or tgkill"},
 };
 
-const char* signal_name(int signo) noexcept {
-  for (const SignalName& s : kSignals) {
-    if (s.signo == signo) return s.name;
-  }
-  return nullptr;
-}
-
 const CodeName* code_name(int signo, int code) noexcept {
   for (const CodeName& c : kCodes) {
     if (c.signo == signo && c.code == code) return &c;  // a signal's own meaning first
@@ -146,6 +141,17 @@ class Writer {
   CrashTextSink sink_;
 };
 
+}  // namespace
+
+const char* signal_name(int signo) noexcept {
+  for (const SignalName& s : kSignals) {
+    if (s.signo == signo) return s.name;
+  }
+  return nullptr;
+}
+
+namespace {
+
 void write_first_line(Writer& w, const siginfo_t& si) noexcept {
   w.text("crashed: ");
   if (const char* name = signal_name(si.si_signo)) {
@@ -189,7 +195,7 @@ constexpr Reg kRegLine2[] = {{"r8", REG_R8},   {"r9", REG_R9},   {"r10", REG_R10
                              {"r12", REG_R12}, {"r13", REG_R13}, {"r14", REG_R14}, {"r15", REG_R15},
                              {"eflags", REG_EFL}};
 
-void write_registers(Writer& w, const ucontext_t& uc) noexcept {
+void write_registers(Writer& w, const ucontext_t& uc, bool trap) noexcept {
   const auto& g = uc.uc_mcontext.gregs;
   const auto line = [&](const auto& regs) {
     const char* sep = "";
@@ -203,7 +209,8 @@ void write_registers(Writer& w, const ucontext_t& uc) noexcept {
   line(kRegLine2);
   // The CPU's exception number and error code (for a page fault: bit 0 page
   // present, bit 1 write, bit 2 user mode, bit 4 instruction fetch).
-  w.text(" trapno ").dec(g[REG_TRAPNO]).text(" err ").hex(static_cast<std::uint64_t>(g[REG_ERR])).text("\n");
+  if (trap) w.text(" trapno ").dec(g[REG_TRAPNO]).text(" err ").hex(static_cast<std::uint64_t>(g[REG_ERR]));
+  w.text("\n");
 }
 
 void write_frame(Writer& w, std::size_t i, std::uintptr_t pc, bool return_address, const Symbolizer* sym) noexcept {
@@ -235,7 +242,7 @@ void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbol
   std::uintptr_t frames[kCrashReportFrames];
   std::size_t n = 0;
   if (uc != nullptr) {
-    write_registers(w, *uc);
+    write_registers(w, *uc, true);
     n = backtrace_from_context(*uc, frames);
     w.text("backtrace:\n");
   } else {
@@ -247,6 +254,16 @@ void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbol
     // From a context, frame 0 is the interrupted instruction itself.
     write_frame(w, i, frames[i], uc == nullptr || i > 0, sym);
   }
+}
+
+void format_signal_line(const siginfo_t& si, CrashTextSink sink) noexcept {
+  Writer w(sink);
+  write_first_line(w, si);
+}
+
+void format_registers(const ucontext_t& uc, bool trap, CrashTextSink sink) noexcept {
+  Writer w(sink);
+  write_registers(w, uc, trap);
 }
 
 }  // namespace np::console

@@ -231,6 +231,8 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
   lg->sender_scratch_.size = body;
   lg->crash_scratch_.body = std::make_unique<char[]>(crash_body);
   lg->crash_scratch_.size = crash_body;
+  lg->direct_scratch_.body = std::make_unique<char[]>(crash_body);
+  lg->direct_scratch_.size = crash_body;
   thread_name();  // the setup thread's name, cached before any handler needs it
   if (c.sender_thread) lg->sender_ = std::thread([raw = lg.get()] { raw->sender_loop(); });
   return lg;
@@ -750,18 +752,27 @@ std::size_t Logger::crash_drain(std::chrono::nanoseconds wait_each) noexcept {
   return sent;
 }
 
-void Logger::crash_send(Level level, std::string_view text) noexcept {
+void Logger::send_direct(Facility facility, Level level, std::string_view text, Scratch& scratch) noexcept {
   RecordMeta m;
   m.timestamp_us = boottime_us();
-  m.facility = static_cast<std::uint8_t>(config_facility_);
+  m.facility = static_cast<std::uint8_t>(facility);
   m.level = static_cast<std::uint8_t>(level);
   m.bypass_rate_limit = true;
   m.cpu = ::sched_getcpu();
   m.tid = current_tid();
   ::prctl(PR_GET_NAME, m.taskname, 0, 0, 0);
   m.text_len = static_cast<std::uint32_t>(std::min(text.size(), std::max(cfg_.max_text, kMaxCrashText)));
-  send_record(next_seq(0), m, text.substr(0, m.text_len), crash_scratch_, true);
+  send_record(next_seq(0), m, text.substr(0, m.text_len), scratch, true);
   kick_all();
+}
+
+void Logger::crash_send(Level level, std::string_view text) noexcept {
+  send_direct(config_facility_, level, text, crash_scratch_);
+}
+
+void Logger::send_now(Facility facility, Level level, std::string_view text) {
+  std::lock_guard lock(direct_mutex_);
+  send_direct(facility, level, text, direct_scratch_);
 }
 
 std::size_t Logger::crash_resend_unacked(std::chrono::nanoseconds wait, std::chrono::nanoseconds budget) noexcept {

@@ -85,6 +85,7 @@ __attribute__((constructor)) void netpoll_run_init() {
   CrashConfig crash;
   crash.drain_fds = {1, 2};
   crash.peer_idle = &shared->runner_idle;
+  crash.report_count = &shared->crash_reports;
   if (auto r = install_crash_handler(*logger, crash); !r) return complain(r.error().message);
   ::setvbuf(stdout, nullptr, _IOLBF, 0);
 }

@@ -95,10 +95,19 @@ TEST_F(RunCommand, ReportsAStackOverflowInAThreadOfAnUnmodifiedProgram) {
   const int rc = run(std::string(NP_CRASH_CHILD) + " control-thread-stack");
   EXPECT_EQ(rc, 128 + SIGSEGV);
   const auto records = collect(peer);
-  ASSERT_EQ(records.size(), 3u);
+  // The line, the crash record, the main thread's stack (the witness
+  // unwinds every thread), the runner's exit record.
+  ASSERT_EQ(records.size(), 4u);
   EXPECT_EQ(records.at(0).text, "about to overflow a thread's stack");
-  EXPECT_EQ(records.at(1).text.rfind("crashed: SIGSEGV (SEGV_", 0), 0u) << records.at(1).text;
-  EXPECT_NE(records.at(1).text.find("recurse_forever"), std::string::npos) << records.at(1).text;
+  const std::string& crash = records.at(1).text;
+  EXPECT_EQ(crash.rfind("crashed: SIGSEGV (SEGV_", 0), 0u) << crash;
+  EXPECT_NE(crash.find("recurse_forever(int)+0x"), std::string::npos) << "demangled: " << crash;
+  EXPECT_NE(crash.find("crash_child.cpp:"), std::string::npos) << "source lines: " << crash;
+  EXPECT_NE(crash.find("(2 threads stopped)"), std::string::npos) << crash;
+  const std::string& main_thread = records.at(2).text;
+  EXPECT_NE(main_thread.find(", at the crash of thread "), std::string::npos) << main_thread;
+  EXPECT_NE(main_thread.find(" main+0x"), std::string::npos) << "the main thread waits in join: " << main_thread;
+  EXPECT_NE(crash.find("   (the frame above "), std::string::npos) << "a recursion is one line: " << crash;
 }
 
 TEST_F(RunCommand, PassesTheExitStatusThrough) {

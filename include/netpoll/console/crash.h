@@ -61,6 +61,9 @@ struct CrashConfig {
   std::vector<int> drain_fds;
   std::atomic<std::uint32_t>* peer_idle = nullptr;
   std::chrono::milliseconds peer_wait{500};
+  // Counted up when the handler begins a report (netpoll run's shared
+  // memory: the runner learns that a crash record is on its way).
+  std::atomic<std::uint32_t>* report_count = nullptr;
 };
 
 // Installs the handler for `cfg.signals` and gives the calling thread an

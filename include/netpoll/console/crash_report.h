@@ -58,6 +58,17 @@ using CrashTextSink = FunctionRef<void(std::string_view)>;
 void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbolizer* sym,
                          CrashTextSink sink) noexcept;
 
+// The pieces of a report, for a reporter outside the process (netpoll
+// run's witness) that has its own way to name frames:
+//  - the first line ("crashed: SIGSEGV (...) at address 0x...\n");
+//  - the two register lines, trapno and err only when `trap` (a signal
+//    context has them; registers read with ptrace do not);
+//  - "SIGSEGV", ..., or nullptr for a signal without a name here.
+// Context: any.
+void format_signal_line(const siginfo_t& si, CrashTextSink sink) noexcept;
+void format_registers(const ucontext_t& uc, bool trap, CrashTextSink sink) noexcept;
+const char* signal_name(int signo) noexcept;
+
 // Appends the report to `out`. A report that does not fit is cut after the
 // last piece that leaves room for kCrashReportCut, which ends the text on a
 // line of its own; the text never exceeds the buffer. (A report that would

@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -231,6 +232,14 @@ class Logger {
   // a service thread, itself. Context: setup (it sleeps).
   bool wait_acked(std::chrono::milliseconds timeout);
 
+  // Sends one record (up to kMaxCrashText bytes) to every target now, from
+  // the calling thread, bypassing the ring and the rate limit; it is
+  // numbered when it is sent, so it follows every record sent before the
+  // call (flush() first to put it after everything logged). Reliable
+  // targets do not keep it for retransmission. netpoll run's witness sends
+  // its crash records this way. Context: setup (takes a mutex).
+  void send_now(Facility facility, Level level, std::string_view text);
+
   // --- for the crash path (console/crash.h) ------------------------------
   // Stops the sender thread at its next step and puts every target's device
   // in emergency mode for the calling thread. Context: any.
@@ -347,6 +356,7 @@ class Logger {
   std::uint64_t next_seq(std::uint32_t drops_before) noexcept;
   std::uint64_t seq_for(std::uint64_t ticket, std::uint32_t drops_before) noexcept;
   bool allow(Target& t) noexcept;
+  void send_direct(Facility facility, Level level, std::string_view text, Scratch& scratch) noexcept;
   void kick_all() noexcept;
 
   LoggerConfig cfg_;
@@ -356,6 +366,8 @@ class Logger {
   std::vector<std::unique_ptr<Target>> targets_;
   Scratch sender_scratch_;
   Scratch crash_scratch_;
+  Scratch direct_scratch_;
+  std::mutex direct_mutex_;
   std::atomic<std::uint64_t> own_seq_{0};
   std::atomic<std::uint64_t>* seq_;
   std::atomic<std::uint64_t> consumed_{0};  // tickets fully sent

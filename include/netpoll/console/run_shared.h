@@ -25,6 +25,9 @@ struct RunShared {
   std::atomic<std::uint32_t> runner_idle{1};
   std::atomic<std::uint64_t> seq{0};
   std::atomic<std::uint32_t> msgid[kRunMaxTargets] = {};
+  // Crashes the program's crash path began to report: the runner tells a
+  // death it heard about from one it did not.
+  std::atomic<std::uint32_t> crash_reports{0};
 };
 
 // Environment of the program (the runner sets, the library reads):
