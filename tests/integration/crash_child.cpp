@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -96,7 +97,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", lg.error().message.c_str());
     return 2;
   }
-  if (auto r = install_crash_handler(**lg); !r) {
+  CrashConfig crash;
+  // deadline-*: a report that cannot finish in time. The runner's "idle"
+  // word never comes, and the handler would wait 10 s for it.
+  std::atomic<std::uint32_t> never_idle{0};
+  if (scenario.rfind("deadline-", 0) == 0) {
+    crash.peer_idle = &never_idle;
+    crash.peer_wait = std::chrono::seconds(10);
+    crash.deadline = std::chrono::milliseconds(300);
+  }
+  if (auto r = install_crash_handler(**lg, crash); !r) {
     std::fprintf(stderr, "%s\n", r.error().message.c_str());
     return 2;
   }
@@ -135,6 +145,16 @@ int main(int argc, char** argv) {
     // More records than the sender can have sent by the time of the crash.
     for (int i = 1; i <= 500; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
     segfault_now();
+  }
+  if (scenario == "deadline-segv") {
+    for (int i = 1; i <= 3; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
+    segfault_now();
+  }
+  if (scenario == "fault-in-report-abort") {
+    // The logger itself overwritten (the heap it lives on was): the report
+    // faults inside the handler, which must still die of SIGABRT.
+    std::memset(static_cast<void*>(lg->get()), 0x41, 64);
+    std::abort();
   }
   std::fprintf(stderr, "crash_child: unknown scenario %s\n", scenario.c_str());
   return 2;

@@ -187,5 +187,32 @@ TEST_F(CrashPath, EveryRecordStillInTheRingGoesOutBeforeTheCrashRecord) {
   check("burst-segv", "control-segv", SIGSEGV, 500, "crashed: SIGSEGV (SEGV_MAPERR");
 }
 
+TEST_F(CrashPath, ADeadlineEndsAReportThatCannotFinishAndTheProcessDiesAsItWould) {
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  const auto start = std::chrono::steady_clock::now();
+  const Outcome ours = run_child(&bed.a, {"deadline-segv", "+6665@10.77.0.1/np0,6666@10.77.0.2/" + bed.b_mac});
+  const auto took = std::chrono::steady_clock::now() - start;
+  const Outcome theirs = run_child(nullptr, {"control-segv"});
+  ASSERT_TRUE(WIFSIGNALED(ours.status));
+  EXPECT_EQ(WTERMSIG(ours.status), SIGSEGV);
+  EXPECT_EQ(WCOREDUMP(ours.status), WCOREDUMP(theirs.status));
+  EXPECT_EQ(ours.core_file, theirs.core_file);
+  // The handler would have waited 10 s; the 300 ms deadline ended it.
+  EXPECT_LT(took, 5s);
+  // What was sent before the deadline still arrived: the last words.
+  const auto records = collect(peer);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records.at(2).body, "last words 3\n");
+}
+
+TEST_F(CrashPath, AFaultInsideTheReportDiesOfTheOriginalSignal) {
+  const Outcome ours = run_child(&bed.a, {"fault-in-report-abort", "+6665@10.77.0.1/np0,6666@10.77.0.2/" + bed.b_mac});
+  const Outcome theirs = run_child(nullptr, {"control-abort"});
+  ASSERT_TRUE(WIFSIGNALED(ours.status)) << ours.status;
+  EXPECT_EQ(WTERMSIG(ours.status), SIGABRT) << "not the SIGSEGV of the handler's own fault";
+  EXPECT_EQ(WCOREDUMP(ours.status), WCOREDUMP(theirs.status));
+  EXPECT_EQ(ours.core_file, theirs.core_file);
+}
+
 }  // namespace
 }  // namespace np::console

@@ -50,6 +50,11 @@ struct CrashConfig {
   // How long to wait for a record another thread is still writing (and
   // for the sender thread to finish a change to a retransmit window).
   std::chrono::milliseconds record_wait{20};
+  // The whole report's time budget. When it runs out (a hang, a device that
+  // never accepts) or the handler faults, the report is abandoned and the
+  // process dies of its original signal, as it would have without netpoll.
+  // SIGALRM is the deadline's timer signal while a report runs.
+  std::chrono::milliseconds deadline{2000};
   // Reliable targets: how long the handler may spend sending the
   // unacknowledged records once more, after the crash record. 0: not at all.
   std::chrono::milliseconds resend_budget{200};

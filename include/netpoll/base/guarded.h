@@ -1,0 +1,64 @@
+// Memory of netpoll's own, away from the program's: a mapping with a
+// PROT_NONE guard page on each side.
+//
+// A dying program may have written over anything its pointers reach: the
+// malloc heap first of all (an overflowed block runs into its neighbours),
+// then writable globals. State that the crash path must trust lives in a
+// GuardedRegion instead: nothing of the program's is next to it (an overrun
+// that walks into it from a neighbouring mapping hits a guard page and
+// faults first), and what never changes after setup is sealed read-only,
+// so a stray write faults instead of landing.
+//
+// Objects are placed with make<T>() (a bump allocator over the mapping,
+// each object aligned as its type asks); there is no free: a region lives
+// as long as the structure it holds and is unmapped whole.
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <utility>
+
+#include "netpoll/base/result.h"
+
+namespace np {
+
+class GuardedRegion {
+ public:
+  GuardedRegion() = default;
+  // Maps `size` bytes (rounded up to pages) between two guard pages.
+  // Context: setup.
+  static SetupResult<GuardedRegion> map(std::size_t size, const char* what);
+  ~GuardedRegion();
+  GuardedRegion(GuardedRegion&& o) noexcept { *this = std::move(o); }
+  GuardedRegion& operator=(GuardedRegion&& o) noexcept;
+  GuardedRegion(const GuardedRegion&) = delete;
+  GuardedRegion& operator=(const GuardedRegion&) = delete;
+
+  // Constructs a T in the region; nullptr when it does not fit.
+  // Context: setup.
+  template <class T, class... Args>
+  T* make(Args&&... args) {
+    void* p = take(sizeof(T), alignof(T));
+    return p != nullptr ? new (p) T(std::forward<Args>(args)...) : nullptr;
+  }
+  // Raw bytes (for arrays the caller constructs). Context: setup.
+  void* take(std::size_t size, std::size_t align) noexcept;
+
+  // Read-only, or writable again (to change it at setup). Context: setup.
+  bool seal() noexcept;
+  bool unseal() noexcept;
+
+  bool contains(const void* p, std::size_t len = 1) const noexcept;
+  std::byte* data() const noexcept { return base_; }
+  std::size_t size() const noexcept { return size_; }
+  std::size_t used() const noexcept { return used_; }
+
+ private:
+  std::byte* mapping_ = nullptr;  // the first guard page
+  std::size_t mapping_size_ = 0;
+  std::byte* base_ = nullptr;     // the usable bytes
+  std::size_t size_ = 0;
+  std::size_t used_ = 0;
+};
+
+}  // namespace np

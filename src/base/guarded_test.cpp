@@ -1,0 +1,65 @@
+#include "netpoll/base/guarded.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace np {
+namespace {
+
+// Runs `fn` in a child process; its wait status.
+template <class Fn>
+int in_child(Fn fn) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    fn();
+    ::_exit(0);
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return st;
+}
+
+TEST(GuardedRegion, PlacesObjectsAlignedUntilFull) {
+  auto r = GuardedRegion::map(100, "test");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->size(), static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)));
+  auto* a = r->make<char>('x');
+  auto* b = r->make<std::uint64_t>(7u);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b) % alignof(std::uint64_t), 0u);
+  EXPECT_TRUE(r->contains(b, sizeof *b));
+  EXPECT_EQ(r->take(r->size(), 1), nullptr) << "more than is left";
+  EXPECT_FALSE(r->contains(r->data() + r->size()));
+}
+
+TEST(GuardedRegion, AnOverrunIntoItFaultsOnTheGuardPage) {
+  auto r = GuardedRegion::map(4096, "test");
+  ASSERT_TRUE(r);
+  std::byte* before = r->data() - 1;
+  std::byte* after = r->data() + r->size();
+  EXPECT_TRUE(WIFSIGNALED(in_child([&] { *reinterpret_cast<volatile std::byte*>(before) = std::byte{1}; })));
+  EXPECT_TRUE(WIFSIGNALED(in_child([&] { *reinterpret_cast<volatile std::byte*>(after) = std::byte{1}; })));
+  const int ok = in_child([&] { *reinterpret_cast<volatile std::byte*>(r->data()) = std::byte{1}; });
+  EXPECT_TRUE(WIFEXITED(ok) && WEXITSTATUS(ok) == 0);
+}
+
+TEST(GuardedRegion, ASealedRegionRefusesWritesAndKeepsItsBytes) {
+  auto r = GuardedRegion::map(4096, "test");
+  ASSERT_TRUE(r);
+  auto* v = r->make<int>(42);
+  ASSERT_TRUE(r->seal());
+  const int st = in_child([&] { *reinterpret_cast<volatile int*>(v) = 1; });
+  ASSERT_TRUE(WIFSIGNALED(st));
+  EXPECT_EQ(WTERMSIG(st), SIGSEGV);
+  EXPECT_EQ(*v, 42);
+  ASSERT_TRUE(r->unseal());
+  *v = 43;
+  EXPECT_EQ(*v, 43);
+}
+
+}  // namespace
+}  // namespace np
