@@ -724,7 +724,11 @@ void Logger::crash_take_over(std::chrono::nanoseconds device_wait) noexcept {
   // Sequentially consistent: the sender thread's window mark (enter_window)
   // and this store are each followed by a look at the other.
   crash_owner_.store(current_tid(), std::memory_order_seq_cst);
-  for (auto& t : targets_) t->np->device().enter_emergency(device_wait);
+  for (auto& t : targets_) {
+    t->np->device().enter_emergency(device_wait);
+    // The program may have closed or reused the device's descriptors.
+    static_cast<void>(t->np->device().revalidate());
+  }
 }
 
 std::size_t Logger::crash_drain(std::chrono::nanoseconds wait_each) noexcept {

@@ -130,6 +130,7 @@ class PacketDevice final : public Device {
                MacAddr mac, std::size_t mtu) noexcept
       : name_(std::move(name)),
         fd_(fd),
+        fd_id_(fd),
         map_(map),
         geo_(g),
         tx_base_(map + g.rx_bytes()),
@@ -139,8 +140,11 @@ class PacketDevice final : public Device {
 
   ~PacketDevice() override {
     ::munmap(map_, geo_.rx_bytes() + geo_.tx_bytes());
-    ::close(fd_);
+    if (!lost_) ::close(fd_);  // a lost descriptor is someone else's now
+    if (spare_fd_ >= 0) ::close(spare_fd_);
   }
+
+  bool revalidate() noexcept override;
 
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override;
   TxStatus transmit(std::span<const std::byte> frame) noexcept override;
@@ -151,11 +155,14 @@ class PacketDevice final : public Device {
   MacAddr mac() const noexcept override { return mac_; }
   std::size_t mtu() const noexcept override { return mtu_; }
   int ifindex() const noexcept override { return ifindex_; }
-  int fd() const noexcept override { return fd_; }
+  int fd() const noexcept override { return lost_ ? spare_fd_ : fd_; }
   std::string_view name() const noexcept override { return name_; }
   const DeviceStats& stats() const noexcept override { return stats_; }
 
  private:
+  // Lost descriptor: one frame per sendto() on the spare socket.
+  TxStatus transmit_spare(std::span<const std::byte> frame) noexcept;
+
   std::byte* rx_block(std::size_t i) const noexcept { return map_ + i * geo_.rx_block_size; }
   tpacket3_hdr* tx_slot(std::size_t i) const noexcept {
     return reinterpret_cast<tpacket3_hdr*>(tx_base_ + i * geo_.slot_size);
@@ -170,6 +177,12 @@ class PacketDevice final : public Device {
 
   std::string name_;
   int fd_;
+  FdIdentity fd_id_;
+  // The program closed or replaced fd_: it is never used again. Frames go
+  // out through spare_fd_, a raw socket opened when that was found (the
+  // rings stay mapped, but kicking them needs the descriptor).
+  bool lost_ = false;
+  int spare_fd_ = -1;
   std::byte* map_;
   Geometry geo_;
   std::byte* tx_base_;
@@ -196,7 +209,7 @@ void PacketDevice::retire_block() noexcept {
     // Reading the statistics clears them: each drop is counted once.
     tpacket_stats_v3 st{};
     socklen_t len = sizeof st;
-    if (::getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) stats_.rx_dropped.add(st.tp_drops);
+    if (!lost_ && ::getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) stats_.rx_dropped.add(st.tp_drops);
   }
   store_status(desc->hdr.bh1.block_status, TP_STATUS_KERNEL);
   rx_open_ = false;
@@ -278,6 +291,7 @@ std::size_t PacketDevice::receive(std::size_t budget, FrameSink sink) noexcept {
 }
 
 int PacketDevice::kick() noexcept {
+  if (lost_) return 0;
   if (::send(fd_, nullptr, 0, MSG_DONTWAIT) >= 0) {
     kick_pending_ = false;
     return 0;
@@ -311,8 +325,44 @@ TxStatus PacketDevice::fill_slot(std::span<const std::byte> frame) noexcept {
   return TxStatus::kOk;
 }
 
+bool PacketDevice::revalidate() noexcept {
+  ErrnoSaver keep_errno;
+  if (!lost_ && fd_id_.same(fd_)) return true;
+  lost_ = true;
+  if (spare_fd_ >= 0) return true;
+  // Protocol 0: the spare socket receives nothing, it only sends.
+  spare_fd_ = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  return spare_fd_ >= 0;
+}
+
+TxStatus PacketDevice::transmit_spare(std::span<const std::byte> frame) noexcept {
+  if (spare_fd_ < 0 || frame.size() < kEthHeaderLen || frame.size() > mtu_ + kEthHeaderLen) {
+    stats_.tx_errors.add();
+    return TxStatus::kError;
+  }
+  sockaddr_ll to{};
+  to.sll_family = AF_PACKET;
+  to.sll_ifindex = ifindex_;
+  to.sll_halen = 6;
+  std::memcpy(to.sll_addr, frame.data(), 6);
+  const ssize_t n = ::sendto(spare_fd_, frame.data(), frame.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to),
+                             sizeof to);
+  if (n == static_cast<ssize_t>(frame.size())) {
+    stats_.tx_frames.add();
+    stats_.tx_bytes.add(frame.size());
+    return TxStatus::kOk;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == ENOBUFS || errno == ENETDOWN)) {
+    stats_.tx_busy.add();
+    return TxStatus::kBusy;
+  }
+  stats_.tx_errors.add();
+  return TxStatus::kError;
+}
+
 TxStatus PacketDevice::transmit(std::span<const std::byte> frame) noexcept {
   ErrnoSaver keep_errno;
+  if (lost_) return transmit_spare(frame);
   const std::size_t slot_index = tx_head_;
   if (const TxStatus st = fill_slot(frame); st != TxStatus::kOk) return st;
   tpacket3_hdr* slot = tx_slot(slot_index);
@@ -340,6 +390,10 @@ TxStatus PacketDevice::transmit(std::span<const std::byte> frame) noexcept {
 // xmit_more: the frame waits in the ring for the next kick, so a burst
 // costs one system call instead of one per frame.
 TxStatus PacketDevice::transmit_more(std::span<const std::byte> frame) noexcept {
+  if (lost_) {
+    ErrnoSaver keep_errno;
+    return transmit_spare(frame);
+  }
   const TxStatus st = fill_slot(frame);
   if (st == TxStatus::kOk) {
     kick_pending_ = true;
@@ -361,14 +415,15 @@ LinkState PacketDevice::link() const noexcept {
   ifreq ifr{};
   // By index, so that a renamed interface is still the one we are bound to.
   ifr.ifr_ifindex = ifindex_;
-  if (::ioctl(fd_, SIOCGIFNAME, &ifr) != 0) return {};
-  if (::ioctl(fd_, SIOCGIFFLAGS, &ifr) != 0) return {};
+  const int fd = lost_ ? spare_fd_ : fd_;
+  if (::ioctl(fd, SIOCGIFNAME, &ifr) != 0) return {};
+  if (::ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) return {};
   // The kernel marks the socket with ENETDOWN when the interface goes down;
   // left there it makes poll(2) report POLLERR on fd() forever. Reading it
   // clears it.
   int so_error = 0;
   socklen_t len = sizeof so_error;
-  static_cast<void>(::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &so_error, &len));
+  static_cast<void>(::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len));
   LinkState s;
   s.running = (ifr.ifr_flags & IFF_UP) != 0;
   // ifr_flags is 16 bits wide, so IFF_LOWER_UP never arrives here;

@@ -75,11 +75,23 @@ class TapDevice final : public Device {
         ifindex_(ifindex),
         mac_(mac),
         mtu_(mtu),
-        rx_buffer_(std::move(rx_buffer)) {}
+        rx_buffer_(std::move(rx_buffer)),
+        fd_id_(fd),
+        ctl_id_(ctl) {}
 
   ~TapDevice() override {
-    ::close(fd_);  // a non-persistent interface disappears with its last descriptor
-    ::close(ctl_);
+    // A descriptor given up by revalidate() is someone else's now.
+    if (fd_ >= 0) ::close(fd_);  // a non-persistent interface disappears with its last descriptor
+    if (ctl_ >= 0) ::close(ctl_);
+  }
+
+  // Replacing a TAP descriptor would attach a new queue to the interface
+  // (an ioctl sequence, not worth it on the crash path): a lost one is
+  // given up, and the device stops transmitting.
+  bool revalidate() noexcept override {
+    if (fd_ >= 0 && !fd_id_.same(fd_)) fd_ = -1;
+    if (ctl_ >= 0 && !ctl_id_.same(ctl_)) ctl_ = -1;
+    return fd_ >= 0;
   }
 
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override;
@@ -101,6 +113,8 @@ class TapDevice final : public Device {
   MacAddr mac_;
   std::size_t mtu_;
   std::unique_ptr<std::byte[]> rx_buffer_;  // receive side only
+  FdIdentity fd_id_;
+  FdIdentity ctl_id_;
   DeviceStats stats_;
 };
 

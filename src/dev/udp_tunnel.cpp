@@ -83,6 +83,7 @@ class UdpTunnel final : public UdpTunnelDevice {
   UdpTunnel(std::string name, int fd, const MacAddr& mac, std::size_t mtu, const sockaddr_in& remote)
       : name_(std::move(name)),
         fd_(fd),
+        fd_id_(fd),
         mac_(mac),
         mtu_(mtu),
         frame_max_(mtu + kEthHeaderLen),
@@ -97,7 +98,16 @@ class UdpTunnel final : public UdpTunnelDevice {
     }
   }
 
-  ~UdpTunnel() override { ::close(fd_); }
+  ~UdpTunnel() override {
+    if (fd_ >= 0) ::close(fd_);  // one given up by revalidate() is someone else's now
+  }
+
+  // A lost socket is given up (a fresh one would send from another port,
+  // which the far end may not take for ours): the device stops transmitting.
+  bool revalidate() noexcept override {
+    if (fd_ >= 0 && !fd_id_.same(fd_)) fd_ = -1;
+    return fd_ >= 0;
+  }
 
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override {
     ErrnoSaver keep_errno;  // may run inside a signal handler
@@ -193,7 +203,8 @@ class UdpTunnel final : public UdpTunnelDevice {
 
  private:
   const std::string name_;
-  const int fd_;
+  int fd_;
+  FdIdentity fd_id_;
   const MacAddr mac_;
   const std::size_t mtu_;
   const std::size_t frame_max_;

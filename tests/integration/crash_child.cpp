@@ -2,6 +2,7 @@
 // tests/integration/crash_test.cpp. With netpoll's crash path installed it
 // logs "last words N" records first; the control scenarios crash the same
 // way without netpoll, so the test can compare how each one dies.
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -148,6 +149,17 @@ int main(int argc, char** argv) {
   }
   if (scenario == "deadline-segv") {
     for (int i = 1; i <= 3; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
+    segfault_now();
+  }
+  if (scenario == "closed-fds-segv" || scenario == "reused-fds-segv") {
+    for (int i = 1; i <= 3; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
+    (*lg)->flush(std::chrono::seconds(1));
+    // The program closes every descriptor netpoll holds (and, reused,
+    // opens files under the same numbers) before it crashes.
+    for (int fd = 3; fd <= 1024; ++fd) ::close(fd);
+    if (scenario == "reused-fds-segv") {
+      for (int i = 0; i < 64; ++i) static_cast<void>(::open("/dev/null", O_WRONLY));
+    }
     segfault_now();
   }
   if (scenario == "fault-in-report-abort") {

@@ -187,6 +187,14 @@ TEST_F(CrashPath, EveryRecordStillInTheRingGoesOutBeforeTheCrashRecord) {
   check("burst-segv", "control-segv", SIGSEGV, 500, "crashed: SIGSEGV (SEGV_MAPERR");
 }
 
+TEST_F(CrashPath, TheProgramClosedEveryDescriptorNetpollHeld) {
+  check("closed-fds-segv", "control-segv", SIGSEGV, 3, "crashed: SIGSEGV (SEGV_MAPERR");
+}
+
+TEST_F(CrashPath, TheProgramReusedNetpollsDescriptorsForFiles) {
+  check("reused-fds-segv", "control-segv", SIGSEGV, 3, "crashed: SIGSEGV (SEGV_MAPERR");
+}
+
 TEST_F(CrashPath, ADeadlineEndsAReportThatCannotFinishAndTheProcessDiesAsItWould) {
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   const auto start = std::chrono::steady_clock::now();

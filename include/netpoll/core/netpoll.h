@@ -162,6 +162,10 @@ class NetpollDevice {
   // the calling thread (a crash inside transmit) is taken at once. Returns
   // false if another thread is already in emergency mode. Context: any.
   bool enter_emergency(std::chrono::nanoseconds wait) noexcept;
+  // The crash path, after enter_emergency(): whether the device's
+  // descriptors are still its own (dev::Device::revalidate: a lost one is
+  // given up, and replaced where it can be). Context: any.
+  bool revalidate() noexcept { return dev_->revalidate(); }
   bool in_emergency() const noexcept { return emergency_owner_.load(std::memory_order_acquire) != 0; }
 
   // Takes the transmit lock and keeps it: lets a test play a thread frozen

@@ -48,6 +48,7 @@ class Decorator : public Device {
   std::string_view name() const noexcept override { return inner_->name(); }
   // The inner device's counters: what actually crossed it.
   const DeviceStats& stats() const noexcept override { return inner_->stats(); }
+  bool revalidate() noexcept override { return inner_->revalidate(); }
 
  protected:
   // The wrapped device. Context: any.

@@ -100,6 +100,18 @@ class Device {
   virtual std::string_view name() const noexcept = 0;
 
   virtual const DeviceStats& stats() const noexcept = 0;
+
+  // The crash path asks this before it transmits: are the descriptors this
+  // device uses still its own? A dying program may have closed them, or
+  // closed them and opened files or sockets of its own under the same
+  // numbers. A device never writes into a descriptor that is no longer its
+  // own: one it finds closed or replaced (a different file than the one it
+  // opened) it stops using for good, and where plain system calls can
+  // replace it (AF_PACKET: a fresh raw socket on the same interface) it
+  // sends through the replacement from then on. False when it can no
+  // longer transmit. Devices without descriptors answer true.
+  // Context: any.
+  virtual bool revalidate() noexcept { return true; }
 };
 
 }  // namespace np::dev
