@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -34,6 +35,17 @@ SetupResult<GuardedRegion> GuardedRegion::map(std::size_t size, const char* what
   r.base_ = bytes + page;
   r.size_ = usable;
   return r;
+}
+
+GuardedRegion GuardedRegion::must_map(std::size_t size, const char* what) {
+  auto r = map(size, what);
+  if (!r) {
+    const std::string& m = r.error().message;
+    [[maybe_unused]] const ssize_t w = ::write(STDERR_FILENO, m.data(), m.size());
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, "\n", 1);
+    std::abort();
+  }
+  return std::move(*r);
 }
 
 GuardedRegion::~GuardedRegion() {

@@ -227,12 +227,9 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
   // The crash path's also holds a whole crash record.
   const std::size_t body = c.max_text * 4 + 1 + widest_extra;
   const std::size_t crash_body = std::max(c.max_text, kMaxCrashText) * 4 + 1 + widest_extra;
-  lg->sender_scratch_.body = std::make_unique<char[]>(body);
-  lg->sender_scratch_.size = body;
-  lg->crash_scratch_.body = std::make_unique<char[]>(crash_body);
-  lg->crash_scratch_.size = crash_body;
-  lg->direct_scratch_.body = std::make_unique<char[]>(crash_body);
-  lg->direct_scratch_.size = crash_body;
+  lg->sender_scratch_.make(body);
+  lg->crash_scratch_.make(crash_body);
+  lg->direct_scratch_.make(crash_body);
   thread_name();  // the setup thread's name, cached before any handler needs it
   if (c.sender_thread) lg->sender_ = std::thread([raw = lg.get()] { raw->sender_loop(); });
   return lg;
@@ -323,7 +320,7 @@ bool Logger::allow(Target& t) noexcept {
 
 Logger::Emitted Logger::emit(Target& t, std::uint64_t seq, const RecordMeta& meta, std::string_view text,
                              std::uint32_t msgid, bool emergency, Scratch& scratch, bool crash) noexcept {
-  const std::span<char> out(scratch.body.get(), scratch.size);
+  const std::span<char> out(scratch.body, scratch.size);
   Emitted r;
   const auto sink = [&](std::string_view datagram) {
     if (!crash && crash_owner_.load(std::memory_order_acquire) != 0) {

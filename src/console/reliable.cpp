@@ -13,9 +13,11 @@ namespace np::console {
 RetransmitWindow::RetransmitWindow(std::size_t records, std::size_t max_text)
     : capacity_(records),
       max_text_(max_text),
-      entries_(std::make_unique<Entry[]>(records)),
-      text_(std::make_unique<char[]>(records * max_text)) {
+      region_(GuardedRegion::must_map(sizeof(Entry) * records + 64 + records * max_text, "a retransmit window")) {
   NP_ASSERT(records > 0 && max_text > 0);
+  entries_ = region_.make_array<Entry>(records);
+  text_ = static_cast<char*>(region_.take(records * max_text, 64));
+  NP_ASSERT(entries_ != nullptr && text_ != nullptr);
 }
 
 bool RetransmitWindow::push(std::uint64_t seq, std::uint32_t msgid, std::int64_t resend_after_ns, const RecordMeta& meta,
@@ -33,7 +35,7 @@ bool RetransmitWindow::push(std::uint64_t seq, std::uint32_t msgid, std::int64_t
   e.resend_after_ns = resend_after_ns;
   e.meta = meta;
   const std::size_t n = std::min(text.size(), max_text_);
-  std::memcpy(text_.get() + s * max_text_, text.data(), n);
+  std::memcpy(text_ + s * max_text_, text.data(), n);
   e.meta.text_len = static_cast<std::uint32_t>(n);
   ++count_;
   return evicted;

@@ -263,13 +263,20 @@ void settle(std::vector<Candidate>& c) {
 
 }  // namespace
 
-SetupResult<std::unique_ptr<Symbolizer>> Symbolizer::load() {
+SetupResult<SymbolizerPtr> Symbolizer::load() {
   std::vector<Scan> scans;
   ::dl_iterate_phdr(collect, &scans);
   std::sort(scans.begin(), scans.end(), [](const Scan& a, const Scan& b) { return a.start < b.start; });
   const auto vdso = static_cast<std::uintptr_t>(::getauxval(AT_SYSINFO_EHDR));
 
-  std::unique_ptr<Symbolizer> sym(new Symbolizer());
+  // Built in vectors, then copied whole into the guarded region.
+  struct Building {
+    std::vector<LoadedObject> objects_;
+    std::vector<Range> ranges_;
+    std::vector<Function> functions_;
+    std::vector<char> names_;
+  };
+  auto sym = std::make_unique<Building>();
   std::vector<std::size_t> path_at;  // offsets into names_, turned into pointers once it stops growing
   std::vector<Candidate> found;
   for (const Scan& s : scans) {
@@ -310,10 +317,49 @@ SetupResult<std::unique_ptr<Symbolizer>> Symbolizer::load() {
     sym->objects_.push_back(obj);
     sym->ranges_.push_back(range);
   }
-  sym->names_.shrink_to_fit();
-  for (std::size_t i = 0; i < sym->objects_.size(); ++i) sym->objects_[i].path = sym->names_.data() + path_at[i];
-  return sym;
+  const std::size_t bytes = sizeof(Symbolizer) + 64 + sym->objects_.size() * sizeof(LoadedObject) +
+                            sym->ranges_.size() * sizeof(Range) + sym->functions_.size() * sizeof(Function) +
+                            sym->names_.size();
+  auto region = GuardedRegion::map(bytes, "the symbol tables");
+  if (!region) return std::unexpected(region.error());
+  auto* objects = region->make_array<LoadedObject>(sym->objects_.size());
+  auto* ranges = static_cast<Range*>(region->take(sym->ranges_.size() * sizeof(Range), alignof(Range)));
+  auto* functions = static_cast<Function*>(region->take(sym->functions_.size() * sizeof(Function), alignof(Function)));
+  auto* names = static_cast<char*>(region->take(sym->names_.size(), 1));
+  void* at = region->take(sizeof(Symbolizer), alignof(Symbolizer));
+  Symbolizer* out = at != nullptr ? new (at) Symbolizer() : nullptr;
+  if (objects == nullptr || (ranges == nullptr && !sym->ranges_.empty()) ||
+      (functions == nullptr && !sym->functions_.empty()) || (names == nullptr && !sym->names_.empty()) ||
+      out == nullptr)
+    return setup_error(Errc::kNoBuffer, "symbolizer: the tables do not fit their region");
+  std::copy(sym->ranges_.begin(), sym->ranges_.end(), ranges);
+  std::copy(sym->functions_.begin(), sym->functions_.end(), functions);
+  std::copy(sym->names_.begin(), sym->names_.end(), names);
+  for (std::size_t i = 0; i < sym->objects_.size(); ++i) {
+    objects[i] = sym->objects_[i];
+    objects[i].path = names + path_at[i];
+  }
+  out->objects_ = {objects, sym->objects_.size()};
+  out->ranges_ = {ranges, sym->ranges_.size()};
+  out->functions_ = {functions, sym->functions_.size()};
+  out->names_ = {names, sym->names_.size()};
+  Symbolizer* placed = out;
+  placed->region_ = std::move(*region);
+  if (!placed->region_.seal()) {
+    SymbolizerUnmap{}(placed);
+    return setup_error(Errc::kIo, "symbolizer: cannot seal the tables");
+  }
+  return SymbolizerPtr(placed);
 }
+
+void SymbolizerUnmap::operator()(Symbolizer* s) const noexcept {
+  if (s == nullptr) return;
+  s->region_.unseal();
+  GuardedRegion region = std::move(s->region_);  // unmapped last, with the object in it
+  s->~Symbolizer();
+}
+
+
 
 Symbol Symbolizer::lookup(std::uintptr_t pc) const noexcept {
   Symbol out;

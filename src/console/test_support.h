@@ -31,7 +31,7 @@ inline wire::netconsole::Parsed parsed(const std::string& d) {
 // The process's symbol table, loaded once. Loading allocates: call it
 // before any allocation guard.
 inline const Symbolizer& test_symbolizer() {
-  static const std::unique_ptr<Symbolizer> sym = [] {
+  static const SymbolizerPtr sym = [] {
     auto s = Symbolizer::load();
     if (!s) {
       std::fprintf(stderr, "%s\n", s.error().message.c_str());

@@ -10,6 +10,11 @@
 //
 // Consumers may be several (try_pop), or one that looks before it takes
 // (front + pop_front), as the deferred transmit queue does to keep order.
+//
+// The slots live in a guarded mapping of their own (base/guarded.h), not
+// on the malloc heap, and no loop trusts them: a retry loop gives up after
+// a fixed number of tries (far more than contention ever causes), so slots
+// a dying program overwrote read as "full" or "empty", never as a hang.
 #pragma once
 
 #include <atomic>
@@ -19,6 +24,7 @@
 #include <optional>
 
 #include "netpoll/base/assert.h"
+#include "netpoll/base/guarded.h"
 
 namespace np {
 
@@ -32,7 +38,9 @@ class BoundedQueue {
     std::size_t cap = 2;
     while (cap < capacity) cap <<= 1;
     mask_ = cap - 1;
-    slots_ = std::make_unique<Slot[]>(cap);
+    region_ = GuardedRegion::must_map(sizeof(Slot) * cap, "a queue");
+    slots_ = region_.make_array<Slot>(cap);
+    NP_ASSERT(slots_ != nullptr);
     for (std::size_t i = 0; i < cap; ++i) slots_[i].seq.store(i, std::memory_order_relaxed);
   }
 
@@ -41,7 +49,7 @@ class BoundedQueue {
   // False when full. Context: any.
   bool try_push(const T& value) noexcept {
     std::size_t pos = tail_.load(std::memory_order_relaxed);
-    for (;;) {
+    for (std::size_t tries = 0; tries < max_tries(); ++tries) {
       Slot& s = slots_[pos & mask_];
       const std::size_t seq = s.seq.load(std::memory_order_acquire);
       const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos);
@@ -57,12 +65,13 @@ class BoundedQueue {
         pos = tail_.load(std::memory_order_relaxed);
       }
     }
+    return false;  // slots that make no sense: taken as full
   }
 
   // Empty optional when nothing is ready. Context: any.
   std::optional<T> try_pop() noexcept {
     std::size_t pos = head_.load(std::memory_order_relaxed);
-    for (;;) {
+    for (std::size_t tries = 0; tries < max_tries(); ++tries) {
       Slot& s = slots_[pos & mask_];
       const std::size_t seq = s.seq.load(std::memory_order_acquire);
       const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos + 1);
@@ -78,6 +87,7 @@ class BoundedQueue {
         pos = head_.load(std::memory_order_relaxed);
       }
     }
+    return std::nullopt;  // slots that make no sense: taken as empty
   }
 
   // Single-consumer peek: the oldest ready value, not removed. Only for a
@@ -112,7 +122,12 @@ class BoundedQueue {
     std::atomic<std::size_t> seq{0};
     T value{};
   };
-  std::unique_ptr<Slot[]> slots_;
+  // Every try but the first is a lost race with another thread, or a slot
+  // ahead of the index we read; a few per contending thread is plenty.
+  std::size_t max_tries() const noexcept { return 64 + capacity(); }
+
+  GuardedRegion region_;
+  Slot* slots_ = nullptr;
   std::size_t mask_ = 0;
   alignas(64) std::atomic<std::size_t> head_{0};
   alignas(64) std::atomic<std::size_t> tail_{0};

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <utility>
 
@@ -28,6 +29,20 @@ class GuardedRegion {
   // Maps `size` bytes (rounded up to pages) between two guard pages.
   // Context: setup.
   static SetupResult<GuardedRegion> map(std::size_t size, const char* what);
+  // The same for a constructor, which cannot return an error: out of
+  // memory at setup ends the process with a message, as a failed
+  // allocation would. Context: setup.
+  static GuardedRegion must_map(std::size_t size, const char* what);
+  // An array of n default-constructed T, or nullptr. Context: setup.
+  template <class T>
+  T* make_array(std::size_t n) {
+    if (n != 0 && sizeof(T) > SIZE_MAX / n) return nullptr;
+    T* p = static_cast<T*>(take(sizeof(T) * n, alignof(T)));
+    if (p != nullptr) {
+      for (std::size_t i = 0; i < n; ++i) new (p + i) T();
+    }
+    return p;
+  }
   ~GuardedRegion();
   GuardedRegion(GuardedRegion&& o) noexcept { *this = std::move(o); }
   GuardedRegion& operator=(GuardedRegion&& o) noexcept;

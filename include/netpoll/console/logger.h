@@ -45,6 +45,7 @@
 #include <fmt/format.h>
 
 #include "netpoll/base/counter.h"
+#include "netpoll/base/guarded.h"
 #include "netpoll/base/result.h"
 #include "netpoll/console/record_ring.h"
 #include "netpoll/console/reliable.h"
@@ -309,9 +310,16 @@ class Logger {
     bool interrupted = false;  // the crash path took over in the middle
   };
   // Space for one record's body for every target.
+  // (In a guarded mapping: the crash path formats into it.)
   struct Scratch {
-    std::unique_ptr<char[]> body;
+    GuardedRegion region;
+    char* body = nullptr;
     std::size_t size = 0;
+    void make(std::size_t bytes) {
+      region = GuardedRegion::must_map(bytes, "a record buffer");
+      body = reinterpret_cast<char*>(region.data());
+      size = bytes;
+    }
   };
 
   explicit Logger(LoggerConfig cfg);

@@ -13,6 +13,12 @@
 // is written carries that count (drops_before), and the consumer, which
 // gives out sequence numbers in ticket order, leaves that many numbers out:
 // the receiver sees a gap where records were lost.
+//
+// The slots and their text live in a guarded mapping (base/guarded.h), not
+// on the malloc heap that a dying program overflows; a slot's text is
+// found from its index, never from a pointer stored beside it; a length
+// read back is cut to the slot's size; and no loop trusts a slot: claim()
+// gives up after a fixed number of tries (dropping the record, counted).
 #pragma once
 
 #include <atomic>
@@ -23,6 +29,7 @@
 #include <string_view>
 
 #include "netpoll/base/counter.h"
+#include "netpoll/base/guarded.h"
 
 namespace np::console {
 
@@ -65,8 +72,8 @@ class RecordRing {
   bool claimed(std::uint64_t t) const noexcept { return t < next_.load(std::memory_order_acquire); }
   const RecordMeta& meta(std::uint64_t t) const noexcept { return slot(t).meta; }
   std::string_view text(std::uint64_t t) const noexcept {
-    const Slot& s = slot(t);
-    return {s.text, s.meta.text_len};
+    const std::size_t len = slot(t).meta.text_len;
+    return {text_of(t), len <= max_text_ ? len : max_text_};
   }
   // Frees ticket t's slot for ticket t + slots(). Also used by the crash
   // path to give up on a claimed record whose producer will never finish
@@ -85,15 +92,16 @@ class RecordRing {
   struct Slot {
     alignas(64) std::atomic<std::uint64_t> turn{0};
     alignas(64) RecordMeta meta;
-    char* text = nullptr;
   };
   Slot& slot(std::uint64_t t) noexcept { return slots_mem_[t % slots_]; }
   const Slot& slot(std::uint64_t t) const noexcept { return slots_mem_[t % slots_]; }
+  char* text_of(std::uint64_t t) const noexcept { return text_mem_ + (t % slots_) * max_text_; }
 
   std::size_t slots_;
   std::size_t max_text_;
-  std::unique_ptr<Slot[]> slots_mem_;
-  std::unique_ptr<char[]> text_mem_;
+  GuardedRegion region_;
+  Slot* slots_mem_ = nullptr;
+  char* text_mem_ = nullptr;
   alignas(64) std::atomic<std::uint64_t> next_{0};
   alignas(64) std::atomic<std::uint32_t> pending_drops_{0};
   SharedCounter overflow_;

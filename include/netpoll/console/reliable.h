@@ -31,6 +31,7 @@
 #include <string_view>
 
 #include "netpoll/base/counter.h"
+#include "netpoll/base/guarded.h"
 #include "netpoll/console/record_ring.h"
 #include "netpoll/wire/netconsole.h"
 
@@ -67,10 +68,13 @@ class RetransmitWindow {
   Entry& at(std::size_t i) noexcept { return entries_[slot(i)]; }
   const Entry& at(std::size_t i) const noexcept { return entries_[slot(i)]; }
   std::string_view text(std::size_t i) const noexcept {
-    return {text_.get() + slot(i) * max_text_, entries_[slot(i)].meta.text_len};
+    const std::size_t len = entries_[slot(i)].meta.text_len;
+    return {text_ + slot(i) * max_text_, len <= max_text_ ? len : max_text_};
   }
 
-  std::size_t size() const noexcept { return count_; }
+  // The crash path reads the window of a program that may have written
+  // over it: a count beyond the capacity is taken as empty. Context: any.
+  std::size_t size() const noexcept { return count_ <= capacity_ ? count_ : 0; }
   bool empty() const noexcept { return count_ == 0; }
   std::size_t capacity() const noexcept { return capacity_; }
   std::size_t max_text() const noexcept { return max_text_; }
@@ -80,8 +84,9 @@ class RetransmitWindow {
 
   std::size_t capacity_;
   std::size_t max_text_;
-  std::unique_ptr<Entry[]> entries_;
-  std::unique_ptr<char[]> text_;
+  GuardedRegion region_;  // entries and text, away from the malloc heap
+  Entry* entries_ = nullptr;
+  char* text_ = nullptr;
   std::size_t head_ = 0;   // the oldest record's slot
   std::size_t count_ = 0;
 };

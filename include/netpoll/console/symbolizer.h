@@ -37,6 +37,7 @@
 #include <span>
 #include <vector>
 
+#include "netpoll/base/guarded.h"
 #include "netpoll/base/result.h"
 
 namespace np::console {
@@ -59,14 +60,23 @@ struct LoadedObject {
   const char* note = nullptr;   // why it has no names (cannot open, build-id differs, ...), or nullptr
 };
 
+class Symbolizer;
+// Unmaps the region a Symbolizer lives in (see load()).
+struct SymbolizerUnmap {
+  void operator()(Symbolizer* s) const noexcept;
+};
+using SymbolizerPtr = std::unique_ptr<Symbolizer, SymbolizerUnmap>;
+
 class Symbolizer {
  public:
   // Reads the symbols of every object loaded now. Fails only when the
   // executable's file cannot be opened (e.g. /proc is not mounted); any
   // other object whose names cannot be read is kept without them, and
-  // objects() says why.
+  // objects() says why. The symbolizer and its tables live in one guarded
+  // mapping, sealed read-only (base/guarded.h): a dying program's stray
+  // writes cannot change the names a crash report prints.
   // Context: setup.
-  static SetupResult<std::unique_ptr<Symbolizer>> load();
+  static SetupResult<SymbolizerPtr> load();
 
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
@@ -97,12 +107,14 @@ class Symbolizer {
     std::size_t basename_at;
   };
 
+  friend struct SymbolizerUnmap;
   Symbolizer() = default;
 
-  std::vector<LoadedObject> objects_;  // sorted by start; pointers into names_
-  std::vector<Range> ranges_;          // ranges_[i] is objects_[i]
-  std::vector<Function> functions_;    // per object sorted by start, not overlapping
-  std::vector<char> names_;            // NUL-terminated names; never resized after load()
+  GuardedRegion region_;                  // holds this object and every table below
+  std::span<const LoadedObject> objects_;  // sorted by start; pointers into names_
+  std::span<const Range> ranges_;          // ranges_[i] is objects_[i]
+  std::span<const Function> functions_;    // per object sorted by start, not overlapping
+  std::span<const char> names_;            // NUL-terminated names
 };
 
 }  // namespace np::console

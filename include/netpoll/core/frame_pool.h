@@ -13,6 +13,7 @@
 #include <span>
 
 #include "netpoll/base/bounded_queue.h"
+#include "netpoll/base/guarded.h"
 #include "netpoll/core/stats.h"
 
 namespace np::core {
@@ -25,14 +26,24 @@ class FramePool {
   FramePool(std::size_t frames, std::size_t frame_size);
 
   // Context: any.
+  // An index that is no frame of ours (the queue's memory was overwritten)
+  // is dropped, and the pool is a frame short. Context: any.
   std::optional<Index> take() noexcept {
-    auto i = free_.try_pop();
-    if (i) low_water_.note_low(free_.size());
-    return i;
+    for (std::size_t tries = 0; tries < frames_; ++tries) {
+      auto i = free_.try_pop();
+      if (!i) return i;
+      if (*i < frames_) {
+        low_water_.note_low(free_.size());
+        return i;
+      }
+    }
+    return std::nullopt;
   }
-  void give_back(Index i) noexcept { free_.try_push(i); }
+  void give_back(Index i) noexcept {
+    if (i < frames_) free_.try_push(i);
+  }
 
-  std::span<std::byte> frame(Index i) noexcept { return {storage_.get() + std::size_t{i} * frame_size_, frame_size_}; }
+  std::span<std::byte> frame(Index i) noexcept { return {storage_ + std::size_t{i} * frame_size_, frame_size_}; }
 
   std::size_t frames() const noexcept { return frames_; }
   std::size_t frame_size() const noexcept { return frame_size_; }
@@ -43,7 +54,8 @@ class FramePool {
  private:
   std::size_t frames_;
   std::size_t frame_size_;
-  std::unique_ptr<std::byte[]> storage_;
+  GuardedRegion region_;  // the frames, away from the malloc heap
+  std::byte* storage_ = nullptr;
   BoundedQueue<Index> free_;
   Watermark low_water_;
 };
