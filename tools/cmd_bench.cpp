@@ -250,7 +250,8 @@ int cmd_bench(int argc, char** argv) {
   if (which == "send") return bench_send(argc, argv);
   if (which == "console") return bench_console(argc, argv);
   if (which == "listen") return bench_listen(argc, argv);
-  throw UsageError("unknown benchmark '" + std::string(which) + "' (known: send, console, listen)");
+  if (which == "crash") return bench_crash(argc, argv);
+  throw UsageError("unknown benchmark '" + std::string(which) + "' (known: send, console, listen, crash)");
 }
 
 }  // namespace np::tools

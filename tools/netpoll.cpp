@@ -17,7 +17,7 @@ constexpr Command kCommands[] = {
     {"send", "send datagrams through netpoll (MESSAGE or stdin lines)", np::tools::cmd_send},
     {"listen", "receive netconsole records from many sources (Linux's and ours)", np::tools::cmd_listen},
     {"recv", "print the datagrams netpoll receives for a target", np::tools::cmd_recv},
-    {"bench", "benchmarks, printed side by side (bench send, console, listen)", np::tools::cmd_bench},
+    {"bench", "benchmarks, printed side by side (bench send, console, listen, crash)", np::tools::cmd_bench},
     {"dump", "print the frames arriving on a device, decoded", np::tools::cmd_dump},
     {"inject", "build UDP frames by hand and transmit them on a device", np::tools::cmd_inject},
 };

@@ -294,6 +294,7 @@ SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg) {
     if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP || sig == kDeadlineSignal)
       return setup_error(Errc::kInvalidArgument, "signal " + std::to_string(sig) + " cannot be handled");
   }
+  if (auto routes = logger.prepare_crash_routes(); !routes) return std::unexpected(routes.error());
   protect_roots(false);
   g_roots.altstack_size = cfg.altstack_size;
   if (auto st = prepare_thread(); !st) return std::unexpected(st.error());

@@ -327,7 +327,11 @@ Logger::Emitted Logger::emit(Target& t, std::uint64_t seq, const RecordMeta& met
       r.interrupted = true;
       return;
     }
-    if (t.np->send_udp(as_bytes(datagram), crash ? core::Flush::kNow : core::Flush::kLater)) {
+    // One kick per burst, on every path: the callers kick at the end. The
+    // crash path takes the target's own route where it has one.
+    const bool ok = crash && t.route != nullptr ? t.route->send(as_bytes(datagram)).has_value()
+                                                : t.np->send_udp(as_bytes(datagram), core::Flush::kLater).has_value();
+    if (ok) {
       ++r.sent;
     } else {
       ++r.errors;
@@ -717,14 +721,40 @@ bool Logger::wait_acked(std::chrono::milliseconds timeout) {
 // ---------------------------------------------------------------------------
 // The crash path's entry points
 
+SetupResult<bool> Logger::prepare_crash_routes() {
+  for (auto& t : targets_) {
+    if (t->route != nullptr) continue;
+    auto r = core::CrashRoute::make(*t->np);
+    if (!r) return std::unexpected(r.error());
+    t->route = std::move(*r);
+  }
+  return true;
+}
+
 void Logger::crash_take_over(std::chrono::nanoseconds device_wait) noexcept {
   // Sequentially consistent: the sender thread's window mark (enter_window)
   // and this store are each followed by a look at the other.
   crash_owner_.store(current_tid(), std::memory_order_seq_cst);
   for (auto& t : targets_) {
+    // The program may have closed or reused the descriptors.
+    if (t->route != nullptr) {
+      // The route needs no lock: nobody waits for the sender thread, which
+      // kicks its own last frames as it leaves.
+      static_cast<void>(t->route->revalidate());
+      continue;
+    }
     t->np->device().enter_emergency(device_wait);
-    // The program may have closed or reused the device's descriptors.
     static_cast<void>(t->np->device().revalidate());
+  }
+}
+
+void Logger::crash_kick_all() noexcept {
+  for (auto& t : targets_) {
+    if (t->route != nullptr) {
+      t->route->flush();
+    } else {
+      t->np->flush();
+    }
   }
 }
 
@@ -749,7 +779,7 @@ std::size_t Logger::crash_drain(std::chrono::nanoseconds wait_each) noexcept {
     ring_.release(t);
     consumed_.store(++t, std::memory_order_release);
   }
-  kick_all();
+  crash_kick_all();
   return sent;
 }
 
@@ -764,16 +794,18 @@ void Logger::send_direct(Facility facility, Level level, std::string_view text, 
   ::prctl(PR_GET_NAME, m.taskname, 0, 0, 0);
   m.text_len = static_cast<std::uint32_t>(std::min(text.size(), std::max(cfg_.max_text, kMaxCrashText)));
   send_record(next_seq(0), m, text.substr(0, m.text_len), scratch, true);
-  kick_all();
+  crash_kick_all();
 }
 
 void Logger::crash_send(Level level, std::string_view text) noexcept {
   send_direct(config_facility_, level, text, crash_scratch_);
+  crash_kick_all();
 }
 
 void Logger::send_now(Facility facility, Level level, std::string_view text) {
   std::lock_guard lock(direct_mutex_);
   send_direct(facility, level, text, direct_scratch_);
+  kick_all();
 }
 
 std::size_t Logger::crash_resend_unacked(std::chrono::nanoseconds wait, std::chrono::nanoseconds budget) noexcept {
@@ -803,7 +835,7 @@ std::size_t Logger::crash_resend_unacked(std::chrono::nanoseconds wait, std::chr
       ++sent;
     }
   }
-  kick_all();
+  crash_kick_all();
   return sent;
 }
 

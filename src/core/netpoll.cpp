@@ -209,7 +209,9 @@ Result<void> NetpollDevice::send_frame(FramePool::Index frame, std::size_t len, 
   // and then may transmit from anywhere (even from inside a poll it crashed
   // in); everyone else only queues.
   const pid_t emergency = emergency_owner_.load(std::memory_order_acquire);
-  if (emergency == me) service_tx();
+  // (Only the queue: a kick per frame would cost the crash path a system
+  // call per datagram; kLater frames go out with the owner's flush.)
+  if (emergency == me && !txq_.empty()) service_tx();
   if (emergency == me ? txq_.empty()
                       : emergency == 0 && txq_.empty() && poll_owner_.load(std::memory_order_relaxed) != me) {
     std::int64_t deadline = 0;  // read the clock only once the device is busy

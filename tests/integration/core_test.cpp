@@ -7,9 +7,11 @@
 // Every client is set up inside `a` (setup reads that namespace's links,
 // addresses and routes) and then used from the test thread.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -18,6 +20,7 @@
 #include "alloc_guard.h"
 #include "net_helpers.h"
 #include "netns.h"
+#include "netpoll/core/crash_route.h"
 #include "netpoll/core/netpoll.h"
 #include "netpoll/dev/open.h"
 #include "netpoll/wire/ipv4.h"
@@ -418,6 +421,75 @@ TEST_F(CoreOverVeth, SendAndPollOnARealDeviceAllocateNothing) {
   int arrived = 0;
   while (peer.receive(200ms)) ++arrived;
   EXPECT_EQ(arrived, 200);
+}
+
+// The crash path's own way out: its own socket and frames; a batch of
+// datagrams in one sendmmsg, accepted by the kernel (so its checksums are
+// right); a descriptor the program closed and reused is not written.
+TEST_F(CoreOverVeth, ACrashRouteSendsABatchAndSurvivesItsDescriptorBeingReused) {
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  auto np = setup_in(bed.a, config("6665@/np0,6666@10.77.0.2/"));
+  ASSERT_TRUE(np) << np.error().message;
+  // The descriptors the route opens: those open after make() and not before.
+  const auto open_fds = [] {
+    std::vector<int> fds;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) fds.push_back(std::stoi(e.path().filename()));
+    return fds;
+  };
+  const std::vector<int> before = open_fds();
+  std::unique_ptr<CrashRoute> route;
+  {
+    ScopedNetns in(bed.a);
+    auto r = CrashRoute::make(**np);
+    ASSERT_TRUE(r) << r.error().message;
+    route = std::move(*r);
+  }
+  ASSERT_NE(route, nullptr) << "a packet device has a crash route";
+  const std::uint64_t device_frames = (*np)->device().stats().tx_frames.value();  // ARP at setup
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(route->send(as_bytes("crash " + std::to_string(i))));
+  EXPECT_EQ(route->flush(), 0u);
+  for (int i = 0; i < 100; ++i) {
+    auto got = peer.receive(2000ms);
+    ASSERT_TRUE(got) << "datagram " << i;
+    EXPECT_EQ(text(*got), "crash " + std::to_string(i));
+  }
+  EXPECT_EQ(route->sent(), 100u);
+  EXPECT_EQ((*np)->device().stats().tx_frames.value(), device_frames) << "the normal send path was not used";
+
+  // The program closed the route's socket and opened a file under its
+  // number: the route opens a socket of its own again; the file gets nothing.
+  std::vector<int> ours;
+  for (const int fd : open_fds()) {
+    if (std::find(before.begin(), before.end(), fd) == before.end()) ours.push_back(fd);
+  }
+  ASSERT_FALSE(ours.empty());
+  char path[] = "/tmp/np-route-XXXXXX";
+  const int keep = ::mkstemp(path);
+  ASSERT_GE(keep, 0);
+  ::unlink(path);
+  for (const int fd : ours) {
+    if (fd != keep) {
+      ASSERT_EQ(::dup2(keep, fd), fd);
+    }
+  }
+  {
+    ScopedNetns in(bed.a);
+    ASSERT_TRUE(route->revalidate());
+  }
+  ASSERT_TRUE(route->send(as_bytes("after")));
+  EXPECT_EQ(route->flush(), 0u);
+  EXPECT_EQ(route->errors(), 0u);
+  auto got = peer.receive(2000ms);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(text(*got), "after");
+  EXPECT_EQ(::lseek(keep, 0, SEEK_END), 0) << "nothing was written into the file";
+  route.reset();  // closes only its own new socket: the file stays open
+  struct stat st {};
+  for (const int fd : ours) {
+    EXPECT_EQ(::fstat(fd, &st), 0) << "descriptor " << fd << " (now the file) was left alone";
+    if (fd != keep) ::close(fd);
+  }
+  ::close(keep);
 }
 
 }  // namespace

@@ -49,6 +49,7 @@
 #include "netpoll/base/result.h"
 #include "netpoll/console/record_ring.h"
 #include "netpoll/console/reliable.h"
+#include "netpoll/core/crash_route.h"
 #include "netpoll/core/netpoll.h"
 
 namespace np::console {
@@ -242,8 +243,13 @@ class Logger {
   void send_now(Facility facility, Level level, std::string_view text);
 
   // --- for the crash path (console/crash.h) ------------------------------
-  // Stops the sender thread at its next step and puts every target's device
-  // in emergency mode for the calling thread. Context: any.
+  // Gives every target on a packet device its own way out for a crash
+  // (core/crash_route.h: a raw socket, frames and a batch of its own).
+  // install_crash_handler() calls it. Context: setup.
+  SetupResult<bool> prepare_crash_routes();
+  // Stops the sender thread at its next step. A target with a crash route
+  // checks that route's socket; any other target's device is put in
+  // emergency mode for the calling thread. Context: any.
   void crash_take_over(std::chrono::nanoseconds device_wait) noexcept;
   // Sends every record still in the ring, skipping (after `wait_each`) one
   // whose writer never finished it. Returns the records sent. Context: any.
@@ -295,6 +301,7 @@ class Logger {
     TargetConfig cfg;
     std::unique_ptr<Reliable> rel;   // reliable targets only; outlives np (its hook uses it)
     std::unique_ptr<core::Netpoll> np;
+    std::unique_ptr<core::CrashRoute> route;  // after prepare_crash_routes(), on packet devices
     std::string userdata_block;  // pre-rendered " k=v\n" lines
     std::atomic<std::uint32_t> msgid{0};
     std::atomic<std::uint32_t>* shared_msgid = nullptr;
@@ -366,6 +373,8 @@ class Logger {
   bool allow(Target& t) noexcept;
   void send_direct(Facility facility, Level level, std::string_view text, Scratch& scratch) noexcept;
   void kick_all() noexcept;
+  // The crash path's kick: every route's batch, every other device.
+  void crash_kick_all() noexcept;
 
   LoggerConfig cfg_;
   Facility config_facility_;

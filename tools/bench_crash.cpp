@@ -1,0 +1,279 @@
+// netpoll bench crash: how soon a crash record is on the wire.
+//
+// A program logs N records (999 plus a last one that carries a timestamp
+// taken just before the faulting instruction) and crashes at once. The
+// benchmark captures the datagrams in the peer namespace, with the kernel's
+// receive timestamps (SO_TIMESTAMPNS on a packet socket; the peer's stack
+// drops every frame at ingress, after the capture), and measures from the timestamp in
+// the last record to the arrival of the crash record's first datagram:
+//   in-process  the program's own crash path (Logger + crash handler):
+//               every record still in the ring, then the crash record;
+//   witness     netpoll run traces the program, which writes its lines to
+//               stdout; the runner forwards them, stops every thread,
+//               unwinds them and sends the crash record.
+// Both clocks are CLOCK_REALTIME on one machine.
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bench_net.h"
+#include "cli.h"
+#include "commands.h"
+#include "netpoll/console/crash.h"
+#include "netpoll/console/logger.h"
+#include "netpoll/wire/netconsole.h"
+
+namespace np::tools {
+namespace {
+
+namespace nc = wire::netconsole;
+
+constexpr const char* kHelp =
+    "usage: netpoll bench crash [--runs N] [--records N] [--path both|inproc|witness]\n"
+    "\n"
+    "A program logs --records records (default 1000; the last one carries a\n"
+    "timestamp taken just before the faulting instruction) and crashes at\n"
+    "once. Measured in a peer namespace from that timestamp to the kernel's\n"
+    "receive timestamp of the crash record's first datagram, --runs times\n"
+    "(default 20) for each path:\n"
+    "  inproc   the program's own crash path (a Logger and its crash handler)\n"
+    "  witness  netpoll run tracing the program, which writes its records as\n"
+    "           lines on stdout\n"
+    "Prints p50 and max of the latency and how many of the records plus the\n"
+    "crash record arrived (the least of any run). Needs root (namespaces,\n"
+    "AF_PACKET, ptrace).\n";
+
+std::int64_t realtime_ns() {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+volatile std::uintptr_t g_null = 0;
+
+[[gnu::noinline]] void crash_now() { *reinterpret_cast<volatile int*>(g_null) = 1; }
+
+// The crashing program: `netpoll bench crash --child inproc|plain TARGET N`.
+int child(const std::string& mode, const std::string& target, std::size_t n) {
+  if (mode == "plain") {
+    std::string lines;
+    for (std::size_t i = 1; i < n; ++i) lines += "record " + std::to_string(i) + "\n";
+    for (std::size_t done = 0; done < lines.size();) {
+      const ssize_t w = ::write(STDOUT_FILENO, lines.data() + done, lines.size() - done);
+      if (w <= 0) return 1;
+      done += static_cast<std::size_t>(w);
+    }
+    char last[64];
+    const int len = std::snprintf(last, sizeof last, "last t=%lld\n", static_cast<long long>(realtime_ns()));
+    [[maybe_unused]] const ssize_t w = ::write(STDOUT_FILENO, last, static_cast<std::size_t>(len));
+    crash_now();
+    return 1;
+  }
+  console::LoggerConfig cfg;
+  console::TargetConfig t;
+  auto parsed = core::parse_targets(target);
+  if (!parsed) return 2;
+  t.target = parsed->targets[0];
+  cfg.targets.push_back(t);
+  cfg.ring_records = 2 * n;
+  auto lg = console::Logger::create(std::move(cfg));
+  if (!lg) {
+    std::fprintf(stderr, "%s\n", lg.error().message.c_str());
+    return 2;
+  }
+  if (auto r = console::install_crash_handler(**lg); !r) {
+    std::fprintf(stderr, "%s\n", r.error().message.c_str());
+    return 2;
+  }
+  for (std::size_t i = 1; i < n; ++i) (*lg)->log(console::Level::kInfo, "record {}", i);
+  (*lg)->log(console::Level::kInfo, "last t={}", realtime_ns());
+  crash_now();
+  return 1;
+}
+
+struct RunResult {
+  double latency_ms = -1;  // -1: no crash record or no timestamp
+  std::size_t arrived = 0;  // of the program's records and its crash record
+};
+
+RunResult one_run(BenchNet& net, const std::string& target, const std::string& mode, std::size_t n) {
+  RunResult r;
+  // The capture: a packet socket on the peer's interface sees every frame
+  // before the peer's ingress hook drops it (prepare_peer(true)), so the
+  // peer's IP/UDP stack costs the sender nothing.
+  int sock = -1;
+  {
+    InNetns in_b(net.b);
+    sock = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    const int on = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+    const int rcvbuf = 64 << 20;
+    ::setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf);
+    sockaddr_ll at{};
+    at.sll_family = AF_PACKET;
+    at.sll_protocol = htons(ETH_P_ALL);
+    at.sll_ifindex = static_cast<int>(::if_nametoindex("npb1"));
+    if (sock < 0 || at.sll_ifindex == 0 || ::bind(sock, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) {
+      if (sock >= 0) ::close(sock);
+      return r;
+    }
+  }
+  const std::string self = "/proc/self/exe";
+  char exe[4096] = {};
+  if (::readlink(self.c_str(), exe, sizeof exe - 1) <= 0) return r;
+  std::vector<std::string> argv_s;
+  if (mode == "inproc") {
+    argv_s = {exe, "bench", "crash", "--child", "inproc", target, std::to_string(n)};
+  } else {
+    argv_s = {exe, "run", "--quiet", "--no-echo", target, "--", exe, "bench", "crash", "--child", "plain", target,
+              std::to_string(n)};
+  }
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const rlimit none{0, 0};
+    ::setrlimit(RLIMIT_CORE, &none);  // no core files: the bench measures the report
+    InNetns in_a(net.a);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  std::int64_t t0 = 0, t1 = 0;
+  std::set<std::uint64_t> program_records;
+  bool crash_seen = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool exited = false;
+  auto quiet_since = std::chrono::steady_clock::now();
+  char buf[4096];
+  char control[256];
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!exited) {
+      int st = 0;
+      if (::waitpid(pid, &st, WNOHANG) == pid) {
+        exited = true;
+        quiet_since = std::chrono::steady_clock::now();
+      }
+    }
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t got = ::recvmsg(sock, &msg, MSG_DONTWAIT);
+    if (got <= 0) {
+      if (exited && std::chrono::steady_clock::now() - quiet_since > std::chrono::milliseconds(300)) break;
+      ::usleep(200);
+      continue;
+    }
+    quiet_since = std::chrono::steady_clock::now();
+    std::int64_t rx_ns = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+        timespec ts;
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        rx_ns = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+      }
+    }
+    // IPv4 without options (netpoll sends none), UDP to port 6666.
+    constexpr std::size_t kUdpPayload = 14 + 20 + 8;
+    if (got < static_cast<ssize_t>(kUdpPayload) || static_cast<unsigned char>(buf[14]) != 0x45 || buf[23] != 17 ||
+        static_cast<unsigned char>(buf[36]) != 6666 >> 8 || static_cast<unsigned char>(buf[37]) != (6666 & 0xff))
+      continue;
+    const auto p = nc::parse_extended(
+        std::string_view(buf + kUdpPayload, static_cast<std::size_t>(got) - kUdpPayload));
+    if (!p) continue;
+    if (p->body.rfind("record ", 0) == 0) program_records.insert(p->seq);
+    if (p->body.rfind("last t=", 0) == 0) {
+      program_records.insert(p->seq);
+      t0 = std::strtoll(std::string(p->body.substr(7)).c_str(), nullptr, 10);
+    }
+    if (p->body.rfind("crashed: ", 0) == 0 && (!p->fragmented || p->frag_offset == 0) && !crash_seen) {
+      crash_seen = true;
+      t1 = rx_ns;
+    }
+  }
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  ::close(sock);
+  r.arrived = program_records.size() + (crash_seen ? 1 : 0);
+  if (crash_seen && t0 != 0) r.latency_ms = static_cast<double>(t1 - t0) / 1e6;
+  return r;
+}
+
+}  // namespace
+
+int bench_crash(int argc, char** argv) {
+  ArgParser args;
+  args.option("runs").option("records").option("path").option("child").flag("help");
+  args.parse(argc, argv, 3);
+  if (args.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  const std::size_t n = args.get_uint("records", 1000, 2, 100000);
+  if (const auto mode = args.get("child")) {
+    if (args.positional().size() < 1) throw UsageError("--child MODE TARGET [N]");
+    const std::size_t count = args.positional().size() > 1 ? std::stoul(args.positional()[1]) : n;
+    return child(*mode, args.positional()[0], count);
+  }
+  const std::size_t runs = args.get_uint("runs", 20, 1, 1000);
+  const std::string path = args.get("path").value_or("both");
+  if (path != "both" && path != "inproc" && path != "witness") throw UsageError("--path must be both, inproc or witness");
+  if (::geteuid() != 0) {
+    print_error("bench crash", "needs root: it creates network namespaces and uses AF_PACKET");
+    return 1;
+  }
+  BenchNet net;
+  std::string error;
+  const std::string mac = net.ok ? net.prepare_peer(true, error) : "";
+  if (!net.ok || mac.empty()) {
+    print_error("bench crash", net.ok ? error : "could not create the veth pair between two namespaces");
+    return 1;
+  }
+  const std::string target = "+6665@10.99.0.1/npb0,6666@10.99.0.2/" + mac;
+  std::printf("crash record latency: timestamp before the fault -> crash record's first datagram in the peer\n");
+  std::printf("%zu records then a crash, %zu runs per path\n\n", n, runs);
+  std::printf("%-10s %10s %10s %10s   %s\n", "path", "p50 ms", "max ms", "failed", "records arrived (least, of N+1)");
+  for (const std::string mode : {"inproc", "witness"}) {
+    if (path != "both" && path != mode) continue;
+    std::vector<double> lat;
+    std::size_t least = SIZE_MAX, failed = 0;
+    for (std::size_t i = 0; i < runs; ++i) {
+      const RunResult r = one_run(net, target, mode, n);
+      least = std::min(least, r.arrived);
+      if (r.latency_ms < 0) {
+        ++failed;
+      } else {
+        lat.push_back(r.latency_ms);
+      }
+    }
+    std::sort(lat.begin(), lat.end());
+    const double p50 = lat.empty() ? -1 : lat[lat.size() / 2];
+    const double max = lat.empty() ? -1 : lat.back();
+    std::printf("%-10s %10.3f %10.3f %10zu   %zu of %zu\n", mode.c_str(), p50, max, failed, least, n + 1);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace np::tools
