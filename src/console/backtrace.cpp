@@ -1,24 +1,15 @@
 // Frame-pointer backtraces (see backtrace.h).
 #include "netpoll/console/backtrace.h"
 
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "netpoll/base/errno_saver.h"
+#include "safe_read.h"
 
 namespace np::console {
 namespace {
-
-// Copies `len` bytes of our own memory at `addr` into `dst`. False, never a
-// fault, when any of it is not mapped readable: the kernel does the access
-// and reports EFAULT. Context: any.
-bool safe_read(pid_t self, std::uintptr_t addr, void* dst, std::size_t len) noexcept {
-  iovec local{dst, len};
-  iovec remote{reinterpret_cast<void*>(addr), len};
-  return ::process_vm_readv(self, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
-}
 
 // How far below pc the start of a frameless function may lie: leaf
 // functions are small, and a tight bound keeps a stray stack word from
