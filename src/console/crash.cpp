@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <setjmp.h>
+#include <ucontext.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -16,6 +17,7 @@
 
 #include "netpoll/base/guarded.h"
 #include "netpoll/base/text.h"
+#include "netpoll/console/cfi_unwind.h"
 #include "netpoll/console/crash_report.h"
 #include "netpoll/console/symbolizer.h"
 
@@ -46,6 +48,8 @@ struct Config {
   std::atomic<std::uint32_t>* report_count = nullptr;
   // Never freed: a crash may come during exit, after static destructors.
   const Symbolizer* symbolizer = nullptr;
+  CfiIndex cfi;  // call-frame information of every object loaded at install
+  bool have_cfi = false;
   sigset_t handled{};  // the signals of cfg.signals
   struct sigaction old[NSIG] = {};
   bool installed[NSIG] = {};
@@ -172,7 +176,8 @@ void report(const Config& c, Scratch& s, const siginfo_t* si, void* context) noe
   lg.crash_drain(c.record_wait);
   wait_for_peer(c);
   s.report.clear();
-  format_crash_report(*si, static_cast<const ucontext_t*>(context), c.symbolizer, s.report);
+  format_crash_report(*si, static_cast<const ucontext_t*>(context), c.symbolizer, c.have_cfi ? &c.cfi : nullptr,
+                      s.report);
   lg.crash_send(Level::kEmerg, s.report.view());
   if (c.resend_budget.count() > 0) lg.crash_resend_unacked(c.record_wait, c.resend_budget);
 }
@@ -321,14 +326,22 @@ SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg) {
   c->peer_wait = cfg.peer_wait;
   c->report_count = cfg.report_count;
   c->symbolizer = cfg.symbolize ? symbolizer : nullptr;
+  // Past the index's capacity the first objects are still indexed: usable.
+  const auto cfi = build_cfi_index(c->cfi);
+  c->have_cfi = cfi.has_value() || cfi.error() == Errc::kNoBuffer;
   sigemptyset(&c->handled);
   for (const int sig : cfg.signals) sigaddset(&c->handled, sig);
   // Warm the report path once, so nothing in it is first used (lazily
   // bound, page-faulted in) from inside a handler.
   siginfo_t warm{};
   warm.si_signo = SIGSEGV;
-  format_crash_report(warm, nullptr, c->symbolizer, s->report);
+  format_crash_report(warm, nullptr, c->symbolizer, c->have_cfi ? &c->cfi : nullptr, s->report);
   s->report.clear();
+  if (c->have_cfi) {
+    ucontext_t here{};
+    std::uintptr_t frames[8];
+    if (::getcontext(&here) == 0) static_cast<void>(cfi_backtrace(c->cfi, here, frames));
+  }
 
   struct sigaction sa {};
   sa.sa_sigaction = on_fatal_signal;

@@ -234,6 +234,11 @@ void write_frame(Writer& w, std::size_t i, std::uintptr_t pc, bool return_addres
 
 void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbolizer* sym,
                          CrashTextSink sink) noexcept {
+  format_crash_report(si, uc, sym, nullptr, sink);
+}
+
+void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbolizer* sym, const CfiIndex* cfi,
+                         CrashTextSink sink) noexcept {
   ErrnoSaver keep_errno;
   Writer w(sink);
   write_first_line(w, si);
@@ -244,6 +249,14 @@ void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbol
   if (uc != nullptr) {
     write_registers(w, *uc, true);
     n = backtrace_from_context(*uc, frames);
+    if (cfi != nullptr && cfi_index_intact(*cfi)) {
+      std::uintptr_t from_cfi[kCrashReportFrames];
+      const std::size_t m = cfi_backtrace(*cfi, *uc, from_cfi);
+      if (m >= n) {
+        for (std::size_t i = 0; i < m; ++i) frames[i] = from_cfi[i];
+        n = m;
+      }
+    }
     w.text("backtrace:\n");
   } else {
     n = backtrace_here(frames);

@@ -176,6 +176,14 @@ TEST_F(CrashPath, StackOverflow) {
 
 TEST_F(CrashPath, AbortWhileAnotherThreadHoldsTheTransmitLock) {
   check("abort-lock-held", "control-abort", SIGABRT, 3, "crashed: SIGABRT (SI_TKILL");
+  // Call-frame information takes the backtrace out of libc (built without
+  // frame pointers): abort, then the program's main.
+  EXPECT_NE(last_report_.find(" abort+0x"), std::string::npos) << last_report_;
+  // (g++ may have moved main's unlikely path into main.cold.)
+  EXPECT_TRUE(last_report_.find(" main+0x") != std::string::npos ||
+              last_report_.find(" main.cold+0x") != std::string::npos)
+      << last_report_;
+  EXPECT_NE(last_report_.find(" _start+0x"), std::string::npos) << "to the outermost frame: " << last_report_;
 }
 
 TEST_F(CrashPath, CrashInsideMalloc) {

@@ -18,8 +18,9 @@
 // its storage with the sender's pid and uid and means nothing. Thread id and
 // name come from gettid(2) and prctl(PR_GET_NAME), both plain system calls.
 // Registers come from the signal's ucontext (x86-64 general registers).
-// The backtrace is backtrace_from_context() (see backtrace.h for what it
-// can miss); names are Symbolizer::lookup(), mangled, with return
+// The backtrace comes from call-frame information when the caller has an
+// index (cfi_unwind.h: through libc, abort() and signal frames), else it is
+// backtrace_from_context() (see backtrace.h for what it can miss); names are Symbolizer::lookup(), mangled, with return
 // addresses looked up at pc - 1 so that a call ending its function is
 // named after its caller. A frame in no function shows "?? (object+offset)",
 // ready for `addr2line -e object offset`; a frame in no object, the address.
@@ -36,6 +37,7 @@
 
 #include "netpoll/base/function_ref.h"
 #include "netpoll/base/text.h"
+#include "netpoll/console/cfi_unwind.h"
 #include "netpoll/console/symbolizer.h"
 
 namespace np::console {
@@ -57,6 +59,11 @@ using CrashTextSink = FunctionRef<void(std::string_view)>;
 // frames are addresses only. Context: any.
 void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbolizer* sym,
                          CrashTextSink sink) noexcept;
+// The same, with the backtrace from call-frame information (cfi_unwind.h)
+// where `cfi` is given and intact; the frame-pointer walk otherwise, or when
+// it finds more frames (code with frame pointers but no CFI).
+void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbolizer* sym, const CfiIndex* cfi,
+                         CrashTextSink sink) noexcept;
 
 // The pieces of a report, for a reporter outside the process (netpoll
 // run's witness) that has its own way to name frames:
@@ -75,12 +82,12 @@ const char* signal_name(int signo) noexcept;
 // have fitted all but that room is cut too.) True when the whole report is
 // in `out`. Context: any.
 template <std::size_t N>
-bool format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbolizer* sym,
+bool format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbolizer* sym, const CfiIndex* cfi,
                          FixedText<N>& out) noexcept {
   static_assert(N > kCrashReportCut.size() + 2, "a crash report buffer must hold at least the truncation line");
   constexpr std::size_t kCapacity = N - 1;  // FixedText keeps one byte for the NUL
   bool cut = kCapacity - out.size() < kCrashReportCut.size() + 1;
-  format_crash_report(si, uc, sym, [&](std::string_view piece) {
+  format_crash_report(si, uc, sym, cfi, [&](std::string_view piece) {
     // Room for a '\n' and the cut line is kept back for as long as pieces fit.
     if (cut || piece.size() + kCrashReportCut.size() + 1 <= kCapacity - out.size()) {
       if (!cut) out.append(piece);
@@ -91,6 +98,11 @@ bool format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbol
     out.append(kCrashReportCut);
   });
   return !cut;
+}
+template <std::size_t N>
+bool format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbolizer* sym,
+                         FixedText<N>& out) noexcept {
+  return format_crash_report(si, uc, sym, nullptr, out);
 }
 
 }  // namespace np::console
