@@ -82,4 +82,18 @@ bool GuardedRegion::contains(const void* p, std::size_t len) const noexcept {
   return base_ != nullptr && a >= b && len <= size_ && a - b <= size_ - len;
 }
 
+void* guarded_new(std::size_t size) {
+  GuardedRegion r = GuardedRegion::must_map(size, "an object of netpoll's");
+  void* p = r.data();
+  r.mapping_ = nullptr;  // kept mapped: guarded_delete() unmaps it
+  return p;
+}
+
+void guarded_delete(void* p, std::size_t size) noexcept {
+  if (p == nullptr) return;
+  const std::size_t page = page_size();
+  const std::size_t usable = (size + page - 1) / page * page;
+  ::munmap(static_cast<std::byte*>(p) - page, usable + 2 * page);
+}
+
 }  // namespace np

@@ -82,13 +82,16 @@ struct alignas(4096) Roots {
   Config* config = nullptr;
   Scratch* scratch = nullptr;
   std::size_t altstack_size = 0;
-  char pad[4096 - 3 * sizeof(void*)];
+  char pad[4096 - 3 * sizeof(void*)] = {};
 };
 static_assert(sizeof(Roots) == 4096);
-Roots g_roots;
-std::mutex g_install_mutex;  // setup only: never taken by the handler
-GuardedRegion g_config_region;
-GuardedRegion g_scratch_region;
+// Initialised before any code runs (constinit): a preloaded library's
+// constructor may install the handler before this file's dynamic
+// initialisers would have run, and must not find its state reset after.
+constinit Roots g_roots;
+constinit std::mutex g_install_mutex;  // setup only: never taken by the handler
+constinit GuardedRegion g_config_region;
+constinit GuardedRegion g_scratch_region;
 
 void protect_roots(bool read_only) noexcept {
   ::mprotect(&g_roots, sizeof g_roots, read_only ? PROT_READ : PROT_READ | PROT_WRITE);

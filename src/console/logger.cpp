@@ -154,6 +154,9 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
     if (::uname(&u) == 0) lg->release_ = u.release;
   }
 
+  if (c.targets.size() > kMaxTargets)
+    return setup_error(Errc::kInvalidArgument, c.name + ": at most " + std::to_string(kMaxTargets) + " targets");
+  lg->release_text_.append(std::string_view(lg->release_).substr(0, 127));
   std::size_t widest_extra = 0;
   for (std::size_t i = 0; i < c.targets.size(); ++i) {
     auto t = std::make_unique<Target>();
@@ -161,6 +164,7 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
     const std::string which = c.name + ": target " + std::to_string(i + 1) + " '" + t->cfg.target.text + "'";
     if (t->cfg.userdata.size() > kMaxUserdataEntries)
       return setup_error(Errc::kInvalidArgument, which + ": more than 256 userdata entries");
+    std::string userdata_block;
     for (const auto& [key, value] : t->cfg.userdata) {
       if (key.empty() || key.size() > kMaxUserdataKey || key.find_first_of("= \n") != std::string::npos)
         return setup_error(Errc::kInvalidArgument,
@@ -168,7 +172,12 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
       if (value.size() > kMaxUserdataValue || value.find('\n') != std::string::npos)
         return setup_error(Errc::kInvalidArgument,
                            which + ": userdata value of '" + key + "' must be under 200 bytes without a newline");
-      t->userdata_block += " " + key + "=" + value + "\n";
+      userdata_block += " " + key + "=" + value + "\n";
+    }
+    if (!userdata_block.empty()) {
+      t->userdata_mem = GuardedRegion::must_map(userdata_block.size(), "userdata");
+      std::memcpy(t->userdata_mem.data(), userdata_block.data(), userdata_block.size());
+      t->userdata_block = {reinterpret_cast<const char*>(t->userdata_mem.data()), userdata_block.size()};
     }
     // cpu, taskname (16), release, msgid: their lines at their longest.
     const std::size_t sysdata_max = 16 + 32 + 12 + lg->release_.size() + 18;
@@ -221,7 +230,8 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
                            which + ": reliable targets to one remote IP need different local ports (responses "
                                    "to one port cannot be told apart)");
     }
-    lg->targets_.push_back(std::move(t));
+    lg->target_table_[lg->target_count_++] = t.release();
+    lg->targets_ = {lg->target_table_.data(), lg->target_count_};
   }
   // A body: every text byte escaped (4x), the newline, userdata, sysdata.
   // The crash path's also holds a whole crash record.
@@ -245,6 +255,7 @@ Logger::~Logger() {
   // Detach every client first: a reliable target's rx hook uses the target
   // and this logger until then.
   for (auto& t : targets_) t->np.reset();
+  for (Target* t : targets_) delete t;
 }
 
 // ---------------------------------------------------------------------------
@@ -340,7 +351,7 @@ Logger::Emitted Logger::emit(Target& t, std::uint64_t seq, const RecordMeta& met
   std::size_t at = 0;
   if (t.cfg.target.extended) {
     char header[nc::kMaxHeader];
-    nc::Header h{t.cfg.target.release ? std::string_view(release_) : std::string_view{}, meta.facility,
+    nc::Header h{t.cfg.target.release ? release_text_.view() : std::string_view{}, meta.facility,
                  meta.level, seq, meta.timestamp_us, meta.continuation};
     h.emergency = emergency;
     const std::size_t header_len = nc::format_header(h, header);
@@ -363,7 +374,7 @@ Logger::Emitted Logger::emit(Target& t, std::uint64_t seq, const RecordMeta& met
     }
     if (sd.release) {
       put(out, at, " release=");
-      put(out, at, release_);
+      put(out, at, release_text_.view());
       put(out, at, "\n");
     }
     if (sd.msgid) {
@@ -739,8 +750,10 @@ void Logger::crash_take_over(std::chrono::nanoseconds device_wait) noexcept {
     // The program may have closed or reused the descriptors.
     if (t->route != nullptr) {
       // The route needs no lock: nobody waits for the sender thread, which
-      // kicks its own last frames as it leaves.
+      // kicks its own last frames as it leaves. If the device lost its
+      // descriptor, frames already in its ring go out through a spare.
       static_cast<void>(t->route->revalidate());
+      static_cast<void>(t->np->device().revalidate());
       continue;
     }
     t->np->device().enter_emergency(device_wait);

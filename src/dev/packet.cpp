@@ -55,6 +55,7 @@
 #include <string>
 #include <utility>
 
+#include "netpoll/base/guarded.h"
 #include "posix.h"
 
 namespace np::dev {
@@ -124,7 +125,7 @@ void complete_checksum(std::byte* frame, std::size_t len, std::size_t start, std
 
 }  // namespace
 
-class PacketDevice final : public Device {
+class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
  public:
   PacketDevice(std::string name, int fd, std::byte* map, const Geometry& g, int ifindex,
                MacAddr mac, std::size_t mtu) noexcept
@@ -332,7 +333,22 @@ bool PacketDevice::revalidate() noexcept {
   if (spare_fd_ >= 0) return true;
   // Protocol 0: the spare socket receives nothing, it only sends.
   spare_fd_ = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  return spare_fd_ >= 0;
+  if (spare_fd_ < 0) return false;
+  // Frames taken into the ring whose kick found the descriptor gone are
+  // still there, requested: they go out through the spare socket, oldest
+  // first (the slot after the newest is the oldest).
+  for (std::size_t k = 0; k < geo_.tx_slots; ++k) {
+    const std::size_t i = (tx_head_ + k) % geo_.tx_slots;
+    tpacket3_hdr* slot = tx_slot(i);
+    if (load_status(slot->tp_status) != TP_STATUS_SEND_REQUEST) continue;
+    const std::size_t len = slot->tp_len;
+    if (len > kVnetHdrLen && len - kVnetHdrLen <= mtu_ + kEthHeaderLen) {
+      const auto* data = reinterpret_cast<const std::byte*>(slot) + kTxDataOffset + kVnetHdrLen;
+      static_cast<void>(transmit_spare({data, len - kVnetHdrLen}));
+    }
+    store_status(slot->tp_status, TP_STATUS_AVAILABLE);
+  }
+  return true;
 }
 
 TxStatus PacketDevice::transmit_spare(std::span<const std::byte> frame) noexcept {

@@ -17,35 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace np::testing;
-namespace nc = np::wire::netconsole;
-
-struct Record {
-  nc::Parsed header;
-  std::string text;  // unescaped
-};
-
-std::map<std::uint64_t, Record> collect(const UdpSocket& sock) {
-  std::map<std::uint64_t, std::string> bodies;
-  std::map<std::uint64_t, nc::Parsed> headers;
-  while (auto d = sock.receive(500ms)) {
-    const std::string text(reinterpret_cast<const char*>(d->data()), d->size());
-    auto p = nc::parse_extended(text);
-    EXPECT_TRUE(p) << text;
-    if (!p) continue;
-    auto& body = bodies[p->seq];
-    if (!p->fragmented || p->frag_offset == 0) headers[p->seq] = *p;
-    if (body.size() < p->frag_offset + p->body.size()) body.resize(p->frag_offset + p->body.size());
-    body.replace(p->frag_offset, p->body.size(), p->body);
-  }
-  std::map<std::uint64_t, Record> out;
-  for (auto& [seq, body] : bodies) {
-    std::string raw(body.size(), '\0');
-    raw.resize(nc::unescape(body, raw));
-    if (!raw.empty() && raw.back() == '\n') raw.pop_back();
-    out[seq] = Record{headers[seq], raw};
-  }
-  return out;
-}
 
 class RunCommand : public ::testing::Test {
  protected:
@@ -67,7 +38,7 @@ TEST_F(RunCommand, ForwardsOutputLinesAndTheCrashOfAnUnmodifiedProgram) {
   const int rc = run("sh -c 'echo one; echo two >&2; echo three; kill -SEGV $$'", &output);
   EXPECT_EQ(rc, 128 + SIGSEGV);
   EXPECT_NE(output.find("one\n"), std::string::npos) << output;  // passed through too
-  const auto records = collect(peer);
+  const auto records = collect_records(peer);
   ASSERT_EQ(records.size(), 5u);
   std::map<std::string, std::uint64_t> seq_of;
   std::uint64_t expected = 0;
@@ -76,16 +47,16 @@ TEST_F(RunCommand, ForwardsOutputLinesAndTheCrashOfAnUnmodifiedProgram) {
     seq_of[r.text.substr(0, r.text.find('\n'))] = seq;
   }
   ASSERT_TRUE(seq_of.count("one") && seq_of.count("two") && seq_of.count("three"));
-  EXPECT_EQ(records.at(seq_of["one"]).header.level, 6);  // stdout: info
-  EXPECT_EQ(records.at(seq_of["two"]).header.level, 3);  // stderr: err
+  EXPECT_EQ(records.at(seq_of["one"]).level, 6);  // stdout: info
+  EXPECT_EQ(records.at(seq_of["two"]).level, 3);  // stderr: err
   EXPECT_LT(seq_of["one"], seq_of["three"]);
   // The crash record, sent by the program itself, after its last output.
-  const Record& crash = records.at(3);
-  EXPECT_EQ(crash.header.level, 0);
+  const ConsoleRecord& crash = records.at(3);
+  EXPECT_EQ(crash.level, 0);
   EXPECT_EQ(crash.text.rfind("crashed: SIGSEGV (SI_USER", 0), 0u) << crash.text;
   EXPECT_NE(crash.text.find("\nbacktrace:\n"), std::string::npos);
   // And the runner's word on how it ended.
-  const Record& last = records.at(4);
+  const ConsoleRecord& last = records.at(4);
   EXPECT_EQ(last.text.rfind("netpoll run: sh (pid ", 0), 0u) << last.text;
   EXPECT_NE(last.text.find(") killed by signal 11 (SIGSEGV)"), std::string::npos) << last.text;
 }
@@ -94,7 +65,7 @@ TEST_F(RunCommand, ReportsAStackOverflowInAThreadOfAnUnmodifiedProgram) {
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   const int rc = run(std::string(NP_CRASH_CHILD) + " control-thread-stack");
   EXPECT_EQ(rc, 128 + SIGSEGV);
-  const auto records = collect(peer);
+  const auto records = collect_records(peer);
   // The line, the crash record, the main thread's stack (the witness
   // unwinds every thread), the runner's exit record.
   ASSERT_EQ(records.size(), 4u);
@@ -123,12 +94,12 @@ TEST_F(RunCommand, PassesTheExitStatusThrough) {
 TEST_F(RunCommand, LongLinesBecomeContinuationRecords) {
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   EXPECT_EQ(run("sh -c 'head -c 2500 /dev/zero | tr \"\\\\0\" x; echo'"), 0);
-  const auto records = collect(peer);
+  const auto records = collect_records(peer);
   ASSERT_EQ(records.size(), 4u);  // 1024 + 1024 + 452, and the exit record
   EXPECT_EQ(records.at(0).text, std::string(1024, 'x'));
-  EXPECT_FALSE(records.at(0).header.continuation);
-  EXPECT_TRUE(records.at(1).header.continuation);
-  EXPECT_TRUE(records.at(2).header.continuation);
+  EXPECT_FALSE(records.at(0).continuation);
+  EXPECT_TRUE(records.at(1).continuation);
+  EXPECT_TRUE(records.at(2).continuation);
   EXPECT_EQ(records.at(2).text, std::string(2500 - 2048, 'x'));
 }
 

@@ -16,6 +16,7 @@
 #include "netpoll/dev/open.h"
 #include "netpoll/wire/ethernet.h"
 #include "netpoll/wire/ipv4.h"
+#include "netpoll/wire/netconsole.h"
 #include "netpoll/wire/udp.h"
 
 namespace np::testing {
@@ -73,7 +74,7 @@ UdpSocket::UdpSocket(const Netns& ns, const std::string& ip, std::uint16_t port)
   fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   // Room for thousands of small datagrams: tests often read only after a
   // burst is over, and a full buffer would drop what they look for.
-  const int bytes = 8 << 20;
+  const int bytes = 64 << 20;
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);
   sockaddr_in sa = socket_addr(ip, port);
   if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
@@ -214,6 +215,35 @@ std::vector<std::byte> arp_reply(const wire::ArpRepr& request, const MacAddr& ou
 bool interface_exists(const Netns& ns, const std::string& ifname) {
   std::string out;
   return sh("ip -n " + ns.name() + " link show dev " + ifname, &out) == 0;
+}
+
+std::map<std::uint64_t, ConsoleRecord> collect_records(const UdpSocket& sock, std::chrono::milliseconds quiet) {
+  namespace nc = wire::netconsole;
+  std::map<std::uint64_t, std::string> bodies;
+  std::map<std::uint64_t, ConsoleRecord> out;
+  while (auto d = sock.receive(quiet)) {
+    const std::string datagram(reinterpret_cast<const char*>(d->data()), d->size());
+    auto p = nc::parse_extended(datagram);
+    EXPECT_TRUE(p) << datagram;
+    if (!p) continue;
+    auto& body = bodies[p->seq];
+    if (!p->fragmented || p->frag_offset == 0) {
+      ConsoleRecord& r = out[p->seq];
+      r.level = p->level;
+      r.facility = p->facility;
+      r.continuation = p->continuation;
+      r.emergency = p->emergency;
+    }
+    if (body.size() < p->frag_offset + p->body.size()) body.resize(p->frag_offset + p->body.size());
+    body.replace(p->frag_offset, p->body.size(), p->body);
+  }
+  for (auto& [seq, body] : bodies) {
+    std::string raw(body.size(), '\0');
+    raw.resize(nc::unescape(body, raw));
+    if (!raw.empty() && raw.back() == '\n') raw.pop_back();
+    out[seq].text = raw;
+  }
+  return out;
 }
 
 }  // namespace np::testing

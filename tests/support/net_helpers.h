@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,6 +65,24 @@ class UdpSocket {
  private:
   int fd_ = -1;
 };
+
+// One netconsole record as a receiver sees it: the fields of its first
+// datagram (release, body and other views cleared: they pointed into it)
+// and its text, fragments put together, escapes undone, without the
+// trailing newline (a dictionary follows it as "\n key=value" lines).
+struct ConsoleRecord {
+  std::uint8_t level = 0;
+  std::uint8_t facility = 0;
+  bool continuation = false;
+  bool emergency = false;
+  std::string text;
+};
+
+// Every extended-format record that reaches `sock` until it has been quiet
+// for `quiet`, by sequence number. A datagram that does not parse is a test
+// failure.
+std::map<std::uint64_t, ConsoleRecord> collect_records(const UdpSocket& sock,
+                                                       std::chrono::milliseconds quiet = std::chrono::milliseconds(500));
 
 // Opens the device string `spec` inside `ns`; the device outlives the
 // scope. Null, and a test failure naming the error, when it cannot.

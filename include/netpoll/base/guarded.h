@@ -25,7 +25,7 @@ namespace np {
 
 class GuardedRegion {
  public:
-  GuardedRegion() = default;
+  constexpr GuardedRegion() = default;
   // Maps `size` bytes (rounded up to pages) between two guard pages.
   // Context: setup.
   static SetupResult<GuardedRegion> map(std::size_t size, const char* what);
@@ -69,11 +69,27 @@ class GuardedRegion {
   std::size_t used() const noexcept { return used_; }
 
  private:
+  friend void* guarded_new(std::size_t size);
   std::byte* mapping_ = nullptr;  // the first guard page
   std::size_t mapping_size_ = 0;
   std::byte* base_ = nullptr;     // the usable bytes
   std::size_t size_ = 0;
   std::size_t used_ = 0;
+};
+
+// Objects of a class that derives from InGuardedMemory<T> are each placed
+// by `new` in a guarded mapping of their own (and unmapped by `delete`):
+// the crash path's objects stay off the malloc heap without changing how
+// they are made and owned (std::unique_ptr<T> as before). Context: setup.
+void* guarded_new(std::size_t size);
+void guarded_delete(void* p, std::size_t size) noexcept;
+
+template <class T>
+struct InGuardedMemory {
+  static void* operator new(std::size_t size) { return guarded_new(size); }
+  static void* operator new(std::size_t size, std::align_val_t) { return guarded_new(size); }  // page-aligned
+  static void operator delete(void* p, std::size_t size) noexcept { guarded_delete(p, size); }
+  static void operator delete(void* p, std::size_t size, std::align_val_t) noexcept { guarded_delete(p, size); }
 };
 
 }  // namespace np

@@ -28,6 +28,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -46,6 +47,7 @@
 
 #include "netpoll/base/counter.h"
 #include "netpoll/base/guarded.h"
+#include "netpoll/base/text.h"
 #include "netpoll/base/result.h"
 #include "netpoll/console/record_ring.h"
 #include "netpoll/console/reliable.h"
@@ -180,8 +182,14 @@ struct LoggerConfig {
   std::atomic<std::uint32_t>* shared_msgid = nullptr;  // one per target
 };
 
-class Logger {
+// The logger object, its targets and their reliable-mode state each live
+// in a guarded mapping of their own (InGuardedMemory), not on the malloc
+// heap: the crash path reads them after the program may have overflowed
+// every heap block it had.
+class Logger : public InGuardedMemory<Logger> {
  public:
+  // Targets per logger at most (the crash path keeps them in a fixed table).
+  static constexpr std::size_t kMaxTargets = 32;
   // The longest crash record crash_send() takes whole (a full register dump
   // and backtrace is a few KiB; cut beyond this).
   static constexpr std::size_t kMaxCrashText = 32 * 1024;
@@ -267,7 +275,7 @@ class Logger {
 
   const LoggerStats& stats() const noexcept { return stats_; }
   const TargetStats& target_stats(std::size_t i) const noexcept { return targets_[i]->stats; }
-  std::size_t target_count() const noexcept { return targets_.size(); }
+  std::size_t target_count() const noexcept { return target_count_; }
   core::Netpoll& target_client(std::size_t i) noexcept { return *targets_[i]->np; }
   std::uint64_t ring_overflows() const noexcept { return ring_.overflows(); }
   // Records logged and not yet sent. Context: any.
@@ -280,7 +288,7 @@ class Logger {
   // Reliable mode's state of one target. The window and the timers belong
   // to the sending thread; `user` says which thread is changing the window
   // (0: none), so the crash path can tell whether it may read it.
-  struct Reliable {
+  struct Reliable : InGuardedMemory<Reliable> {
     Reliable(std::size_t records, std::size_t max_text) : window(records, max_text) {}
     RetransmitWindow window;
     ResponseMailbox mailbox;
@@ -297,12 +305,13 @@ class Logger {
     std::uint64_t unsent_from = kNone;
     std::int64_t probe_at_ns = 0;
   };
-  struct Target {
+  struct Target : InGuardedMemory<Target> {
     TargetConfig cfg;
     std::unique_ptr<Reliable> rel;   // reliable targets only; outlives np (its hook uses it)
     std::unique_ptr<core::Netpoll> np;
     std::unique_ptr<core::CrashRoute> route;  // after prepare_crash_routes(), on packet devices
-    std::string userdata_block;  // pre-rendered " k=v\n" lines
+    GuardedRegion userdata_mem;
+    std::string_view userdata_block;  // pre-rendered " k=v\n" lines, in userdata_mem
     std::atomic<std::uint32_t> msgid{0};
     std::atomic<std::uint32_t>* shared_msgid = nullptr;
     // Token bucket, used by the one thread that sends (no sharing).
@@ -380,7 +389,12 @@ class Logger {
   Facility config_facility_;
   std::string release_;
   RecordRing ring_;
-  std::vector<std::unique_ptr<Target>> targets_;
+  // Owned (deleted in ~Logger); a fixed table inside this object, so that
+  // the crash path finds them without a vector's heap buffer.
+  std::array<Target*, kMaxTargets> target_table_{};
+  std::size_t target_count_ = 0;
+  std::span<Target* const> targets_{};  // target_table_'s first target_count_
+  FixedText<128> release_text_;         // release_ as the crash path reads it
   Scratch sender_scratch_;
   Scratch crash_scratch_;
   Scratch direct_scratch_;

@@ -39,7 +39,7 @@ namespace np::core {
 
 class Netpoll;
 
-class CrashRoute {
+class CrashRoute : public InGuardedMemory<CrashRoute> {
  public:
   static constexpr std::size_t kBatch = 64;
 

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "netpoll/base/addr.h"
+#include "netpoll/base/guarded.h"
 #include "netpoll/base/bounded_queue.h"
 #include "netpoll/base/inplace_function.h"
 #include "netpoll/base/owner_lock.h"
@@ -132,7 +133,7 @@ struct ClientStats {
   Counter rx_bytes;
 };
 
-class NetpollDevice {
+class NetpollDevice : public InGuardedMemory<NetpollDevice> {
  public:
   static constexpr std::size_t kMaxClients = 64;
   static constexpr std::size_t kArpCacheSize = 16;
@@ -296,7 +297,7 @@ class Registry {
   std::map<std::string, std::weak_ptr<NetpollDevice>> devices_;
 };
 
-class Netpoll {
+class Netpoll : public InGuardedMemory<Netpoll> {
  public:
   // netpoll_setup: resolves the device (interface name, MAC, device string,
   // or the route to the target), refuses bridge/bond slaves, brings a down
