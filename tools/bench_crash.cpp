@@ -35,7 +35,10 @@
 #include "bench_net.h"
 #include "cli.h"
 #include "commands.h"
+#include "netpoll/base/bytes.h"
 #include "netpoll/console/crash.h"
+#include "netpoll/core/crash_route.h"
+#include "netpoll/core/netpoll.h"
 #include "netpoll/console/logger.h"
 #include "netpoll/wire/netconsole.h"
 
@@ -54,7 +57,12 @@ constexpr const char* kHelp =
     "(default 20) for each path:\n"
     "  inproc   the program's own crash path (a Logger and its crash handler)\n"
     "  witness  netpoll run tracing the program, which writes its records as\n"
-    "           lines on stdout\n"
+    "           lines on stdout, a second after it started (the runner has\n"
+    "           loaded the debug information it names frames with by then)\n"
+    "  witness-cold  the same at once: the report waits for that loading\n"
+    "  floor    for comparison: the same records and a crash record as frames\n"
+    "           built ahead and pushed from a standing start, 64 per sendmmsg\n"
+    "           (the physical limit of this path on this machine)\n"
     "Prints p50 and max of the latency and how many of the records plus the\n"
     "crash record arrived (the least of any run). Needs root (namespaces,\n"
     "AF_PACKET, ptrace).\n";
@@ -71,6 +79,11 @@ volatile std::uintptr_t g_null = 0;
 
 // The crashing program: `netpoll bench crash --child inproc|plain TARGET N`.
 int child(const std::string& mode, const std::string& target, std::size_t n) {
+  if (mode == "plain-late") {
+    // A program that has run for a while before it crashes, as most do.
+    ::sleep(1);
+    return child("plain", target, n);
+  }
   if (mode == "plain") {
     std::string lines;
     for (std::size_t i = 1; i < n; ++i) lines += "record " + std::to_string(i) + "\n";
@@ -134,6 +147,27 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
       return r;
     }
   }
+  if (mode == "floor") {
+    // The physical limit: the same records as prebuilt frames from a
+    // standing start, one sendmmsg per 64, through a crash route of our own.
+    InNetns in_a(net.a);
+    auto parsed = core::parse_targets(target);
+    core::ClientConfig cc;
+    cc.target = parsed->targets[0];
+    cc.device.service_thread = false;
+    auto np = core::Netpoll::setup(std::move(cc));
+    if (!np) return r;
+    auto route = core::CrashRoute::make(**np);
+    if (!route || *route == nullptr) return r;
+    std::vector<std::string> payloads;
+    for (std::size_t i = 0; i + 1 < n; ++i) payloads.push_back("6," + std::to_string(i) + ",0,-;record " + std::to_string(i + 1));
+    payloads.push_back("6," + std::to_string(n - 1) + ",0,-;last t=");
+    payloads.push_back("0," + std::to_string(n) + ",0,-;crashed: floor");
+    const std::int64_t start = realtime_ns();
+    payloads[n - 1] += std::to_string(start);
+    for (const auto& p : payloads) static_cast<void>((*route)->send(as_bytes(p)));
+    (*route)->flush();
+  }
   const std::string self = "/proc/self/exe";
   char exe[4096] = {};
   if (::readlink(self.c_str(), exe, sizeof exe - 1) <= 0) return r;
@@ -141,14 +175,14 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
   if (mode == "inproc") {
     argv_s = {exe, "bench", "crash", "--child", "inproc", target, std::to_string(n)};
   } else {
-    argv_s = {exe, "run", "--quiet", "--no-echo", target, "--", exe, "bench", "crash", "--child", "plain", target,
-              std::to_string(n)};
+    argv_s = {exe, "run", "--quiet", "--no-echo", target, "--", exe, "bench", "crash", "--child",
+              mode == "witness-cold" ? "plain" : "plain-late", target, std::to_string(n)};
   }
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
   argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
+  const pid_t pid = mode == "floor" ? 0 : ::fork();
+  if (pid == 0 && mode != "floor") {
     const rlimit none{0, 0};
     ::setrlimit(RLIMIT_CORE, &none);  // no core files: the bench measures the report
     InNetns in_a(net.a);
@@ -158,8 +192,8 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
   std::int64_t t0 = 0, t1 = 0;
   std::set<std::uint64_t> program_records;
   bool crash_seen = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  bool exited = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(12);
+  bool exited = mode == "floor";
   auto quiet_since = std::chrono::steady_clock::now();
   char buf[4096];
   char control[256];
@@ -210,7 +244,7 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
       t1 = rx_ns;
     }
   }
-  if (!exited) {
+  if (!exited && pid > 0) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
   }
@@ -238,7 +272,8 @@ int bench_crash(int argc, char** argv) {
   }
   const std::size_t runs = args.get_uint("runs", 20, 1, 1000);
   const std::string path = args.get("path").value_or("both");
-  if (path != "both" && path != "inproc" && path != "witness") throw UsageError("--path must be both, inproc or witness");
+  if (path != "both" && path != "inproc" && path != "witness" && path != "floor")
+    throw UsageError("--path must be both, floor, inproc or witness");
   if (::geteuid() != 0) {
     print_error("bench crash", "needs root: it creates network namespaces and uses AF_PACKET");
     return 1;
@@ -253,9 +288,9 @@ int bench_crash(int argc, char** argv) {
   const std::string target = "+6665@10.99.0.1/npb0,6666@10.99.0.2/" + mac;
   std::printf("crash record latency: timestamp before the fault -> crash record's first datagram in the peer\n");
   std::printf("%zu records then a crash, %zu runs per path\n\n", n, runs);
-  std::printf("%-10s %10s %10s %10s   %s\n", "path", "p50 ms", "max ms", "failed", "records arrived (least, of N+1)");
-  for (const std::string mode : {"inproc", "witness"}) {
-    if (path != "both" && path != mode) continue;
+  std::printf("%-13s %10s %10s %10s   %s\n", "path", "p50 ms", "max ms", "failed", "records arrived (least, of N+1)");
+  for (const std::string mode : {"floor", "inproc", "witness", "witness-cold"}) {
+    if (path != "both" && mode.rfind(path, 0) != 0 && !(path == "inproc" && mode == "floor")) continue;
     std::vector<double> lat;
     std::size_t least = SIZE_MAX, failed = 0;
     for (std::size_t i = 0; i < runs; ++i) {
@@ -270,7 +305,7 @@ int bench_crash(int argc, char** argv) {
     std::sort(lat.begin(), lat.end());
     const double p50 = lat.empty() ? -1 : lat[lat.size() / 2];
     const double max = lat.empty() ? -1 : lat.back();
-    std::printf("%-10s %10.3f %10.3f %10zu   %zu of %zu\n", mode.c_str(), p50, max, failed, least, n + 1);
+    std::printf("%-13s %10.3f %10.3f %10zu   %zu of %zu\n", mode.c_str(), p50, max, failed, least, n + 1);
     std::fflush(stdout);
   }
   return 0;

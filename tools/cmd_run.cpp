@@ -322,6 +322,15 @@ int cmd_run(int argc, char** argv) {
   const bool echo = !args.has("no-echo");
   const bool want_trace = !args.has("no-trace");
 
+  // The debug information the witness names frames with, loaded from now
+  // on while the runner sets up and the program runs: the program's file
+  // and the libraries this runner maps too (libc, libstdc++, ...).
+  witness::DebugInfoCache debug_info;
+  if (want_trace) {
+    if (const std::string exe = witness::resolve_program(args.after_dashes()[0]); !exe.empty()) debug_info.warm(exe);
+    debug_info.warm_own_libraries();
+  }
+
   // The counters both processes number their records from.
   const int shm_fd = ::memfd_create("netpoll-run", 0);  // inherited by COMMAND: no CLOEXEC
   if (shm_fd < 0 || ::ftruncate(shm_fd, sizeof(console::RunShared)) != 0) {
@@ -417,10 +426,15 @@ int cmd_run(int argc, char** argv) {
   std::mutex witnessed_mutex;
   std::vector<pid_t> witnessed;
   witness::TracerHooks hooks;
+  hooks.on_exec = [&](pid_t pid) {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+    if (!ec) debug_info.warm(exe.string());
+  };
   hooks.on_crash = [&](const witness::CrashStop& stop) {
     // Unwinding takes a while (debug files are read); meanwhile the pump
     // takes in the program's last lines, which go out first.
-    const std::vector<std::string> records = witness::crash_records(stop);
+    const std::vector<std::string> records = witness::crash_records(stop, {}, &debug_info);
     pump.drain_and_flush(std::chrono::seconds(1));
     for (std::size_t i = 0; i < records.size(); ++i) {
       (*lg)->send_now(*facility, i == 0 ? console::Level::kEmerg : console::Level::kCrit, records[i]);

@@ -2,6 +2,7 @@
 #include "netpoll/witness/report.h"
 
 #include <cxxabi.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <ucontext.h>
 
@@ -10,6 +11,9 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <future>
+#include <mutex>
+#include <thread>
 
 #include "netpoll/base/text.h"
 #include "netpoll/console/crash_report.h"
@@ -46,11 +50,14 @@ std::string thread_name(pid_t pid, pid_t tid) {
   return name;
 }
 
-// libdwfl over a stopped, traced process. The memory and registers are read
-// with ptrace by the calling thread, which must be the tracer.
+}  // namespace
+
+// libdwfl over one process: its modules (reported from /proc/PID/maps, no
+// ptrace needed) and, once attached, its threads. Memory and registers are
+// read with ptrace by the calling thread, which must be the tracer.
 class ProcessDwarf {
  public:
-  explicit ProcessDwarf(pid_t pid) {
+  ProcessDwarf() {
     static char* debuginfo_path = nullptr;  // libdwfl's default: .debug, /usr/lib/debug, build-id
     static const Dwfl_Callbacks callbacks = {
         .find_elf = dwfl_linux_proc_find_elf,
@@ -59,22 +66,7 @@ class ProcessDwarf {
         .debuginfo_path = &debuginfo_path,
     };
     dwfl_ = dwfl_begin(&callbacks);
-    if (dwfl_ == nullptr) {
-      error_ = dwfl_errmsg(-1);
-      return;
-    }
-    dwfl_report_begin(dwfl_);
-    if (const int rc = dwfl_linux_proc_report(dwfl_, pid); rc != 0) {
-      error_ = rc > 0 ? std::string("reading /proc maps: ") + std::strerror(rc) : dwfl_errmsg(-1);
-      return;
-    }
-    dwfl_report_end(dwfl_, nullptr, nullptr);
-    // Every thread is already stopped by us: libdwfl must not attach.
-    if (const int rc = dwfl_linux_proc_attach(dwfl_, pid, true); rc != 0) {
-      error_ = rc > 0 ? std::strerror(rc) : dwfl_errmsg(-1);
-      return;
-    }
-    ok_ = true;
+    if (dwfl_ == nullptr) error_ = dwfl_errmsg(-1);
   }
   ~ProcessDwarf() {
     if (dwfl_ != nullptr) dwfl_end(dwfl_);
@@ -82,15 +74,39 @@ class ProcessDwarf {
   ProcessDwarf(const ProcessDwarf&) = delete;
   ProcessDwarf& operator=(const ProcessDwarf&) = delete;
 
+  // The process's modules as mapped now; modules seen before are kept, with
+  // whatever debug information was loaded for them.
+  bool report(pid_t pid) {
+    if (dwfl_ == nullptr) return false;
+    dwfl_report_begin_add(dwfl_);
+    const int rc = dwfl_linux_proc_report(dwfl_, pid);
+    dwfl_report_end(dwfl_, nullptr, nullptr);
+    if (rc != 0) error_ = rc > 0 ? std::string("reading /proc maps: ") + std::strerror(rc) : dwfl_errmsg(-1);
+    return rc == 0;
+  }
+
+  // For unwinding: every thread is already stopped by us, so libdwfl must
+  // not attach itself. Once per process.
+  bool attach(pid_t pid) {
+    if (dwfl_ == nullptr) return false;
+    if (const int rc = dwfl_linux_proc_attach(dwfl_, pid, true); rc != 0) {
+      error_ = rc > 0 ? std::strerror(rc) : dwfl_errmsg(-1);
+      return false;
+    }
+    ok_ = true;
+    return true;
+  }
+
   bool ok() const { return ok_; }
   const std::string& error() const { return error_; }
 
   // The frames of `tid`, one line each, at most `max` lines; a run of
   // frames at one pc (a recursion) is one line and a count. `why` gets the
   // reason a walk ended before it had any frame.
-  std::vector<std::string> frames(pid_t tid, std::size_t max, std::string& why) {
+  std::vector<std::string> frames(pid_t tid, std::size_t max, std::string& why, DebugInfoCache* cache) {
     struct Walk {
       ProcessDwarf* self;
+      DebugInfoCache* cache;
       std::size_t max;
       std::size_t walked = 0;
       Dwarf_Addr last_pc = 0;
@@ -101,7 +117,7 @@ class ProcessDwarf {
         lines.push_back("   (the frame above " + std::to_string(repeats) + " more times)");
         repeats = 0;
       }
-    } walk{this, max, 0, 0, 0, {}};
+    } walk{this, cache, max, 0, 0, 0, {}};
     const int rc = dwfl_getthread_frames(
         dwfl_, tid,
         [](Dwfl_Frame* frame, void* arg) -> int {
@@ -114,7 +130,7 @@ class ProcessDwarf {
             ++w.repeats;
           } else {
             w.close_run();
-            w.lines.push_back(w.self->describe(index, pc, activation));
+            w.lines.push_back(w.self->describe(index, pc, activation, w.cache));
           }
           w.last_pc = pc;
           // A deep recursion is walked a little further than it is shown.
@@ -129,7 +145,7 @@ class ProcessDwarf {
   }
 
  private:
-  std::string describe(std::size_t i, Dwarf_Addr pc, bool activation) {
+  std::string describe(std::size_t i, Dwarf_Addr pc, bool activation, DebugInfoCache* cache) {
     // A return address follows its call; the byte before it belongs to the
     // caller even when the call ended the function (noreturn callees).
     const Dwarf_Addr at = activation || pc == 0 ? pc : pc - 1;
@@ -147,11 +163,19 @@ class ProcessDwarf {
     } else {
       line += " ?? (" + object + "+" + hex(pc - start) + ")";
     }
-    if (Dwfl_Line* src = dwfl_module_getsrc(m, at)) {
+    // Source lines from the file's information loaded ahead of time, when
+    // the cache has it (the address relative to the file's own), else
+    // loaded now.
+    Dwarf_Addr bias = 0;
+    std::string where;
+    if (cache != nullptr && mname != nullptr && dwfl_module_getelf(m, &bias) != nullptr) {
+      where = cache->source_line(mname, at - bias);
+    } else if (Dwfl_Line* src = dwfl_module_getsrc(m, at)) {
       int lineno = 0;
       if (const char* file = dwfl_lineinfo(src, nullptr, &lineno, nullptr, nullptr, nullptr); file != nullptr)
-        line += " at " + std::string(file) + ":" + std::to_string(lineno);
+        where = std::string(file) + ":" + std::to_string(lineno);
     }
+    if (!where.empty()) line += " at " + where;
     return line;
   }
 
@@ -159,6 +183,8 @@ class ProcessDwarf {
   bool ok_ = false;
   std::string error_;
 };
+
+namespace {
 
 // user_regs_struct (ptrace) as the ucontext gregs the in-process report
 // prints, so both reports show registers alike.
@@ -188,7 +214,103 @@ ucontext_t as_context(const user_regs_struct& r) {
 
 }  // namespace
 
-std::vector<std::string> crash_records(const CrashStop& stop, ReportLimits limits) {
+// One ELF file's debug information, read offline: independent of where a
+// process maps the file, so it can be loaded before any process has.
+struct DebugInfoCache::File {
+  std::promise<void> loaded;
+  std::shared_future<void> ready = loaded.get_future().share();
+  std::mutex mutex;  // one lookup at a time (a Dwfl is not thread-safe)
+  Dwfl* dwfl = nullptr;
+  Dwfl_Module* module = nullptr;
+  Dwarf_Addr bias = 0;
+
+  ~File() {
+    if (dwfl != nullptr) dwfl_end(dwfl);
+  }
+  void load(const std::string& path) {
+    static char* debuginfo_path = nullptr;
+    static const Dwfl_Callbacks callbacks = {
+        .find_elf = dwfl_build_id_find_elf,
+        .find_debuginfo = dwfl_standard_find_debuginfo,
+        .section_address = dwfl_offline_section_address,
+        .debuginfo_path = &debuginfo_path,
+    };
+    dwfl = dwfl_begin(&callbacks);
+    if (dwfl == nullptr) return;
+    module = dwfl_report_offline(dwfl, path.c_str(), path.c_str(), -1);
+    dwfl_report_end(dwfl, nullptr, nullptr);
+    if (module == nullptr || dwfl_module_getelf(module, &bias) == nullptr) {
+      module = nullptr;
+      return;
+    }
+    // What naming a line needs: the DWARF (decompressed, the separate debug
+    // file found by build-id) and its address ranges.
+    Dwarf_Addr dwarf_bias = 0;
+    if (Dwarf* dw = dwfl_module_getdwarf(module, &dwarf_bias)) {
+      Dwarf_Aranges* ar = nullptr;
+      std::size_t n = 0;
+      static_cast<void>(dwarf_getaranges(dw, &ar, &n));
+    }
+  }
+};
+
+DebugInfoCache::DebugInfoCache() = default;
+
+DebugInfoCache::~DebugInfoCache() {
+  std::lock_guard lock(mutex_);
+  for (auto& t : workers_) t.join();
+}
+
+void DebugInfoCache::warm(const std::string& path) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(mutex_);
+    if (files_.count(path) != 0) return;
+    f = std::make_shared<File>();
+    files_[path] = f;
+  }
+  std::lock_guard lock(mutex_);
+  workers_.emplace_back([f, path] {
+    f->load(path);
+    f->loaded.set_value();
+  });
+}
+
+void DebugInfoCache::warm_own_libraries() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  std::vector<std::string> paths;
+  while (std::getline(maps, line)) {
+    const auto slash = line.find('/');
+    if (slash == std::string::npos || line.find(" r-xp ") == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    if (path.find(".so") != std::string::npos) paths.push_back(path);
+  }
+  for (const auto& p : paths) warm(p);
+}
+
+std::string DebugInfoCache::source_line(const std::string& path, Dwarf_Addr file_address) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = files_.find(path);
+    if (it != files_.end()) f = it->second;
+  }
+  if (f == nullptr) {
+    warm(path);  // loaded now, kept for the next thread's frames
+    std::lock_guard lock(mutex_);
+    f = files_[path];
+  }
+  f->ready.wait();
+  std::lock_guard one_at_a_time(f->mutex);
+  if (f->module == nullptr) return "";
+  Dwfl_Line* src = dwfl_module_getsrc(f->module, file_address + f->bias);
+  int lineno = 0;
+  const char* file = src != nullptr ? dwfl_lineinfo(src, nullptr, &lineno, nullptr, nullptr, nullptr) : nullptr;
+  return file != nullptr ? std::string(file) + ":" + std::to_string(lineno) : "";
+}
+
+std::vector<std::string> crash_records(const CrashStop& stop, ReportLimits limits, DebugInfoCache* cache) {
   std::vector<std::string> records;
   std::string first;
   const auto sink = [&](std::string_view piece) { first.append(piece); };
@@ -198,10 +320,12 @@ std::vector<std::string> crash_records(const CrashStop& stop, ReportLimits limit
   first += " of process " + std::to_string(stop.pid) + "\n";
   console::format_registers(as_context(stop.regs), false, sink);
 
-  ProcessDwarf dwfl(stop.pid);
+  ProcessDwarf dwfl;
+  dwfl.report(stop.pid);
+  dwfl.attach(stop.pid);
   std::string why;
   if (dwfl.ok()) {
-    const auto lines = dwfl.frames(stop.tid, limits.frames, why);
+    const auto lines = dwfl.frames(stop.tid, limits.frames, why, cache);
     first += "backtrace:\n";
     for (const auto& l : lines) first += l + "\n";
     if (!why.empty()) first += "(no backtrace: " + why + ")\n";
@@ -228,7 +352,7 @@ std::vector<std::string> crash_records(const CrashStop& stop, ReportLimits limit
     text += " of process " + std::to_string(stop.pid) + ", at the crash of thread " + std::to_string(stop.tid) + "\n";
     if (dwfl.ok()) {
       std::string thread_why;
-      for (const auto& l : dwfl.frames(t, limits.frames, thread_why)) text += l + "\n";
+      for (const auto& l : dwfl.frames(t, limits.frames, thread_why, cache)) text += l + "\n";
       if (!thread_why.empty()) text += "(no backtrace: " + thread_why + ")\n";
     }
     records.push_back(std::move(text));

@@ -323,6 +323,10 @@ void Tracer::State::loop() {
       continue;
     }
     if (event != 0) {  // clone, fork, vfork, exec
+      if (event == PTRACE_EVENT_EXEC && tid == pid) {
+        std::lock_guard hl(hooks_mutex);
+        if (hooks_live && hooks.on_exec) hooks.on_exec(tid);
+      }
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       continue;
     }

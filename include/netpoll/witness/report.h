@@ -27,7 +27,13 @@
 // dying process).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -40,10 +46,42 @@ struct ReportLimits {
   std::size_t threads = 64;   // records for other threads at most (the rest are counted)
 };
 
+// Debug information loaded before anything crashes. Naming a frame's
+// source line is most of a report's cost: a library's separate debug file
+// must be found, decompressed and its address ranges read (glibc's takes
+// about 150 ms here). The information belongs to a file, not to a process,
+// so the runner loads it ahead, offline, on threads of its own: the
+// program's executable as soon as it is known and the libraries the runner
+// itself has mapped (libc, libstdc++, libm, libgcc_s: what almost every
+// program maps too). A file first met at a crash is loaded then, once.
+class DebugInfoCache {
+ public:
+  DebugInfoCache();
+  ~DebugInfoCache();
+  DebugInfoCache(const DebugInfoCache&) = delete;
+  DebugInfoCache& operator=(const DebugInfoCache&) = delete;
+
+  // Starts loading `path` on a thread of its own (once per path).
+  void warm(const std::string& path);
+  // Every shared library this process has mapped.
+  void warm_own_libraries();
+  // "file:line" for an address of the file at `path` (its own addresses,
+  // as the file's program headers give them), or "" when unknown. Waits
+  // for the file's loading to finish.
+  std::string source_line(const std::string& path, std::uint64_t file_address);
+
+ private:
+  struct File;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<File>> files_;
+  std::vector<std::thread> workers_;
+};
+
 // The records for `stop` (every thread of stop.pid is in a ptrace stop of
 // the calling thread). Never empty: without an unwinder the first record
 // still names the signal and the registers, and says why there is no
-// backtrace.
-std::vector<std::string> crash_records(const CrashStop& stop, ReportLimits limits = {});
+// backtrace. With `cache`, source lines come from it.
+std::vector<std::string> crash_records(const CrashStop& stop, ReportLimits limits = {},
+                                       DebugInfoCache* cache = nullptr);
 
 }  // namespace np::witness

@@ -60,6 +60,9 @@ struct TracerHooks {
   std::function<void(const CrashStop& stop)> on_crash;
   // The first process (the one spawn() started) has ended: its wait status.
   std::function<void(int status)> on_exit;
+  // The first process has run execve (its first image included): the
+  // program now mapped is a new one.
+  std::function<void(pid_t pid)> on_exec;
 };
 
 struct TracerConfig {
