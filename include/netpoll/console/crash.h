@@ -2,24 +2,34 @@
 // send what the logger still holds, then a crash record, then die exactly
 // as the process would have.
 //
+// A crashing program may have written over anything its pointers reach,
+// so the handler trusts nothing it did not put out of their way: its own
+// state, the logger, the devices and every buffer it uses live in guarded
+// mappings (base/guarded.h), what never changes after install is sealed
+// read-only, what it reads back is checked, and every loop is bounded.
+//
 // The handler runs on an alternate signal stack (a stack overflow can be
-// reported) and, in bounded time, without allocating and without waiting
+// reported) and, within a deadline, without allocating and without waiting
 // on any lock another thread may hold:
 //   1. one crashing thread handles the crash; a second one waits for the
-//      process to die;
-//   2. the logger's devices are taken over (Logger::crash_take_over): other
-//      threads back off, a transmit lock held by another thread is waited
-//      for briefly and then taken, one held by the crashing thread itself
-//      (a crash inside a transmit) is taken at once;
-//   3. every record still in the ring is sent (crash_drain);
-//   4. a crash record at level emerg: signal and code, fault address,
-//      thread id and name, registers, a symbolized backtrace
-//      (crash_report.h);
-//   5. reliable targets (logger.h): every record the receiver has not
+//      process to die (at most the deadline and a second);
+//   2. a timer to this thread starts the deadline (CrashConfig::deadline);
+//      when it fires, or when the handler itself faults, the report ends
+//      at once and the process dies of its first signal (step 7);
+//   3. the logger is taken over (Logger::crash_take_over): the sender
+//      thread stops at its next record; a target on a packet device sends
+//      through its own crash route (core/crash_route.h), any other through
+//      its device in emergency mode; every descriptor is checked to be
+//      still netpoll's (a closed or reused one is never written);
+//   4. every record still in the ring is sent (crash_drain);
+//   5. a crash record at level emerg: signal and code, fault address,
+//      thread id and name, registers, a backtrace from call-frame
+//      information (cfi_unwind.h) named by the symbolizer (crash_report.h);
+//   6. reliable targets (logger.h): every record the receiver has not
 //      acknowledged is sent once more, oldest first, marked ncemg=1, for at
 //      most `resend_budget` (crash_resend_unacked). No response is waited
 //      for: nothing would poll for it, and a dying process cannot wait;
-//   6. the previous disposition is restored and the signal re-raised: a
+//   7. the previous disposition is restored and the signal re-raised: a
 //      fault the kernel raised (si_code > 0) by returning, so the faulting
 //      instruction runs again; anything else with tgkill to this thread.
 //      Same signal, same core dump, same exit status seen by the parent.

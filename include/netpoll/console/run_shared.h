@@ -1,9 +1,10 @@
 // The contract between `netpoll run` and the preloaded library inside the
 // program it runs (libnetpoll_preload.so).
 //
-// The runner forwards the program's output lines as records; the library
-// installs the crash path inside the program, whose crash record the
-// program sends itself, over its own socket on the same device. Both
+// Used when the runner does not trace the program (--no-trace, or tracing
+// refused): the runner forwards the program's output lines as records; the
+// library installs the crash path inside the program, whose crash record
+// the program sends itself, over its own socket on the same device. Both
 // number their records from one counter in a shared memory object, so the
 // receiver sees one sequence. Before its crash record, the crashing program
 // waits (bounded) until its output pipes are empty and the runner says it
