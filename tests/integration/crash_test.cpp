@@ -20,6 +20,7 @@
 
 #include "net_helpers.h"
 #include "netns.h"
+#include "run_program.h"
 #include "netpoll/wire/netconsole.h"
 
 namespace np::console {
@@ -29,60 +30,10 @@ using namespace std::chrono_literals;
 using namespace np::testing;
 namespace nc = np::wire::netconsole;
 
-struct Outcome {
-  int status = -1;
-  bool core_file = false;
-};
-
-// Runs crash_child with `args` inside `ns`, in a fresh directory with core
-// dumps allowed, and reaps it (bounded: killed after 20 s).
 Outcome run_child(const Netns* ns, const std::vector<std::string>& args) {
-  const auto dir = std::filesystem::temp_directory_path() / ("np-crash-" + std::to_string(::getpid()) + "-" +
-                                                             std::to_string(std::rand()));
-  std::filesystem::create_directories(dir);
-  std::vector<std::string> argv_s = {NP_CRASH_CHILD};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string ns_path = ns != nullptr ? "/var/run/netns/" + ns->name() : "";
-  const std::string dir_s = dir.string();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls until exec.
-    if (::chdir(dir_s.c_str()) != 0) ::_exit(126);
-    const rlimit core{256 << 20, 256 << 20};
-    ::setrlimit(RLIMIT_CORE, &core);
-#if defined(__SANITIZE_ADDRESS__)
-    // The sanitizer build's child carries ASan too: leave the fatal signals
-    // to the program (our handler) and the kernel, as without ASan.
-    ::setenv("ASAN_OPTIONS", "handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0", 1);
-#endif
-    if (!ns_path.empty()) {
-      const int fd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) ::_exit(125);
-    }
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  Outcome out;
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  for (;;) {
-    const pid_t r = ::waitpid(pid, &out.status, WNOHANG);
-    if (r == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &out.status, 0);
-      ADD_FAILURE() << "crash_child " << args[0] << " hung and was killed";
-      break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().filename().string().rfind("core", 0) == 0) out.core_file = true;
-  }
-  std::filesystem::remove_all(dir);
-  return out;
+  std::vector<std::string> argv = {NP_CRASH_CHILD};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(ns, argv);
 }
 
 struct Record {

@@ -29,6 +29,7 @@
 
 #include "net_helpers.h"
 #include "netns.h"
+#include "run_program.h"
 
 namespace np::console {
 namespace {
@@ -88,71 +89,6 @@ constexpr bool kAsan =
     false;
 #endif
 
-struct Outcome {
-  int status = -1;
-  bool core_file = false;
-  std::string output;  // stdout and stderr
-  std::chrono::milliseconds took{};
-};
-
-// Runs argv inside `ns` (or here), in a fresh directory with core dumps
-// allowed; killed (and a failure) after 20 s.
-Outcome run(const Netns* ns, const std::vector<std::string>& args) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("np-torture-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()));
-  std::filesystem::create_directories(dir);
-  std::vector<std::string> argv_s = args;
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string ns_path = ns != nullptr ? "/var/run/netns/" + ns->name() : "";
-  const std::string dir_s = dir.string();
-  const std::string out_s = (dir / "output").string();
-  const auto start = std::chrono::steady_clock::now();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::chdir(dir_s.c_str()) != 0) ::_exit(126);
-    const int out = ::open(out_s.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) ::_exit(126);
-    const rlimit core{64 << 20, 64 << 20};
-    ::setrlimit(RLIMIT_CORE, &core);
-#if defined(__SANITIZE_ADDRESS__)
-    ::setenv("ASAN_OPTIONS",
-             "handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:abort_on_error=1:"
-             "detect_leaks=0",
-             1);
-#endif
-    if (!ns_path.empty()) {
-      const int fd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) ::_exit(125);
-    }
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  Outcome o;
-  const auto deadline = start + 20s;
-  for (;;) {
-    if (::waitpid(pid, &o.status, WNOHANG) == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &o.status, 0);
-      ADD_FAILURE() << args[0] << " " << (args.size() > 1 ? args[1] : "") << " hung and was killed";
-      break;
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  o.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-  std::ifstream in(out_s);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  o.output = ss.str();
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().filename().string().rfind("core", 0) == 0) o.core_file = true;
-  }
-  std::filesystem::remove_all(dir);
-  return o;
-}
-
 const char* signal_name(int sig) {
   switch (sig) {
     case SIGSEGV: return "SIGSEGV";
@@ -173,12 +109,12 @@ class Torture : public ::testing::TestWithParam<std::tuple<Scenario, Mode>> {
   Outcome run_as(Mode mode, const std::string& program, const std::string& scenario) {
     switch (mode) {
       case Mode::kTraced:
-        return run(&bed.a, {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", target(), "--", program, scenario});
+        return run_program(&bed.a, {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", target(), "--", program, scenario});
       case Mode::kNoTrace:
-        return run(&bed.a,
+        return run_program(&bed.a,
                    {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", "--no-trace", target(), "--", program, scenario});
       case Mode::kLibrary:
-        return run(&bed.a, {program, scenario, "--logger", target()});
+        return run_program(&bed.a, {program, scenario, "--logger", target()});
     }
     return {};
   }
@@ -191,7 +127,7 @@ TEST_P(Torture, DiesAsItWouldAndIsReported) {
   if (kAsan && !sc.under_asan) GTEST_SKIP() << "ASan's allocator owns the heap this scenario breaks";
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   const Outcome ours = run_as(mode, NP_TORTURE_CHILD, sc.name);
-  const Outcome alone = run(nullptr, {NP_TORTURE_CHILD, sc.name});
+  const Outcome alone = run_program(nullptr, {NP_TORTURE_CHILD, sc.name});
   const auto records = collect_records(peer);
   std::string all;
   for (const auto& [seq, r] : records) all += "[" + std::to_string(seq) + "] " + r.text + "\n";
@@ -282,7 +218,7 @@ class TortureBed : public ::testing::Test {
 TEST_F(TortureBed, AForkedChildsCrashIsWitnessed) {
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   const Outcome ours =
-      run(&bed.a, {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", target(), "--", NP_TORTURE_CHILD, "fork-crash"});
+      run_program(&bed.a, {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", target(), "--", NP_TORTURE_CHILD, "fork-crash"});
   ASSERT_TRUE(WIFEXITED(ours.status));
   EXPECT_EQ(WEXITSTATUS(ours.status), 0) << ours.output;
   const auto records = collect_records(peer);
@@ -305,7 +241,7 @@ TEST_F(TortureBed, AStaticProgramIsWitnessedAndWithoutTracingTheRunnerSaysWhy) {
   {
     UdpSocket peer(bed.b, bed.b_ip, 6666);
     const Outcome ours =
-        run(&bed.a, {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", target(), "--", NP_TORTURE_STATIC, "segv"});
+        run_program(&bed.a, {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", target(), "--", NP_TORTURE_STATIC, "segv"});
     EXPECT_EQ(WEXITSTATUS(ours.status), 128 + SIGSEGV) << ours.output;
     const auto records = collect_records(peer);
     bool crash = false;
@@ -318,7 +254,7 @@ TEST_F(TortureBed, AStaticProgramIsWitnessedAndWithoutTracingTheRunnerSaysWhy) {
     EXPECT_NE(all.find("line 3\n"), std::string::npos) << all;
   }
   UdpSocket peer(bed.b, bed.b_ip, 6666);
-  const Outcome ours = run(&bed.a, {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", "--no-trace", target(), "--",
+  const Outcome ours = run_program(&bed.a, {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", "--no-trace", target(), "--",
                                     NP_TORTURE_STATIC, "segv"});
   EXPECT_EQ(WEXITSTATUS(ours.status), 128 + SIGSEGV);
   EXPECT_NE(ours.output.find("is statically linked: the crash path cannot be preloaded into it"), std::string::npos)
@@ -335,7 +271,7 @@ TEST_F(TortureBed, AStaticProgramIsWitnessedAndWithoutTracingTheRunnerSaysWhy) {
 TEST_F(TortureBed, ADeathBySigkillSaysWhyThereIsNoCrashRecord) {
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   const Outcome ours =
-      run(&bed.a, {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", target(), "--", "/bin/sh", "-c", "kill -KILL $$"});
+      run_program(&bed.a, {NP_NETPOLL_BIN, "run", "--quiet", "--no-echo", target(), "--", "/bin/sh", "-c", "kill -KILL $$"});
   EXPECT_EQ(WEXITSTATUS(ours.status), 128 + SIGKILL);
   const auto records = collect_records(peer);
   std::string all;
