@@ -18,12 +18,21 @@ namespace {
 using namespace std::chrono_literals;
 using namespace np::testing;
 
+// The sanitizer build's programs carry ASan: their fatal signals must go to
+// the kernel (and the witness), as without ASan.
+const std::string kAsanEnv =
+#if defined(__SANITIZE_ADDRESS__)
+    "env ASAN_OPTIONS=handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0 ";
+#else
+    "";
+#endif
+
 class RunCommand : public ::testing::Test {
  protected:
   // Runs `netpoll run TARGET -- command` in `a`; returns its exit status.
   int run(const std::string& command, std::string* output = nullptr) {
     std::string out;
-    const int rc = sh(bed.a.exec() + NP_NETPOLL_BIN + " run --quiet '+6665@/np0,6666@10.77.0.2/" + bed.b_mac +
+    const int rc = sh(bed.a.exec() + kAsanEnv + NP_NETPOLL_BIN + " run --quiet '+6665@/np0,6666@10.77.0.2/" + bed.b_mac +
                           "' -- " + command,
                       &out);
     if (output != nullptr) *output = out;

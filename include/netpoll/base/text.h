@@ -91,6 +91,7 @@ class FixedText {
 // written, and false returned, if it does not fit. Context: any.
 inline bool put(std::span<char> out, std::size_t& at, std::string_view s) noexcept {
   if (at + s.size() > out.size()) return false;
+  if (s.empty()) return true;  // an empty view may have no data() at all
   std::memcpy(out.data() + at, s.data(), s.size());
   at += s.size();
   return true;
