@@ -156,6 +156,35 @@ class OutputPump {
     serve_drain_request();  // a witness waiting while the pipes closed
   }
 
+  // The witness, after drain_and_flush(): bytes the program had written
+  // into its stdio buffer (0: stdout, 1: stderr), which never reached the
+  // pipe. Echoed and logged as the pipe's bytes are; a last line without
+  // its newline is a record too.
+  void take_unflushed(int stream, std::string_view bytes) {
+    Stream& s = streams_[stream];
+    if (echo_) {
+      for (std::size_t done = 0; done < bytes.size();) {
+        const ssize_t w = ::write(s.echo_fd, bytes.data() + done, bytes.size() - done);
+        if (w <= 0) break;
+        done += static_cast<std::size_t>(w);
+      }
+    }
+    // Never more lines than the ring has room for: wait (bounded) for the
+    // sender to make room, as the pipe's reader does.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    const auto room = [&] {
+      while (free_records() < 1 + bytes.size() / 1024 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    };
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = bytes.find('\n', start)) != std::string_view::npos; start = nl + 1) {
+      room();
+      log_line(s, bytes.substr(start, nl - start));
+    }
+    room();
+    if (start < bytes.size()) log_line(s, bytes.substr(start));
+  }
+
   // The witness: blocks until every byte in the pipes now has been read
   // and every line of it sent (or `timeout` passes). True if so.
   bool drain_and_flush(std::chrono::milliseconds timeout) {
@@ -436,6 +465,13 @@ int cmd_run(int argc, char** argv) {
     // takes in the program's last lines, which go out first.
     const std::vector<std::string> records = witness::crash_records(stop, {}, &debug_info);
     pump.drain_and_flush(std::chrono::seconds(1));
+    // Then what the program wrote but its C library still held: written
+    // before the fault, so before the crash record too.
+    for (const int fd : {1, 2}) {
+      if (const std::string held = witness::unflushed_output(stop.pid, fd); !held.empty())
+        pump.take_unflushed(fd == 1 ? 0 : 1, held);
+    }
+    (*lg)->flush(std::chrono::seconds(1));
     for (std::size_t i = 0; i < records.size(); ++i) {
       (*lg)->send_now(*facility, i == 0 ? console::Level::kEmerg : console::Level::kCrit, records[i]);
     }

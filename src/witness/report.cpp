@@ -4,6 +4,7 @@
 #include <cxxabi.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 
 #include <cstdio>
@@ -83,6 +84,33 @@ class ProcessDwarf {
     dwfl_report_end(dwfl_, nullptr, nullptr);
     if (rc != 0) error_ = rc > 0 ? std::string("reading /proc maps: ") + std::strerror(rc) : dwfl_errmsg(-1);
     return rc == 0;
+  }
+
+  // The address of the data symbol `name` in any module, or 0.
+  Dwarf_Addr symbol(const char* name) {
+    if (dwfl_ == nullptr) return 0;
+    struct Find {
+      const char* name;
+      Dwarf_Addr addr = 0;
+    } find{name};
+    dwfl_getmodules(
+        dwfl_,
+        [](Dwfl_Module* m, void**, const char*, Dwarf_Addr, void* arg) -> int {
+          auto& f = *static_cast<Find*>(arg);
+          const int n = dwfl_module_getsymtab(m);
+          for (int i = 0; i < n; ++i) {
+            GElf_Sym sym{};
+            GElf_Addr addr = 0;
+            const char* sname = dwfl_module_getsym_info(m, i, &sym, &addr, nullptr, nullptr, nullptr);
+            if (sname != nullptr && GELF_ST_TYPE(sym.st_info) == STT_OBJECT && std::strcmp(sname, f.name) == 0) {
+              f.addr = addr;
+              return DWARF_CB_ABORT;
+            }
+          }
+          return DWARF_CB_OK;
+        },
+        &find, 0);
+    return find.addr;
   }
 
   // For unwinding: every thread is already stopped by us, so libdwfl must
@@ -308,6 +336,33 @@ std::string DebugInfoCache::source_line(const std::string& path, Dwarf_Addr file
   int lineno = 0;
   const char* file = src != nullptr ? dwfl_lineinfo(src, nullptr, &lineno, nullptr, nullptr, nullptr) : nullptr;
   return file != nullptr ? std::string(file) + ":" + std::to_string(lineno) : "";
+}
+
+std::string unflushed_output(pid_t pid, int fd) {
+  if (fd != 1 && fd != 2) return "";
+  ProcessDwarf dwfl;
+  if (!dwfl.report(pid)) return "";
+  const Dwarf_Addr file = dwfl.symbol(fd == 1 ? "_IO_2_1_stdout_" : "_IO_2_1_stderr_");
+  if (file == 0) return "";
+  // glibc's FILE on x86-64 (libio.h): int _flags, then the read pointers,
+  // then _IO_write_base and _IO_write_ptr: the bytes between them are
+  // written by the program and not yet flushed.
+  struct {
+    std::int32_t flags;
+    std::int32_t pad;
+    std::uint64_t read_ptr, read_end, read_base, write_base, write_ptr;
+  } f{};
+  iovec local{&f, sizeof f};
+  iovec remote{reinterpret_cast<void*>(file), sizeof f};
+  if (::process_vm_readv(pid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(sizeof f)) return "";
+  constexpr std::uint32_t kMagicMask = 0xFFFF0000u, kMagic = 0xFBAD0000u;  // _IO_MAGIC
+  if ((static_cast<std::uint32_t>(f.flags) & kMagicMask) != kMagic) return "";
+  if (f.write_ptr <= f.write_base || f.write_ptr - f.write_base > (1u << 20)) return "";
+  std::string out(f.write_ptr - f.write_base, '\0');
+  iovec l2{out.data(), out.size()};
+  iovec r2{reinterpret_cast<void*>(f.write_base), out.size()};
+  if (::process_vm_readv(pid, &l2, 1, &r2, 1, 0) != static_cast<ssize_t>(out.size())) return "";
+  return out;
 }
 
 std::vector<std::string> crash_records(const CrashStop& stop, ReportLimits limits, DebugInfoCache* cache) {

@@ -90,6 +90,21 @@ TEST_F(RunCommand, ReportsAStackOverflowInAThreadOfAnUnmodifiedProgram) {
   EXPECT_NE(crash.find("   (the frame above "), std::string::npos) << "a recursion is one line: " << crash;
 }
 
+// crashy's stdout is a pipe, so glibc holds its lines in a buffer that the
+// crash never flushes: the witness reads them out of the program's memory
+// and sends them before the crash record.
+TEST_F(RunCommand, LinesTheCLibraryStillHeldArriveBeforeTheCrashRecord) {
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  EXPECT_EQ(run(NP_CRASHY), 128 + SIGSEGV);
+  const auto records = collect_records(peer);
+  ASSERT_EQ(records.size(), 6u);
+  EXPECT_EQ(records.at(0).text, "crashy starting: 3 jobs");
+  EXPECT_EQ(records.at(1).text, "job 1 (warm-up) running");
+  EXPECT_EQ(records.at(3).text, "job 3 (publish) running");
+  EXPECT_EQ(records.at(4).text.rfind("crashed: SIGSEGV (SEGV_MAPERR", 0), 0u) << records.at(4).text;
+  EXPECT_NE(records.at(4).text.find("store_result"), std::string::npos) << records.at(4).text;
+}
+
 TEST_F(RunCommand, PassesTheExitStatusThrough) {
   EXPECT_EQ(run("sh -c 'exit 0'"), 0);
   EXPECT_EQ(run("sh -c 'exit 7'"), 7);

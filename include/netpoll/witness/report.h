@@ -77,6 +77,14 @@ class DebugInfoCache {
   std::vector<std::thread> workers_;
 };
 
+// What the program wrote through stdio's stdout (fd 1) or stderr (fd 2)
+// and its C library had not flushed yet: the bytes in glibc's FILE buffer
+// (_IO_2_1_stdout_, found in the program's symbols; its magic checked). A
+// program whose stdout is a pipe buffers whole blocks, and a crash would
+// otherwise lose its last lines with its memory. "" when there are none or
+// they cannot be found (another C library, no symbols).
+std::string unflushed_output(pid_t pid, int fd);
+
 // The records for `stop` (every thread of stop.pid is in a ptrace stop of
 // the calling thread). Never empty: without an unwinder the first record
 // still names the signal and the registers, and says why there is no
