@@ -53,7 +53,10 @@ constexpr const char* kHelp =
     "COMMAND instead, through the preloaded libnetpoll_preload.so (dynamically\n"
     "linked programs only). Each line written to the output is also passed\n"
     "through to this terminal. The exit status is COMMAND's; a COMMAND killed\n"
-    "by signal N gives 128+N.\n"
+    "by signal N gives 128+N. Tracing costs COMMAND nothing until it takes a\n"
+    "signal; each signal it takes then costs a round trip through this runner\n"
+    "(a few microseconds): a program that takes thousands a second may prefer\n"
+    "--no-trace.\n"
     "TARGET is netconsole's option string on a packet device (both this\n"
     "runner and COMMAND open it), e.g. +6665@/eth0,6666@10.0.0.2/\n"
     "\n"
@@ -68,17 +71,15 @@ constexpr const char* kHelp =
     "                       sends, on every target (extended only): kept until the\n"
     "                       receiver (netpoll listen --ack, netconsd) acknowledges\n"
     "                       them, sent again when it reports them missing, resent\n"
-    "                       marked ncemg=1 after 10 s without progress. COMMAND's\n"
-    "                       crash record is sent from inside COMMAND, once: best\n"
-    "                       effort, never retransmitted\n"
+    "                       marked ncemg=1 after 10 s without progress. The crash\n"
+    "                       records are sent once: best effort, never\n"
+    "                       retransmitted\n"
     "  --no-trace           do not trace COMMAND (to attach a debugger to it, or\n"
     "                       for a program that traces itself); its crash is then\n"
     "                       reported from inside it\n"
     "  --preload PATH       the library (default: next to this netpoll binary)\n"
     "  --linger S           at exit, wait up to S seconds for records to go out\n"
-    "                       (with --reliable: to be acknowledged) (default 2)\n"
-    "Tracing costs a program nothing until it takes a signal; each signal it\n"
-    "takes then costs a round trip through this runner (a few microseconds).\n";
+    "                       (with --reliable: to be acknowledged) (default 2)\n";
 
 std::string default_preload() {
   std::error_code ec;
