@@ -218,11 +218,16 @@ bool interface_exists(const Netns& ns, const std::string& ifname) {
 }
 
 std::map<std::uint64_t, ConsoleRecord> collect_records(const UdpSocket& sock, std::chrono::milliseconds quiet) {
+  std::vector<std::string> datagrams;
+  while (auto d = sock.receive(quiet)) datagrams.emplace_back(reinterpret_cast<const char*>(d->data()), d->size());
+  return parse_records(datagrams);
+}
+
+std::map<std::uint64_t, ConsoleRecord> parse_records(const std::vector<std::string>& datagrams) {
   namespace nc = wire::netconsole;
   std::map<std::uint64_t, std::string> bodies;
   std::map<std::uint64_t, ConsoleRecord> out;
-  while (auto d = sock.receive(quiet)) {
-    const std::string datagram(reinterpret_cast<const char*>(d->data()), d->size());
+  for (const std::string& datagram : datagrams) {
     auto p = nc::parse_extended(datagram);
     EXPECT_TRUE(p) << datagram;
     if (!p) continue;
@@ -244,6 +249,27 @@ std::map<std::uint64_t, ConsoleRecord> collect_records(const UdpSocket& sock, st
     out[seq].text = raw;
   }
   return out;
+}
+
+DatagramCollector::DatagramCollector(const UdpSocket& sock) : sock_(sock) {
+  reader_ = std::thread([this] {
+    while (!stop_.load(std::memory_order_acquire)) {
+      if (auto d = sock_.receive(std::chrono::milliseconds(20)))
+        got_.emplace_back(reinterpret_cast<const char*>(d->data()), d->size());
+    }
+  });
+}
+
+DatagramCollector::~DatagramCollector() {
+  stop_.store(true, std::memory_order_release);
+  if (reader_.joinable()) reader_.join();
+}
+
+std::vector<std::string> DatagramCollector::finish(std::chrono::milliseconds quiet) {
+  stop_.store(true, std::memory_order_release);
+  if (reader_.joinable()) reader_.join();
+  while (auto d = sock_.receive(quiet)) got_.emplace_back(reinterpret_cast<const char*>(d->data()), d->size());
+  return std::move(got_);
 }
 
 }  // namespace np::testing

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <functional>
+#include <thread>
 #include <map>
 #include <memory>
 #include <optional>
@@ -83,6 +85,27 @@ struct ConsoleRecord {
 // failure.
 std::map<std::uint64_t, ConsoleRecord> collect_records(const UdpSocket& sock,
                                                        std::chrono::milliseconds quiet = std::chrono::milliseconds(500));
+// The same for datagrams already read (by a thread that read them while
+// the sender ran, so that a long burst never waits in the socket's buffer).
+std::map<std::uint64_t, ConsoleRecord> parse_records(const std::vector<std::string>& datagrams);
+
+// Reads every datagram that reaches `sock` on a thread of its own from
+// construction until finish(), which then reads on until `quiet` passes
+// without one and returns them all.
+class DatagramCollector {
+ public:
+  explicit DatagramCollector(const UdpSocket& sock);
+  ~DatagramCollector();
+  DatagramCollector(const DatagramCollector&) = delete;
+  DatagramCollector& operator=(const DatagramCollector&) = delete;
+  std::vector<std::string> finish(std::chrono::milliseconds quiet = std::chrono::milliseconds(500));
+
+ private:
+  const UdpSocket& sock_;
+  std::vector<std::string> got_;
+  std::atomic<bool> stop_{false};
+  std::thread reader_;
+};
 
 // Opens the device string `spec` inside `ns`; the device outlives the
 // scope. Null, and a test failure naming the error, when it cannot.
