@@ -40,6 +40,10 @@ constexpr FacilityName kFacilityNames[] = {
     {Facility::kLocal6, "local6"}, {Facility::kLocal7, "local7"},
 };
 
+// How long the sending thread waits for a device that has no room for a
+// datagram before it counts the datagram lost.
+constexpr std::chrono::nanoseconds kBackpressureWait = std::chrono::seconds(1);
+
 std::int64_t monotonic_ns() noexcept {
   timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -340,9 +344,27 @@ Logger::Emitted Logger::emit(Target& t, std::uint64_t seq, const RecordMeta& met
     }
     // One kick per burst, on every path: the callers kick at the end. The
     // crash path takes the target's own route where it has one.
-    const bool ok = crash && t.route != nullptr ? t.route->send(as_bytes(datagram)).has_value()
-                                                : t.np->send_udp(as_bytes(datagram), core::Flush::kLater).has_value();
-    if (ok) {
+    if (crash && t.route != nullptr) {
+      if (t.route->send(as_bytes(datagram))) {
+        ++r.sent;
+      } else {
+        ++r.errors;
+      }
+      return;
+    }
+    auto sent = t.np->send_udp(as_bytes(datagram), core::Flush::kLater);
+    // Backpressure, outside a crash: a device without room (its queue or
+    // pool full) makes the sending thread wait, bounded, instead of losing
+    // the record; the ring fills behind it and its producers see that.
+    const std::int64_t give_up = monotonic_ns() + kBackpressureWait.count();
+    while (!sent && (sent.error() == Errc::kBusy || sent.error() == Errc::kNoBuffer) &&
+           crash_owner_.load(std::memory_order_acquire) == 0 && monotonic_ns() < give_up) {
+      t.np->flush();
+      static_cast<void>(t.np->device().service_tx());
+      nap(std::chrono::microseconds(100));
+      sent = t.np->send_udp(as_bytes(datagram), core::Flush::kLater);
+    }
+    if (sent) {
       ++r.sent;
     } else {
       ++r.errors;

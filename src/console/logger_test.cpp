@@ -422,5 +422,32 @@ TEST(Logger, CrashPathEntryPointsAllocateNothing) {
   EXPECT_EQ(parsed(got[10]).level, 0);
 }
 
+// A device with no room (the far end reads slowly, its ring holds 16
+// frames) makes the sender wait instead of losing records: every record
+// arrives, in order, and none is counted as a transmit error.
+TEST(Logger, ADeviceWithoutRoomSlowsTheSenderInsteadOfLosingRecords) {
+  const std::string wire = unique_wire();
+  Far far(wire, 16);
+  LoggerConfig c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
+  c.sender_thread = true;
+  c.device.service_thread = true;  // it sends what the device's queue holds
+  auto lg = make(std::move(c));
+  ASSERT_NE(lg, nullptr);
+  constexpr int kRecords = 300;
+  for (int i = 0; i < kRecords; ++i) lg->log(Level::kInfo, "record {}", i);
+  std::vector<std::string> got;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (got.size() < static_cast<std::size_t>(kRecords) && std::chrono::steady_clock::now() < deadline) {
+    got = far.take();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a slow reader
+  }
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(kRecords));
+  for (int i = 0; i < kRecords; ++i) {
+    EXPECT_EQ(parsed(got[static_cast<std::size_t>(i)]).body, "record " + std::to_string(i) + "\n");
+  }
+  EXPECT_EQ(lg->target_stats(0).tx_errors.value(), 0u);
+  EXPECT_EQ(lg->target_stats(0).records.value(), static_cast<std::uint64_t>(kRecords));
+}
+
 }  // namespace
 }  // namespace np::console

@@ -2,7 +2,6 @@
 #include "netpoll/core/crash_route.h"
 
 #include <linux/if_packet.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +9,7 @@
 #include <ctime>
 
 #include "netpoll/base/errno_saver.h"
+#include "netpoll/base/fd_identity.h"
 #include "netpoll/core/netpoll.h"
 #include "netpoll/wire/ethernet.h"
 #include "netpoll/wire/ipv4.h"
@@ -26,8 +26,7 @@ constexpr std::size_t kPayloadOffset = kEthLen + Ipv4Repr::kHeaderLen + UdpPacke
 
 struct CrashRoute::State {
   int fd = -1;
-  dev_t fd_dev = 0;
-  ino_t fd_ino = 0;
+  FdIdentity fd_id;
   int ifindex = 0;
   std::size_t mtu = 0;
   MacAddr src_mac, dst_mac;
@@ -50,10 +49,7 @@ struct CrashRoute::State {
     // Straight to the driver: a qdisc's queue could refuse a burst.
     const int on = 1;
     static_cast<void>(::setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &on, sizeof on));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return false;
-    fd_dev = st.st_dev;
-    fd_ino = st.st_ino;
+    fd_id = FdIdentity(fd);
     return true;
   }
 };
@@ -97,12 +93,8 @@ SetupResult<std::unique_ptr<CrashRoute>> CrashRoute::make(Netpoll& np) {
 }
 
 CrashRoute::~CrashRoute() {
-  if (state_ != nullptr && state_->fd >= 0) {
-    struct stat st {};
-    // Only our own socket is ours to close.
-    if (::fstat(state_->fd, &st) == 0 && st.st_dev == state_->fd_dev && st.st_ino == state_->fd_ino)
-      ::close(state_->fd);
-  }
+  // Only our own socket is ours to close.
+  if (state_ != nullptr && state_->fd >= 0 && state_->fd_id.same(state_->fd)) ::close(state_->fd);
 }
 
 std::uint64_t CrashRoute::sent() const noexcept { return state_->sent; }
@@ -111,8 +103,7 @@ std::uint64_t CrashRoute::errors() const noexcept { return state_->errors; }
 bool CrashRoute::revalidate() noexcept {
   ErrnoSaver keep_errno;
   State& s = *state_;
-  struct stat st {};
-  if (s.fd >= 0 && ::fstat(s.fd, &st) == 0 && st.st_dev == s.fd_dev && st.st_ino == s.fd_ino) return true;
+  if (s.fd >= 0 && s.fd_id.same(s.fd)) return true;
   return s.open_socket();
 }
 

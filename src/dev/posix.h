@@ -7,7 +7,6 @@
 //                  function; release() hands it to the device that keeps it
 #pragma once
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +15,7 @@
 #include <utility>
 
 #include "netpoll/base/errno_saver.h"
+#include "netpoll/base/fd_identity.h"
 
 namespace np::dev {
 
@@ -40,31 +40,6 @@ class UniqueFd {
   int fd_;
 };
 
-// Which open file a descriptor was when a device opened it (device and
-// inode): a descriptor number the program closed and reused refers to
-// another file. Context: any (one fstat).
-class FdIdentity {
- public:
-  FdIdentity() = default;
-  explicit FdIdentity(int fd) noexcept {
-    struct stat st {};
-    if (::fstat(fd, &st) == 0) {
-      dev_ = st.st_dev;
-      ino_ = st.st_ino;
-      known_ = true;
-    }
-  }
-  // Still the same open file (false when closed or replaced).
-  bool same(int fd) const noexcept {
-    ErrnoSaver keep_errno;
-    struct stat st {};
-    return known_ && ::fstat(fd, &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_;
-  }
-
- private:
-  dev_t dev_ = 0;
-  ino_t ino_ = 0;
-  bool known_ = false;
-};
+using np::FdIdentity;  // netpoll/base/fd_identity.h
 
 }  // namespace np::dev

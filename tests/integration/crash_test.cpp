@@ -28,39 +28,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace np::testing;
-namespace nc = np::wire::netconsole;
 
 Outcome run_child(const Netns* ns, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {NP_CRASH_CHILD};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_program(ns, argv);
-}
-
-struct Record {
-  nc::Parsed header;
-  std::string body;
-};
-
-// Every record that reached the socket (fragments reassembled), by seq.
-std::map<std::uint64_t, Record> collect(const UdpSocket& sock) {
-  std::map<std::uint64_t, Record> out;
-  while (auto d = sock.receive(500ms)) {
-    const std::string text(reinterpret_cast<const char*>(d->data()), d->size());
-    auto p = nc::parse_extended(text);
-    EXPECT_TRUE(p) << text;
-    if (!p) continue;
-    auto& r = out[p->seq];
-    if (!p->fragmented || p->frag_offset == 0) r.header = *p;
-    if (r.body.size() < p->frag_offset + p->body.size()) r.body.resize(p->frag_offset + p->body.size());
-    r.body.replace(p->frag_offset, p->body.size(), p->body);
-  }
-  return out;
-}
-
-std::string unescaped(std::string_view s) {
-  std::string out(s.size(), '\0');
-  out.resize(nc::unescape(s, out));
-  return out;
 }
 
 class CrashPath : public ::testing::Test {
@@ -79,18 +51,18 @@ class CrashPath : public ::testing::Test {
     EXPECT_EQ(WCOREDUMP(ours.status), WCOREDUMP(theirs.status));
     EXPECT_EQ(ours.core_file, theirs.core_file);
 
-    const auto records = collect(peer);
+    const auto records = collect_records(peer);
     ASSERT_EQ(records.size(), static_cast<std::size_t>(last_words + 1)) << "records that arrived";
     std::uint64_t seq = 0;
     for (const auto& [s, r] : records) {
       EXPECT_EQ(s, seq++) << "no gap";
       if (s < static_cast<std::uint64_t>(last_words)) {
-        EXPECT_EQ(r.body, "last words " + std::to_string(s + 1) + "\n");
+        EXPECT_EQ(r.text, "last words " + std::to_string(s + 1));
       }
     }
-    const Record& crash = records.rbegin()->second;
-    EXPECT_EQ(crash.header.level, 0) << "emerg";
-    const std::string text = unescaped(crash.body);
+    const ConsoleRecord& crash = records.rbegin()->second;
+    EXPECT_EQ(crash.level, 0) << "emerg";
+    const std::string text = crash.text + "\n";
     EXPECT_EQ(text.rfind(first_line_prefix, 0), 0u) << text;
     EXPECT_NE(text.find("\nthread "), std::string::npos) << text;
     EXPECT_NE(text.find("\nrip 0x"), std::string::npos) << text;
@@ -167,9 +139,9 @@ TEST_F(CrashPath, ADeadlineEndsAReportThatCannotFinishAndTheProcessDiesAsItWould
   // The handler would have waited 10 s; the 300 ms deadline ended it.
   EXPECT_LT(took, 5s);
   // What was sent before the deadline still arrived: the last words.
-  const auto records = collect(peer);
+  const auto records = collect_records(peer);
   ASSERT_EQ(records.size(), 3u);
-  EXPECT_EQ(records.at(2).body, "last words 3\n");
+  EXPECT_EQ(records.at(2).text, "last words 3");
 }
 
 TEST_F(CrashPath, AFaultInsideTheReportDiesOfTheOriginalSignal) {

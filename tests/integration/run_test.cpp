@@ -10,6 +10,7 @@
 
 #include "net_helpers.h"
 #include "netns.h"
+#include "run_program.h"
 #include "netpoll/wire/netconsole.h"
 
 namespace np::console {
@@ -18,11 +19,10 @@ namespace {
 using namespace std::chrono_literals;
 using namespace np::testing;
 
-// The sanitizer build's programs carry ASan: their fatal signals must go to
-// the kernel (and the witness), as without ASan.
+// The sanitizer build's programs carry ASan (run_program.h).
 const std::string kAsanEnv =
 #if defined(__SANITIZE_ADDRESS__)
-    "env ASAN_OPTIONS=handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0 ";
+    std::string("env ASAN_OPTIONS=") + kSanitizedChildOptions + " ";
 #else
     "";
 #endif

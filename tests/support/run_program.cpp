@@ -40,10 +40,7 @@ Outcome run_program(const Netns* ns, const std::vector<std::string>& args) {
     const rlimit core{64 << 20, 64 << 20};
     ::setrlimit(RLIMIT_CORE, &core);
 #if defined(__SANITIZE_ADDRESS__)
-    ::setenv("ASAN_OPTIONS",
-             "handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:abort_on_error=1:"
-             "detect_leaks=0",
-             1);
+    ::setenv("ASAN_OPTIONS", kSanitizedChildOptions, 1);
 #endif
     if (!ns_path.empty()) {
       const int fd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);

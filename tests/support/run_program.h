@@ -19,6 +19,12 @@ struct Outcome {
   std::chrono::milliseconds took{};
 };
 
+// What the sanitizer build's programs (they carry ASan) get in ASAN_OPTIONS:
+// their fatal signals go to their own handlers, the kernel and netpoll's
+// witness, as without ASan; an error ASan finds aborts.
+inline constexpr const char* kSanitizedChildOptions =
+    "handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:abort_on_error=1:detect_leaks=0";
+
 // argv[0] is the program's path. Under the sanitizer build the program's
 // ASan leaves the fatal signals to the program and the kernel.
 Outcome run_program(const Netns* ns, const std::vector<std::string>& argv);

@@ -7,7 +7,10 @@
 // sender is busy; the sender thread drains the ring in order, builds each
 // target's datagrams (wire/netconsole.h) and sends them through netpoll,
 // one kick per burst. When the ring is full a record is dropped, counted,
-// and shows up as a gap in the sequence numbers the receiver sees.
+// and shows up as a gap in the sequence numbers the receiver sees. A device
+// with no room for a datagram (its queue or frame pool full) makes the
+// sender wait, up to a second per datagram, rather than lose the record:
+// the backpressure reaches the ring.
 //
 // Reliable mode (netconsd's ncrx protocol), per extended target: every
 // record sent is kept in a retransmit window fixed at setup until the
