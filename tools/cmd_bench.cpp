@@ -227,7 +227,7 @@ int bench_send(int argc, char** argv) {
     const double ceiling = i == 2 ? results[3].rate : bare_rate;
     std::printf("%-26s %14.0f %11.1f%% %11.2fx\n", r.name, r.rate, 100.0 * r.rate / ceiling, r.rate / sendto_rate);
   }
-  const auto& st = np->device().stats();
+  const auto& st = np->shared().stats();
   std::printf("\nnetpoll drops: %llu (busy retries %llu, deferred %llu)\n",
               static_cast<unsigned long long>(st.tx_drops.total()), static_cast<unsigned long long>(st.tx_retries.value()),
               static_cast<unsigned long long>(st.tx_deferred.value()));

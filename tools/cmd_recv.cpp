@@ -67,11 +67,11 @@ int cmd_recv(int argc, char** argv) {
     return 1;
   }
   if (!args.has("quiet")) std::fputs((*np)->describe().c_str(), stderr);
-  if (args.has("trap")) (*np)->device().set_trap(true);
+  if (args.has("trap")) (*np)->shared().set_trap(true);
 
   install_stop_signals();
   const auto start = std::chrono::steady_clock::now();
-  const int fd = (*np)->device().device().fd();
+  const int fd = (*np)->shared().device().fd();
   while (!stop_requested() && (count == 0 || got < count)) {
     if (timeout > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= timeout) break;
     if ((*np)->poll() == 0) {
@@ -83,7 +83,7 @@ int cmd_recv(int argc, char** argv) {
   std::fflush(stdout);
   if (args.has("stats")) {
     std::fprintf(stderr, "{\"client\":%s,\"device\":%s}\n", (*np)->stats_json().c_str(),
-                 (*np)->device().stats_json().c_str());
+                 (*np)->shared().stats_json().c_str());
   }
   return count_exit_status("recv", "datagrams", timeout, got, count);
 }

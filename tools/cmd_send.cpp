@@ -70,15 +70,15 @@ int cmd_send(int argc, char** argv) {
 
   // Queued frames go out before we leave, within the linger time.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(linger);
-  while ((*np)->device().deferred_depth() > 0 && std::chrono::steady_clock::now() < deadline) {
-    (*np)->device().service_tx();
+  while ((*np)->shared().deferred_depth() > 0 && std::chrono::steady_clock::now() < deadline) {
+    (*np)->shared().service_tx();
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  const std::size_t left = (*np)->device().deferred_depth();
+  const std::size_t left = (*np)->shared().deferred_depth();
   if (left > 0) std::fprintf(stderr, "netpoll send: %zu datagrams still queued at exit (device busy)\n", left);
   if (args.has("stats")) {
     std::fprintf(stderr, "{\"client\":%s,\"device\":%s}\n", (*np)->stats_json().c_str(),
-                 (*np)->device().stats_json().c_str());
+                 (*np)->shared().stats_json().c_str());
   }
   return failed == 0 && left == 0 ? 0 : 1;
 }

@@ -227,7 +227,7 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
     // Two reliable targets that receive on the same address from the same
     // receiver IP would each take the other's responses for their own.
     for (const auto& o : lg->targets_) {
-      if (t->rel == nullptr || o->rel == nullptr || &o->np->device() != &t->np->device()) continue;
+      if (t->rel == nullptr || o->rel == nullptr || &o->np->shared() != &t->np->shared()) continue;
       if (o->np->local_ip() == t->np->local_ip() && o->np->local_port() == t->np->local_port() &&
           o->np->remote_ip() == t->np->remote_ip())
         return setup_error(Errc::kInvalidArgument,
@@ -360,7 +360,7 @@ Logger::Emitted Logger::emit(Target& t, std::uint64_t seq, const RecordMeta& met
     while (!sent && (sent.error() == Errc::kBusy || sent.error() == Errc::kNoBuffer) &&
            crash_owner_.load(std::memory_order_acquire) == 0 && monotonic_ns() < give_up) {
       t.np->flush();
-      static_cast<void>(t.np->device().service_tx());
+      static_cast<void>(t.np->shared().service_tx());
       nap(std::chrono::microseconds(100));
       sent = t.np->send_udp(as_bytes(datagram), core::Flush::kLater);
     }
@@ -715,9 +715,9 @@ bool Logger::flush(std::chrono::milliseconds timeout) {
     if (!sender_.joinable()) drain();
     bool idle = consumed_.load(std::memory_order_acquire) == ring_.next_ticket();
     for (auto& t : targets_) {
-      if (t->np->device().deferred_depth() > 0) {
+      if (t->np->shared().deferred_depth() > 0) {
         idle = false;
-        t->np->device().service_tx();
+        t->np->shared().service_tx();
       }
     }
     if (idle) {
@@ -735,7 +735,7 @@ bool Logger::wait_acked(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     for (auto& t : targets_) {
-      if (t->rel != nullptr && !t->np->device().config().service_thread) t->np->poll();
+      if (t->rel != nullptr && !t->np->shared().config().service_thread) t->np->poll();
     }
     if (!sender_.joinable()) drain();
     bool done = consumed_.load(std::memory_order_acquire) == ring_.next_ticket();
@@ -775,11 +775,11 @@ void Logger::crash_take_over(std::chrono::nanoseconds device_wait) noexcept {
       // kicks its own last frames as it leaves. If the device lost its
       // descriptor, frames already in its ring go out through a spare.
       static_cast<void>(t->route->revalidate());
-      static_cast<void>(t->np->device().revalidate());
+      static_cast<void>(t->np->shared().revalidate());
       continue;
     }
-    t->np->device().enter_emergency(device_wait);
-    static_cast<void>(t->np->device().revalidate());
+    t->np->shared().enter_emergency(device_wait);
+    static_cast<void>(t->np->shared().revalidate());
   }
 }
 

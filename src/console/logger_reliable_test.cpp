@@ -51,7 +51,7 @@ class Far {
   // A frame carrying `payload` from `from`:6666 to the logger's 10.0.0.1:6665.
   std::vector<std::byte> frame(Logger& lg, std::string_view payload, Ipv4Addr from = kReceiverIp) const {
     const np::testing::Endpoint src{dev_->mac(), from, 6666};
-    const np::testing::Endpoint dst{lg.target_client(0).device().device().mac(), Ipv4Addr{10, 0, 0, 1}, 6665};
+    const np::testing::Endpoint dst{lg.target_client(0).shared().device().mac(), Ipv4Addr{10, 0, 0, 1}, 6665};
     return np::testing::udp_frame(src, dst, as_bytes(payload));
   }
   void transmit(std::span<const std::byte> frame) { EXPECT_EQ(dev_->transmit(frame), dev::TxStatus::kOk); }
@@ -148,7 +148,7 @@ TEST(ReliableLogger, ReleasesAckedRecordsAndResendsMissingOnesByteIdentical) {
   EXPECT_EQ(st.not_in_window.value(), 1u);
   EXPECT_TRUE(far.take().empty());
   // Responses addressed to our client are not drops anywhere.
-  EXPECT_EQ(lg->target_client(0).device().stats().rx_drops.total(), 0u);
+  EXPECT_EQ(lg->target_client(0).shared().stats().rx_drops.total(), 0u);
   EXPECT_EQ(lg->target_client(0).stats().rx_datagrams.value(), 2u);
 
   const std::string json = lg->stats_json();
@@ -234,7 +234,7 @@ TEST(ReliableLogger, IgnoresAResponseFromAnotherIpAndCountsMalformedOnes) {
   lg->drain();
   far.take();
   const TargetStats& st = lg->target_stats(0);
-  const auto& dev_stats = lg->target_client(0).device().stats();
+  const auto& dev_stats = lg->target_client(0).shared().stats();
 
   // Another host's "ack": not our receiver's, so not our client's datagram.
   far.respond(*lg, "ncrx2", Ipv4Addr{10, 0, 0, 9});
@@ -495,7 +495,7 @@ TEST(ReliableLogger, WorksWithTheSenderAndServiceThreads) {
   far.respond(*lg, "ncrx4");
   EXPECT_TRUE(lg->wait_acked(2s));
   EXPECT_EQ(st.unacked.load(), 0u);
-  EXPECT_EQ(lg->target_client(0).device().stats().rx_drops.total(), 0u);
+  EXPECT_EQ(lg->target_client(0).shared().stats().rx_drops.total(), 0u);
 }
 
 TEST(ReliableLogger, WaitAckedPollsAndDrainsForALoggerWithoutThreads) {

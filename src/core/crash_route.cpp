@@ -55,7 +55,7 @@ struct CrashRoute::State {
 };
 
 SetupResult<std::unique_ptr<CrashRoute>> CrashRoute::make(Netpoll& np) {
-  NetpollDevice& d = np.device();
+  SharedDevice& d = np.shared();
   if (d.spec().kind != "packet" || d.device().ifindex() <= 0) return std::unique_ptr<CrashRoute>();
   std::unique_ptr<CrashRoute> r(new CrashRoute());
   const std::size_t frame_size = d.device().mtu() + kEthLen;

@@ -32,25 +32,25 @@ void Dispatcher::set_policy(Proto p, Policy policy) noexcept { entry(p).policy.s
 
 Policy Dispatcher::policy(Proto p) const noexcept { return entry(p).policy.load(std::memory_order_relaxed); }
 
-bool Dispatcher::dispatch(Proto p, std::span<const std::byte> frame) noexcept {
+Result<void> Dispatcher::dispatch(Proto p, std::span<const std::byte> frame) noexcept {
   Entry& e = entry(p);
-  if (!e.handler) return false;
+  if (!e.handler) return fail(Errc::kNotFound);
   if (e.policy.load(std::memory_order_relaxed) == Policy::kDirect) {
     e.counters.direct.add();
     e.counters.dispatched.add();
     e.handler(frame);
-    return true;
+    return {};
   }
   if (e.count == slots_ || frame.size() > slot_size_) {
     e.counters.dropped.add();
-    return false;
+    return fail(e.count == slots_ ? Errc::kNoBuffer : Errc::kTooBig);
   }
   const std::size_t slot = (e.head + e.count) % slots_;
   std::memcpy(e.slots.get() + slot * slot_size_, frame.data(), frame.size());
   e.lengths[slot] = static_cast<std::uint16_t>(frame.size());
   ++e.count;
   e.counters.queued.add();
-  return true;
+  return {};
 }
 
 std::size_t Dispatcher::drain(std::size_t budget) noexcept {

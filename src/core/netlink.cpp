@@ -159,7 +159,7 @@ SetupResult<LinkInfo> link_by_mac(const MacAddr& mac) {
   return setup_error(Errc::kNoSuchDevice, "no interface has MAC address " + mac.to_string());
 }
 
-SetupResult<bool> set_link_up(int ifindex) {
+SetupResult<void> set_link_up(int ifindex) {
   ifinfomsg body{};
   body.ifi_family = AF_UNSPEC;
   body.ifi_index = ifindex;
@@ -169,7 +169,7 @@ SetupResult<bool> set_link_up(int ifindex) {
   const int err = transact(req, [](const nlmsghdr*) {});
   if (err == EPERM) return setup_error(Errc::kPermission, "bringing an interface up needs CAP_NET_ADMIN");
   if (err != 0) return setup_error(Errc::kIo, std::string("cannot bring the interface up: ") + std::strerror(err));
-  return true;
+  return {};
 }
 
 std::optional<Ipv4Addr> first_ipv4(int ifindex) {

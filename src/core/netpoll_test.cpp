@@ -14,6 +14,7 @@
 #include "alloc_guard.h"
 #include "netpoll/dev/open.h"
 #include "netpoll/dev/pair.h"
+#include "testing.h"
 #include "netpoll/wire/arp.h"
 #include "netpoll/wire/ethernet.h"
 #include "netpoll/wire/ipv4.h"
@@ -94,7 +95,7 @@ class TwoHosts : public ::testing::Test {
     ASSERT_TRUE(a) << a.error().message;
     a_ = std::move(*a);
   }
-  dev::PairDevice& pair_of(Netpoll& np) { return dynamic_cast<dev::PairDevice&>(np.device().device()); }
+  dev::PairDevice& pair_of(Netpoll& np) { return dynamic_cast<dev::PairDevice&>(np.shared().device()); }
 
   std::string wire_;
   Received rx_a_, rx_b_;
@@ -113,31 +114,32 @@ TEST_F(TwoHosts, DatagramArrivesWithPayloadAndAddresses) {
   EXPECT_EQ(rx_b_.infos[0].src_mac, MacAddr(2, 0, 0, 0, 0, 0x0a));
   EXPECT_EQ(a_->stats().tx_datagrams.value(), 1u);
   EXPECT_EQ(b_->stats().rx_datagrams.value(), 1u);
-  EXPECT_EQ(b_->device().stats().rx_delivered.value(), 1u);
+  EXPECT_EQ(b_->shared().stats().rx_delivered.value(), 1u);
 }
 
 TEST_F(TwoHosts, StatsListEveryDropReasonInJsonAndTheNonZeroOnesInText) {
   ASSERT_FALSE(a_->send_udp(as_bytes(std::string(a_->max_payload() + 1, 'x'))));  // tx drop too_big
   // To a port nobody on B listens on: rx drop no_client.
-  ASSERT_EQ(a_->device().device().transmit(udp_frame(MacAddr(2, 0, 0, 0, 0, 0x0a), MacAddr(2, 0, 0, 0, 0, 0x0b),
+  ASSERT_EQ(a_->shared().device().transmit(udp_frame(MacAddr(2, 0, 0, 0, 0, 0x0a), MacAddr(2, 0, 0, 0, 0, 0x0b),
                                                      Ipv4Addr(10, 0, 0, 1), Ipv4Addr(10, 0, 0, 2), 6665, 7777, "x")),
             dev::TxStatus::kOk);
-  ASSERT_TRUE(poll_until({b_.get()}, [&] { return b_->device().stats().rx_drops.total() == 1; }));
+  ASSERT_TRUE(poll_until({b_.get()}, [&] { return b_->shared().stats().rx_drops.total() == 1; }));
 
   const std::string tx_drops = R"("drops":{"too_big":1,"no_buffer":0,"queue_full":0,"device_error":0,"shutdown":0})";
   EXPECT_NE(a_->stats_json().find(tx_drops), std::string::npos) << a_->stats_json();
-  EXPECT_NE(a_->device().stats_json().find(tx_drops), std::string::npos) << a_->device().stats_json();
+  EXPECT_NE(a_->shared().stats_json().find(tx_drops), std::string::npos) << a_->shared().stats_json();
   const std::string rx_drops =
       R"("drops":{"runt":0,"other_host":0,"not_ipv4":0,"ip_truncated":0,"ip_header":0,"ip_checksum":0,)"
       R"("ip_length":0,"ip_fragment":0,"ip_options":0,"not_udp":0,"udp_truncated":0,"udp_length":0,)"
-      R"("udp_checksum":0,"no_client":1,"arp_malformed":0,"arp_ignored":0,"queue_full":0})";
-  EXPECT_NE(b_->device().stats_json().find(rx_drops), std::string::npos) << b_->device().stats_json();
+      R"("udp_checksum":0,"no_client":1,"arp_malformed":0,"arp_ignored":0,"queue_full":0,"too_long":0,)"
+      R"("no_handler":0})";
+  EXPECT_NE(b_->shared().stats_json().find(rx_drops), std::string::npos) << b_->shared().stats_json();
 
-  const std::string a_text = a_->device().stats_text();
+  const std::string a_text = a_->shared().stats_text();
   EXPECT_NE(a_text.find("\n  tx drop too_big         1\n"), std::string::npos) << a_text;
   EXPECT_EQ(a_text.find("drop no_buffer"), std::string::npos) << a_text;
   EXPECT_EQ(a_text.find("rx drop"), std::string::npos) << a_text;
-  const std::string b_text = b_->device().stats_text();
+  const std::string b_text = b_->shared().stats_text();
   EXPECT_NE(b_text.find("\n  rx drop no_client       1\n"), std::string::npos) << b_text;
   EXPECT_EQ(b_text.find("rx drop runt"), std::string::npos) << b_text;
   EXPECT_EQ(b_text.find("tx drop"), std::string::npos) << b_text;
@@ -149,7 +151,7 @@ TEST_F(TwoHosts, IpIdentCountsUpFromOnePerDevice) {
   ASSERT_TRUE(raw_end);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(a_->send_udp(as_bytes("x")));
   // Read the frames off B's device directly, before netpoll sees them.
-  b_->device().device().receive(16, [&](std::span<const std::byte> f) {
+  b_->shared().device().receive(16, [&](std::span<const std::byte> f) {
     idents.push_back(Ipv4Packet<const std::byte>::check(f.subspan(14))->ident());
   });
   EXPECT_EQ(idents, (std::vector<std::uint16_t>{1, 2, 3}));
@@ -162,7 +164,7 @@ TEST_F(TwoHosts, PayloadBeyondMtuIsRefusedCountedAndShownToTheDropHandler) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::kTooBig);
   EXPECT_EQ(a_->stats().tx_drops.value(TxDrop::kTooBig), 1u);
-  EXPECT_EQ(a_->device().stats().tx_drops.value(TxDrop::kTooBig), 1u);
+  EXPECT_EQ(a_->shared().stats().tx_drops.value(TxDrop::kTooBig), 1u);
   EXPECT_TRUE(a_->send_udp(as_bytes(std::string(a_->max_payload(), 'y'))));
 }
 
@@ -197,11 +199,11 @@ TEST_F(TwoHosts, ResolvesTheRemoteMacByArp) {
   b_poller.join();
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ((*c)->remote_mac(), MacAddr(2, 0, 0, 0, 0, 0x0b));
-  EXPECT_EQ(b_->device().stats().arp_replies_sent.value(), 1u);
-  EXPECT_EQ((*c)->device().stats().arp_requests_sent.value(), 1u);
+  EXPECT_EQ(b_->shared().stats().arp_replies_sent.value(), 1u);
+  EXPECT_EQ((*c)->shared().stats().arp_requests_sent.value(), 1u);
   ASSERT_FALSE(log.empty());
   EXPECT_EQ(log.back(), "netpoll: remote ethernet address 02:00:00:00:00:0b (ARP reply from 10.0.0.2)");
-  EXPECT_EQ((*c)->device().cached_mac(Ipv4Addr(10, 0, 0, 2)), MacAddr(2, 0, 0, 0, 0, 0x0b));
+  EXPECT_EQ((*c)->shared().cached_mac(Ipv4Addr(10, 0, 0, 2)), MacAddr(2, 0, 0, 0, 0, 0x0b));
 
   // A second client to the same peer on the same device asks nobody.
   auto cfg2 = config("pair:" + wire_ + "?mac=02:00:00:00:00:0a", "7002@10.0.0.1/,7003@10.0.0.2/");
@@ -210,7 +212,7 @@ TEST_F(TwoHosts, ResolvesTheRemoteMacByArp) {
   ASSERT_TRUE(d) << d.error().message;
   EXPECT_EQ((*d)->remote_mac(), MacAddr(2, 0, 0, 0, 0, 0x0b));
   EXPECT_EQ(log.back(), "netpoll: remote ethernet address 02:00:00:00:00:0b (cached for 10.0.0.2)");
-  EXPECT_EQ((*d)->device().stats().arp_requests_sent.value(), 1u);
+  EXPECT_EQ((*d)->shared().stats().arp_requests_sent.value(), 1u);
 }
 
 TEST_F(TwoHosts, ClientStatisticsReadForPeopleAndAsJson) {
@@ -234,7 +236,7 @@ TEST(Netpoll, FallsBackToBroadcastWithAWarningWhenNobodyAnswers) {
   auto a = Netpoll::setup(std::move(cfg));
   ASSERT_TRUE(a) << a.error().message;
   EXPECT_EQ((*a)->remote_mac(), MacAddr::broadcast());
-  EXPECT_EQ((*a)->device().stats().arp_requests_sent.value(), 2u);  // tries = 2 in these tests
+  EXPECT_EQ((*a)->shared().stats().arp_requests_sent.value(), 2u);  // tries = 2 in these tests
   ASSERT_FALSE(log.empty());
   EXPECT_EQ(log.back(),
             "netpoll: warning: no ARP reply from 10.0.0.99 after 2 tries: sending to the broadcast address "
@@ -265,8 +267,8 @@ TEST(Netpoll, ClientsOnOneDeviceGetOnlyTheirOwnPortsAndSharedMatchesGetBoth) {
   auto c2 = Netpoll::setup(config(dev_b, "7002@10.0.0.2/,@0.0.0.0/", &r2));
   auto c3 = Netpoll::setup(config(dev_b, "7002@10.0.0.2/,@10.0.0.1/", &r3));  // matches 7002 from 10.0.0.1 only
   ASSERT_TRUE(c1 && c2 && c3);
-  EXPECT_EQ(&(*c1)->device(), &(*c2)->device());  // one shared device state
-  EXPECT_EQ((*c1)->device().clients(), 3u);
+  EXPECT_EQ(&(*c1)->shared(), &(*c2)->shared());  // one shared device state
+  EXPECT_EQ((*c1)->shared().clients(), 3u);
 
   auto raw = dev::open_device("pair:" + wire + "?mac=02:00:00:00:00:0a");
   ASSERT_TRUE(raw) << raw.error().message;
@@ -282,19 +284,19 @@ TEST(Netpoll, ClientsOnOneDeviceGetOnlyTheirOwnPortsAndSharedMatchesGetBoth) {
   EXPECT_EQ(r1.payloads, (std::vector<std::string>{"to 7001"}));
   EXPECT_EQ(r2.payloads, (std::vector<std::string>{"to 7002 from .1", "to 7002 from .7"}));
   EXPECT_EQ(r3.payloads, (std::vector<std::string>{"to 7002 from .1"}));
-  EXPECT_EQ((*c1)->device().stats().rx_drops.value(RxDrop::kNoClient), 1u);
-  EXPECT_EQ((*c1)->device().stats().rx_delivered.value(), 3u);
+  EXPECT_EQ((*c1)->shared().stats().rx_drops.value(RxDrop::kNoClient), 1u);
+  EXPECT_EQ((*c1)->shared().stats().rx_delivered.value(), 3u);
 
   // The last client out releases the device; a new client opens it afresh.
-  NetpollDevice* first = &(*c1)->device();
+  SharedDevice* first = &(*c1)->shared();
   c1->reset();
   c2->reset();
   EXPECT_EQ(first->clients(), 1u);
   c3->reset();
   auto again = Netpoll::setup(config(dev_b, "7001@10.0.0.2/,@0.0.0.0/"));
   ASSERT_TRUE(again) << again.error().message;
-  EXPECT_EQ((*again)->device().clients(), 1u);
-  EXPECT_EQ((*again)->device().stats().rx_frames.value(), 0u);
+  EXPECT_EQ((*again)->shared().clients(), 1u);
+  EXPECT_EQ((*again)->shared().stats().rx_frames.value(), 0u);
 }
 
 // One frame per drop reason, crafted by hand and sent from a raw end.
@@ -402,12 +404,12 @@ TEST(Netpoll, CountsEveryReceiveDropUnderItsReason) {
   }
 
   for (const auto& c : cases) {
-    const auto before = (*b)->device().stats().rx_drops.value(c.reason);
+    const auto before = (*b)->shared().stats().rx_drops.value(c.reason);
     ASSERT_EQ((*raw)->transmit(c.frame), dev::TxStatus::kOk);
     (*b)->poll();
-    EXPECT_EQ((*b)->device().stats().rx_drops.value(c.reason), before + 1) << to_string(c.reason);
+    EXPECT_EQ((*b)->shared().stats().rx_drops.value(c.reason), before + 1) << to_string(c.reason);
   }
-  EXPECT_EQ((*b)->device().stats().rx_drops.total(), cases.size());
+  EXPECT_EQ((*b)->shared().stats().rx_drops.total(), cases.size());
   EXPECT_TRUE(rx.payloads.empty());
   // And a good one still gets through; padding after the datagram is trimmed.
   auto f = good();
@@ -419,31 +421,31 @@ TEST(Netpoll, CountsEveryReceiveDropUnderItsReason) {
 
 TEST_F(TwoHosts, WithCarrierDownSendsQueueInOrderUpToTheBoundAndDrainAfter) {
   pair_of(*a_).set_carrier(false);
-  const std::size_t limit = a_->device().config().deferred_limit;
+  const std::size_t limit = a_->shared().config().deferred_limit;
   std::size_t refused = 0;
   for (std::size_t i = 0; i < limit + 5; ++i) {
     if (!a_->send_udp(as_bytes("msg " + std::to_string(i)))) ++refused;
   }
   EXPECT_EQ(refused, 5u);
-  EXPECT_EQ(a_->device().deferred_depth(), limit);
-  EXPECT_EQ(a_->device().stats().tx_drops.value(TxDrop::kQueueFull), 5u);
-  EXPECT_EQ(a_->device().stats().deferred_high.value(), limit);
+  EXPECT_EQ(a_->shared().deferred_depth(), limit);
+  EXPECT_EQ(a_->shared().stats().tx_drops.value(TxDrop::kQueueFull), 5u);
+  EXPECT_EQ(a_->shared().stats().deferred_high.value(), limit);
   a_->poll();
-  EXPECT_EQ(a_->device().deferred_depth(), limit);  // still down: kept, not lost
+  EXPECT_EQ(a_->shared().deferred_depth(), limit);  // still down: kept, not lost
 
   pair_of(*a_).set_carrier(true);
   a_->poll();  // drains the deferred queue
-  EXPECT_EQ(a_->device().deferred_depth(), 0u);
+  EXPECT_EQ(a_->shared().deferred_depth(), 0u);
   ASSERT_TRUE(poll_until({b_.get()}, [&] { return rx_b_.payloads.size() == limit; }));
   for (std::size_t i = 0; i < limit; ++i) EXPECT_EQ(rx_b_.payloads[i], "msg " + std::to_string(i));
   // A new send goes straight out again.
   ASSERT_TRUE(a_->send_udp(as_bytes("after")));
-  EXPECT_EQ(a_->device().stats().tx_direct.value(), 1u);
+  EXPECT_EQ(a_->shared().stats().tx_direct.value(), 1u);
 }
 
 TEST_F(TwoHosts, TrapModeQueuesArpUntilAfterThePollAndPassthroughSeesTheRest) {
   std::vector<std::uint16_t> passed;
-  b_->device().set_passthrough([&passed](std::span<const std::byte> f) {
+  b_->shared().set_passthrough([&passed](std::span<const std::byte> f) {
     passed.push_back(EthernetFrame<const std::byte>::check(f)->ethertype());
   });
   auto raw = dev::open_device("pair:" + unique_wire());  // unrelated, proves nothing leaks across wires
@@ -455,28 +457,28 @@ TEST_F(TwoHosts, TrapModeQueuesArpUntilAfterThePollAndPassthroughSeesTheRest) {
   ArpRepr{ArpOp::kRequest, a_mac, Ipv4Addr(10, 0, 0, 1), MacAddr(), Ipv4Addr(10, 0, 0, 2)}.emit(
       EthernetRepr{a_mac, MacAddr::broadcast(), ethertype::kArp}.emit(who_has));
 
-  auto& a_dev = a_->device().device();
+  auto& a_dev = a_->shared().device();
   // Not trapped: ARP answered directly, foreign frames passed through.
   ASSERT_EQ(a_dev.transmit(other), dev::TxStatus::kOk);
   ASSERT_EQ(a_dev.transmit(who_has), dev::TxStatus::kOk);
   b_->poll();
   EXPECT_EQ(passed, (std::vector<std::uint16_t>{0x88b5}));
-  EXPECT_EQ(b_->device().stats().arp_replies_sent.value(), 1u);
-  EXPECT_EQ(b_->device().dispatcher().counters(Proto::kArp).direct.value(), 1u);
+  EXPECT_EQ(b_->shared().stats().arp_replies_sent.value(), 1u);
+  EXPECT_EQ(b_->shared().dispatcher().counters(Proto::kArp).direct.value(), 1u);
 
   // Trapped: everything consumed, ARP queued and answered after the poll.
-  b_->device().set_trap(true);
+  b_->shared().set_trap(true);
   ASSERT_EQ(a_dev.transmit(other), dev::TxStatus::kOk);
   ASSERT_EQ(a_dev.transmit(who_has), dev::TxStatus::kOk);
   b_->poll();
   EXPECT_EQ(passed.size(), 1u);
-  EXPECT_EQ(b_->device().stats().rx_drops.value(RxDrop::kNotIpv4), 1u);
-  const auto& arp = b_->device().dispatcher().counters(Proto::kArp);
+  EXPECT_EQ(b_->shared().stats().rx_drops.value(RxDrop::kNotIpv4), 1u);
+  const auto& arp = b_->shared().dispatcher().counters(Proto::kArp);
   EXPECT_EQ(arp.queued.value(), 1u);
   EXPECT_EQ(arp.deferred.value(), 1u);
   EXPECT_EQ(arp.dispatched.value(), 2u);
-  EXPECT_EQ(b_->device().stats().arp_replies_sent.value(), 2u);
-  b_->device().set_trap(false);
+  EXPECT_EQ(b_->shared().stats().arp_replies_sent.value(), 2u);
+  b_->shared().set_trap(false);
   // Both replies reached A's device.
   int replies = 0;
   a_dev.receive(16, [&](std::span<const std::byte> f) {
@@ -499,11 +501,11 @@ TEST_F(TwoHosts, NeverAnswersArpForLoopbackOrMulticastTargets) {
     std::vector<std::byte> f(42);
     ArpRepr{ArpOp::kRequest, a_mac, Ipv4Addr(10, 0, 0, 1), MacAddr(), target}.emit(
         EthernetRepr{a_mac, MacAddr::broadcast(), ethertype::kArp}.emit(f));
-    ASSERT_EQ(a_->device().device().transmit(f), dev::TxStatus::kOk);
+    ASSERT_EQ(a_->shared().device().transmit(f), dev::TxStatus::kOk);
   }
   b_->poll();
-  EXPECT_EQ(b_->device().stats().arp_replies_sent.value(), 0u);
-  EXPECT_EQ(b_->device().stats().rx_drops.value(RxDrop::kArpIgnored), 2u);
+  EXPECT_EQ(b_->shared().stats().arp_replies_sent.value(), 0u);
+  EXPECT_EQ(b_->shared().stats().rx_drops.value(RxDrop::kArpIgnored), 2u);
 }
 
 TEST_F(TwoHosts, SendAndPollAllocateNothing) {
@@ -568,7 +570,7 @@ TEST_F(TwoHosts, ConcurrentSendersLoseNothingAndCountEverything) {
     });
   }
   for (auto& s : senders) s.join();
-  for (int i = 0; i < 100 && a_->device().deferred_depth() > 0; ++i) {
+  for (int i = 0; i < 100 && a_->shared().deferred_depth() > 0; ++i) {
     a_->poll();
     std::this_thread::sleep_for(1ms);
   }
@@ -580,7 +582,7 @@ TEST_F(TwoHosts, ConcurrentSendersLoseNothingAndCountEverything) {
   poller.join();
   EXPECT_EQ(ok.load() + failed.load(), 8000u);
   EXPECT_EQ(rx_b_.payloads.size(), ok.load());
-  EXPECT_EQ(a_->device().stats().tx_drops.total(), failed.load());
+  EXPECT_EQ(a_->shared().stats().tx_drops.total(), failed.load());
 }
 
 }  // namespace
@@ -590,14 +592,14 @@ namespace np::core {
 namespace {
 
 TEST_F(TwoHosts, EmergencyOwnerSendsWhileOtherThreadsOnlyQueue) {
-  ASSERT_TRUE(a_->device().enter_emergency(std::chrono::milliseconds(10)));
+  ASSERT_TRUE(a_->shared().enter_emergency(std::chrono::milliseconds(10)));
   // Another thread's send is queued, not transmitted.
   std::thread other([&] { EXPECT_TRUE(a_->send_udp(as_bytes("from another thread"))); });
   other.join();
-  EXPECT_EQ(a_->device().deferred_depth(), 1u);
+  EXPECT_EQ(a_->shared().deferred_depth(), 1u);
   // The owner drains the queue first, then sends: order is kept.
   ASSERT_TRUE(a_->send_udp(as_bytes("from the owner")));
-  EXPECT_EQ(a_->device().deferred_depth(), 0u);
+  EXPECT_EQ(a_->shared().deferred_depth(), 0u);
   ASSERT_TRUE(poll_until({b_.get()}, [&] { return rx_b_.payloads.size() == 2; }));
   EXPECT_EQ(rx_b_.payloads, (std::vector<std::string>{"from another thread", "from the owner"}));
 }
@@ -607,14 +609,14 @@ TEST_F(TwoHosts, EmergencyTakesATransmitLockHeldByAStuckThread) {
   // frozen in the middle of a transmit would).
   std::atomic<bool> holding{false}, release{false};
   std::thread stuck([&] {
-    a_->device().flush();  // warm the thread id cache
-    ASSERT_TRUE(a_->device().acquire_for_test());
+    a_->shared().flush();  // warm the thread id cache
+    ASSERT_TRUE(SharedDeviceTesting::hold_tx_lock(a_->shared()));
     holding = true;
     while (!release) std::this_thread::sleep_for(1ms);
   });
   while (!holding) std::this_thread::sleep_for(1ms);
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(a_->device().enter_emergency(std::chrono::milliseconds(50)));
+  ASSERT_TRUE(a_->shared().enter_emergency(std::chrono::milliseconds(50)));
   const auto waited = std::chrono::steady_clock::now() - start;
   EXPECT_GE(waited, 50ms);
   ASSERT_TRUE(a_->send_udp(as_bytes("delivered anyway")));

@@ -23,6 +23,8 @@ const char* to_string(RxDrop r) noexcept {
     case RxDrop::kArpMalformed: return "arp_malformed";
     case RxDrop::kArpIgnored: return "arp_ignored";
     case RxDrop::kQueueFull: return "queue_full";
+    case RxDrop::kTooLong: return "too_long";
+    case RxDrop::kNoHandler: return "no_handler";
     case RxDrop::kCount: break;
   }
   return "unknown";

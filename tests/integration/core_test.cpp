@@ -112,7 +112,7 @@ TEST_F(CoreOverVeth, OurDatagramReachesAKernelSocketExactly) {
     EXPECT_EQ(from, "10.77.0.1:6665");
   }
   EXPECT_EQ((*np)->stats().tx_datagrams.value(), 3u);
-  EXPECT_EQ((*np)->device().stats().tx_drops.total(), 0u);
+  EXPECT_EQ((*np)->shared().stats().tx_drops.total(), 0u);
 }
 
 // (b)
@@ -122,11 +122,11 @@ TEST_F(CoreOverVeth, KernelArpsWeAnswerAndOurHookGetsItsDatagram) {
   ASSERT_TRUE(np) << np.error().message;
   UdpSocket peer(bed.b, bed.b_ip, 5555);
   ASSERT_TRUE(peer.send_to("10.77.0.5", 6666, as_bytes("who is 10.77.0.5?")));
-  ASSERT_TRUE(inbox.wait_for(1)) << (*np)->device().stats_text();
+  ASSERT_TRUE(inbox.wait_for(1)) << (*np)->shared().stats_text();
   EXPECT_EQ(inbox.snapshot()[0], "who is 10.77.0.5?");
   EXPECT_EQ(inbox.infos[0].src_ip, Ipv4Addr(10, 77, 0, 2));
   EXPECT_EQ(inbox.infos[0].src_port, 5555);
-  EXPECT_GE((*np)->device().stats().arp_replies_sent.value(), 1u);
+  EXPECT_GE((*np)->shared().stats().arp_replies_sent.value(), 1u);
   std::string neigh;
   sh("ip -n " + bed.b.name() + " neigh show 10.77.0.5", &neigh);
   EXPECT_NE(neigh.find(bed.a_mac), std::string::npos) << neigh;  // the kernel cached our reply
@@ -139,7 +139,7 @@ TEST_F(CoreOverVeth, ClientsOnOneDeviceGetTheirOwnPortsAndBothMatchingGetIt) {
   auto c2 = setup_in(bed.a, config("7002@10.77.0.5/np0,@0.0.0.0/", &i2));
   auto c3 = setup_in(bed.a, config("7002@10.77.0.5/np0,@10.77.0.2/", &i3));
   ASSERT_TRUE(c1 && c2 && c3);
-  ASSERT_EQ(&(*c1)->device(), &(*c3)->device());
+  ASSERT_EQ(&(*c1)->shared(), &(*c3)->shared());
   UdpSocket peer(bed.b, bed.b_ip, 5555);
   ASSERT_TRUE(peer.send_to("10.77.0.5", 7001, as_bytes("for 7001")));
   ASSERT_TRUE(peer.send_to("10.77.0.5", 7002, as_bytes("for 7002")));
@@ -215,7 +215,7 @@ TEST_F(CoreOverVeth, MalformedFramesAreDroppedUnderTheRightReason) {
     const Endpoint elsewhere{to.mac, Ipv4Addr(10, 77, 0, 6), 6666};
     cases.push_back({RxDrop::kNoClient, udp_frame(from, elsewhere, as_bytes("foreign destination"))});
   }
-  const auto& stats = (*np)->device().stats();
+  const auto& stats = (*np)->shared().stats();
   for (const auto& c : cases) {
     const auto before = stats.rx_drops.value(c.reason);
     ASSERT_EQ(raw->transmit(c.frame), dev::TxStatus::kOk);
@@ -242,19 +242,19 @@ TEST_F(CoreOverVeth, LinkDownQueuesToTheBoundAndLinkUpDeliversInOrder) {
     if (!(*np)->send_udp(as_bytes("queued " + std::to_string(i)))) ++refused;
   }
   EXPECT_EQ(refused, 4);
-  EXPECT_EQ((*np)->device().deferred_depth(), 16u);
-  EXPECT_EQ((*np)->device().stats().tx_drops.value(TxDrop::kQueueFull), 4u);
+  EXPECT_EQ((*np)->shared().deferred_depth(), 16u);
+  EXPECT_EQ((*np)->shared().stats().tx_drops.value(TxDrop::kQueueFull), 4u);
   EXPECT_FALSE(peer.receive(300ms));  // nothing leaks out while down
-  EXPECT_EQ((*np)->device().deferred_depth(), 16u);
+  EXPECT_EQ((*np)->shared().deferred_depth(), 16u);
 
   ASSERT_TRUE(sh_ok(bed.a.exec() + "ip link set np0 up"));
   for (int i = 0; i < 16; ++i) {
     auto got = peer.receive(3000ms);
-    ASSERT_TRUE(got) << "datagram " << i << " missing; " << (*np)->device().stats_text();
+    ASSERT_TRUE(got) << "datagram " << i << " missing; " << (*np)->shared().stats_text();
     EXPECT_EQ(text(*got), "queued " + std::to_string(i));
   }
-  EXPECT_EQ((*np)->device().deferred_depth(), 0u);
-  EXPECT_EQ((*np)->device().stats().tx_deferred.value(), 16u);
+  EXPECT_EQ((*np)->shared().deferred_depth(), 0u);
+  EXPECT_EQ((*np)->shared().stats().tx_deferred.value(), 16u);
 }
 
 // (f) on-link resolution is (a); here: through a gateway, and the fallback.
@@ -298,7 +298,7 @@ TEST_F(CoreOverVeth, FallsBackToBroadcastWhenNobodyAnswers) {
   EXPECT_TRUE(log.has("netpoll: warning: no ARP reply from 10.77.0.99 after 2 tries: sending to the broadcast "
                       "address ff:ff:ff:ff:ff:ff"))
       << log.all();
-  EXPECT_EQ((*np)->device().stats().arp_requests_sent.value(), 2u);
+  EXPECT_EQ((*np)->shared().stats().arp_requests_sent.value(), 2u);
 }
 
 TEST_F(CoreOverVeth, SetupRefusesMissingDevicesSlavesAndAddresslessInterfaces) {
@@ -327,7 +327,7 @@ TEST_F(CoreOverVeth, BringsADownInterfaceUpAndWaitsForCarrier) {
   ASSERT_TRUE(np) << np.error().message;
   EXPECT_TRUE(log.has("netpoll: device np0 not up yet, forcing it")) << log.all();
   EXPECT_FALSE(log.has("netpoll: timeout waiting for carrier")) << log.all();
-  EXPECT_TRUE((*np)->device().device().link().usable());
+  EXPECT_TRUE((*np)->shared().device().link().usable());
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   ASSERT_TRUE((*np)->send_udp(as_bytes("up again")));
   auto got = peer.receive(2000ms);
@@ -385,18 +385,18 @@ TEST_F(CoreOverVeth, ReceiverLosesNothingUnderAnUnrelatedFlood) {
   }
   flood.join();
   EXPECT_TRUE(inbox.wait_for(kOurs + 1, 5000ms)) << "received " << inbox.count.load() << " of " << kOurs + 1 << "\n"
-                                                 << (*np)->device().stats_text();
+                                                 << (*np)->shared().stats_text();
   const auto got = inbox.snapshot();
   ASSERT_EQ(got.size(), static_cast<std::size_t>(kOurs + 1));
   for (int i = 0; i < kOurs; ++i) ASSERT_EQ(got[static_cast<std::size_t>(i) + 1], "ours " + std::to_string(i));
   // Every flood frame was seen and counted too (the last may still be in the
   // ring's open block for a moment).
-  const auto& no_client = (*np)->device().stats().rx_drops;
+  const auto& no_client = (*np)->shared().stats().rx_drops;
   const auto deadline = std::chrono::steady_clock::now() + 2s;
   while (no_client.value(RxDrop::kNoClient) < kFloodFrames && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(1ms);
   EXPECT_EQ(no_client.value(RxDrop::kNoClient), static_cast<std::uint64_t>(kFloodFrames));
-  EXPECT_EQ((*np)->device().device().stats().rx_dropped.value(), 0u);
+  EXPECT_EQ((*np)->shared().device().stats().rx_dropped.value(), 0u);
 }
 
 TEST_F(CoreOverVeth, SendAndPollOnARealDeviceAllocateNothing) {
@@ -445,7 +445,7 @@ TEST_F(CoreOverVeth, ACrashRouteSendsABatchAndSurvivesItsDescriptorBeingReused) 
     route = std::move(*r);
   }
   ASSERT_NE(route, nullptr) << "a packet device has a crash route";
-  const std::uint64_t device_frames = (*np)->device().stats().tx_frames.value();  // ARP at setup
+  const std::uint64_t device_frames = (*np)->shared().stats().tx_frames.value();  // ARP at setup
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(route->send(as_bytes("crash " + std::to_string(i))));
   EXPECT_EQ(route->flush(), 0u);
   for (int i = 0; i < 100; ++i) {
@@ -454,7 +454,7 @@ TEST_F(CoreOverVeth, ACrashRouteSendsABatchAndSurvivesItsDescriptorBeingReused) 
     EXPECT_EQ(text(*got), "crash " + std::to_string(i));
   }
   EXPECT_EQ(route->sent(), 100u);
-  EXPECT_EQ((*np)->device().stats().tx_frames.value(), device_frames) << "the normal send path was not used";
+  EXPECT_EQ((*np)->shared().stats().tx_frames.value(), device_frames) << "the normal send path was not used";
 
   // The program closed the route's socket and opened a file under its
   // number: the route opens a socket of its own again; the file gets nothing.

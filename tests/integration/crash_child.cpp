@@ -18,6 +18,8 @@
 
 #include "netpoll/console/crash.h"
 #include "netpoll/console/logger.h"
+// A test hook of core's (private to core and its tests).
+#include "core/testing.h"
 
 namespace {
 
@@ -130,7 +132,7 @@ int main(int argc, char** argv) {
     // middle of a transmit would) and never gives it back.
     std::atomic<bool> held{false};
     std::thread([&] {
-      (*lg)->target_client(0).device().acquire_for_test();
+      np::core::SharedDeviceTesting::hold_tx_lock((*lg)->target_client(0).shared());
       held = true;
       for (;;) pause();
     }).detach();

@@ -28,7 +28,7 @@ class GuardedRegion {
   constexpr GuardedRegion() = default;
   // Maps `size` bytes (rounded up to pages) between two guard pages.
   // Context: setup.
-  static SetupResult<GuardedRegion> map(std::size_t size, const char* what);
+  [[nodiscard]] static SetupResult<GuardedRegion> map(std::size_t size, const char* what);
   // The same for a constructor, which cannot return an error: out of
   // memory at setup ends the process with a message, as a failed
   // allocation would. Context: setup.

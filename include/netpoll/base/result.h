@@ -18,7 +18,7 @@ namespace np {
 
 enum class Errc : std::uint8_t {
   kTruncated = 1,     // buffer shorter than the header or length field says
-  kBadLength,         // a length field is inconsistent with itself
+  kBadLength,         // a length field disagrees with itself or with the buffer
   kBadChecksum,       // a checksum does not verify
   kBadVersion,        // IP version is not 4
   kBadHeaderLen,      // IPv4 IHL below 5

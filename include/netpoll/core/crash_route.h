@@ -45,7 +45,7 @@ class CrashRoute : public InGuardedMemory<CrashRoute> {
 
   // For `np`'s current addresses (its remote MAC as resolved now).
   // nullptr when the device is not a packet device. Context: setup.
-  static SetupResult<std::unique_ptr<CrashRoute>> make(Netpoll& np);
+  [[nodiscard]] static SetupResult<std::unique_ptr<CrashRoute>> make(Netpoll& np);
   ~CrashRoute();
   CrashRoute(const CrashRoute&) = delete;
   CrashRoute& operator=(const CrashRoute&) = delete;
@@ -55,7 +55,7 @@ class CrashRoute : public InGuardedMemory<CrashRoute> {
   bool revalidate() noexcept;
   // Builds one datagram's frame into the batch (flushing a full batch
   // first). kTooBig beyond the device's MTU. Context: any.
-  Result<void> send(std::span<const std::byte> payload) noexcept;
+  [[nodiscard]] Result<void> send(std::span<const std::byte> payload) noexcept;
   // Sends the batch. Returns the frames the kernel refused (counted in
   // errors()). Context: any.
   std::size_t flush() noexcept;

@@ -19,6 +19,7 @@
 #include <span>
 
 #include "netpoll/base/inplace_function.h"
+#include "netpoll/base/result.h"
 #include "netpoll/core/stats.h"
 
 namespace np::core {
@@ -44,9 +45,10 @@ class Dispatcher {
   void set_policy(Proto p, Policy policy) noexcept;
   Policy policy(Proto p) const noexcept;
 
-  // Runs or queues the protocol's handler. False when the frame was dropped
-  // (queue full, frame longer than a slot, or no handler). Context: any.
-  bool dispatch(Proto p, std::span<const std::byte> frame) noexcept;
+  // Runs or queues the protocol's handler. A frame it drops, why: no
+  // handler (kNotFound), longer than a queue slot (kTooBig), queue full
+  // (kNoBuffer). Context: any.
+  [[nodiscard]] Result<void> dispatch(Proto p, std::span<const std::byte> frame) noexcept;
 
   // Runs the handlers of up to `budget` queued frames, oldest first per
   // protocol. Returns how many ran. Context: any.

@@ -25,13 +25,13 @@ struct LinkInfo {
   bool carrier() const;   // IFF_LOWER_UP
 };
 
-SetupResult<LinkInfo> link_by_index(int ifindex);
-SetupResult<LinkInfo> link_by_name(const std::string& name);
+[[nodiscard]] SetupResult<LinkInfo> link_by_index(int ifindex);
+[[nodiscard]] SetupResult<LinkInfo> link_by_name(const std::string& name);
 // The interface whose hardware address is `mac`.
-SetupResult<LinkInfo> link_by_mac(const MacAddr& mac);
+[[nodiscard]] SetupResult<LinkInfo> link_by_mac(const MacAddr& mac);
 
 // Brings the interface administratively up (ip link set IF up).
-SetupResult<bool> set_link_up(int ifindex);
+[[nodiscard]] SetupResult<void> set_link_up(int ifindex);
 
 // The interface's first IPv4 address (primary first, as `ip addr` lists).
 std::optional<Ipv4Addr> first_ipv4(int ifindex);
@@ -42,6 +42,6 @@ struct Route {
   std::optional<Ipv4Addr> gateway;  // absent: dst is on-link
   std::optional<Ipv4Addr> prefsrc;
 };
-SetupResult<Route> route_to(const Ipv4Addr& dst, int oif = 0);
+[[nodiscard]] SetupResult<Route> route_to(const Ipv4Addr& dst, int oif = 0);
 
 }  // namespace np::core::netlink

@@ -10,7 +10,7 @@
 //             default: the interface the kernel routes tgt-ip through
 //   tgt-port  default 6666          tgt-ip  required; 0.0.0.0 makes a
 //             receive-only client that accepts datagrams from anyone
-//   tgt-mac   default: resolved by ARP (see core/resolve.h)
+//   tgt-mac   default: resolved by ARP (Netpoll::setup, netpoll.h)
 //
 // Several targets are separated by ';'. Parsing is strict where Linux's is
 // sloppy (a port that is not a number is an error, not 0) and lenient where
@@ -51,7 +51,7 @@ struct ParsedTargets {
 // Parses one or more ';'-separated targets. A failure quotes the remainder
 // that could not be parsed: "couldn't parse config at 'x@10.0.0.2/'".
 // Context: setup.
-SetupResult<ParsedTargets> parse_targets(std::string_view text);
+[[nodiscard]] SetupResult<ParsedTargets> parse_targets(std::string_view text);
 
 // The lines Linux's netpoll_print_options prints, each prefixed "NAME: ":
 //   local port 6665 / local IP 10.0.0.1 / interface 'eth0' / remote port

@@ -36,6 +36,8 @@ enum class RxDrop : std::uint8_t {
   kArpMalformed,  // ARP that is truncated or not Ethernet/IPv4
   kArpIgnored,    // ARP request for no client's address, or for loopback/multicast
   kQueueFull,     // a dispatch queue was full
+  kTooLong,       // longer than a dispatch queue's slot
+  kNoHandler,     // no handler for its protocol
   kCount
 };
 

@@ -96,6 +96,6 @@ class FaultDevice : public Decorator {
 // Validates the options: probabilities in [0,1] ("fault injector: drop=1.5
 // is not a probability from 0 to 1"), delay from 0 to a day, hold_slots at
 // most 65536. Context: setup.
-SetupResult<std::unique_ptr<FaultDevice>> wrap_faults(std::unique_ptr<Device> inner, const FaultOptions& options);
+[[nodiscard]] SetupResult<std::unique_ptr<FaultDevice>> wrap_faults(std::unique_ptr<Device> inner, const FaultOptions& options);
 
 }  // namespace np::dev

@@ -13,7 +13,7 @@ namespace np::dev {
 // Opens the device named by `spec` (see spec.h) in the calling thread's
 // network namespace. A wrong name or option gives an Error whose message a
 // user can act on ("no such interface: eth9"). Context: setup.
-SetupResult<std::unique_ptr<Device>> open_device(std::string_view spec);
-SetupResult<std::unique_ptr<Device>> open_device(const DeviceSpec& spec);
+[[nodiscard]] SetupResult<std::unique_ptr<Device>> open_device(std::string_view spec);
+[[nodiscard]] SetupResult<std::unique_ptr<Device>> open_device(const DeviceSpec& spec);
 
 }  // namespace np::dev

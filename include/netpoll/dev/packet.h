@@ -62,7 +62,7 @@ class PacketDevice;
 // interface: eth9", "packet:eth0: AF_PACKET needs CAP_NET_RAW (run as
 // root)", "packet:lo: lo is not an Ethernet interface (link type 772)",
 // ring setup failures with the system's reason. Context: setup.
-SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::string_view ifname,
+[[nodiscard]] SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::string_view ifname,
                                                        const PacketOptions& options);
 
 }  // namespace np::dev

@@ -76,7 +76,7 @@ class PairDevice : public Device {
 
 // `wire` is the TARGET part (the wire's name); `name` is the device string.
 // Context: setup.
-SetupResult<std::unique_ptr<PairDevice>> open_pair_device(std::string name, std::string_view wire,
+[[nodiscard]] SetupResult<std::unique_ptr<PairDevice>> open_pair_device(std::string name, std::string_view wire,
                                                          const PairOptions& options);
 
 }  // namespace np::dev

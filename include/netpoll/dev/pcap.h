@@ -50,6 +50,6 @@ class PcapDevice : public Decorator {
 // Creates (truncates) `path`, writes the global header and wraps `inner`.
 // Errors name the file: "pcap file '/x/y.pcap': No such file or directory".
 // Context: setup.
-SetupResult<std::unique_ptr<PcapDevice>> wrap_pcap(std::unique_ptr<Device> inner, const std::string& path);
+[[nodiscard]] SetupResult<std::unique_ptr<PcapDevice>> wrap_pcap(std::unique_ptr<Device> inner, const std::string& path);
 
 }  // namespace np::dev

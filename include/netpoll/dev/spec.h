@@ -39,6 +39,6 @@ struct DeviceSpec {
 // Splits a device string. Errors name the part that failed, e.g.
 // "device string 'eth0': expected KIND:TARGET (packet:, tap:, udp:, pair:)".
 // Context: setup.
-SetupResult<DeviceSpec> parse_device_spec(std::string_view text);
+[[nodiscard]] SetupResult<DeviceSpec> parse_device_spec(std::string_view text);
 
 }  // namespace np::dev

@@ -50,7 +50,7 @@ struct TapOptions {
 // TAP interface X needs CAP_NET_ADMIN (run as root)", "tap:X: interface X
 // exists and is not a TAP device (it is a veth device)", "tap:X: TAP
 // interface X is already attached to another process". Context: setup.
-SetupResult<std::unique_ptr<Device>> open_tap_device(std::string name, std::string_view ifname,
+[[nodiscard]] SetupResult<std::unique_ptr<Device>> open_tap_device(std::string name, std::string_view ifname,
                                                     const TapOptions& options);
 
 }  // namespace np::dev

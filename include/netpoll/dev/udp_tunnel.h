@@ -67,7 +67,7 @@ MacAddr udp_tunnel_default_mac(const Ipv4Addr& local, std::uint16_t port) noexce
 // the device string, quoted in errors. Errors quote the part that failed:
 //   "device string 'udp:127.0.0.1:7001@nope': expected LOCAL_IP:PORT@REMOTE_IP:PORT, 'nope' is not IP:PORT"
 // Context: setup.
-SetupResult<std::unique_ptr<UdpTunnelDevice>> open_udp_tunnel_device(std::string name, std::string_view endpoints,
+[[nodiscard]] SetupResult<std::unique_ptr<UdpTunnelDevice>> open_udp_tunnel_device(std::string name, std::string_view endpoints,
                                                                     const UdpTunnelOptions& options);
 
 }  // namespace np::dev

@@ -43,16 +43,21 @@ class Ipv4Packet {
     return Ipv4Packet(buf);
   }
 
-  // Checks the header length (IHL) and total length against the buffer. A
+  // The checks of a receiver, in the order Linux makes them (ip_rcv and
+  // netpoll's __netpoll_rx): a 20-byte header present (kTruncated), version
+  // 4 (kBadVersion), IHL at least 5 (kBadHeaderLen), the whole header
+  // present (kTruncated), the header checksum (kBadChecksum), then the total
+  // length: not below the header and not beyond the buffer (kBadLength). A
   // buffer longer than the total length is fine: Ethernet pads short frames
   // (payload() trims the padding).
   [[nodiscard]] static constexpr Result<Ipv4Packet> check(std::span<B> buf) noexcept {
     if (buf.size() < kMinHeaderLen) return fail(Errc::kTruncated);
     const Ipv4Packet p(buf);
+    if (p.version() != 4) return fail(Errc::kBadVersion);
     if (p.header_len() < kMinHeaderLen) return fail(Errc::kBadHeaderLen);
     if (buf.size() < p.header_len()) return fail(Errc::kTruncated);
-    if (p.total_len() < p.header_len()) return fail(Errc::kBadLength);
-    if (buf.size() < p.total_len()) return fail(Errc::kTruncated);
+    if (!p.verify_checksum()) return fail(Errc::kBadChecksum);
+    if (p.total_len() < p.header_len() || buf.size() < p.total_len()) return fail(Errc::kBadLength);
     return p;
   }
 
@@ -131,12 +136,10 @@ struct Ipv4Repr {
   bool dont_frag = false;
   std::uint8_t tos = 0;
 
-  // The checks of a netpoll receiver, in the order it makes them: version,
-  // header checksum, then refusal of fragments and options (length checks
-  // were made by Ipv4Packet::check).
+  // What a netpoll receiver refuses of a checked header: fragments
+  // (kFragment), then options (kHasOptions); it has no reassembly and no
+  // option processing.
   [[nodiscard]] static Result<Ipv4Repr> parse(const Ipv4Packet<const std::byte>& p) noexcept {
-    if (p.version() != 4) return fail(Errc::kBadVersion);
-    if (!p.verify_checksum()) return fail(Errc::kBadChecksum);
     if (p.is_fragment()) return fail(Errc::kFragment);
     if (p.has_options()) return fail(Errc::kHasOptions);
     return Ipv4Repr{p.src(), p.dst(), p.protocol(), static_cast<std::uint16_t>(p.payload().size()),

@@ -102,7 +102,7 @@ struct Parsed {
 // after the flag are ignored. Errors: kMalformed (no ';', a number that is
 // not one, a priority over 191, a fragment whose offset+length exceeds its
 // total).
-Result<Parsed> parse_extended(std::string_view datagram) noexcept;
+[[nodiscard]] Result<Parsed> parse_extended(std::string_view datagram) noexcept;
 
 // A whole body split into text and the " KEY=VALUE" lines after it; `text`
 // is still escaped. Calls `field` for each line (key, value escaped).

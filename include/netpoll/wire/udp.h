@@ -41,8 +41,7 @@ class UdpPacket {
   [[nodiscard]] static constexpr Result<UdpPacket> check(std::span<B> buf) noexcept {
     if (buf.size() < kHeaderLen) return fail(Errc::kTruncated);
     const UdpPacket p(buf);
-    if (p.length() < kHeaderLen) return fail(Errc::kBadLength);
-    if (p.length() > buf.size()) return fail(Errc::kTruncated);
+    if (p.length() < kHeaderLen || p.length() > buf.size()) return fail(Errc::kBadLength);
     return p;
   }
 

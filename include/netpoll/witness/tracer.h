@@ -97,7 +97,7 @@ class Tracer {
   // untraced and why_not says why. Without `trace`, it just runs. Either
   // way on_exit is called once with its wait status (from the tracer's
   // thread, or from wait_untraced()). Context: setup.
-  static SetupResult<std::unique_ptr<Tracer>> spawn(const SpawnSpec& spec, bool trace, TracerHooks hooks,
+  [[nodiscard]] static SetupResult<std::unique_ptr<Tracer>> spawn(const SpawnSpec& spec, bool trace, TracerHooks hooks,
                                                     TracerConfig cfg = {});
   ~Tracer();
   Tracer(const Tracer&) = delete;

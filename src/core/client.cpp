@@ -1,0 +1,55 @@
+// Netpoll, the client: its life on the shared device and send_udp.
+#include <cstring>
+
+#include "frame_layout.h"
+#include "netpoll/core/netpoll.h"
+
+namespace np::core {
+
+Netpoll::Netpoll(ClientConfig cfg) : cfg_(std::move(cfg)) {}
+
+Netpoll::~Netpoll() {
+  if (dev_) dev_->detach(slot_);
+}
+
+void Netpoll::log(const std::string& msg) const {
+  if (cfg_.log) cfg_.log(cfg_.name + ": " + msg);
+}
+
+MacAddr Netpoll::remote_mac() const noexcept {
+  return detail::unpack_mac(remote_mac_.load(std::memory_order_relaxed));
+}
+
+void Netpoll::set_remote_mac(const MacAddr& m) noexcept {
+  remote_mac_.store(detail::pack_mac(m), std::memory_order_relaxed);
+  cfg_.target.remote_mac = m;
+}
+
+Result<void> Netpoll::send_udp(std::span<const std::byte> payload, Flush flush) noexcept {
+  SharedDevice& d = *dev_;
+  const auto refuse = [&](TxDrop reason, Errc code) -> Result<void> {
+    stats_.tx_drops.add(reason);
+    d.stats_.tx_drops.add(reason);
+    if (cfg_.drop_handler) cfg_.drop_handler(*this, payload, reason);
+    return fail(code);
+  };
+  if (cfg_.target.remote_ip.is_unspecified()) return fail(Errc::kInvalidArgument);  // a receive-only client
+  if (payload.size() > d.max_payload()) return refuse(TxDrop::kTooBig, Errc::kTooBig);
+  auto idx = d.take_frame();
+  if (!idx) return refuse(TxDrop::kNoBuffer, Errc::kNoBuffer);
+
+  // The one copy: the payload into the frame; the headers are written
+  // around it.
+  auto frame = d.pool_.frame(*idx);
+  std::memcpy(frame.data() + SharedDevice::udp_payload_offset(), payload.data(), payload.size());
+  const std::size_t len = d.emit_udp_ipv4(frame, cfg_.target, remote_mac(), payload.size());
+
+  auto r = d.send_frame(*idx, len, slot_, flush);
+  if (r) {
+    stats_.tx_datagrams.add();
+    stats_.tx_bytes.add(payload.size());
+  }
+  return r;
+}
+
+}  // namespace np::core

@@ -1,0 +1,142 @@
+// The send path of a shared device: frames from the pool, direct transmit
+// with a bounded busy retry, the deferred queue that keeps order, and the
+// drop accounting every refusal goes through.
+#include "frame_layout.h"
+#include "netpoll/core/netpoll.h"
+
+namespace np::core {
+
+using detail::kIpv4PayloadOffset;
+using detail::nap;
+using detail::now_ns;
+
+std::optional<FramePool::Index> SharedDevice::take_frame() noexcept {
+  // The seed's find_skb: when the pool is empty, tickle the device (here:
+  // drain the deferred queue, which returns frames) up to 10 times.
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    if (auto f = pool_.take()) return f;
+    service_tx();
+  }
+  return pool_.take();
+}
+
+Result<void> SharedDevice::send_frame(FramePool::Index frame, std::size_t len, int client, Flush flush) noexcept {
+  const std::span<const std::byte> bytes = pool_.frame(frame).first(len);
+  const pid_t me = current_tid();
+  // Don't get frames out of order, and no recursion into the device from
+  // inside its own poll. In emergency mode the owner drains the queue first
+  // and then may transmit from anywhere (even from inside a poll it crashed
+  // in); everyone else only queues.
+  const pid_t emergency = emergency_owner_.load(std::memory_order_acquire);
+  // (Only the queue: a kick per frame would cost the crash path a system
+  // call per datagram; kLater frames go out with the owner's flush.)
+  if (emergency == me && !txq_.empty()) service_tx();
+  if (emergency == me ? txq_.empty()
+                      : emergency == 0 && txq_.empty() && poll_owner_.load(std::memory_order_relaxed) != me) {
+    std::int64_t deadline = 0;  // read the clock only once the device is busy
+    for (;;) {
+      if (acquire_tx()) {
+        const auto offer = [&] { return flush == Flush::kLater ? dev_->transmit_more(bytes) : dev_->transmit(bytes); };
+        dev::TxStatus st = offer();
+        if (st == dev::TxStatus::kBusy) {
+          // Tickle the device: a kick of frames queued with kLater usually
+          // frees their slots at once, so try again before waiting.
+          dev_->poll();
+          st = offer();
+        }
+        if (st == dev::TxStatus::kOk) {
+          stats_.tx_frames.add();
+          stats_.tx_bytes.add(len);
+          if (flush == Flush::kNow) {
+            unkicked_.store(false, std::memory_order_relaxed);  // this kick took them all
+          } else if (!unkicked_.exchange(true, std::memory_order_relaxed)) {
+            wake_service();  // the first frame of a burst: make sure someone kicks
+          }
+        }
+        release_tx();
+        if (st == dev::TxStatus::kOk) {
+          stats_.tx_direct.add();
+          pool_.give_back(frame);
+          return {};
+        }
+        if (st == dev::TxStatus::kError) {
+          drop_frame(frame, len, client, client_generation(client), TxDrop::kDeviceError);
+          return fail(Errc::kIo);
+        }
+        stats_.tx_retries.add();
+      }
+      const std::int64_t now = now_ns();
+      if (deadline == 0) deadline = now + std::chrono::nanoseconds(cfg_.retry_budget).count();
+      if (now >= deadline) break;
+      nap(cfg_.retry_interval);
+    }
+  }
+  const std::uint16_t gen = client_generation(client);
+  const Deferred entry{frame, static_cast<std::uint16_t>(len),
+                       client >= 0 ? static_cast<std::uint16_t>(client) : kNoClient, gen};
+  if (txq_.size() >= cfg_.deferred_limit || !txq_.try_push(entry)) {
+    drop_frame(frame, len, client, gen, TxDrop::kQueueFull);
+    return fail(Errc::kBusy);
+  }
+  stats_.tx_deferred.add();
+  stats_.deferred_high.note_high(txq_.size());
+  wake_service();
+  return {};
+}
+
+void SharedDevice::flush() noexcept {
+  if (!unkicked_.load(std::memory_order_relaxed)) return;
+  if (!acquire_tx()) return;  // the holder is transmitting; the service thread kicks later
+  unkicked_.store(false, std::memory_order_relaxed);
+  dev_->poll();
+  release_tx();
+}
+
+bool SharedDevice::service_tx() noexcept {
+  flush();
+  if (txq_.empty()) return false;
+  if (!acquire_tx()) return !txq_.empty();  // someone is transmitting: try again later
+  struct Release {
+    SharedDevice* d;
+    ~Release() { d->release_tx(); }
+  } release{this};
+  while (auto e = txq_.front()) {
+    const auto bytes = pool_.frame(e->frame).first(e->len);
+    dev::TxStatus st = dev_->transmit(bytes);
+    if (st == dev::TxStatus::kBusy) {
+      dev_->poll();
+      st = dev_->transmit(bytes);
+    }
+    if (st == dev::TxStatus::kBusy) {
+      stats_.tx_retries.add();
+      return true;  // keep it at the head: order is kept
+    }
+    txq_.pop_front();
+    if (st == dev::TxStatus::kOk) {
+      stats_.tx_frames.add();
+      stats_.tx_bytes.add(e->len);
+      pool_.give_back(e->frame);
+    } else {
+      drop_frame(e->frame, e->len, e->client == kNoClient ? -1 : e->client, e->generation, TxDrop::kDeviceError);
+    }
+  }
+  return false;
+}
+
+void SharedDevice::drop_frame(FramePool::Index frame, std::size_t len, int client, std::uint16_t generation,
+                              TxDrop reason) noexcept {
+  stats_.tx_drops.add(reason);
+  if (client >= 0) {
+    const auto& slot = clients_[static_cast<std::size_t>(client)];
+    Netpoll* c = slot.client.load(std::memory_order_acquire);
+    if (c != nullptr && slot.generation.load(std::memory_order_relaxed) == generation) {
+      c->stats_.tx_drops.add(reason);
+      if (c->cfg_.drop_handler && len >= kIpv4PayloadOffset) {
+        c->cfg_.drop_handler(*c, pool_.frame(frame).subspan(kIpv4PayloadOffset, len - kIpv4PayloadOffset), reason);
+      }
+    }
+  }
+  pool_.give_back(frame);
+}
+
+}  // namespace np::core
