@@ -13,13 +13,13 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "listen_worker.h"
-#include "netpoll/core/stats.h"
+#include "netpoll/base/json.h"
+#include "netpoll/receiver/worker.h"
 
 namespace np::tools {
 namespace {
 
-using namespace np::tools::listen;
+using namespace np::receiver;
 
 constexpr const char* kHelp =
     "usage: netpoll listen [options]\n"
@@ -84,7 +84,7 @@ SyslogTarget parse_syslog(const std::string& url) {
   return t;
 }
 
-void source_fields(core::JsonWriter& j, const np::listen::SourceStats& s) {
+void source_fields(JsonWriter& j, const np::listen::SourceStats& s) {
   j.field("records", s.records.value()).field("datagrams", s.datagrams.value());
   j.field("fragments", s.fragments.value()).field("reassembled", s.reassembled.value());
   j.field("gaps", s.gaps.value()).field("gap_records", s.gap_records.value()).field("lost", s.lost.value());
@@ -124,7 +124,7 @@ void print_stats(std::vector<std::unique_ptr<Worker>>& workers, bool json) {
     syslog_dropped += w->stats().syslog_dropped.value();
   }
   if (json) {
-    core::JsonWriter j;
+    JsonWriter j;
     j.begin_object();
     j.begin_object("total");
     source_fields(j, total);
@@ -134,9 +134,9 @@ void print_stats(std::vector<std::unique_ptr<Worker>>& workers, bool json) {
     j.end_object();
     j.begin_object("sources");
     for (auto& w : workers) {
-      w->for_each_source([&](const SourceView& v) {
-        j.begin_object(v.address.c_str());
-        source_fields(j, *v.stats);
+      w->for_each_source([&](std::string_view address, const np::listen::SourceStats& s) {
+        j.begin_object(address);
+        source_fields(j, s);
         j.end_object();
       });
     }
@@ -151,7 +151,9 @@ void print_stats(std::vector<std::unique_ptr<Worker>>& workers, bool json) {
       s += ", syslog sent " + std::to_string(syslog_sent) + " dropped " + std::to_string(syslog_dropped);
     s += "\n";
     for (auto& w : workers) {
-      w->for_each_source([&](const SourceView& v) { s += "  " + v.address + ": " + source_text(*v.stats) + "\n"; });
+      w->for_each_source([&](std::string_view address, const np::listen::SourceStats& st) {
+        s += "  " + std::string(address) + ": " + source_text(st) + "\n";
+      });
     }
     std::fputs(s.c_str(), stderr);
   }
