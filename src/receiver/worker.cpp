@@ -304,4 +304,20 @@ void Worker::for_each_source(
 
 void Worker::add_totals(np::listen::SourceStats& into) const { impl_->table.add_totals(into); }
 
+std::string stats_report(std::span<const std::unique_ptr<Worker>> workers, OutputFormat format) {
+  np::listen::SourceStats sources;
+  WorkerStats totals;
+  for (const auto& w : workers) {
+    w->add_totals(sources);
+    add_stats(totals, w->stats());
+  }
+  StatsReport report(format, sources, totals);
+  for (const auto& w : workers) {
+    w->for_each_source([&](std::string_view address, const np::listen::SourceStats& s) {
+      report.add_source(address, s);
+    });
+  }
+  return report.finish();
+}
+
 }  // namespace np::receiver

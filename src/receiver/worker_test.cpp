@@ -111,14 +111,16 @@ TEST(Worker, WritesEachSourcesRecordsToItsFileAndForwardsThemToSyslog) {
     EXPECT_EQ(got->rfind("<30>1 ", 0), 0u) << *got;
     EXPECT_EQ(got->substr(got->size() - std::strlen(text) - 1), std::string(" ") + text) << *got;
   }
-  np::listen::SourceStats total;
-  r.worker().add_totals(total);
-  EXPECT_EQ(total.records.value(), 3u);
-  EXPECT_EQ(total.gaps.value(), 1u);
-  EXPECT_EQ(r.worker().stats().sources_seen.value(), 1u);
-  EXPECT_EQ(r.worker().stats().syslog_sent.value(), 3u);
-  EXPECT_EQ(r.worker().stats().syslog_dropped.value(), 0u);
-  EXPECT_EQ(r.worker().stats().output_errors.value(), 0u);
+  const std::string report = stats_report(r.workers(), OutputFormat::kText);
+  EXPECT_EQ(report.rfind("netpoll listen: records 3, datagrams 3, fragments 0, reassembled 0, gaps 1, gap records 1, ",
+                         0),
+            0u)
+      << report;
+  EXPECT_NE(report.find("; kernel drops 0, truncated 0, sources seen 1, sources evicted 0, ncrx responses 0, "
+                        "output errors 0, syslog sent 3, syslog dropped 0\n"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("\n  127.0.0.1:" + std::to_string(src.port()) + ": records 3, "), std::string::npos) << report;
 }
 
 TEST(Worker, EvictsTheOldestSourceAndKeepsItsCountsInTheTotals) {
@@ -133,18 +135,14 @@ TEST(Worker, EvictsTheOldestSourceAndKeepsItsCountsInTheTotals) {
   ASSERT_TRUE(b.send_to(port, "14,0,1,-;from b\n"));
   ASSERT_TRUE(r.wait_records(2));
   r.stop();
-  np::listen::SourceStats total;
-  r.worker().add_totals(total);
-  EXPECT_EQ(total.records.value(), 2u);
-  EXPECT_EQ(total.datagrams.value(), 2u);
-  EXPECT_EQ(r.worker().stats().sources_seen.value(), 2u);
-  EXPECT_EQ(r.worker().stats().sources_evicted.value(), 1u);
+  const std::string json = stats_report(r.workers(), OutputFormat::kJson);
+  EXPECT_EQ(json.rfind(R"({"total":{"records":2,"datagrams":2,)", 0), 0u) << json;
+  EXPECT_NE(json.find(R"("sources":2,"sources_evicted":1,)"), std::string::npos) << json;
   // Only b is still tracked.
-  std::vector<std::string> tracked;
-  r.worker().for_each_source([&](std::string_view address, const np::listen::SourceStats& s) {
-    tracked.push_back(std::string(address) + " " + std::to_string(s.records.value()));
-  });
-  EXPECT_EQ(tracked, std::vector<std::string>{"127.0.0.1:" + std::to_string(b.port()) + " 1"});
+  EXPECT_NE(json.find(R"("sources":{"127.0.0.1:)" + std::to_string(b.port()) + R"(":{"records":1,)"),
+            std::string::npos)
+      << json;
+  EXPECT_EQ(json.find("127.0.0.1:" + std::to_string(a.port())), std::string::npos) << json;
 }
 
 TEST(Worker, RefusesAnAddressThatIsNotOne) {

@@ -29,8 +29,8 @@
 #include "netpoll/base/function_ref.h"
 #include "netpoll/base/result.h"
 #include "netpoll/listen/source.h"
-#include "netpoll/base/counter.h"
 #include "netpoll/receiver/output.h"
+#include "netpoll/receiver/stats.h"
 #include "netpoll/receiver/syslog_writer.h"
 
 namespace np::receiver {
@@ -67,18 +67,6 @@ struct Shared {
   std::mutex stdout_mutex;  // whole batches go out at once
 };
 
-// What the sources' own counters (listen/source.h) cannot say.
-struct WorkerStats {
-  Counter kernel_drops;     // SO_RXQ_OVFL: datagrams the kernel dropped on our socket
-  Counter truncated;        // larger than our buffers
-  Counter sources_seen;
-  Counter sources_evicted;
-  Counter responses_sent;   // reliable mode
-  Counter output_errors;    // writes to stdout/files that failed
-  Counter syslog_sent;
-  Counter syslog_dropped;   // not delivered to the syslog server
-};
-
 class Worker {
  public:
   // Opens and binds the worker's socket. Context: setup.
@@ -111,5 +99,9 @@ class Worker {
   WorkerStats stats_;
   std::unique_ptr<Impl> impl_;
 };
+
+// The statistics of every worker as one report (receiver/stats.h): totals
+// over all of them, then each source they track. Context: setup.
+std::string stats_report(std::span<const std::unique_ptr<Worker>> workers, OutputFormat format);
 
 }  // namespace np::receiver
