@@ -36,6 +36,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "netpoll/base/bytes.h"
+#include "netpoll/base/clock.h"
 #include "netpoll/console/crash.h"
 #include "netpoll/core/crash_route.h"
 #include "netpoll/core/netpoll.h"
@@ -66,12 +67,6 @@ constexpr const char* kHelp =
     "Prints p50 and max of the latency and how many of the records plus the\n"
     "crash record arrived (the least of any run). Needs root (namespaces,\n"
     "AF_PACKET, ptrace).\n";
-
-std::int64_t realtime_ns() {
-  timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 volatile std::uintptr_t g_null = 0;
 

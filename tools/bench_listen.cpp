@@ -20,7 +20,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "listen_worker.h"
+#include "netpoll/base/clock.h"
+#include "netpoll/receiver/worker.h"
 #include "netpoll/wire/netconsole.h"
 
 namespace np::tools {
@@ -188,12 +189,12 @@ Result run_drain(bool big, double rate, double seconds) {
       msgs[i].msg_hdr.msg_iovlen = 1;
     }
     const double c0 = thread_cpu_us();
-    // Waits as a listen worker does (listen_worker.h): poll() when the
+    // Waits as a listen worker does (receiver/worker.h): poll() when the
     // socket is empty, a nap after a batch; then only the work differs.
     bool busy = false;
     while (!done.load()) {
       if (busy) {
-        std::this_thread::sleep_for(listen::kBatchNap);
+        np::nap(receiver::kBatchNap);
       } else {
         pollfd pfd{fd, POLLIN, 0};
         ::poll(&pfd, 1, 50);
@@ -224,7 +225,7 @@ Result run_drain(bool big, double rate, double seconds) {
 }
 
 Result run_listen(bool big, double rate, double seconds, const std::string& dir, bool write) {
-  listen::Options o;
+  receiver::Options o;
   o.bind = "127.0.0.1";
   o.port = 0;
   o.workers = 1;
@@ -233,8 +234,8 @@ Result run_listen(bool big, double rate, double seconds, const std::string& dir,
   o.dir = write ? dir : "";
   o.limits.window = 1024;
   o.limits.memory = 8 << 20;
-  listen::Shared shared;
-  auto w = listen::Worker::open(0, o, shared);
+  receiver::Shared shared;
+  auto w = receiver::Worker::open(0, o, shared);
   if (!w) throw UsageError(w.error().message);
   double cpu = 0;
   std::thread rx([&] {

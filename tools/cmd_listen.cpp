@@ -13,13 +13,12 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "listen_worker.h"
-#include "netpoll/core/stats.h"
+#include "netpoll/receiver/worker.h"
 
 namespace np::tools {
 namespace {
 
-using namespace np::tools::listen;
+using namespace np::receiver;
 
 constexpr const char* kHelp =
     "usage: netpoll listen [options]\n"
@@ -84,77 +83,8 @@ SyslogTarget parse_syslog(const std::string& url) {
   return t;
 }
 
-void source_fields(core::JsonWriter& j, const np::listen::SourceStats& s) {
-  j.field("records", s.records.value()).field("datagrams", s.datagrams.value());
-  j.field("fragments", s.fragments.value()).field("reassembled", s.reassembled.value());
-  j.field("gaps", s.gaps.value()).field("gap_records", s.gap_records.value()).field("lost", s.lost.value());
-  j.field("duplicates", s.duplicates.value()).field("resets", s.resets.value());
-  j.field("malformed", s.malformed.value()).field("late", s.late.value()).field("emergency", s.emergency.value());
-  j.field("bytes", s.bytes.value());
-  // The finer reasons (listen/source.h).
-  j.field("stale", s.stale.value()).field("incomplete", s.incomplete.value());
-  j.field("over_memory", s.over_memory.value()).field("pushed", s.pushed.value());
-  j.field("fields_dropped", s.fields_dropped.value()).field("basic_cut", s.basic_cut.value());
-}
-
-std::string source_text(const np::listen::SourceStats& s) {
-  return "records " + std::to_string(s.records.value()) + ", datagrams " + std::to_string(s.datagrams.value()) +
-         ", fragments " + std::to_string(s.fragments.value()) + ", reassembled " +
-         std::to_string(s.reassembled.value()) + ", gaps " + std::to_string(s.gaps.value()) + " (" +
-         std::to_string(s.gap_records.value()) + " records, " + std::to_string(s.lost.value()) + " lost)" +
-         ", duplicates " + std::to_string(s.duplicates.value()) + ", resets " + std::to_string(s.resets.value()) +
-         ", malformed " + std::to_string(s.malformed.value()) + ", late " + std::to_string(s.late.value()) +
-         ", stale " + std::to_string(s.stale.value()) +
-         ", bytes " + std::to_string(s.bytes.value());
-}
-
-void print_stats(std::vector<std::unique_ptr<Worker>>& workers, bool json) {
-  np::listen::SourceStats total;
-  std::uint64_t kernel_drops = 0, truncated = 0, sources = 0, evicted = 0, responses = 0, output_errors = 0,
-                syslog_sent = 0, syslog_dropped = 0;
-  for (auto& w : workers) {
-    w->add_totals(total);
-    kernel_drops += w->stats().kernel_drops.value();
-    truncated += w->stats().truncated.value();
-    sources += w->stats().sources_seen.value();
-    evicted += w->stats().sources_evicted.value();
-    responses += w->stats().responses_sent.value();
-    output_errors += w->stats().output_errors.value();
-    syslog_sent += w->stats().syslog_sent.value();
-    syslog_dropped += w->stats().syslog_dropped.value();
-  }
-  if (json) {
-    core::JsonWriter j;
-    j.begin_object();
-    j.begin_object("total");
-    source_fields(j, total);
-    j.field("kernel_drops", kernel_drops).field("truncated", truncated).field("sources", sources);
-    j.field("sources_evicted", evicted).field("responses_sent", responses).field("output_errors", output_errors);
-    j.field("syslog_sent", syslog_sent).field("syslog_dropped", syslog_dropped);
-    j.end_object();
-    j.begin_object("sources");
-    for (auto& w : workers) {
-      w->for_each_source([&](const SourceView& v) {
-        j.begin_object(v.address.c_str());
-        source_fields(j, *v.stats);
-        j.end_object();
-      });
-    }
-    j.end_object().end_object();
-    std::fprintf(stderr, "%s\n", j.str().c_str());
-  } else {
-    std::string s = "netpoll listen: " + std::to_string(sources) + (sources == 1 ? " source" : " sources") + " seen (" + std::to_string(evicted) +
-                    " evicted), " + source_text(total) + "; kernel drops " + std::to_string(kernel_drops) +
-                    ", truncated " + std::to_string(truncated) + ", ncrx responses " + std::to_string(responses) +
-                    ", output errors " + std::to_string(output_errors);
-    if (syslog_sent + syslog_dropped > 0)
-      s += ", syslog sent " + std::to_string(syslog_sent) + " dropped " + std::to_string(syslog_dropped);
-    s += "\n";
-    for (auto& w : workers) {
-      w->for_each_source([&](const SourceView& v) { s += "  " + v.address + ": " + source_text(*v.stats) + "\n"; });
-    }
-    std::fputs(s.c_str(), stderr);
-  }
+void print_stats(const std::vector<std::unique_ptr<Worker>>& workers, OutputFormat format) {
+  std::fputs(stats_report(workers, format).c_str(), stderr);
   std::fflush(stderr);
 }
 
@@ -201,7 +131,7 @@ int cmd_listen(int argc, char** argv) {
   const double interval = args.get_seconds("stats-interval", 0);
   const std::string stats_format = args.get("stats-format").value_or("text");
   if (stats_format != "text" && stats_format != "json") throw UsageError("--stats-format must be text or json");
-  const bool stats_json = stats_format == "json";
+  const OutputFormat stats_as = stats_format == "json" ? OutputFormat::kJson : OutputFormat::kText;
 
   if (!o.dir.empty()) {
     struct stat st {};
@@ -251,16 +181,16 @@ int cmd_listen(int argc, char** argv) {
     if (timeout > 0 && std::chrono::duration<double>(now - start).count() >= timeout) break;
     if (g_dump) {
       g_dump = 0;
-      print_stats(workers, stats_json);
+      print_stats(workers, stats_as);
     }
     if (interval > 0 && now >= next_stats) {
-      print_stats(workers, stats_json);
+      print_stats(workers, stats_as);
       next_stats = now + std::chrono::duration<double>(interval);
     }
   }
   shared.stop.store(true);
   for (auto& t : threads) t.join();
-  print_stats(workers, stats_json);
+  print_stats(workers, stats_as);
   return 0;
 }
 

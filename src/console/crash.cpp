@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 
+#include "netpoll/base/clock.h"
 #include "netpoll/base/guarded.h"
 #include "netpoll/base/text.h"
 #include "netpoll/console/cfi_unwind.h"
@@ -99,17 +100,6 @@ void protect_roots(bool read_only) noexcept {
 
 pid_t raw_gettid() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
-std::int64_t now_ns() noexcept {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-void nap_ms(long ms) noexcept {
-  timespec ts{ms / 1000, (ms % 1000) * 1'000'000};
-  ::nanosleep(&ts, nullptr);
-}
-
 bool synchronous_fault(int sig, const siginfo_t* si) noexcept {
   return (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE) && si->si_code > 0;
 }
@@ -160,15 +150,15 @@ void disarm_deadline(Scratch& s) noexcept {
 // runner's hands; let them be numbered before the crash record is.
 void wait_for_peer(const Config& c) noexcept {
   if (c.drain_count == 0 && c.peer_idle == nullptr) return;
-  const std::int64_t deadline = now_ns() + std::chrono::nanoseconds(c.peer_wait).count();
-  while (now_ns() < deadline) {
+  const std::int64_t deadline = monotonic_ns() + std::chrono::nanoseconds(c.peer_wait).count();
+  while (monotonic_ns() < deadline) {
     bool pending = false;
     for (std::size_t i = 0; i < c.drain_count && i < kMaxDrainFds; ++i) {
       int unread = 0;
       if (::ioctl(c.drain_fds[i], FIONREAD, &unread) == 0 && unread > 0) pending = true;
     }
     if (!pending && (c.peer_idle == nullptr || c.peer_idle->load(std::memory_order_acquire) != 0)) return;
-    nap_ms(1);
+    nap(std::chrono::milliseconds(1));
   }
 }
 
@@ -211,7 +201,7 @@ void on_fatal_signal(int sig, siginfo_t* si, void* context) {
       // Another thread is reporting its crash and will take the process
       // down within its deadline; wait for that, then die on our own.
       const long waits = std::chrono::milliseconds(c.deadline).count() / 100 + 10;
-      for (long i = 0; i < waits; ++i) nap_ms(100);
+      for (long i = 0; i < waits; ++i) nap(std::chrono::milliseconds(100));
     }
     die_as_we_would_have(c, sig, si, me);
     errno = saved_errno;

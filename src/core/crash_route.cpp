@@ -6,8 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 
+#include "netpoll/base/clock.h"
 #include "netpoll/base/errno_saver.h"
 #include "netpoll/base/fd_identity.h"
 #include "netpoll/core/netpoll.h"
@@ -142,8 +142,7 @@ std::size_t CrashRoute::flush() noexcept {
       s.sent += static_cast<std::uint64_t>(n);
     } else if ((errno == EAGAIN || errno == ENOBUFS) && pauses < 20) {
       ++pauses;
-      const timespec pause{0, 50'000};
-      ::nanosleep(&pause, nullptr);
+      nap(std::chrono::microseconds(50));
     } else {
       ++done;  // refused (ENETDOWN, EMSGSIZE, ...): counted, not retried forever
       ++refused;

@@ -1,7 +1,5 @@
 #include "netpoll/core/stats.h"
 
-#include <cstdio>
-
 namespace np::core {
 
 const char* to_string(RxDrop r) noexcept {
@@ -40,65 +38,6 @@ const char* to_string(TxDrop r) noexcept {
     case TxDrop::kCount: break;
   }
   return "unknown";
-}
-
-void JsonWriter::comma() {
-  if (!first_) out_ += ',';
-  first_ = false;
-}
-
-void JsonWriter::key(const char* k) {
-  comma();
-  if (k != nullptr) {
-    out_ += '"';
-    out_ += k;
-    out_ += "\":";
-  }
-}
-
-JsonWriter& JsonWriter::begin_object(const char* k) {
-  key(k);
-  out_ += '{';
-  first_ = true;
-  return *this;
-}
-
-JsonWriter& JsonWriter::end_object() {
-  out_ += '}';
-  first_ = false;
-  return *this;
-}
-
-JsonWriter& JsonWriter::field(const char* k, std::uint64_t v) {
-  key(k);
-  out_ += std::to_string(v);
-  return *this;
-}
-
-JsonWriter& JsonWriter::field_bool(const char* k, bool v) {
-  key(k);
-  out_ += v ? "true" : "false";
-  return *this;
-}
-
-JsonWriter& JsonWriter::field(const char* k, const std::string& v) {
-  key(k);
-  out_ += '"';
-  for (const char c : v) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out_ += '\\';
-      out_ += c;
-    } else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out_ += buf;
-    } else {
-      out_ += c;
-    }
-  }
-  out_ += '"';
-  return *this;
 }
 
 }  // namespace np::core

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "netpoll/base/clock.h"
 #include "posix.h"
 
 namespace np::dev {
@@ -71,12 +71,11 @@ class PcapWriter final : public PcapDevice {
       failed.add();
       return;
     }
-    timespec ts{};
-    ::clock_gettime(CLOCK_REALTIME, &ts);
+    const std::int64_t now = realtime_ns();
     const std::size_t incl = frame.size() < kSnapLen ? frame.size() : kSnapLen;
     std::byte hdr[kRecordHeaderLen];
-    put(hdr + 0, static_cast<std::uint32_t>(ts.tv_sec));
-    put(hdr + 4, static_cast<std::uint32_t>(ts.tv_nsec / 1000));
+    put(hdr + 0, static_cast<std::uint32_t>(now / 1'000'000'000));
+    put(hdr + 4, static_cast<std::uint32_t>(now % 1'000'000'000 / 1000));
     put(hdr + 8, static_cast<std::uint32_t>(incl));
     put(hdr + 12, static_cast<std::uint32_t>(frame.size()));
     iovec iov[2] = {{hdr, sizeof hdr}, {const_cast<std::byte*>(frame.data()), incl}};

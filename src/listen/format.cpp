@@ -7,21 +7,16 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "netpoll/base/json.h"
+#include "netpoll/base/utf8.h"
+#include "netpoll/wire/netconsole.h"
 
 namespace np::listen {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
+namespace nc = np::wire::netconsole;
 
-// glibc's names; 12..15 have none there (they print as numbers).
-constexpr std::string_view kFacilities[] = {"kern",   "user",   "mail",   "daemon", "auth",   "syslog",
-                                            "lpr",    "news",   "uucp",   "cron",   "authpriv", "ftp",
-                                            "?",      "?",      "?",      "?",      "local0", "local1",
-                                            "local2", "local3", "local4", "local5", "local6", "local7"};
-constexpr std::string_view kLevels[] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
+constexpr char kHex[] = "0123456789abcdef";
 
 void append_uint(std::string& out, std::uint64_t v) {
   char buf[24];
@@ -34,64 +29,10 @@ void append_hex_byte(std::string& out, unsigned char c) {
   out.append(e, 4);
 }
 
-// Length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or
-// 0: overlong forms, surrogates and values above U+10FFFF are invalid
-// (RFC 3629 §4).
-std::size_t utf8_len(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  const unsigned char c = b(0);
-  const std::size_t left = s.size() - i;
-  const auto cont = [&](std::size_t k) { return (b(k) & 0xc0) == 0x80; };
-  if (c >= 0xc2 && c <= 0xdf) return left >= 2 && cont(1) ? 2 : 0;
-  if (c >= 0xe0 && c <= 0xef) {
-    if (left < 3 || !cont(1) || !cont(2)) return 0;
-    if (c == 0xe0 && b(1) < 0xa0) return 0;   // overlong
-    if (c == 0xed && b(1) >= 0xa0) return 0;  // surrogate
-    return 3;
-  }
-  if (c >= 0xf0 && c <= 0xf4) {
-    if (left < 4 || !cont(1) || !cont(2) || !cont(3)) return 0;
-    if (c == 0xf0 && b(1) < 0x90) return 0;   // overlong
-    if (c == 0xf4 && b(1) >= 0x90) return 0;  // above U+10FFFF
-    return 4;
-  }
-  return 0;
-}
-
-// From s[i], skips whole 16-byte (SSE2) and 8-byte words of bytes that need
-// no care in any output: 0x20..0x7e and none of `Extra`. Returns where the
-// first word that may hold another byte begins (the caller looks at it byte
-// by byte). A 2500-byte record is then some 160 vector tests instead of 2500
-// byte tests.
-template <char... Extra>
-std::size_t skip_plain(std::string_view s, std::size_t i) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
-  constexpr std::uint64_t kHighs = 0x8080808080808080ull;
-  [[maybe_unused]] const auto has_zero = [](std::uint64_t y) { return (y - kOnes) & ~y & kHighs; };
-#if defined(__SSE2__)
-  // 16 at a time: a signed compare with 0x20 also catches 0x80..0xff.
-  while (i + 16 <= s.size()) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-    __m128i maybe = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
-    ((maybe = _mm_or_si128(maybe, _mm_cmpeq_epi8(v, _mm_set1_epi8(Extra)))), ...);
-    if (_mm_movemask_epi8(maybe) != 0) break;
-    i += 16;
-  }
-#endif
-  while (i + 8 <= s.size()) {
-    std::uint64_t x;
-    std::memcpy(&x, s.data() + i, 8);
-    // A byte below 0x20, or one above 0x7e (its high bit, or 0x7f + 1).
-    std::uint64_t maybe = ((x - kOnes * 0x20) & ~x & kHighs) | (((x + kOnes) | x) & kHighs);
-    ((maybe |= has_zero(x ^ (kOnes * static_cast<unsigned char>(Extra)))), ...);
-    if (maybe != 0) break;
-    i += 8;
-  }
-  return i;
-}
-
+// A facility's or level's name (wire/netconsole.h), or its number when it
+// has none.
 void append_name(std::string& out, std::string_view name, unsigned value) {
-  if (name == "?") {
+  if (name.empty()) {
     append_uint(out, value);
   } else {
     out.append(name);
@@ -111,7 +52,7 @@ void append_human_text(std::string& out, std::string_view s) {
       out.append("\n    ");
     } else if (c < 0x80) {
       append_hex_byte(out, c);
-    } else if (const std::size_t n = utf8_len(s, i); n == 0 || (c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0)) {
+    } else if (const std::size_t n = utf8_length(s, i); n == 0 || (c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0)) {
       append_hex_byte(out, c);  // not UTF-8, or a C1 control: both bytes escaped
       if (n == 2) append_hex_byte(out, static_cast<unsigned char>(s[++i]));
     } else {
@@ -131,41 +72,6 @@ void append_prefix(std::string& out, const Origin& o) {
 }
 
 // --- JSON -------------------------------------------------------------------
-
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if ((i = skip_plain<'"', '\\'>(s, i)) == s.size()) break;
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') continue;
-    std::size_t n = 0;
-    if (c >= 0x80 && (n = utf8_len(s, i)) != 0) {
-      i += n - 1;  // valid UTF-8 stays in the run
-      continue;
-    }
-    out.append(s.data() + run, i - run);
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\t': out.append("\\t"); break;
-      case '\r': out.append("\\r"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      default:
-        if (c >= 0x80) {
-          out.append("\\ufffd");  // a byte that is not UTF-8
-        } else {
-          const char e[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-          out.append(e, 6);
-        }
-    }
-    run = i + 1;
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-}
 
 void append_json_fields(std::string& out, std::string_view name, std::span<const Field> fields) {
   out.append(",\"");
@@ -207,7 +113,7 @@ void append_sd_value(std::string& out, std::string_view s) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != ']') continue;
     std::size_t n = 0;
-    if (c >= 0x80 && (n = utf8_len(s, i)) != 0) {
+    if (c >= 0x80 && (n = utf8_length(s, i)) != 0) {
       i += n - 1;
       continue;
     }
@@ -254,14 +160,6 @@ std::string_view host_of(std::string_view source) {
 }
 
 }  // namespace
-
-std::string_view facility_name(std::uint8_t facility) noexcept {
-  return facility < std::size(kFacilities) ? kFacilities[facility] : std::string_view("?");
-}
-
-std::string_view level_name(std::uint8_t level) noexcept {
-  return level < std::size(kLevels) ? kLevels[level] : std::string_view("?");
-}
 
 void append_utc(std::string& out, std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
@@ -328,9 +226,9 @@ void append_utc(std::string& out, std::chrono::system_clock::time_point t) {
 
 void append_human(std::string& out, const Record& r, const Origin& o) {
   append_prefix(out, o);
-  append_name(out, facility_name(r.facility), r.facility);
+  append_name(out, nc::facility_name(r.facility), r.facility);
   out.push_back('.');
-  append_name(out, level_name(r.level), r.level);
+  append_name(out, nc::level_name(r.level), r.level);
   out.push_back(' ');
   if (r.format == Format::kBasic) {
     out.push_back('-');
@@ -373,9 +271,9 @@ void append_json(std::string& out, const Record& r, const Origin& o) {
   out.append(ext ? ",\"format\":\"extended\",\"seq\":" : ",\"format\":\"basic\",\"seq\":null");
   if (ext) append_uint(out, r.seq);
   out.append(",\"facility\":\"");
-  append_name(out, facility_name(r.facility), r.facility);
+  append_name(out, nc::facility_name(r.facility), r.facility);
   out.append("\",\"level\":\"");
-  append_name(out, level_name(r.level), r.level);
+  append_name(out, nc::level_name(r.level), r.level);
   out.append("\",\"timestamp_us\":");
   if (ext) {
     append_uint(out, r.timestamp_us);

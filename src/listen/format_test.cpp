@@ -65,17 +65,30 @@ TEST(Format, PrintsReceiveTimesInUtcWithMicroseconds) {
   EXPECT_EQ(utc(SysClock::time_point{} - 1us), "1969-12-31T23:59:59.999999Z");
 }
 
-TEST(Format, NamesFacilitiesAndLevels) {
-  EXPECT_EQ(facility_name(0), "kern");
-  EXPECT_EQ(facility_name(10), "authpriv");
-  EXPECT_EQ(facility_name(11), "ftp");
-  EXPECT_EQ(facility_name(12), "?");
-  EXPECT_EQ(facility_name(16), "local0");
-  EXPECT_EQ(facility_name(23), "local7");
-  EXPECT_EQ(facility_name(24), "?");
-  EXPECT_EQ(level_name(0), "emerg");
-  EXPECT_EQ(level_name(4), "warning");
-  EXPECT_EQ(level_name(7), "debug");
+// Names are wire's (wire/netconsole.h); a number without one is printed.
+TEST(Format, NamesFacilitiesAndLevelsOrPrintsTheirNumbers) {
+  Record r = m6();
+  const auto string_field = [](const std::string& j, const std::string& key) {
+    const auto at = j.find("\"" + key + "\":\"") + key.size() + 4;
+    return j.substr(at, j.find('"', at) - at);
+  };
+  const auto priority_of = [&](std::uint8_t facility, std::uint8_t level) {
+    r.facility = facility;
+    r.level = level;
+    const std::string h = human(r);
+    const auto at = h.find(" 10.77.0.2:6665 ") + 16;
+    const std::string from_human = h.substr(at, h.find(' ', at) - at);
+    const std::string j = json(r);
+    EXPECT_EQ(string_field(j, "facility") + "." + string_field(j, "level"), from_human);
+    return from_human;
+  };
+  EXPECT_EQ(priority_of(0, 0), "kern.emerg");
+  EXPECT_EQ(priority_of(10, 4), "authpriv.warning");
+  EXPECT_EQ(priority_of(11, 7), "ftp.debug");
+  EXPECT_EQ(priority_of(12, 6), "12.info");
+  EXPECT_EQ(priority_of(16, 5), "local0.notice");
+  EXPECT_EQ(priority_of(23, 3), "local7.err");
+  EXPECT_EQ(priority_of(24, 8), "24.8");
 }
 
 // --- human ------------------------------------------------------------------

@@ -967,16 +967,7 @@ struct Source::Impl {
   char response_buf[nc::kMaxDatagram];
 };
 
-void add_stats(SourceStats& into, const SourceStats& s) {
-  for (auto member : {&SourceStats::records, &SourceStats::datagrams, &SourceStats::bytes, &SourceStats::fragments,
-                      &SourceStats::reassembled, &SourceStats::gaps, &SourceStats::gap_records, &SourceStats::lost,
-                      &SourceStats::duplicates, &SourceStats::resets, &SourceStats::malformed, &SourceStats::late,
-                      &SourceStats::emergency, &SourceStats::stale, &SourceStats::incomplete,
-                      &SourceStats::over_memory, &SourceStats::pushed, &SourceStats::fields_dropped,
-                      &SourceStats::basic_cut}) {
-    (into.*member).add((s.*member).value());
-  }
-}
+void add_stats(SourceStats& into, const SourceStats& s) { add_counters(into, s, kSourceCounters); }
 
 Source::Source(const SourceLimits& limits) : impl_(std::make_unique<Impl>(limits, stats_)) {}
 

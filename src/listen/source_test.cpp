@@ -717,6 +717,19 @@ TEST(Source, AddStatsSumsEveryCounter) {
   EXPECT_EQ(a.fields_dropped.value(), 5u);
   EXPECT_EQ(a.basic_cut.value(), 1u);
   EXPECT_EQ(b.records.value(), 3u);
+  // Every counter of the table, each with a value of its own.
+  SourceStats c, d;
+  std::uint64_t v = 1;
+  for (const auto& n : kSourceCounters) (c.*n.member).add(v++ * 100);
+  v = 1;
+  for (const auto& n : kSourceCounters) (d.*n.member).add(v++);
+  add_stats(c, d);
+  v = 1;
+  for (const auto& n : kSourceCounters) {
+    EXPECT_EQ((c.*n.member).value(), v * 101) << n.key;
+    ++v;
+  }
+  EXPECT_EQ(std::size(kSourceCounters), 19u);
 }
 
 // --- basic format ---------------------------------------------------------------

@@ -25,7 +25,36 @@ bool parse_uint(std::string_view s, T& out) noexcept {
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
+// Indexed by number; "" where a number has no name.
+constexpr std::string_view kFacilityNames[] = {
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr",    "news",   "uucp",   "cron",   "authpriv", "ftp",
+    "",     "",     "",     "",       "local0", "local1", "local2", "local3", "local4", "local5", "local6",  "local7"};
+constexpr std::string_view kLevelNames[] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
+
+template <std::size_t N>
+std::optional<std::uint8_t> number_of(const std::string_view (&names)[N], std::string_view name) noexcept {
+  if (name.empty()) return std::nullopt;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (names[i] == name) return static_cast<std::uint8_t>(i);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::string_view facility_name(std::uint8_t facility) noexcept {
+  return facility < std::size(kFacilityNames) ? kFacilityNames[facility] : std::string_view();
+}
+
+std::string_view level_name(std::uint8_t level) noexcept {
+  return level < std::size(kLevelNames) ? kLevelNames[level] : std::string_view();
+}
+
+std::optional<std::uint8_t> facility_from_name(std::string_view name) noexcept {
+  return number_of(kFacilityNames, name);
+}
+
+std::optional<std::uint8_t> level_from_name(std::string_view name) noexcept { return number_of(kLevelNames, name); }
 
 std::size_t escaped_length(std::string_view in) noexcept {
   std::size_t n = 0;

@@ -229,6 +229,41 @@ TEST(NetconsoleParse, SplitsDictionaryLines) {
 namespace np::wire::netconsole {
 namespace {
 
+// glibc's tables (<syslog.h>, facilitynames and prioritynames).
+TEST(NetconsolePriority, NamesEveryFacilityAndLevelAsSyslogDoes) {
+  const char* const facilities[24] = {"kern",   "user",   "mail",   "daemon", "auth",   "syslog", "lpr",    "news",
+                                      "uucp",   "cron",   "authpriv", "ftp",  nullptr,  nullptr,  nullptr,  nullptr,
+                                      "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"};
+  for (unsigned f = 0; f < 256; ++f) {
+    const std::string_view name = facility_name(static_cast<std::uint8_t>(f));
+    if (f < 24 && facilities[f] != nullptr) {
+      EXPECT_EQ(name, facilities[f]) << f;
+      EXPECT_EQ(name.data()[name.size()], '\0') << f;  // a C string
+      EXPECT_EQ(facility_from_name(name), f) << name;
+    } else {
+      EXPECT_TRUE(name.empty()) << f;
+    }
+  }
+  const char* const levels[8] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
+  for (unsigned l = 0; l < 256; ++l) {
+    const std::string_view name = level_name(static_cast<std::uint8_t>(l));
+    if (l < 8) {
+      EXPECT_EQ(name, levels[l]) << l;
+      EXPECT_EQ(name.data()[name.size()], '\0') << l;
+      EXPECT_EQ(level_from_name(name), l) << name;
+    } else {
+      EXPECT_TRUE(name.empty()) << l;
+    }
+  }
+}
+
+TEST(NetconsolePriority, KnowsNoOtherName) {
+  for (const std::string_view other : {"", "warn", "error", "Kern", "local8", "kern ", "6", "?"}) {
+    EXPECT_EQ(facility_from_name(other), std::nullopt) << other;
+    EXPECT_EQ(level_from_name(other), std::nullopt) << other;
+  }
+}
+
 TEST(Ncrx, FormatsAckAndMissingSequenceNumbers) {
   char out[kMaxDatagram];
   const std::uint64_t missing[] = {7, 9, 12};

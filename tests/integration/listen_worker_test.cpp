@@ -10,12 +10,12 @@
 #include <thread>
 
 #include "alloc_guard.h"
-#include "listen_worker.h"
 #include "net_helpers.h"
 #include "netns.h"
+#include "netpoll/receiver/worker.h"
 #include "netpoll/wire/netconsole.h"
 
-namespace np::tools::listen {
+namespace np::receiver {
 namespace {
 
 using namespace std::chrono_literals;
@@ -109,4 +109,4 @@ TEST(ListenWorker, ReceivesFormatsAndWritesWithoutAllocating) {
 }
 
 }  // namespace
-}  // namespace np::tools::listen
+}  // namespace np::receiver

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "netpoll/base/counter.h"
+#include "netpoll/base/json.h"
 
 #include <atomic>
 
@@ -110,21 +111,8 @@ struct DispatchCounters {
   Counter dropped;
 };
 
-// Small JSON writer for stats output (setup context: it allocates).
-class JsonWriter {
- public:
-  JsonWriter& begin_object(const char* key = nullptr);
-  JsonWriter& end_object();
-  JsonWriter& field(const char* key, std::uint64_t v);
-  JsonWriter& field(const char* key, const std::string& v);
-  JsonWriter& field_bool(const char* key, bool v);
-  const std::string& str() const { return out_; }
-
- private:
-  void comma();
-  void key(const char* k);
-  std::string out_;
-  bool first_ = true;
-};
+// The JSON writer is base's (base/json.h); this name is kept for callers
+// that still say core::JsonWriter.
+using np::JsonWriter;
 
 }  // namespace np::core

@@ -17,9 +17,9 @@
 //     terminals obey) become \xHH; a multi-line text prints each later
 //     line on a line of its own indented by four spaces. A literal '\' is
 //     printed as it is: the human line is for reading, JSON is exact;
-//   - JSON: '"', '\' and controls are escaped (\n \t \r \b \f, else
-//     \u00XX, 0x7f too); each byte that is not part of valid UTF-8 becomes
-//     U+FFFD, so the output is always valid UTF-8;
+//   - JSON (base/json.h's escaper): '"', '\' and controls are escaped (\n
+//     \t \r \b \f, else \u00XX, 0x7f too); each byte that is not part of
+//     valid UTF-8 becomes U+FFFD, so the output is always valid UTF-8;
 //   - syslog: SD-PARAM values escape '"', '\' and ']' (RFC 5424 §6.3.3),
 //     control bytes become the text \xHH (a '\' before 'x' is an ordinary
 //     character there) and invalid UTF-8 becomes U+FFFD (PARAM-VALUE is
@@ -41,14 +41,11 @@ struct Origin {
   std::string_view source;  // "ip:port"
 };
 
-// "kern" ... "ftp" (0..11), "local0" ... "local7" (16..23), "emerg" ...
-// "debug" (level 0..7); a number without a name (12..15, or out of range)
-// is "?" here and its decimal value in the formats below. Context: any.
-std::string_view facility_name(std::uint8_t facility) noexcept;
-std::string_view level_name(std::uint8_t level) noexcept;
-
 // 2026-11-22T05:12:01.123456Z. Context: any with capacity.
 void append_utc(std::string& out, std::chrono::system_clock::time_point t);
+
+// Facilities and levels are named as syslog names them (wire/netconsole.h:
+// "daemon", "err"); a number without a name is printed as its decimal value.
 
 // <time> <source> <facility>.<level> <seq> <text>\n, seq "-" for basic
 // records; the text's trailing newlines are left out. Context: any with

@@ -38,6 +38,7 @@
 #include <string_view>
 
 #include "netpoll/base/counter.h"
+#include "netpoll/base/counter_table.h"
 
 namespace np::listen {
 
@@ -123,6 +124,31 @@ struct SourceStats {
   Counter fields_dropped;  // KEY=VALUE lines beyond kMaxFields of one kind
   Counter basic_cut;       // basic lines longer than max_record, delivered in pieces
 };
+
+// Every counter of SourceStats once, in output order: what add_stats() and
+// the receiver's text and JSON statistics iterate (base/counter_table.h).
+inline constexpr CounterName<SourceStats> kSourceCounters[] = {
+    {&SourceStats::records, "records", "records"},
+    {&SourceStats::datagrams, "datagrams", "datagrams"},
+    {&SourceStats::fragments, "fragments", "fragments"},
+    {&SourceStats::reassembled, "reassembled", "reassembled"},
+    {&SourceStats::gaps, "gaps", "gaps"},
+    {&SourceStats::gap_records, "gap_records", "gap records"},
+    {&SourceStats::lost, "lost", "lost"},
+    {&SourceStats::duplicates, "duplicates", "duplicates"},
+    {&SourceStats::resets, "resets", "resets"},
+    {&SourceStats::malformed, "malformed", "malformed"},
+    {&SourceStats::late, "late", "late"},
+    {&SourceStats::emergency, "emergency", "emergency"},
+    {&SourceStats::bytes, "bytes", "bytes"},
+    {&SourceStats::stale, "stale", "stale"},
+    {&SourceStats::incomplete, "incomplete", "incomplete"},
+    {&SourceStats::over_memory, "over_memory", "over memory"},
+    {&SourceStats::pushed, "pushed", "pushed"},
+    {&SourceStats::fields_dropped, "fields_dropped", "fields dropped"},
+    {&SourceStats::basic_cut, "basic_cut", "basic cut"},
+};
+static_assert(names_every_counter(kSourceCounters));
 
 // Adds every counter of `s` to `into`: totals over sources. Context: any.
 void add_stats(SourceStats& into, const SourceStats& s);

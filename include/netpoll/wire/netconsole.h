@@ -52,6 +52,25 @@ std::size_t escape(std::string_view in, std::span<char> out) noexcept;
 // (in place): each byte is written at or before the one being read.
 std::size_t unescape(std::string_view in, std::span<char> out) noexcept;
 
+// --- priority names -------------------------------------------------------
+//
+// A record's priority is facility * 8 + level, syslog(3)'s numbers. Their
+// names are glibc's (<syslog.h> facilitynames and prioritynames), the words
+// syslog and journalctl print: facilities 0..11 "kern", "user", "mail",
+// "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+// "ftp" and 16..23 "local0".."local7" (12..15 have no name); levels 0..7
+// "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug".
+
+// The name of a facility or level; an empty view for a number without
+// one. A non-empty name is a NUL-terminated literal (data() is a C string).
+std::string_view facility_name(std::uint8_t facility) noexcept;
+std::string_view level_name(std::uint8_t level) noexcept;
+
+// The number a name above stands for; nullopt for any other string (exact,
+// case-sensitive: "warning", not "warn").
+std::optional<std::uint8_t> facility_from_name(std::string_view name) noexcept;
+std::optional<std::uint8_t> level_from_name(std::string_view name) noexcept;
+
 // --- the extended header --------------------------------------------------
 
 struct Header {

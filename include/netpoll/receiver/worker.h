@@ -5,31 +5,35 @@
 // them, so a source's records are always handled by the same thread, in
 // the order they arrived, without locks. A worker drains its socket with
 // recvmmsg into fixed buffers, feeds each datagram to its source's state
-// (listen/source.h), writes what comes out, answers in reliable mode, and
-// keeps the sources it tracks in a bounded table (least recently used
-// evicted, its held records delivered first).
+// (listen/source.h), writes what comes out (receiver/output.h: standard
+// output, a file per source; receiver/syslog_writer.h), answers in
+// reliable mode, and keeps the sources it tracks in a bounded table
+// (receiver/source_table.h: least recently used evicted, its held records
+// delivered first).
+//
+// After a source's first datagrams (its entry, its file, the output
+// buffers grown), receiving, parsing, reassembling, formatting and writing
+// allocate nothing.
 #pragma once
-
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
-#include <vector>
+#include <string_view>
 
-#include "netpoll/base/counter.h"
+#include "netpoll/base/function_ref.h"
 #include "netpoll/base/result.h"
 #include "netpoll/listen/source.h"
+#include "netpoll/receiver/output.h"
+#include "netpoll/receiver/stats.h"
+#include "netpoll/receiver/syslog_writer.h"
 
-namespace np::tools::listen {
-
-enum class OutputFormat { kText, kJson };
+namespace np::receiver {
 
 // Interrupt coalescing, in user space: after a batch that emptied the
 // socket, a worker naps this long so that the next datagrams gather and
@@ -37,12 +41,6 @@ enum class OutputFormat { kText, kJson };
 // costs more than the records). Only an empty socket waits in poll(). The
 // latency it adds is at most this.
 inline constexpr std::chrono::microseconds kBatchNap{250};
-
-struct SyslogTarget {
-  bool tcp = false;
-  std::string host;
-  std::uint16_t port = 514;
-};
 
 struct Options {
   std::string bind = "::";  // "::" listens on IPv6 and IPv4
@@ -61,30 +59,12 @@ struct Options {
   bool discard_output = false;
 };
 
-// What every worker shares: the output they all write to, the stop flag,
-// the record count for --count.
+// What every worker shares: the stop flag, the record count for --count,
+// standard output.
 struct Shared {
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> records{0};
   std::mutex stdout_mutex;  // whole batches go out at once
-};
-
-// What the sources' own counters (listen/source.h) cannot say.
-struct WorkerStats {
-  Counter kernel_drops;     // SO_RXQ_OVFL: datagrams the kernel dropped on our socket
-  Counter truncated;        // larger than our buffers
-  Counter sources_seen;
-  Counter sources_evicted;
-  Counter responses_sent;   // reliable mode
-  Counter output_errors;    // writes to stdout/files that failed
-  Counter syslog_sent;
-  Counter syslog_dropped;   // not delivered to the syslog server
-};
-
-// A source as the statistics printer sees it.
-struct SourceView {
-  std::string address;  // "ip:port"
-  const np::listen::SourceStats* stats;
 };
 
 class Worker {
@@ -94,19 +74,20 @@ class Worker {
   ~Worker();
 
   // Receives until shared.stop, then delivers what its sources hold.
+  // Context: the worker's own thread.
   void run();
 
+  // Context: any thread (counters are atomic).
   const WorkerStats& stats() const { return stats_; }
   // Calls `each` for every tracked source, under the table lock (sources
   // only come and go under it). Context: setup.
-  void for_each_source(const std::function<void(const SourceView&)>& each);
-  // Totals of the per-source counters over every source this worker saw
-  // (evicted ones included).
-  void add_totals(np::listen::SourceStats& into);
+  void for_each_source(FunctionRef<void(std::string_view address, const np::listen::SourceStats& s)> each) const;
+  // Adds the per-source counters of every source this worker saw (evicted
+  // ones included). Context: setup.
+  void add_totals(np::listen::SourceStats& into) const;
   std::uint16_t bound_port() const { return bound_port_; }
 
  private:
-  struct SourceEntry;
   struct Impl;
   Worker(unsigned id, const Options& options, Shared& shared);
 
@@ -119,4 +100,8 @@ class Worker {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace np::tools::listen
+// The statistics of every worker as one report (receiver/stats.h): totals
+// over all of them, then each source they track. Context: setup.
+std::string stats_report(std::span<const std::unique_ptr<Worker>> workers, OutputFormat format);
+
+}  // namespace np::receiver

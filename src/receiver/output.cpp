@@ -1,10 +1,10 @@
-#include "listen_format.h"
+#include "netpoll/receiver/output.h"
 
 #include <chrono>
 
 #include "netpoll/listen/format.h"
 
-namespace np::tools::listen {
+namespace np::receiver {
 namespace {
 
 np::listen::Origin origin(const FormatContext& c) {
@@ -37,17 +37,4 @@ void append_reset(std::string& out, OutputFormat f, const FormatContext& c, std:
   }
 }
 
-void append_syslog(std::string& out, bool tcp, const FormatContext& c, const np::listen::Record& r) {
-  if (!tcp) {
-    np::listen::append_syslog(out, r, origin(c));
-    return;
-  }
-  // Framing needs the message's length first: format it aside (a buffer
-  // kept per thread, so no allocation once it has grown).
-  thread_local std::string message;
-  message.clear();
-  np::listen::append_syslog(message, r, origin(c));
-  np::listen::append_octet_counted(out, message);
-}
-
-}  // namespace np::tools::listen
+}  // namespace np::receiver

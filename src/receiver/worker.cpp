@@ -1,24 +1,22 @@
-#include "listen_worker.h"
+#include "netpoll/receiver/worker.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <list>
-#include <thread>
-#include <unordered_map>
+#include <vector>
 
-#include "listen_format.h"
+#include "io.h"
+#include "netpoll/base/clock.h"
+#include "netpoll/receiver/source_table.h"
 
-namespace np::tools::listen {
+namespace np::receiver {
 namespace {
 
 using np::listen::Clock;
@@ -28,156 +26,9 @@ constexpr std::size_t kDatagramMax = 4096;       // netconsole sends at most 100
 constexpr std::size_t kOutputReserve = 1 << 20;  // a worker's output buffer
 constexpr std::size_t kFileBufferReserve = 64 << 10;
 
-std::int64_t realtime_us() {
-  timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
-}
-
-// An address and port as one hashable key (IPv4 as its mapped IPv6 form).
-struct Key {
-  std::uint8_t addr[16] = {};
-  std::uint16_t port = 0;
-  bool operator==(const Key&) const = default;
-};
-struct KeyHash {
-  std::size_t operator()(const Key& k) const noexcept {
-    std::uint64_t h = 1469598103934665603ull;
-    for (const std::uint8_t b : k.addr) h = (h ^ b) * 1099511628211ull;
-    return (h ^ k.port) * 1099511628211ull;
-  }
-};
-
-Key key_of(const sockaddr_storage& sa) {
-  Key k;
-  if (sa.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(sa);
-    k.addr[10] = k.addr[11] = 0xff;
-    std::memcpy(k.addr + 12, &v4.sin_addr, 4);
-    k.port = ntohs(v4.sin_port);
-  } else {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(sa);
-    std::memcpy(k.addr, &v6.sin6_addr, 16);
-    k.port = ntohs(v6.sin6_port);
-  }
-  return k;
-}
-
-// "10.0.0.1:6665" (an IPv4-mapped address as plain IPv4), "[fd00::1]:6665".
-std::string address_text(const Key& k) {
-  static const std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (std::memcmp(k.addr, kMapped, 12) == 0) {
-    ::inet_ntop(AF_INET, k.addr + 12, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(k.port);
-  }
-  ::inet_ntop(AF_INET6, k.addr, buf, sizeof buf);
-  return "[" + std::string(buf) + "]:" + std::to_string(k.port);
-}
-
-std::string file_name_of(const Key& k) {
-  std::string s = address_text(k);
-  for (char& c : s) {
-    if (c == ':' || c == '[' || c == ']') c = '_';
-  }
-  return s;
-}
-
-bool write_all(int fd, const std::string& data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
+std::int64_t realtime_us() noexcept { return realtime_ns() / 1000; }
 
 }  // namespace
-
-struct Worker::SourceEntry {
-  Key key;
-  std::string address;
-  std::unique_ptr<np::listen::Source> source;
-  sockaddr_storage peer{};
-  socklen_t peer_len = 0;
-  int file_fd = -1;
-  std::string file_buffer;
-  std::list<SourceEntry*>::iterator lru;
-  ~SourceEntry() {
-    if (file_fd >= 0) ::close(file_fd);
-  }
-};
-
-// Sends formatted syslog messages to one server, from one worker.
-class SyslogWriter {
- public:
-  explicit SyslogWriter(const SyslogTarget& t) : target_(t) { buffer_.reserve(kOutputReserve); }
-  ~SyslogWriter() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  std::string& buffer() { return buffer_; }
-  bool tcp() const { return target_.tcp; }
-  // Sends what is buffered; UDP messages were separated with a NUL when
-  // buffered (one datagram each).
-  void flush(WorkerStats& stats, std::uint64_t messages) {
-    if (buffer_.empty()) return;
-    if (!connected() && !connect()) {
-      stats.syslog_dropped.add(messages);
-      buffer_.clear();
-      return;
-    }
-    bool ok = true;
-    if (target_.tcp) {
-      ok = write_all(fd_, buffer_);
-    } else {
-      std::size_t start = 0;
-      while (start < buffer_.size()) {
-        const auto end = buffer_.find('\0', start);
-        const std::size_t len = (end == std::string::npos ? buffer_.size() : end) - start;
-        ok = ::send(fd_, buffer_.data() + start, len, 0) == static_cast<ssize_t>(len) && ok;
-        start += len + 1;
-      }
-    }
-    if (ok) {
-      stats.syslog_sent.add(messages);
-    } else {
-      stats.syslog_dropped.add(messages);
-      ::close(fd_);
-      fd_ = -1;  // reconnect next time
-    }
-    buffer_.clear();
-  }
-
- private:
-  bool connected() const { return fd_ >= 0; }
-  bool connect() {
-    const auto now = Clock::now();
-    if (now < retry_at_) return false;
-    retry_at_ = now + std::chrono::seconds(1);  // at most one attempt a second while it fails
-    addrinfo hints{};
-    hints.ai_socktype = target_.tcp ? SOCK_STREAM : SOCK_DGRAM;
-    addrinfo* res = nullptr;
-    if (::getaddrinfo(target_.host.c_str(), std::to_string(target_.port).c_str(), &hints, &res) != 0) return false;
-    for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
-      const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
-      if (fd < 0) continue;
-      if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-        fd_ = fd;
-        break;
-      }
-      ::close(fd);
-    }
-    ::freeaddrinfo(res);
-    return fd_ >= 0;
-  }
-
-  SyslogTarget target_;
-  int fd_ = -1;
-  std::string buffer_;
-  Clock::time_point retry_at_{};
-};
 
 struct Worker::Impl : np::listen::Sink {
   Worker& w;
@@ -188,19 +39,14 @@ struct Worker::Impl : np::listen::Sink {
   sockaddr_storage addrs[kBatch]{};
   alignas(cmsghdr) char control[kBatch][CMSG_SPACE(sizeof(std::uint32_t))]{};
 
-  std::mutex table_mutex;  // the source table's shape: taken on insert/evict and by the printer
-  std::unordered_map<Key, std::unique_ptr<SourceEntry>, KeyHash> sources;
-  std::list<SourceEntry*> lru;  // most recently used first
-  np::listen::SourceStats evicted_totals;
-
+  SourceTable table;
   std::vector<SourceEntry*> dirty;  // sources with bytes in their file buffer
-  std::string out;  // stdout, flushed per batch
+  std::string out;                  // standard output, flushed per batch
   std::unique_ptr<SyslogWriter> syslog;
-  std::uint64_t syslog_pending = 0;
   FormatContext ctx;
   SourceEntry* current = nullptr;  // the source whose datagram is being fed
 
-  explicit Impl(Worker& worker) : w(worker) {
+  explicit Impl(Worker& worker) : w(worker), table(w.options_.max_sources, w.options_.limits) {
     out.reserve(kOutputReserve);
     dirty.reserve(std::min<std::size_t>(w.options_.max_sources, 1 << 16));
     for (unsigned i = 0; i < kBatch; ++i) {
@@ -215,11 +61,7 @@ struct Worker::Impl : np::listen::Sink {
   void record(const np::listen::Record& r) override {
     if (w.options_.to_stdout) append_record(out, w.options_.format, ctx, r);
     if (std::string* f = current_file()) append_record(*f, w.options_.format, ctx, r);
-    if (syslog) {
-      append_syslog(syslog->buffer(), syslog->tcp(), ctx, r);
-      if (!syslog->tcp()) syslog->buffer().push_back('\0');
-      ++syslog_pending;
-    }
+    if (syslog) syslog->add(ctx, r);
     if (w.options_.count != 0) {  // --count: a total over every worker
       const std::uint64_t total = w.shared_.records.fetch_add(1, std::memory_order_relaxed) + 1;
       if (total >= w.options_.count) w.shared_.stop.store(true);
@@ -242,56 +84,44 @@ struct Worker::Impl : np::listen::Sink {
     return &current->file_buffer;
   }
 
+  void feed_from(SourceEntry& e) {
+    current = &e;
+    ctx.source = e.address;
+  }
+
   // --- sources --------------------------------------------------------------
   SourceEntry& source_for(const sockaddr_storage& sa, socklen_t len) {
-    const Key k = key_of(sa);
+    const SourceKey k = SourceKey::of(sa);
     if (current != nullptr && current->key == k) return *current;
-    if (auto it = sources.find(k); it != sources.end()) {
-      SourceEntry& e = *it->second;
-      lru.splice(lru.begin(), lru, e.lru);
-      return e;
-    }
+    if (SourceEntry* e = table.find(k)) return *e;
     // A new source: allocation here is per source, never per datagram.
-    std::lock_guard lock(table_mutex);
-    if (sources.size() >= w.options_.max_sources) evict_oldest();
-    auto e = std::make_unique<SourceEntry>();
-    e->key = k;
-    e->address = address_text(k);
-    e->source = std::make_unique<np::listen::Source>(w.options_.limits);
-    e->peer = sa;
-    e->peer_len = len;
+    if (table.full()) evict_oldest();
+    SourceEntry& e = table.insert(k, sa, len);
     if (!w.options_.dir.empty()) {
-      const std::string path = w.options_.dir + "/" + file_name_of(k) +
-                               (w.options_.format == OutputFormat::kJson ? ".json" : ".log");
-      e->file_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (e->file_fd < 0) w.stats_.output_errors.add();
-      e->file_buffer.reserve(kFileBufferReserve);
+      const std::string path =
+          w.options_.dir + "/" + file_name_of(k) + (w.options_.format == OutputFormat::kJson ? ".json" : ".log");
+      e.file_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (e.file_fd < 0) w.stats_.output_errors.add();
+      e.file_buffer.reserve(kFileBufferReserve);
     }
-    lru.push_front(e.get());
-    e->lru = lru.begin();
-    SourceEntry& ref = *e;
-    sources.emplace(k, std::move(e));
     w.stats_.sources_seen.add();
-    return ref;
+    return e;
   }
 
   void evict_oldest() {
-    SourceEntry* victim = lru.back();
-    current = victim;
-    ctx.source = victim->address;
-    victim->source->flush(*this);  // what it holds is delivered before it goes
-    flush_file(*victim);
-    std::erase(dirty, victim);
-    np::listen::add_stats(evicted_totals, victim->source->stats());
-    lru.pop_back();
-    if (current == victim) current = nullptr;
-    sources.erase(victim->key);
+    SourceEntry& victim = table.oldest();
+    feed_from(victim);
+    victim.source.flush(*this);  // what it holds is delivered before it goes
+    flush_file(victim);
+    std::erase(dirty, &victim);
+    current = nullptr;
+    table.evict_oldest();
     w.stats_.sources_evicted.add();
   }
 
   void respond(SourceEntry& e, Clock::time_point now) {
     if (!w.options_.limits.reliable) return;
-    const std::string_view r = e.source->response(now);
+    const std::string_view r = e.source.response(now);
     if (r.empty()) return;
     if (::sendto(w.fd_, r.data(), r.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&e.peer), e.peer_len) ==
         static_cast<ssize_t>(r.size()))
@@ -305,7 +135,7 @@ struct Worker::Impl : np::listen::Sink {
     e.file_buffer.clear();
   }
 
-  void flush_outputs() {
+  void flush_outputs(Clock::time_point now) {
     if (w.options_.discard_output) out.clear();
     if (!out.empty()) {
       std::lock_guard lock(w.shared_.stdout_mutex);
@@ -315,20 +145,20 @@ struct Worker::Impl : np::listen::Sink {
     for (SourceEntry* e : dirty) flush_file(*e);
     dirty.clear();
     if (syslog) {
-      syslog->flush(w.stats_, syslog_pending);
-      syslog_pending = 0;
+      const SyslogWriter::Flushed f = syslog->flush(now);
+      w.stats_.syslog_sent.add(f.sent);
+      w.stats_.syslog_dropped.add(f.dropped);
     }
   }
 
   // Timeouts of every source whose deadline has come.
   void tick_all(Clock::time_point now) {
-    for (auto& [k, e] : sources) {
-      if (e->source->next_deadline() > now && !w.options_.limits.reliable) continue;
-      current = e.get();
-      ctx.source = e->address;
-      e->source->tick(now, *this);
-      respond(*e, now);
-    }
+    table.for_each([&](SourceEntry& e) {
+      if (e.source.next_deadline() > now && !w.options_.limits.reliable) return;
+      feed_from(e);
+      e.source.tick(now, *this);
+      respond(e, now);
+    });
     current = nullptr;
   }
 };
@@ -407,7 +237,7 @@ void Worker::run() {
   bool busy = false;
   while (!shared_.stop.load(std::memory_order_relaxed)) {
     if (busy) {
-      std::this_thread::sleep_for(kBatchNap);  // see listen_worker.h
+      nap(kBatchNap);  // see kBatchNap
     } else {
       pollfd pfd{fd_, POLLIN, 0};
       ::poll(&pfd, 1, 50);
@@ -441,43 +271,53 @@ void Worker::run() {
           continue;
         }
         SourceEntry& e = m.source_for(m.addrs[i], h.msg_namelen);
-        m.current = &e;
-        m.ctx.source = e.address;
-        e.source->datagram(std::string_view(m.data.data() + i * kDatagramMax, len), now, m);
+        m.feed_from(e);
+        e.source.datagram(std::string_view(m.data.data() + i * kDatagramMax, len), now, m);
         m.respond(e, now);
       }
       m.current = nullptr;
-      m.flush_outputs();
+      m.flush_outputs(now);
       if (static_cast<unsigned>(n) < kBatch) break;
     }
     const auto now = Clock::now();
     if (now >= next_tick) {
       m.ctx.received_us = realtime_us();
       m.tick_all(now);
-      m.flush_outputs();
+      m.flush_outputs(now);
       next_tick = now + std::chrono::milliseconds(20);
     }
   }
   // Stopping: deliver what every source holds.
   m.ctx.received_us = realtime_us();
-  for (auto& [k, e] : m.sources) {
-    m.current = e.get();
-    m.ctx.source = e->address;
-    e->source->flush(m);
-  }
+  m.table.for_each([&](SourceEntry& e) {
+    m.feed_from(e);
+    e.source.flush(m);
+  });
   m.current = nullptr;
-  m.flush_outputs();
+  m.flush_outputs(Clock::now());
 }
 
-void Worker::for_each_source(const std::function<void(const SourceView&)>& each) {
-  std::lock_guard lock(impl_->table_mutex);
-  for (auto& [k, e] : impl_->sources) each(SourceView{e->address, &e->source->stats()});
+void Worker::for_each_source(
+    FunctionRef<void(std::string_view address, const np::listen::SourceStats& s)> each) const {
+  impl_->table.for_each_locked([&](const SourceEntry& e) { each(e.address, e.source.stats()); });
 }
 
-void Worker::add_totals(np::listen::SourceStats& into) {
-  std::lock_guard lock(impl_->table_mutex);
-  np::listen::add_stats(into, impl_->evicted_totals);
-  for (auto& [k, e] : impl_->sources) np::listen::add_stats(into, e->source->stats());
+void Worker::add_totals(np::listen::SourceStats& into) const { impl_->table.add_totals(into); }
+
+std::string stats_report(std::span<const std::unique_ptr<Worker>> workers, OutputFormat format) {
+  np::listen::SourceStats sources;
+  WorkerStats totals;
+  for (const auto& w : workers) {
+    w->add_totals(sources);
+    add_stats(totals, w->stats());
+  }
+  StatsReport report(format, sources, totals);
+  for (const auto& w : workers) {
+    w->for_each_source([&](std::string_view address, const np::listen::SourceStats& s) {
+      report.add_source(address, s);
+    });
+  }
+  return report.finish();
 }
 
-}  // namespace np::tools::listen
+}  // namespace np::receiver

@@ -1,0 +1,78 @@
+// netpoll listen's statistics: what each worker counts beyond its sources'
+// own counters (listen/source.h), and the report that prints both.
+//
+// Every counter is declared once, in a table (base/counter_table.h):
+// kSourceCounters for a source, kWorkerCounters for a worker (its socket,
+// its source table and its outputs: standard output and files, the syslog
+// server). Summing over workers, the text report and the JSON report all
+// iterate those tables, in their order, so they cannot drift apart.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "netpoll/base/counter.h"
+#include "netpoll/base/counter_table.h"
+#include "netpoll/base/json.h"
+#include "netpoll/listen/source.h"
+#include "netpoll/receiver/output.h"
+
+namespace np::receiver {
+
+struct WorkerStats {
+  // The socket.
+  Counter kernel_drops;  // SO_RXQ_OVFL: datagrams the kernel dropped on the worker's socket
+  Counter truncated;     // datagrams larger than the receive buffers
+  // The source table.
+  Counter sources_seen;
+  Counter sources_evicted;
+  Counter responses_sent;  // reliable mode's ncrx answers
+  // The outputs.
+  Counter output_errors;   // writes to standard output or a source's file that failed
+  Counter syslog_sent;     // messages delivered to the syslog server
+  Counter syslog_dropped;  // messages not delivered to it
+};
+
+// Every counter of WorkerStats once, in output order.
+inline constexpr CounterName<WorkerStats> kWorkerCounters[] = {
+    {&WorkerStats::kernel_drops, "kernel_drops", "kernel drops"},
+    {&WorkerStats::truncated, "truncated", "truncated"},
+    {&WorkerStats::sources_seen, "sources", "sources seen"},
+    {&WorkerStats::sources_evicted, "sources_evicted", "sources evicted"},
+    {&WorkerStats::responses_sent, "responses_sent", "ncrx responses"},
+    {&WorkerStats::output_errors, "output_errors", "output errors"},
+    {&WorkerStats::syslog_sent, "syslog_sent", "syslog sent"},
+    {&WorkerStats::syslog_dropped, "syslog_dropped", "syslog dropped"},
+};
+static_assert(names_every_counter(kWorkerCounters));
+
+// Adds every counter of `s` to `into`: totals over workers. Context: any.
+void add_stats(WorkerStats& into, const WorkerStats& s) noexcept;
+
+// Appends "label value, label value, ..." over a table. Context: setup.
+void append_counters_text(std::string& out, const np::listen::SourceStats& s);
+void append_counters_text(std::string& out, const WorkerStats& s);
+// Adds "key":value fields over a table. Context: setup.
+void add_counters_json(JsonWriter& j, const np::listen::SourceStats& s);
+void add_counters_json(JsonWriter& j, const WorkerStats& s);
+
+// The report, built in one pass: the totals, then each tracked source.
+//   text: "netpoll listen: <source counters>; <worker counters>\n"
+//         then "  <address>: <source counters>\n" per source;
+//   JSON: {"total":{<source counters>,<worker counters>},
+//          "sources":{"<address>":{<source counters>},...}} and '\n'.
+// Context: setup.
+class StatsReport {
+ public:
+  StatsReport(OutputFormat format, const np::listen::SourceStats& sources, const WorkerStats& workers);
+  void add_source(std::string_view address, const np::listen::SourceStats& s);
+  // The whole report; the builder is spent.
+  std::string finish();
+
+ private:
+  OutputFormat format_;
+  std::string text_;
+  JsonWriter json_;
+};
+
+}  // namespace np::receiver

@@ -1,0 +1,79 @@
+#include "netpoll/receiver/stats.h"
+
+#include <charconv>
+
+namespace np::receiver {
+namespace {
+
+template <class S>
+void text_of(std::string& out, const S& s, CounterSpan<S> table) {
+  bool first = true;
+  for_each_counter(s, table, [&](const CounterName<S>& n, std::uint64_t v) {
+    if (!first) out += ", ";
+    first = false;
+    out += n.label;
+    out += ' ';
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+  });
+}
+
+template <class S>
+void json_of(JsonWriter& j, const S& s, CounterSpan<S> table) {
+  for_each_counter(s, table, [&](const CounterName<S>& n, std::uint64_t v) { j.field(n.key, v); });
+}
+
+}  // namespace
+
+void add_stats(WorkerStats& into, const WorkerStats& s) noexcept { add_counters(into, s, kWorkerCounters); }
+
+void append_counters_text(std::string& out, const np::listen::SourceStats& s) {
+  text_of(out, s, np::listen::kSourceCounters);
+}
+
+void append_counters_text(std::string& out, const WorkerStats& s) { text_of(out, s, kWorkerCounters); }
+
+void add_counters_json(JsonWriter& j, const np::listen::SourceStats& s) { json_of(j, s, np::listen::kSourceCounters); }
+
+void add_counters_json(JsonWriter& j, const WorkerStats& s) { json_of(j, s, kWorkerCounters); }
+
+StatsReport::StatsReport(OutputFormat format, const np::listen::SourceStats& sources, const WorkerStats& workers)
+    : format_(format) {
+  if (format_ == OutputFormat::kJson) {
+    json_.begin_object().begin_object("total");
+    add_counters_json(json_, sources);
+    add_counters_json(json_, workers);
+    json_.end_object().begin_object("sources");
+  } else {
+    text_ = "netpoll listen: ";
+    append_counters_text(text_, sources);
+    text_ += "; ";
+    append_counters_text(text_, workers);
+    text_ += '\n';
+  }
+}
+
+void StatsReport::add_source(std::string_view address, const np::listen::SourceStats& s) {
+  if (format_ == OutputFormat::kJson) {
+    json_.begin_object(address);
+    add_counters_json(json_, s);
+    json_.end_object();
+  } else {
+    text_ += "  ";
+    text_ += address;
+    text_ += ": ";
+    append_counters_text(text_, s);
+    text_ += '\n';
+  }
+}
+
+std::string StatsReport::finish() {
+  if (format_ == OutputFormat::kJson) {
+    json_.end_object().end_object();
+    return json_.str() + "\n";
+  }
+  return std::move(text_);
+}
+
+}  // namespace np::receiver

@@ -1,0 +1,151 @@
+// netpoll listen's statistics: every counter of both tables in the text and
+// in the JSON, in one order, summed over workers.
+#include "netpoll/receiver/stats.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+namespace np::receiver {
+namespace {
+
+using np::listen::kSourceCounters;
+using np::listen::SourceStats;
+
+// Each counter a value of its own: 1, 2, 3, ... in table order (times `k`).
+template <class S, std::size_t N>
+void number(S& s, const CounterName<S> (&table)[N], std::uint64_t k = 1) {
+  std::uint64_t v = 0;
+  for (const auto& n : table) (s.*n.member).add(++v * k);
+}
+
+TEST(Stats, TextShowsEveryCounterOfASource) {
+  SourceStats s;
+  number(s, kSourceCounters);
+  std::string text;
+  append_counters_text(text, s);
+  EXPECT_EQ(text,
+            "records 1, datagrams 2, fragments 3, reassembled 4, gaps 5, gap records 6, lost 7, duplicates 8, "
+            "resets 9, malformed 10, late 11, emergency 12, bytes 13, stale 14, incomplete 15, over memory 16, "
+            "pushed 17, fields dropped 18, basic cut 19");
+}
+
+TEST(Stats, TextShowsEveryCounterOfAWorker) {
+  WorkerStats w;
+  number(w, kWorkerCounters);
+  std::string text;
+  append_counters_text(text, w);
+  EXPECT_EQ(text,
+            "kernel drops 1, truncated 2, sources seen 3, sources evicted 4, ncrx responses 5, output errors 6, "
+            "syslog sent 7, syslog dropped 8");
+}
+
+TEST(Stats, JsonHasEveryCounterUnderItsKey) {
+  SourceStats s;
+  number(s, kSourceCounters);
+  WorkerStats w;
+  number(w, kWorkerCounters, 100);
+  JsonWriter j;
+  j.begin_object();
+  add_counters_json(j, s);
+  add_counters_json(j, w);
+  j.end_object();
+  EXPECT_EQ(j.str(),
+            R"({"records":1,"datagrams":2,"fragments":3,"reassembled":4,"gaps":5,"gap_records":6,"lost":7,)"
+            R"("duplicates":8,"resets":9,"malformed":10,"late":11,"emergency":12,"bytes":13,"stale":14,)"
+            R"("incomplete":15,"over_memory":16,"pushed":17,"fields_dropped":18,"basic_cut":19,)"
+            R"("kernel_drops":100,"truncated":200,"sources":300,"sources_evicted":400,"responses_sent":500,)"
+            R"("output_errors":600,"syslog_sent":700,"syslog_dropped":800})");
+}
+
+// Text and JSON name the same counters in the same order: each table entry
+// once in both, nothing else.
+TEST(Stats, TextAndJsonFollowOneTable) {
+  SourceStats s;
+  number(s, kSourceCounters);
+  std::string text;
+  append_counters_text(text, s);
+  JsonWriter j;
+  j.begin_object();
+  add_counters_json(j, s);
+  j.end_object();
+  std::size_t t = 0, k = 0, v = 0;
+  for (const auto& n : kSourceCounters) {
+    ++v;
+    const std::string in_text = std::string(n.label) + " " + std::to_string(v);
+    const std::string in_json = "\"" + std::string(n.key) + "\":" + std::to_string(v);
+    ASSERT_EQ(text.find(in_text, t), t) << n.key;
+    ASSERT_EQ(j.str().find(in_json, k), k + 1) << n.key;  // after '{' or ','
+    t += in_text.size() + 2;
+    k += in_json.size() + 1;
+  }
+  EXPECT_EQ(t, text.size() + 2);
+  EXPECT_EQ(k + 1, j.str().size());
+}
+
+TEST(Stats, SumsWorkers) {
+  WorkerStats a, b;
+  number(a, kWorkerCounters);
+  number(b, kWorkerCounters, 10);
+  add_stats(a, b);
+  std::uint64_t v = 0;
+  for (const auto& n : kWorkerCounters) EXPECT_EQ((a.*n.member).value(), ++v * 11) << n.key;
+}
+
+TEST(StatsReport, PrintsTotalsThenEachSourceAsText) {
+  SourceStats total, one;
+  total.records.add(6);
+  total.datagrams.add(9);
+  total.emergency.add(1);
+  one.records.add(2);
+  one.basic_cut.add(3);
+  WorkerStats workers;
+  workers.sources_seen.add(5);
+  workers.sources_evicted.add(3);
+  workers.syslog_sent.add(1);
+  StatsReport r(OutputFormat::kText, total, workers);
+  r.add_source("127.0.0.1:7004", one);
+  r.add_source("[fd00::1]:6665", SourceStats{});
+  EXPECT_EQ(r.finish(),
+            "netpoll listen: records 6, datagrams 9, fragments 0, reassembled 0, gaps 0, gap records 0, lost 0, "
+            "duplicates 0, resets 0, malformed 0, late 0, emergency 1, bytes 0, stale 0, incomplete 0, over memory 0, "
+            "pushed 0, fields dropped 0, basic cut 0; kernel drops 0, truncated 0, sources seen 5, sources evicted 3, "
+            "ncrx responses 0, output errors 0, syslog sent 1, syslog dropped 0\n"
+            "  127.0.0.1:7004: records 2, datagrams 0, fragments 0, reassembled 0, gaps 0, gap records 0, lost 0, "
+            "duplicates 0, resets 0, malformed 0, late 0, emergency 0, bytes 0, stale 0, incomplete 0, over memory 0, "
+            "pushed 0, fields dropped 0, basic cut 3\n"
+            "  [fd00::1]:6665: records 0, datagrams 0, fragments 0, reassembled 0, gaps 0, gap records 0, lost 0, "
+            "duplicates 0, resets 0, malformed 0, late 0, emergency 0, bytes 0, stale 0, incomplete 0, over memory 0, "
+            "pushed 0, fields dropped 0, basic cut 0\n");
+}
+
+TEST(StatsReport, PrintsOneJsonLine) {
+  SourceStats total, one;
+  total.records.add(1);
+  total.datagrams.add(2);
+  total.malformed.add(1);
+  one.records.add(1);
+  WorkerStats workers;
+  workers.sources_seen.add(1);
+  StatsReport r(OutputFormat::kJson, total, workers);
+  r.add_source("127.0.0.1:6665", one);
+  const std::string z = R"("fragments":0,"reassembled":0,"gaps":0,"gap_records":0,"lost":0,"duplicates":0,"resets":0,)";
+  const std::string z2 = R"("late":0,"emergency":0,"bytes":0,"stale":0,"incomplete":0,"over_memory":0,"pushed":0,)"
+                         R"("fields_dropped":0,"basic_cut":0)";
+  EXPECT_EQ(r.finish(), R"({"total":{"records":1,"datagrams":2,)" + z + R"("malformed":1,)" + z2 +
+                            R"(,"kernel_drops":0,"truncated":0,"sources":1,"sources_evicted":0,"responses_sent":0,)"
+                            R"("output_errors":0,"syslog_sent":0,"syslog_dropped":0},)"
+                            R"("sources":{"127.0.0.1:6665":{"records":1,"datagrams":0,)" +
+                            z + R"("malformed":0,)" + z2 + "}}}\n");
+}
+
+TEST(StatsReport, WithNoSourcesHasAnEmptySourcesObject) {
+  const std::string json = StatsReport(OutputFormat::kJson, SourceStats{}, WorkerStats{}).finish();
+  EXPECT_NE(json.find(R"("syslog_dropped":0},"sources":{}})"), std::string::npos) << json;
+  const std::string text = StatsReport(OutputFormat::kText, SourceStats{}, WorkerStats{}).finish();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+}
+
+}  // namespace
+}  // namespace np::receiver
