@@ -1,6 +1,7 @@
 // ARP in netpoll's own path: the cache, answering requests for a client's
 // address, learning from replies, and resolving a next hop at setup.
 #include "frame_layout.h"
+#include "netpoll/base/clock.h"
 #include "netpoll/core/netpoll.h"
 #include "netpoll/wire/arp.h"
 #include "rx_verdict.h"
@@ -9,7 +10,6 @@ namespace np::core {
 
 using namespace np::wire;
 using detail::Layer;
-using detail::now_ns;
 using detail::verdict;
 
 // ---------------------------------------------------------------------------
@@ -68,7 +68,7 @@ void SharedDevice::handle_arp(std::span<const std::byte> frame) noexcept {
 
   if (arp->op == ArpOp::kReply) {
     stats_.arp_replies_seen.add();
-    arp_cache_.learn(arp->source_ip, arp->source_mac, now_ns());  // our resolver waits for these
+    arp_cache_.learn(arp->source_ip, arp->source_mac, monotonic_ns());  // our resolver waits for these
     if (owner_of(arp->target_ip) == nullptr && eth.dst() != mac_) return not_consumed(frame, RxDrop::kArpIgnored);
     return;
   }
@@ -76,7 +76,7 @@ void SharedDevice::handle_arp(std::span<const std::byte> frame) noexcept {
   if (arp->target_ip.is_loopback() || arp->target_ip.is_multicast()) return not_consumed(frame, RxDrop::kArpIgnored);
   if (owner_of(arp->target_ip) == nullptr) return not_consumed(frame, RxDrop::kArpIgnored);
   // RFC 826: the requester tells us its mapping; keep it.
-  arp_cache_.learn(arp->source_ip, arp->source_mac, now_ns());
+  arp_cache_.learn(arp->source_ip, arp->source_mac, monotonic_ns());
   // One reply is enough even if several clients share the address.
   if (send_arp(static_cast<int>(ArpOp::kReply), arp->target_ip, arp->source_mac, arp->source_ip, arp->source_mac))
     stats_.arp_replies_sent.add();
@@ -97,14 +97,14 @@ Result<void> SharedDevice::send_arp(int op, const Ipv4Addr& sender_ip, const Mac
 
 Result<MacAddr> SharedDevice::arp_resolve(const Ipv4Addr& target, const Ipv4Addr& local_ip, const ResolveConfig& cfg) {
   for (int attempt = 0; attempt < cfg.tries; ++attempt) {
-    const std::int64_t sent_at = now_ns();
+    const std::int64_t sent_at = monotonic_ns();
     if (send_arp(static_cast<int>(ArpOp::kRequest), local_ip, MacAddr(), target, MacAddr::broadcast()))
       stats_.arp_requests_sent.add();
     const std::int64_t deadline = sent_at + std::chrono::nanoseconds(cfg.interval).count();
-    while (now_ns() < deadline) {
+    while (monotonic_ns() < deadline) {
       poll();
       if (auto mac = arp_cache_.lookup(target, sent_at)) return *mac;
-      detail::nap(std::chrono::milliseconds(1));
+      nap(std::chrono::milliseconds(1));
     }
   }
   return fail(Errc::kTimeout);

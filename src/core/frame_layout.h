@@ -2,10 +2,7 @@
 // the small helpers the core's files share.
 #pragma once
 
-#include <time.h>
-
 #include <array>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -19,19 +16,6 @@ namespace np::core::detail {
 inline constexpr std::size_t kEthLen = wire::EthernetFrame<std::byte>::kHeaderLen;
 inline constexpr std::size_t kIpv4UdpOffset = kEthLen + wire::Ipv4Repr::kHeaderLen;
 inline constexpr std::size_t kIpv4PayloadOffset = kIpv4UdpOffset + wire::UdpPacket<std::byte>::kHeaderLen;
-
-// CLOCK_MONOTONIC through the vDSO: no system call, async-signal-safe.
-inline std::int64_t now_ns() noexcept {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-// nanosleep(2) is async-signal-safe; EINTR just ends the nap early.
-inline void nap(std::chrono::microseconds d) noexcept {
-  timespec ts{static_cast<time_t>(d.count() / 1'000'000), static_cast<long>(d.count() % 1'000'000) * 1000};
-  ::nanosleep(&ts, nullptr);
-}
 
 // A MAC in one atomic word.
 inline std::uint64_t pack_mac(const MacAddr& m) noexcept {

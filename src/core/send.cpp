@@ -2,13 +2,12 @@
 // with a bounded busy retry, the deferred queue that keeps order, and the
 // drop accounting every refusal goes through.
 #include "frame_layout.h"
+#include "netpoll/base/clock.h"
 #include "netpoll/core/netpoll.h"
 
 namespace np::core {
 
 using detail::kIpv4PayloadOffset;
-using detail::nap;
-using detail::now_ns;
 
 std::optional<FramePool::Index> SharedDevice::take_frame() noexcept {
   // The seed's find_skb: when the pool is empty, tickle the device (here:
@@ -65,7 +64,7 @@ Result<void> SharedDevice::send_frame(FramePool::Index frame, std::size_t len, i
         }
         stats_.tx_retries.add();
       }
-      const std::int64_t now = now_ns();
+      const std::int64_t now = monotonic_ns();
       if (deadline == 0) deadline = now + std::chrono::nanoseconds(cfg_.retry_budget).count();
       if (now >= deadline) break;
       nap(cfg_.retry_interval);

@@ -7,14 +7,13 @@
 #include <unistd.h>
 
 #include "frame_layout.h"
+#include "netpoll/base/clock.h"
 #include "netpoll/wire/ipv4.h"
 #include "netpoll/wire/udp.h"
 
 namespace np::core {
 
 using detail::kEthLen;
-using detail::nap;
-using detail::now_ns;
 
 SharedDevice::SharedDevice(dev::DeviceSpec spec, std::unique_ptr<dev::Device> dev, const DeviceConfig& cfg)
     : spec_(std::move(spec)),
@@ -168,9 +167,9 @@ bool SharedDevice::enter_emergency(std::chrono::nanoseconds wait) noexcept {
   if (!emergency_owner_.compare_exchange_strong(expected, me, std::memory_order_acq_rel)) return expected == me;
   // From here on no other thread takes the transmit lock. One that holds it
   // now is inside transmit() or poll() for a few microseconds: let it leave.
-  const std::int64_t deadline = now_ns() + wait.count();
+  const std::int64_t deadline = monotonic_ns() + wait.count();
   while (!tx_lock_.held_by_me() && !tx_lock_.try_lock()) {
-    if (now_ns() >= deadline) {
+    if (monotonic_ns() >= deadline) {
       tx_lock_.steal();  // it never came back: the process is dying anyway
       break;
     }

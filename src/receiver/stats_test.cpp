@@ -37,8 +37,8 @@ TEST(Stats, TextShowsEveryCounterOfAWorker) {
   std::string text;
   append_counters_text(text, w);
   EXPECT_EQ(text,
-            "kernel drops 1, truncated 2, sources seen 3, sources evicted 4, ncrx responses 5, output errors 6, "
-            "syslog sent 7, syslog dropped 8");
+            "kernel drops 1, truncated 2, sources seen 3, sources evicted 4, ncrx responses 5, "
+            "ncrx responses failed 6, output errors 7, syslog sent 8, syslog dropped 9");
 }
 
 TEST(Stats, JsonHasEveryCounterUnderItsKey) {
@@ -56,7 +56,7 @@ TEST(Stats, JsonHasEveryCounterUnderItsKey) {
             R"("duplicates":8,"resets":9,"malformed":10,"late":11,"emergency":12,"bytes":13,"stale":14,)"
             R"("incomplete":15,"over_memory":16,"pushed":17,"fields_dropped":18,"basic_cut":19,)"
             R"("kernel_drops":100,"truncated":200,"sources":300,"sources_evicted":400,"responses_sent":500,)"
-            R"("output_errors":600,"syslog_sent":700,"syslog_dropped":800})");
+            R"("responses_failed":600,"output_errors":700,"syslog_sent":800,"syslog_dropped":900})");
 }
 
 // Text and JSON name the same counters in the same order: each table entry
@@ -111,7 +111,7 @@ TEST(StatsReport, PrintsTotalsThenEachSourceAsText) {
             "netpoll listen: records 6, datagrams 9, fragments 0, reassembled 0, gaps 0, gap records 0, lost 0, "
             "duplicates 0, resets 0, malformed 0, late 0, emergency 1, bytes 0, stale 0, incomplete 0, over memory 0, "
             "pushed 0, fields dropped 0, basic cut 0; kernel drops 0, truncated 0, sources seen 5, sources evicted 3, "
-            "ncrx responses 0, output errors 0, syslog sent 1, syslog dropped 0\n"
+            "ncrx responses 0, ncrx responses failed 0, output errors 0, syslog sent 1, syslog dropped 0\n"
             "  127.0.0.1:7004: records 2, datagrams 0, fragments 0, reassembled 0, gaps 0, gap records 0, lost 0, "
             "duplicates 0, resets 0, malformed 0, late 0, emergency 0, bytes 0, stale 0, incomplete 0, over memory 0, "
             "pushed 0, fields dropped 0, basic cut 3\n"
@@ -135,7 +135,7 @@ TEST(StatsReport, PrintsOneJsonLine) {
                          R"("fields_dropped":0,"basic_cut":0)";
   EXPECT_EQ(r.finish(), R"({"total":{"records":1,"datagrams":2,)" + z + R"("malformed":1,)" + z2 +
                             R"(,"kernel_drops":0,"truncated":0,"sources":1,"sources_evicted":0,"responses_sent":0,)"
-                            R"("output_errors":0,"syslog_sent":0,"syslog_dropped":0},)"
+                            R"("responses_failed":0,"output_errors":0,"syslog_sent":0,"syslog_dropped":0},)"
                             R"("sources":{"127.0.0.1:6665":{"records":1,"datagrams":0,)" +
                             z + R"("malformed":0,)" + z2 + "}}}\n");
 }

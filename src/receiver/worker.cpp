@@ -124,8 +124,11 @@ struct Worker::Impl : np::listen::Sink {
     const std::string_view r = e.source.response(now);
     if (r.empty()) return;
     if (::sendto(w.fd_, r.data(), r.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&e.peer), e.peer_len) ==
-        static_cast<ssize_t>(r.size()))
+        static_cast<ssize_t>(r.size())) {
       w.stats_.responses_sent.add();
+    } else {
+      w.stats_.responses_failed.add();  // the source asks again; its next answer carries the same news
+    }
   }
 
   // --- output -----------------------------------------------------------------

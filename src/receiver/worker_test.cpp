@@ -117,7 +117,7 @@ TEST(Worker, WritesEachSourcesRecordsToItsFileAndForwardsThemToSyslog) {
             0u)
       << report;
   EXPECT_NE(report.find("; kernel drops 0, truncated 0, sources seen 1, sources evicted 0, ncrx responses 0, "
-                        "output errors 0, syslog sent 3, syslog dropped 0\n"),
+                        "ncrx responses failed 0, output errors 0, syslog sent 3, syslog dropped 0\n"),
             std::string::npos)
       << report;
   EXPECT_NE(report.find("\n  127.0.0.1:" + std::to_string(src.port()) + ": records 3, "), std::string::npos) << report;

@@ -26,7 +26,8 @@ struct WorkerStats {
   // The source table.
   Counter sources_seen;
   Counter sources_evicted;
-  Counter responses_sent;  // reliable mode's ncrx answers
+  Counter responses_sent;    // reliable mode's ncrx answers
+  Counter responses_failed;  // answers the socket refused (buffer full, unreachable)
   // The outputs.
   Counter output_errors;   // writes to standard output or a source's file that failed
   Counter syslog_sent;     // messages delivered to the syslog server
@@ -40,6 +41,7 @@ inline constexpr CounterName<WorkerStats> kWorkerCounters[] = {
     {&WorkerStats::sources_seen, "sources", "sources seen"},
     {&WorkerStats::sources_evicted, "sources_evicted", "sources evicted"},
     {&WorkerStats::responses_sent, "responses_sent", "ncrx responses"},
+    {&WorkerStats::responses_failed, "responses_failed", "ncrx responses failed"},
     {&WorkerStats::output_errors, "output_errors", "output errors"},
     {&WorkerStats::syslog_sent, "syslog_sent", "syslog sent"},
     {&WorkerStats::syslog_dropped, "syslog_dropped", "syslog dropped"},

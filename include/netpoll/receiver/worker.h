@@ -70,7 +70,7 @@ struct Shared {
 class Worker {
  public:
   // Opens and binds the worker's socket. Context: setup.
-  static SetupResult<std::unique_ptr<Worker>> open(unsigned id, const Options& options, Shared& shared);
+  [[nodiscard]] static SetupResult<std::unique_ptr<Worker>> open(unsigned id, const Options& options, Shared& shared);
   ~Worker();
 
   // Receives until shared.stop, then delivers what its sources hold.
