@@ -10,12 +10,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 
+#include "clock.h"
 #include "netpoll/base/bytes.h"
 #include "netpoll/base/owner_lock.h"
-#include "netpoll/base/text.h"
 #include "netpoll/console/crash.h"
 #include "netpoll/wire/netconsole.h"
 
@@ -43,24 +42,6 @@ constexpr FacilityName kFacilityNames[] = {
 // How long the sending thread waits for a device that has no room for a
 // datagram before it counts the datagram lost.
 constexpr std::chrono::nanoseconds kBackpressureWait = std::chrono::seconds(1);
-
-std::int64_t monotonic_ns() noexcept {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-// Microseconds since boot, the clock of the kernel's own records.
-std::uint64_t boottime_us() noexcept {
-  timespec ts;
-  ::clock_gettime(CLOCK_BOOTTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
-}
-
-void nap(std::chrono::microseconds d) noexcept {
-  timespec ts{static_cast<time_t>(d.count() / 1'000'000), static_cast<long>(d.count() % 1'000'000) * 1000};
-  ::nanosleep(&ts, nullptr);
-}
 
 // The thread's name, read once per thread (prctl is a system call; a log()
 // should not pay for one each time). A thread renamed after its first
@@ -111,29 +92,6 @@ const char* to_string(Facility f) noexcept {
   return "unknown";
 }
 
-SetupResult<Sysdata> parse_sysdata(std::string_view list) {
-  Sysdata s;
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    const std::string_view item = list.substr(0, comma);
-    if (item == "cpu") {
-      s.cpu = true;
-    } else if (item == "taskname") {
-      s.taskname = true;
-    } else if (item == "release") {
-      s.release = true;
-    } else if (item == "msgid") {
-      s.msgid = true;
-    } else {
-      return setup_error(Errc::kInvalidArgument,
-                         "unknown sysdata '" + std::string(item) + "' (known: cpu, taskname, release, msgid)");
-    }
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return s;
-}
-
 // ---------------------------------------------------------------------------
 // Setup
 
@@ -161,7 +119,10 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
   if (c.targets.size() > kMaxTargets)
     return setup_error(Errc::kInvalidArgument, c.name + ": at most " + std::to_string(kMaxTargets) + " targets");
   lg->release_text_.append(std::string_view(lg->release_).substr(0, 127));
-  std::size_t widest_extra = 0;
+  // The widest body of any target: every text byte escaped, the newline,
+  // userdata, sysdata. The crash path's also holds a whole crash record.
+  std::size_t body = 0;
+  std::size_t crash_body = 0;
   for (std::size_t i = 0; i < c.targets.size(); ++i) {
     auto t = std::make_unique<Target>();
     t->cfg = c.targets[i];
@@ -178,14 +139,19 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
                            which + ": userdata value of '" + key + "' must be under 200 bytes without a newline");
       userdata_block += " " + key + "=" + value + "\n";
     }
+    RecordFormat& f = t->format;
     if (!userdata_block.empty()) {
       t->userdata_mem = GuardedRegion::must_map(userdata_block.size(), "userdata");
       std::memcpy(t->userdata_mem.data(), userdata_block.data(), userdata_block.size());
-      t->userdata_block = {reinterpret_cast<const char*>(t->userdata_mem.data()), userdata_block.size()};
+      f.userdata = {reinterpret_cast<const char*>(t->userdata_mem.data()), userdata_block.size()};
     }
-    // cpu, taskname (16), release, msgid: their lines at their longest.
-    const std::size_t sysdata_max = 16 + 32 + 12 + lg->release_.size() + 18;
-    widest_extra = std::max(widest_extra, t->userdata_block.size() + sysdata_max);
+    f.extended = t->cfg.target.extended;
+    f.release_prefix = t->cfg.target.release;
+    f.release = lg->release_text_.view();
+    f.sysdata = t->cfg.sysdata;
+    body = std::max(body, max_record_body(c.max_text, f.userdata.size(), lg->release_.size()));
+    crash_body = std::max(crash_body, max_record_body(std::max(c.max_text, kMaxCrashText), f.userdata.size(),
+                                                      lg->release_.size()));
     if (c.shared_msgid != nullptr) t->shared_msgid = &c.shared_msgid[i];
     if (t->cfg.rate.enabled()) {
       t->tokens = t->cfg.rate.burst;
@@ -211,9 +177,11 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
                            which + ": reliable emergency_after and probe_interval must be positive, the pause and holdoff not "
                            "negative");
       // Allocated before the client: its hook may run as soon as it is attached.
-      t->rel = std::make_unique<Reliable>(rt.window, c.max_text);
-      cc.rx_hook = [lg = lg.get(), tp = t.get()](core::Netpoll&, const core::RxInfo&,
-                                                 std::span<const std::byte> payload) { lg->on_response(*tp, payload); };
+      t->rel = std::make_unique<ReliableSender>(rt, c.max_text, t->stats, lg->crash_owner_);
+      cc.rx_hook = [lg = lg.get(), rel = t->rel.get()](core::Netpoll&, const core::RxInfo&,
+                                                       std::span<const std::byte> payload) {
+        if (rel->on_response({reinterpret_cast<const char*>(payload.data()), payload.size()})) lg->wake_sender();
+      };
       lg->reliable_ = true;
     }
     cc.name = c.name;
@@ -237,10 +205,6 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
     lg->target_table_[lg->target_count_++] = t.release();
     lg->targets_ = {lg->target_table_.data(), lg->target_count_};
   }
-  // A body: every text byte escaped (4x), the newline, userdata, sysdata.
-  // The crash path's also holds a whole crash record.
-  const std::size_t body = c.max_text * 4 + 1 + widest_extra;
-  const std::size_t crash_body = std::max(c.max_text, kMaxCrashText) * 4 + 1 + widest_extra;
   lg->sender_scratch_.make(body);
   lg->crash_scratch_.make(crash_body);
   lg->direct_scratch_.make(crash_body);
@@ -370,45 +334,13 @@ Logger::Emitted Logger::emit(Target& t, std::uint64_t seq, const RecordMeta& met
       ++r.errors;
     }
   };
-  std::size_t at = 0;
-  if (t.cfg.target.extended) {
+  const std::size_t len = record_body(t.format, meta, text, msgid, out);
+  if (t.format.extended) {
     char header[nc::kMaxHeader];
-    nc::Header h{t.cfg.target.release ? release_text_.view() : std::string_view{}, meta.facility,
-                 meta.level, seq, meta.timestamp_us, meta.continuation};
-    h.emergency = emergency;
-    const std::size_t header_len = nc::format_header(h, header);
-    at = nc::escape(text, out);
-    put(out, at, "\n");
-    put(out, at, t.userdata_block);
-    const Sysdata& sd = t.cfg.sysdata;
-    if (sd.cpu && meta.cpu >= 0) {
-      put(out, at, " cpu=");
-      put_uint(out, at, static_cast<std::uint64_t>(meta.cpu));
-      put(out, at, "\n");
-    }
-    if (sd.taskname) {
-      put(out, at, " taskname=");
-      for (std::size_t i = 0; i < sizeof meta.taskname && meta.taskname[i] != '\0'; ++i) {
-        const char ch = meta.taskname[i];
-        put(out, at, std::string_view(nc::needs_escape(static_cast<unsigned char>(ch)) ? "?" : &ch, 1));
-      }
-      put(out, at, "\n");
-    }
-    if (sd.release) {
-      put(out, at, " release=");
-      put(out, at, release_text_.view());
-      put(out, at, "\n");
-    }
-    if (sd.msgid) {
-      put(out, at, " msgid=");
-      put_uint(out, at, msgid);
-      put(out, at, "\n");
-    }
-    nc::emit_extended(std::string_view(header, header_len), std::string_view(out.data(), at), sink);
+    const std::size_t header_len = nc::format_header(record_header(t.format, meta, seq, emergency), header);
+    nc::emit_extended(std::string_view(header, header_len), std::string_view(out.data(), len), sink);
   } else {
-    put(out, at, text);
-    put(out, at, "\n");
-    nc::emit_basic(std::string_view(out.data(), at), sink);
+    nc::emit_basic(std::string_view(out.data(), len), sink);
   }
   return r;
 }
@@ -431,8 +363,7 @@ bool Logger::send_record(std::uint64_t seq, const RecordMeta& meta, std::string_
     // receiver has not answered yet, a record behind the one on the wire
     // waits in the window. Only this thread changes the window outside a
     // crash, and a crash does not come here.
-    const bool hold = t.rel != nullptr && !crash && t.cfg.reliable_tuning.start_handshake && !t.rel->has_ack &&
-                      !t.rel->window.empty();
+    const bool hold = t.rel != nullptr && !crash && t.rel->holds_next();
     if (!hold) {
       const Emitted e = emit(t, seq, meta, text, msgid, false, scratch, crash);
       if (e.interrupted) return false;
@@ -442,203 +373,49 @@ bool Logger::send_record(std::uint64_t seq, const RecordMeta& meta, std::string_
     }
     // Reliable: kept until acknowledged (also when netpoll refused a
     // datagram of it: the receiver will ask for it). The crash path keeps
-    // nothing: nobody will act on a response any more.
-    if (t.rel != nullptr && !crash) {
-      // A crash took the window over: a record held back, not sent, is
-      // left in the ring for the crash path to send.
-      if (!enter_window(t)) {
-        if (hold) return false;
-        continue;
-      }
-      Reliable& r = *t.rel;
-      // A number the receiver acknowledged already (it gave up on it, or
-      // another process numbering from the same counter was first) is not
-      // kept: nobody will ask for it.
-      if (r.has_ack && seq <= r.acked) {
-        leave_window(t);
-        continue;
-      }
-      // The emergency timer starts with the first unacknowledged record.
-      if (r.window.empty()) {
-        r.progress_ns = monotonic_ns();
-        r.probe_at_ns = r.progress_ns + std::chrono::nanoseconds(t.cfg.reliable_tuning.probe_interval).count();
-      }
-      if (hold && r.unsent_from == Reliable::kNone) r.unsent_from = seq;
-      if (r.window.push(seq, msgid, 0, meta, text)) t.stats.window_dropped.add();
-      t.stats.unacked.store(r.window.size(), std::memory_order_relaxed);
-      leave_window(t);
-    }
+    // nothing: nobody will act on a response any more. If a crash took the
+    // window over, a record held back, not sent, is left in the ring for
+    // the crash path to send.
+    if (t.rel != nullptr && !crash && !t.rel->keep(seq, msgid, meta, text, hold, reliable_now()) && hold)
+      return false;
   }
   return true;
 }
 
 // ---------------------------------------------------------------------------
-// Reliable mode
+// Reliable mode: each target's ReliableSender decides, at the time given;
+// the logger sends what it asks for.
 
-// The client's rx hook: the device's polling thread, for every datagram
-// from the target's remote IP to our local IP:port (the device matched it,
-// so it is neither a drop nor anyone else's).
-void Logger::on_response(Target& t, std::span<const std::byte> payload) noexcept {
-  const std::string_view d(reinterpret_cast<const char*>(payload.data()), payload.size());
-  std::uint64_t ack = 0;
-  if (d.size() > ResponseMailbox::kMaxResponse || !nc::parse_ncrx(d, ack, [](std::uint64_t) {})) {
-    t.stats.bad_responses.add();
-    return;
-  }
-  t.stats.responses.add();
-  if (!t.rel->mailbox.offer(d, ack)) t.stats.mailbox_overflows.add();
-  wake_sender();
+ReliableSender::Time Logger::reliable_now() const noexcept {
+  return cfg_.reliable_clock != nullptr ? cfg_.reliable_clock->now() : std::chrono::steady_clock::now();
 }
 
-// The sending thread marks the window as its own while it changes it; the
-// crash path, once it has set crash_owner_, waits for the mark to go (or
-// finds its own thread holding it). Both sides store, then load the other's
-// word, sequentially consistent: at least one of them sees the other.
-bool Logger::enter_window(Target& t) noexcept {
-  t.rel->user.store(current_tid(), std::memory_order_seq_cst);
-  if (crash_owner_.load(std::memory_order_seq_cst) != 0) {
-    t.rel->user.store(0, std::memory_order_release);
-    return false;
-  }
-  return true;
-}
-
-void Logger::leave_window(Target& t) noexcept { t.rel->user.store(0, std::memory_order_release); }
-
-bool Logger::resend(Target& t, std::size_t i, bool emergency, std::int64_t now_ns, bool first) noexcept {
-  RetransmitWindow::Entry& e = t.rel->window.at(i);
-  const Emitted x = emit(t, e.seq, e.meta, t.rel->window.text(i), e.msgid, emergency, sender_scratch_, false);
-  if (x.interrupted) return false;
-  t.stats.datagrams.add(x.sent);
-  t.stats.tx_errors.add(x.errors);
-  // A request that crossed this transmission on the wire should not cause
-  // another one.
-  e.resend_after_ns = now_ns + std::chrono::nanoseconds(t.cfg.reliable_tuning.retransmit_holdoff).count();
-  if (first) {
-    if (x.errors == 0) t.stats.records.add();  // held by the start handshake, on the wire now
-  } else {
-    (emergency ? t.stats.emergency_sent : t.stats.retransmitted).add();
-  }
-  return true;
-}
-
-// Progress is an ack-seq above every one before it (the first one counts):
-// it ends emergency cycling and restarts the timer. An ack-seq that does
-// not move (or goes back: a restarted receiver) changes nothing.
-void Logger::apply_ack(Target& t, std::uint64_t ack, std::int64_t now_ns) noexcept {
-  Reliable& r = *t.rel;
-  if (r.has_ack && ack <= r.acked) return;
-  r.has_ack = true;
-  r.acked = ack;
-  r.progress_ns = now_ns;
-  r.probe_at_ns = now_ns + std::chrono::nanoseconds(t.cfg.reliable_tuning.probe_interval).count();
-  r.emergency = false;
-  r.window.release_through(ack);
-  t.stats.acked_seq.store(ack, std::memory_order_relaxed);
-  t.stats.has_ack.store(true, std::memory_order_release);
-}
-
-void Logger::service_reliable(std::int64_t now_ns) noexcept {
+void Logger::service_reliable(ReliableSender::Time now) noexcept {
   for (auto& tp : targets_) {
     Target& t = *tp;
-    if (t.rel == nullptr || !enter_window(t)) continue;
-    Reliable& r = *t.rel;
-    const ReliableTuning& tune = t.cfg.reliable_tuning;
-    std::size_t budget = tune.resend_burst;
-
-    // Responses, oldest first: forget what is acknowledged, then send again
-    // what is missing (once per holdoff, `budget` records per step).
-    while (const auto d = r.mailbox.front()) {
-      std::uint64_t ack = 0;
-      if (nc::parse_ncrx(*d, ack, [](std::uint64_t) {})) {
-        apply_ack(t, ack, now_ns);
-        nc::parse_ncrx(*d, ack, [&](std::uint64_t seq) {
-          const auto i = r.window.find(seq);
-          if (!i) {
-            t.stats.not_in_window.add();
-            return;
-          }
-          if (budget == 0 || now_ns < r.window.at(*i).resend_after_ns) return;
-          --budget;
-          if (!resend(t, *i, false, now_ns)) budget = 0;
-        });
-      }
-      r.mailbox.pop();
-    }
-    if (const auto ack = r.mailbox.take_overflow_ack()) apply_ack(t, *ack, now_ns);
-
-    // The start handshake: the receiver has answered, the records held for
-    // it go out in order (`budget` per step).
-    if (r.unsent_from != Reliable::kNone && r.has_ack) {
-      std::size_t i = r.window.lower_bound(r.unsent_from);
-      while (i < r.window.size() && budget > 0) {
-        --budget;
-        if (!resend(t, i, false, now_ns, true)) break;
-        ++i;
-      }
-      r.unsent_from = i < r.window.size() ? r.window.at(i).seq : Reliable::kNone;
-    }
-    // The probe: no progress for probe_interval, the oldest record again
-    // (emergency cycling, once begun, sends it anyway).
-    if (!r.window.empty() && !r.emergency && now_ns >= r.probe_at_ns && budget > 0) {
-      if (now_ns >= r.window.at(0).resend_after_ns) {
-        --budget;
-        resend(t, 0, false, now_ns);
-      }
-      r.probe_at_ns = now_ns + std::chrono::nanoseconds(tune.probe_interval).count();
-    }
-
-    // The progress timer and emergency cycling: every unacknowledged
-    // record, oldest first, marked ncemg=1, `budget` per step; then a pause.
-    if (r.window.empty()) {
-      r.emergency = false;
-    } else {
-      if (!r.emergency && now_ns - r.progress_ns >= std::chrono::nanoseconds(tune.emergency_after).count()) {
-        r.emergency = true;
-        r.cursor = 0;
-        r.pause_until_ns = now_ns;
-        r.unsent_from = Reliable::kNone;  // the cycle sends every record, held ones too
-      }
-      if (r.emergency && now_ns >= r.pause_until_ns && budget > 0) {
-        std::size_t i = r.window.lower_bound(r.cursor);
-        if (r.cursor == 0) t.stats.emergency_cycles.add();
-        while (i < r.window.size() && budget > 0) {
-          --budget;
-          r.cursor = r.window.at(i).seq + 1;
-          if (!resend(t, i, true, now_ns)) break;
-          ++i;
-        }
-        if (i >= r.window.size()) {
-          r.cursor = 0;
-          r.pause_until_ns = now_ns + std::chrono::nanoseconds(tune.emergency_pause).count();
-        }
-      }
-    }
-    t.stats.unacked.store(r.window.size(), std::memory_order_relaxed);
-    t.stats.emergency.store(r.emergency, std::memory_order_relaxed);
-    leave_window(t);
+    if (t.rel == nullptr) continue;
+    t.rel->service(now, [&](const RetransmitWindow::Entry& e, std::string_view text, Resend why) {
+      const Emitted x = emit(t, e.seq, e.meta, text, e.msgid, why == Resend::kEmergency, sender_scratch_, false);
+      if (x.interrupted) return false;
+      t.stats.datagrams.add(x.sent);
+      t.stats.tx_errors.add(x.errors);
+      if (why == Resend::kFirst && x.errors == 0) t.stats.records.add();  // held by the start handshake, on the wire now
+      return true;
+    });
   }
 }
 
-std::int64_t Logger::reliable_deadline_ns() const noexcept {
-  std::int64_t next = INT64_MAX;
+ReliableSender::Time Logger::reliable_deadline() const noexcept {
+  ReliableSender::Time next = ReliableSender::Time::max();
   for (const auto& tp : targets_) {
-    const Reliable* r = tp->rel.get();
-    if (r == nullptr || r->window.empty()) continue;
-    const std::int64_t d =
-        r->emergency ? r->pause_until_ns
-                     : r->progress_ns + std::chrono::nanoseconds(tp->cfg.reliable_tuning.emergency_after).count();
-    next = std::min(next, d);
-    // The start handshake: held records to send now, or the next probe.
-    if (r->has_ack && r->unsent_from != Reliable::kNone) next = 0;
-    if (!r->emergency) next = std::min(next, r->probe_at_ns);
+    if (tp->rel != nullptr) next = std::min(next, tp->rel->deadline());
   }
   return next;
 }
 
 bool Logger::responses_pending() const noexcept {
   for (const auto& tp : targets_) {
-    if (tp->rel != nullptr && tp->rel->mailbox.pending()) return true;
+    if (tp->rel != nullptr && tp->rel->responses_pending()) return true;
   }
   return false;
 }
@@ -654,7 +431,7 @@ void Logger::kick_all() noexcept {
 }
 
 std::size_t Logger::drain() noexcept {
-  if (reliable_) service_reliable(monotonic_ns());
+  if (reliable_) service_reliable(reliable_now());
   std::size_t sent = 0;
   std::uint64_t t = consumed_.load(std::memory_order_acquire);
   while (crash_owner_.load(std::memory_order_acquire) == 0 && ring_.ready(t)) {
@@ -680,7 +457,7 @@ void Logger::sender_loop() {
     if (drain() > 0) continue;
     if (stop_.load(std::memory_order_acquire)) return;
     // Reliable work due now (an emergency cycle under way): next step at once.
-    if (reliable_ && reliable_deadline_ns() <= monotonic_ns()) continue;
+    if (reliable_ && reliable_deadline() <= reliable_now()) continue;
     // Stay awake a little (50 us) before sleeping: a stream of records then
     // never costs its producers a wake-up system call.
     const std::int64_t spin_until = monotonic_ns() + 50'000;
@@ -696,7 +473,15 @@ void Logger::sender_loop() {
     // is due, or 100 ms pass (devices may need their deferred frames
     // retried, and stop_ may have been set).
     std::int64_t sleep_ns = 100'000'000;
-    if (reliable_) sleep_ns = std::clamp<std::int64_t>(reliable_deadline_ns() - monotonic_ns(), 0, sleep_ns);
+    if (reliable_) {
+      const ReliableSender::Time due = reliable_deadline();
+      const ReliableSender::Time now = reliable_now();
+      if (due <= now) {
+        sleep_ns = 0;
+      } else if (due - now < std::chrono::nanoseconds(sleep_ns)) {
+        sleep_ns = std::chrono::nanoseconds(due - now).count();
+      }
+    }
     const std::uint32_t w = wake_word_.load(std::memory_order_acquire);
     sender_sleeping_.store(true, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -751,127 +536,13 @@ bool Logger::wait_acked(std::chrono::milliseconds timeout) {
   }
 }
 
-// ---------------------------------------------------------------------------
-// The crash path's entry points
-
-SetupResult<bool> Logger::prepare_crash_routes() {
-  for (auto& t : targets_) {
-    if (t->route != nullptr) continue;
-    auto r = core::CrashRoute::make(*t->np);
-    if (!r) return std::unexpected(r.error());
-    t->route = std::move(*r);
-  }
-  return true;
-}
-
-void Logger::crash_take_over(std::chrono::nanoseconds device_wait) noexcept {
-  // Sequentially consistent: the sender thread's window mark (enter_window)
-  // and this store are each followed by a look at the other.
-  crash_owner_.store(current_tid(), std::memory_order_seq_cst);
-  for (auto& t : targets_) {
-    // The program may have closed or reused the descriptors.
-    if (t->route != nullptr) {
-      // The route needs no lock: nobody waits for the sender thread, which
-      // kicks its own last frames as it leaves. If the device lost its
-      // descriptor, frames already in its ring go out through a spare.
-      static_cast<void>(t->route->revalidate());
-      static_cast<void>(t->np->shared().revalidate());
-      continue;
-    }
-    t->np->shared().enter_emergency(device_wait);
-    static_cast<void>(t->np->shared().revalidate());
-  }
-}
-
-void Logger::crash_kick_all() noexcept {
-  for (auto& t : targets_) {
-    if (t->route != nullptr) {
-      t->route->flush();
-    } else {
-      t->np->flush();
-    }
-  }
-}
-
-std::size_t Logger::crash_drain(std::chrono::nanoseconds wait_each) noexcept {
-  std::size_t sent = 0;
-  std::uint64_t t = consumed_.load(std::memory_order_acquire);
-  // Bounded: other threads may still be logging; we send what is there now
-  // and a ring's worth more at the most.
-  const std::uint64_t limit = ring_.next_ticket() + ring_.slots();
-  while (t < limit && ring_.claimed(t)) {
-    if (!ring_.ready(t)) {
-      // Claimed, not written yet: its writer may be the thread that crashed
-      // (then it never will be) or another one about to finish.
-      const std::int64_t deadline = monotonic_ns() + wait_each.count();
-      while (!ring_.ready(t) && monotonic_ns() < deadline) nap(std::chrono::microseconds(100));
-    }
-    if (ring_.ready(t)) {
-      const RecordMeta& m = ring_.meta(t);
-      send_record(seq_for(t, m.drops_before), m, ring_.text(t), crash_scratch_, true);
-      ++sent;
-    }
-    ring_.release(t);
-    consumed_.store(++t, std::memory_order_release);
-  }
-  crash_kick_all();
-  return sent;
-}
-
-void Logger::send_direct(Facility facility, Level level, std::string_view text, Scratch& scratch) noexcept {
-  RecordMeta m;
-  m.timestamp_us = boottime_us();
-  m.facility = static_cast<std::uint8_t>(facility);
-  m.level = static_cast<std::uint8_t>(level);
-  m.bypass_rate_limit = true;
-  m.cpu = ::sched_getcpu();
-  m.tid = current_tid();
-  ::prctl(PR_GET_NAME, m.taskname, 0, 0, 0);
-  m.text_len = static_cast<std::uint32_t>(std::min(text.size(), std::max(cfg_.max_text, kMaxCrashText)));
-  send_record(next_seq(0), m, text.substr(0, m.text_len), scratch, true);
-  crash_kick_all();
-}
-
-void Logger::crash_send(Level level, std::string_view text) noexcept {
-  send_direct(config_facility_, level, text, crash_scratch_);
-  crash_kick_all();
-}
+// The crash path's entry points and send_direct(), which send_now()
+// shares with crash_send(): logger_crash.cpp.
 
 void Logger::send_now(Facility facility, Level level, std::string_view text) {
   std::lock_guard lock(direct_mutex_);
   send_direct(facility, level, text, direct_scratch_);
   kick_all();
-}
-
-std::size_t Logger::crash_resend_unacked(std::chrono::nanoseconds wait, std::chrono::nanoseconds budget) noexcept {
-  const pid_t me = current_tid();
-  const std::int64_t stop_at = monotonic_ns() + budget.count();
-  std::size_t sent = 0;
-  for (auto& tp : targets_) {
-    Target& t = *tp;
-    if (t.rel == nullptr) continue;
-    Reliable& r = *t.rel;
-    // The sender thread may be in the middle of a change: it sees
-    // crash_owner_ at its next step and leaves. If this very thread was
-    // (a crash inside the sender), the window is not to be trusted.
-    const std::int64_t wait_until = monotonic_ns() + wait.count();
-    pid_t user = r.user.load(std::memory_order_seq_cst);
-    while (user != 0 && user != me && monotonic_ns() < wait_until) {
-      nap(std::chrono::microseconds(100));
-      user = r.user.load(std::memory_order_seq_cst);
-    }
-    if (user != 0) continue;
-    for (std::size_t i = 0; i < r.window.size() && monotonic_ns() < stop_at; ++i) {
-      const RetransmitWindow::Entry& e = r.window.at(i);
-      const Emitted x = emit(t, e.seq, e.meta, r.window.text(i), e.msgid, true, crash_scratch_, true);
-      t.stats.datagrams.add(x.sent);
-      t.stats.tx_errors.add(x.errors);
-      t.stats.emergency_sent.add();
-      ++sent;
-    }
-  }
-  crash_kick_all();
-  return sent;
 }
 
 std::string Logger::stats_json() const {
@@ -891,7 +562,7 @@ std::string Logger::stats_json() const {
       const TargetStats& s = t.stats;
       // acked_seq appears once a response has been applied.
       if (s.has_ack.load(std::memory_order_acquire)) j.field("acked_seq", s.acked_seq.load(std::memory_order_relaxed));
-      j.field("unacked", s.unacked.load(std::memory_order_relaxed)).field("window", t.rel->window.capacity());
+      j.field("unacked", s.unacked.load(std::memory_order_relaxed)).field("window", t.rel->window_capacity());
       j.field_bool("emergency", s.emergency.load(std::memory_order_relaxed));
       j.field("retransmitted", s.retransmitted.value()).field("emergency_sent", s.emergency_sent.value());
       j.field("emergency_cycles", s.emergency_cycles.value()).field("window_dropped", s.window_dropped.value());

@@ -1,7 +1,9 @@
 // Reliable mode (netconsd's ncrx protocol) over the in-memory wire. The far
 // end parses what the logger sends with wire/ and answers as a receiver in
 // reliable mode does: "ncrx<ack-seq> <missing>..." in a UDP datagram from
-// the target's IP:port to the logger's local IP:port.
+// the target's IP:port to the logger's local IP:port. Reliable mode's timers
+// run on a clock the test moves (LoggerConfig::reliable_clock): no test
+// here waits for a timer. reliable_sender_test.cpp has the decisions alone.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -30,6 +32,16 @@ std::string unique_wire() {
   static std::atomic<int> n{0};
   return "reliable-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
 }
+
+// Reliable mode's time, moved by the test.
+class FakeClock final : public ReliableClock {
+ public:
+  std::chrono::steady_clock::time_point now() const noexcept override { return now_; }
+  void advance(std::chrono::nanoseconds d) { now_ += d; }
+
+ private:
+  std::chrono::steady_clock::time_point now_{std::chrono::hours(1000)};
+};
 
 // The receiving end of the wire, which also answers.
 class Far {
@@ -63,7 +75,9 @@ class Far {
   std::unique_ptr<dev::Device> dev_;
 };
 
-LoggerConfig config(const std::string& wire, const std::string& target_text = kTarget) {
+// `clock`: reliable mode's time (nullptr: the steady clock).
+LoggerConfig config(const std::string& wire, const std::string& target_text = kTarget,
+                    const FakeClock* clock = nullptr) {
   std::string text = target_text;
   text.replace(text.find("DEV"), 3, "pair:" + wire);
   auto t = core::parse_targets(text);
@@ -79,6 +93,7 @@ LoggerConfig config(const std::string& wire, const std::string& target_text = kT
   c.sender_thread = false;  // drained by hand: deterministic
   c.device.service_thread = false;  // polled by hand
   c.release = "6.1.0-test";
+  c.reliable_clock = clock;
   return c;
 }
 
@@ -166,7 +181,8 @@ TEST(ReliableLogger, ReleasesAckedRecordsAndResendsMissingOnesByteIdentical) {
 TEST(ReliableLogger, StartHandshakeHoldsRecordsUntilTheReceiverFirstAnswers) {
   const auto wire = unique_wire();
   Far far(wire);
-  auto c = config(wire);
+  FakeClock clock;
+  auto c = config(wire, kTarget, &clock);
   c.targets[0].reliable_tuning.start_handshake = true;
   c.targets[0].reliable_tuning.probe_interval = 50ms;
   auto lg = make(std::move(c));
@@ -180,7 +196,10 @@ TEST(ReliableLogger, StartHandshakeHoldsRecordsUntilTheReceiverFirstAnswers) {
   // No answer: the probe repeats record 0, and only it.
   lg->drain();
   EXPECT_TRUE(far.take().empty());  // not yet due
-  std::this_thread::sleep_for(60ms);
+  clock.advance(49ms);
+  lg->drain();
+  EXPECT_TRUE(far.take().empty());
+  clock.advance(1ms);
   lg->drain();
   EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{0}));
   EXPECT_EQ(st.retransmitted.value(), 1u);
@@ -203,7 +222,8 @@ TEST(ReliableLogger, StartHandshakeHoldsRecordsUntilTheReceiverFirstAnswers) {
 TEST(ReliableLogger, ResendsARecordAtMostOncePerHoldoff) {
   const auto wire = unique_wire();
   Far far(wire);
-  auto c = config(wire);
+  FakeClock clock;
+  auto c = config(wire, kTarget, &clock);
   c.targets[0].reliable_tuning.retransmit_holdoff = 100ms;
   auto lg = make(std::move(c));
   ASSERT_TRUE(lg);
@@ -218,7 +238,11 @@ TEST(ReliableLogger, ResendsARecordAtMostOncePerHoldoff) {
   far.respond(*lg, "ncrx0 2");
   deliver(*lg);
   EXPECT_TRUE(far.take().empty());
-  std::this_thread::sleep_for(120ms);
+  clock.advance(99ms);
+  far.respond(*lg, "ncrx0 2");
+  deliver(*lg);
+  EXPECT_TRUE(far.take().empty());
+  clock.advance(1ms);
   far.respond(*lg, "ncrx0 2");
   deliver(*lg);
   EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{2}));
@@ -262,7 +286,8 @@ TEST(ReliableLogger, IgnoresAResponseFromAnotherIpAndCountsMalformedOnes) {
 TEST(ReliableLogger, EmergencyCyclingAfterTheProgressTimeoutUntilAnAckMoves) {
   const auto wire = unique_wire();
   Far far(wire);
-  auto c = config(wire);
+  FakeClock clock;
+  auto c = config(wire, kTarget, &clock);
   c.targets[0].reliable_tuning.emergency_after = 100ms;
   c.targets[0].reliable_tuning.emergency_pause = 200ms;
   auto lg = make(std::move(c));
@@ -274,9 +299,12 @@ TEST(ReliableLogger, EmergencyCyclingAfterTheProgressTimeoutUntilAnAckMoves) {
   ASSERT_EQ(original.size(), 3u);
   lg->drain();
   EXPECT_TRUE(far.take().empty());  // no timeout yet
+  clock.advance(99ms);
+  lg->drain();
+  EXPECT_TRUE(far.take().empty());
   EXPECT_FALSE(st.emergency.load());
 
-  std::this_thread::sleep_for(120ms);
+  clock.advance(1ms);
   lg->drain();
   const auto cycle1 = far.take();
   ASSERT_EQ(cycle1.size(), 3u);
@@ -298,7 +326,10 @@ TEST(ReliableLogger, EmergencyCyclingAfterTheProgressTimeoutUntilAnAckMoves) {
   const auto during = far.take();
   ASSERT_EQ(during.size(), 1u);
   EXPECT_FALSE(parsed(during[0]).emergency);
-  std::this_thread::sleep_for(220ms);
+  clock.advance(199ms);
+  lg->drain();
+  EXPECT_TRUE(far.take().empty());  // still the pause
+  clock.advance(1ms);
   lg->drain();
   const auto cycle2 = far.take();
   EXPECT_EQ(seqs_of(cycle2), (std::vector<std::uint64_t>{0, 1, 2, 3}));
@@ -312,7 +343,7 @@ TEST(ReliableLogger, EmergencyCyclingAfterTheProgressTimeoutUntilAnAckMoves) {
   lg->drain();
   EXPECT_TRUE(far.take().empty());
   // One that does not move does not count as progress.
-  std::this_thread::sleep_for(120ms);
+  clock.advance(100ms);
   far.respond(*lg, "ncrx0");
   deliver(*lg);
   EXPECT_TRUE(st.emergency.load());
@@ -322,7 +353,8 @@ TEST(ReliableLogger, EmergencyCyclingAfterTheProgressTimeoutUntilAnAckMoves) {
 TEST(ReliableLogger, EmergencyCyclingSendsABurstPerStep) {
   const auto wire = unique_wire();
   Far far(wire);
-  auto c = config(wire);
+  FakeClock clock;
+  auto c = config(wire, kTarget, &clock);
   c.targets[0].reliable_tuning.emergency_after = 50ms;
   c.targets[0].reliable_tuning.emergency_pause = 10s;
   c.targets[0].reliable_tuning.resend_burst = 2;
@@ -331,7 +363,7 @@ TEST(ReliableLogger, EmergencyCyclingSendsABurstPerStep) {
   for (int i = 0; i < 5; ++i) lg->log(Level::kInfo, "r{}", i);
   lg->drain();
   far.take();
-  std::this_thread::sleep_for(60ms);
+  clock.advance(50ms);
   std::vector<std::vector<std::uint64_t>> steps;
   for (int i = 0; i < 4; ++i) {
     lg->drain();
@@ -426,7 +458,8 @@ TEST(ReliableLogger, CrashPathResendsUnackedRecordsOnceMarkedNcemg) {
 TEST(ReliableLogger, AllocatesNothingLoggingAckingRetransmittingCyclingOrCrashing) {
   const auto wire = unique_wire();
   Far far(wire);
-  auto c = config(wire);
+  FakeClock clock;
+  auto c = config(wire, kTarget, &clock);
   c.targets[0].sysdata = Sysdata{true, true, true, true};
   c.targets[0].reliable_tuning.emergency_after = 50ms;
   c.targets[0].reliable_tuning.retransmit_holdoff = 0ms;
@@ -456,7 +489,7 @@ TEST(ReliableLogger, AllocatesNothingLoggingAckingRetransmittingCyclingOrCrashin
   EXPECT_EQ(st.not_in_window.value(), 1u);
   EXPECT_EQ(st.bad_responses.value(), 1u);
 
-  std::this_thread::sleep_for(60ms);
+  clock.advance(50ms);
   np::testing::AllocGuard guard2;
   lg->drain();  // an emergency cycle: 9..39
   lg->log(Level::kInfo, "left in the ring");

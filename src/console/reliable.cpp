@@ -20,8 +20,8 @@ RetransmitWindow::RetransmitWindow(std::size_t records, std::size_t max_text)
   NP_ASSERT(entries_ != nullptr && text_ != nullptr);
 }
 
-bool RetransmitWindow::push(std::uint64_t seq, std::uint32_t msgid, std::int64_t resend_after_ns, const RecordMeta& meta,
-                            std::string_view text) noexcept {
+bool RetransmitWindow::push(std::uint64_t seq, std::uint32_t msgid, std::chrono::steady_clock::time_point resend_after,
+                            const RecordMeta& meta, std::string_view text) noexcept {
   bool evicted = false;
   if (count_ == capacity_) {
     head_ = (head_ + 1) % capacity_;
@@ -32,7 +32,7 @@ bool RetransmitWindow::push(std::uint64_t seq, std::uint32_t msgid, std::int64_t
   Entry& e = entries_[s];
   e.seq = seq;
   e.msgid = msgid;
-  e.resend_after_ns = resend_after_ns;
+  e.resend_after = resend_after;
   e.meta = meta;
   const std::size_t n = std::min(text.size(), max_text_);
   std::memcpy(text_ + s * max_text_, text.data(), n);

@@ -12,6 +12,12 @@
 namespace np::console {
 namespace {
 
+using namespace std::chrono_literals;
+
+std::chrono::steady_clock::time_point instant(std::chrono::nanoseconds since_epoch) {
+  return std::chrono::steady_clock::time_point(since_epoch);
+}
+
 RecordMeta meta_with_level(std::uint8_t level) {
   RecordMeta m;
   m.level = level;
@@ -27,12 +33,12 @@ std::vector<std::uint64_t> seqs(const RetransmitWindow& w) {
 
 TEST(RetransmitWindow, KeepsRecordsOldestFirstWithTheirTextAndMsgid) {
   RetransmitWindow w(4, 8);
-  EXPECT_FALSE(w.push(10, 100, 5, meta_with_level(1), "ten"));
-  EXPECT_FALSE(w.push(12, 101, 6, meta_with_level(2), "twelve-long-text"));  // cut to 8 bytes
+  EXPECT_FALSE(w.push(10, 100, instant(5ns), meta_with_level(1), "ten"));
+  EXPECT_FALSE(w.push(12, 101, instant(6ns), meta_with_level(2), "twelve-long-text"));  // cut to 8 bytes
   ASSERT_EQ(w.size(), 2u);
   EXPECT_EQ(w.at(0).seq, 10u);
   EXPECT_EQ(w.at(0).msgid, 100u);
-  EXPECT_EQ(w.at(0).resend_after_ns, 5);
+  EXPECT_EQ(w.at(0).resend_after, instant(5ns));
   EXPECT_EQ(w.at(0).meta.level, 1);
   EXPECT_EQ(w.at(0).meta.timestamp_us, 1001u);
   EXPECT_EQ(w.text(0), "ten");
@@ -42,11 +48,11 @@ TEST(RetransmitWindow, KeepsRecordsOldestFirstWithTheirTextAndMsgid) {
 
 TEST(RetransmitWindow, AFullWindowForgetsItsOldestRecord) {
   RetransmitWindow w(3, 4);
-  EXPECT_FALSE(w.push(1, 0, 0, {}, "a"));
-  EXPECT_FALSE(w.push(2, 0, 0, {}, "b"));
-  EXPECT_FALSE(w.push(3, 0, 0, {}, "c"));
-  EXPECT_TRUE(w.push(4, 0, 0, {}, "d"));
-  EXPECT_TRUE(w.push(5, 0, 0, {}, "e"));
+  EXPECT_FALSE(w.push(1, 0, {}, {}, "a"));
+  EXPECT_FALSE(w.push(2, 0, {}, {}, "b"));
+  EXPECT_FALSE(w.push(3, 0, {}, {}, "c"));
+  EXPECT_TRUE(w.push(4, 0, {}, {}, "d"));
+  EXPECT_TRUE(w.push(5, 0, {}, {}, "e"));
   EXPECT_EQ(seqs(w), (std::vector<std::uint64_t>{3, 4, 5}));
   EXPECT_EQ(w.text(0), "c");
   EXPECT_EQ(w.text(2), "e");
@@ -54,7 +60,7 @@ TEST(RetransmitWindow, AFullWindowForgetsItsOldestRecord) {
 
 TEST(RetransmitWindow, ReleasesThroughAnAckAndFindsNumbersAcrossGaps) {
   RetransmitWindow w(8, 4);
-  for (const std::uint64_t s : {3u, 4u, 7u, 9u, 10u, 15u}) w.push(s, 0, 0, {}, "x");
+  for (const std::uint64_t s : {3u, 4u, 7u, 9u, 10u, 15u}) w.push(s, 0, {}, {}, "x");
   EXPECT_EQ(w.find(7), std::optional<std::size_t>(2));
   EXPECT_EQ(w.find(8), std::nullopt);  // a gap: never sent by us
   EXPECT_EQ(w.lower_bound(8), 3u);
@@ -64,7 +70,7 @@ TEST(RetransmitWindow, ReleasesThroughAnAckAndFindsNumbersAcrossGaps) {
   EXPECT_EQ(seqs(w), (std::vector<std::uint64_t>{9, 10, 15}));
   EXPECT_EQ(w.find(3), std::nullopt);
   // Wrapped around the end of the slots.
-  for (const std::uint64_t s : {16u, 17u, 18u, 19u, 20u}) w.push(s, 0, 0, {}, "y");
+  for (const std::uint64_t s : {16u, 17u, 18u, 19u, 20u}) w.push(s, 0, {}, {}, "y");
   EXPECT_EQ(seqs(w), (std::vector<std::uint64_t>{9, 10, 15, 16, 17, 18, 19, 20}));
   EXPECT_EQ(w.find(19), std::optional<std::size_t>(6));
   EXPECT_EQ(w.release_through(UINT64_MAX), 8u);
@@ -145,7 +151,7 @@ TEST(ResponseMailbox, NeitherSideAllocates) {
     m.offer("ncrx7 8 9", 7);
     if (m.front()) m.pop();
     m.take_overflow_ack();
-    w.push(static_cast<std::uint64_t>(i), 0, 0, {}, "text");
+    w.push(static_cast<std::uint64_t>(i), 0, {}, {}, "text");
     w.find(static_cast<std::uint64_t>(i));
     if (i >= 2) w.release_through(static_cast<std::uint64_t>(i) - 2);
   }

@@ -20,9 +20,11 @@
 // a fixed mailbox. The sending thread forgets what is acknowledged, sends
 // what is reported missing again (same number, same bytes), and when the
 // acknowledgements stop moving for `emergency_after` it cycles through the
-// unacknowledged records marked ncemg=1 until they move again. Responses
-// arrive only while the device is polled: its service thread does it
-// (DeviceConfig.service_thread, the default); without one, call poll().
+// unacknowledged records marked ncemg=1 until they move again
+// (console/reliable_sender.h decides; the logger gives it the time and
+// sends). Responses arrive only while the device is polled: its service
+// thread does it (DeviceConfig.service_thread, the default); without one,
+// call poll().
 //
 // The crash path (console/crash.h) takes the ring and the devices over from
 // a fatal-signal handler and sends what is left plus a crash record, then
@@ -52,8 +54,10 @@
 #include "netpoll/base/guarded.h"
 #include "netpoll/base/text.h"
 #include "netpoll/base/result.h"
+#include "netpoll/console/record_body.h"
 #include "netpoll/console/record_ring.h"
 #include "netpoll/console/reliable.h"
+#include "netpoll/console/reliable_sender.h"
 #include "netpoll/core/crash_route.h"
 #include "netpoll/core/netpoll.h"
 
@@ -73,16 +77,7 @@ std::optional<Facility> parse_facility(std::string_view name);
 const char* to_string(Level l) noexcept;
 const char* to_string(Facility f) noexcept;
 
-// Linux netconsole's sysdata, appended in this order when enabled.
-struct Sysdata {
-  bool cpu = false;
-  bool taskname = false;
-  bool release = false;
-  bool msgid = false;  // per-target counter, wraps at 2^32
-  bool any() const { return cpu || taskname || release || msgid; }
-};
-// "cpu,taskname,release,msgid" (any subset). Context: setup.
-SetupResult<Sysdata> parse_sysdata(std::string_view list);
+// Sysdata and parse_sysdata(): console/record_body.h.
 
 // Token bucket: `burst` records, refilled at burst per `interval`. Off when
 // burst is 0. The crash path bypasses it.
@@ -96,38 +91,7 @@ inline constexpr std::size_t kMaxUserdataKey = 53;     // bytes
 inline constexpr std::size_t kMaxUserdataValue = 199;  // bytes (< 200)
 inline constexpr std::size_t kMaxUserdataEntries = 256;
 
-// Reliable mode's tuning (TargetConfig.reliable turns it on).
-struct ReliableTuning {
-  // Records kept until acknowledged; each takes max_text bytes, allocated
-  // at setup. A full window forgets its oldest record (window_dropped).
-  std::size_t window = 1024;
-  // No acknowledgement progress for this long while records are
-  // unacknowledged: emergency cycling.
-  std::chrono::milliseconds emergency_after{10'000};
-  // Emergency cycling: after sending every unacknowledged record once, wait
-  // this long before the next cycle.
-  std::chrono::milliseconds emergency_pause{1'000};
-  // A record reported missing is sent again at most once per this (the
-  // receiver repeats its list until the record arrives).
-  std::chrono::milliseconds retransmit_holdoff{100};
-  // Records sent again (retransmissions and emergency sends together) per
-  // target per sender step; the rest wait for the next step or response.
-  std::size_t resend_burst = 64;
-  // No acknowledgement progress for this long while records are
-  // unacknowledged: the oldest one is sent again (once per holdoff). It
-  // fills the receiver's first hole, or, arriving as a duplicate, makes it
-  // answer again when its last answer was lost. Then again after as long.
-  std::chrono::milliseconds probe_interval{200};
-  // The start handshake. An ncrx receiver begins a source's stream at the
-  // first number it receives and acknowledges cumulatively from there: if
-  // the very first records were lost, its first ack-seq would release them
-  // unseen. So until the first acknowledgement only the oldest
-  // unacknowledged record is on the wire (probed as above); the records
-  // logged meanwhile are kept in the window and sent, in order, once the
-  // receiver has answered. Off: everything is sent at once (as Linux's
-  // netconsole does).
-  bool start_handshake = true;
-};
+// ReliableTuning: console/reliable_sender.h.
 
 struct TargetConfig {
   core::TargetOptions target;  // from parse_targets(): '+' extended, 'r' release
@@ -141,26 +105,13 @@ struct TargetConfig {
   ReliableTuning reliable_tuning;
 };
 
-// Counters of one target.
-struct TargetStats {
+// Counters of one target; reliable mode's (has_ack, acked_seq, unacked,
+// emergency, retransmitted, ...: ReliableStats) are zero for other targets.
+struct TargetStats : ReliableStats {
   SharedCounter records;    // records sent (every datagram of them handed to netpoll)
   SharedCounter datagrams;  // datagrams sent, retransmissions included
   SharedCounter dropped;    // records not sent: rate limit
   SharedCounter tx_errors;  // datagrams netpoll refused (counted by reason in its stats)
-
-  // Reliable mode (zero for other targets).
-  std::atomic<bool> has_ack{false};          // a response's ack-seq was applied
-  std::atomic<std::uint64_t> acked_seq{0};   // the highest ack-seq applied (when has_ack)
-  std::atomic<std::uint64_t> unacked{0};     // records in the retransmit window now
-  std::atomic<bool> emergency{false};        // emergency cycling now
-  SharedCounter retransmitted;     // records sent again because a response reported them missing
-  SharedCounter emergency_sent;    // records sent again marked ncemg=1 (cycling, crash path)
-  SharedCounter emergency_cycles;  // emergency cycles begun
-  SharedCounter window_dropped;    // unacknowledged records a full window forgot
-  SharedCounter responses;         // ncrx responses taken from the target's remote IP
-  SharedCounter bad_responses;     // datagrams from it to our port that are not ncrx responses
-  SharedCounter mailbox_overflows; // responses that found the mailbox full (their ack kept)
-  SharedCounter not_in_window;     // missing records asked for that the window no longer holds
 };
 
 struct LoggerStats {
@@ -183,6 +134,10 @@ struct LoggerConfig {
   // runner number their records in one sequence). nullptr: our own.
   std::atomic<std::uint64_t>* shared_seq = nullptr;
   std::atomic<std::uint32_t>* shared_msgid = nullptr;  // one per target
+  // The time reliable mode's timers read (holdoff, probe, progress,
+  // pause). nullptr: the steady clock. A test passes one it moves itself;
+  // it must outlive the logger.
+  const ReliableClock* reliable_clock = nullptr;
 };
 
 // The logger object, its targets and their reliable-mode state each live
@@ -288,33 +243,13 @@ class Logger : public InGuardedMemory<Logger> {
   std::string stats_json() const;
 
  private:
-  // Reliable mode's state of one target. The window and the timers belong
-  // to the sending thread; `user` says which thread is changing the window
-  // (0: none), so the crash path can tell whether it may read it.
-  struct Reliable : InGuardedMemory<Reliable> {
-    Reliable(std::size_t records, std::size_t max_text) : window(records, max_text) {}
-    RetransmitWindow window;
-    ResponseMailbox mailbox;
-    std::atomic<pid_t> user{0};
-    bool has_ack = false;
-    std::uint64_t acked = 0;
-    std::int64_t progress_ns = 0;   // when the ack last moved, or the window stopped being empty
-    bool emergency = false;
-    std::uint64_t cursor = 0;       // emergency cycling: the next number to send again
-    std::int64_t pause_until_ns = 0;
-    // The start handshake: records kept but not sent yet, from this number
-    // on (kNone: none). When the oldest record is next probed.
-    static constexpr std::uint64_t kNone = ~std::uint64_t{0};
-    std::uint64_t unsent_from = kNone;
-    std::int64_t probe_at_ns = 0;
-  };
   struct Target : InGuardedMemory<Target> {
     TargetConfig cfg;
-    std::unique_ptr<Reliable> rel;   // reliable targets only; outlives np (its hook uses it)
+    RecordFormat format;             // its views point into userdata_mem and the logger
+    std::unique_ptr<ReliableSender> rel;  // reliable targets only; outlives np (its hook uses it)
     std::unique_ptr<core::Netpoll> np;
     std::unique_ptr<core::CrashRoute> route;  // after prepare_crash_routes(), on packet devices
-    GuardedRegion userdata_mem;
-    std::string_view userdata_block;  // pre-rendered " k=v\n" lines, in userdata_mem
+    GuardedRegion userdata_mem;       // pre-rendered " k=v\n" lines (format.userdata)
     std::atomic<std::uint32_t> msgid{0};
     std::atomic<std::uint32_t>* shared_msgid = nullptr;
     // Token bucket, used by the one thread that sends (no sharing).
@@ -362,23 +297,17 @@ class Logger : public InGuardedMemory<Logger> {
   // the middle (the caller must not release the record).
   bool send_record(std::uint64_t seq, const RecordMeta& meta, std::string_view text, Scratch& scratch,
                    bool crash) noexcept;
-  // Builds one record's datagrams for one target and sends them (the
-  // bytes depend only on the arguments and the target's configuration, so
-  // a retransmission is byte-identical). Context: any.
+  // Builds one record's datagrams for one target (console/record_body.h:
+  // the bytes depend only on the arguments and the target's format, so a
+  // retransmission is byte-identical) and sends them. Context: any.
   Emitted emit(Target& t, std::uint64_t seq, const RecordMeta& meta, std::string_view text, std::uint32_t msgid,
                bool emergency, Scratch& scratch, bool crash) noexcept;
-  // Reliable mode. on_response is the client's rx hook (the device's
-  // polling thread); the rest run on the sending thread. Context: any.
-  void on_response(Target& t, std::span<const std::byte> payload) noexcept;
-  void service_reliable(std::int64_t now_ns) noexcept;
-  void apply_ack(Target& t, std::uint64_t ack, std::int64_t now_ns) noexcept;
-  // False if the crash path took over in the middle.
-  // first: a record the start handshake held, sent for the first time.
-  bool resend(Target& t, std::size_t i, bool emergency, std::int64_t now_ns, bool first = false) noexcept;
-  bool enter_window(Target& t) noexcept;
-  void leave_window(Target& t) noexcept;
-  // When service_reliable() next has timed work (INT64_MAX: none).
-  std::int64_t reliable_deadline_ns() const noexcept;
+  // Reliable mode, on the sending thread: the time its timers read, one
+  // step of every reliable target at `now`, when the next one is due
+  // (Time::max(): none), whether a response waits. Context: any.
+  ReliableSender::Time reliable_now() const noexcept;
+  void service_reliable(ReliableSender::Time now) noexcept;
+  ReliableSender::Time reliable_deadline() const noexcept;
   bool responses_pending() const noexcept;
   std::uint64_t next_seq(std::uint32_t drops_before) noexcept;
   std::uint64_t seq_for(std::uint64_t ticket, std::uint32_t drops_before) noexcept;

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -42,7 +43,7 @@ class RetransmitWindow {
   struct Entry {
     std::uint64_t seq = 0;
     std::uint32_t msgid = 0;      // the sysdata msgid it was sent with (if the target sends one)
-    std::int64_t resend_after_ns = 0;  // CLOCK_MONOTONIC: asked for again before this, it is not resent
+    std::chrono::steady_clock::time_point resend_after{};  // asked for again before this, it is not resent
     RecordMeta meta;              // meta.text_len bytes of text() belong to it
   };
 
@@ -52,8 +53,8 @@ class RetransmitWindow {
   // Keeps a record as the newest; `text` beyond max_text is cut. When the
   // window is full the oldest record is forgotten first: returns true then.
   // Context: any.
-  bool push(std::uint64_t seq, std::uint32_t msgid, std::int64_t resend_after_ns, const RecordMeta& meta,
-            std::string_view text) noexcept;
+  bool push(std::uint64_t seq, std::uint32_t msgid, std::chrono::steady_clock::time_point resend_after,
+            const RecordMeta& meta, std::string_view text) noexcept;
 
   // Forgets every record numbered `ack` or lower; returns how many.
   // Context: any.
