@@ -242,8 +242,8 @@ thread_local AltStack t_altstack;
 
 }  // namespace
 
-SetupResult<bool> prepare_thread() {
-  if (t_altstack.base != nullptr) return true;
+SetupResult<void> prepare_thread() {
+  if (t_altstack.base != nullptr) return {};
   const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   const std::size_t want = g_roots.altstack_size != 0 ? g_roots.altstack_size : 64 * 1024;
   const std::size_t size = (want + page - 1) / page * page + page;  // one guard page below
@@ -261,7 +261,7 @@ SetupResult<bool> prepare_thread() {
   }
   t_altstack.base = mem;
   t_altstack.size = size;
-  return true;
+  return {};
 }
 
 namespace {
@@ -281,7 +281,7 @@ void restore_dispositions_locked() {
 
 }  // namespace
 
-SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg) {
+SetupResult<void> install_crash_handler(Logger& logger, CrashConfig cfg) {
   std::lock_guard lock(g_install_mutex);
   if (g_roots.config != nullptr)
     return setup_error(Errc::kExists, "a crash handler is already installed (one logger per process)");
@@ -356,7 +356,7 @@ SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg) {
   g_roots.config = c;
   g_roots.scratch = s;
   protect_roots(true);
-  return true;
+  return {};
 }
 
 void uninstall_crash_handler() {

@@ -12,7 +12,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "clock.h"
+#include "netpoll/base/clock.h"
 #include "netpoll/base/bytes.h"
 #include "netpoll/base/owner_lock.h"
 #include "netpoll/console/crash.h"
@@ -22,22 +22,6 @@ namespace np::console {
 namespace nc = np::wire::netconsole;
 
 namespace {
-
-constexpr const char* kLevelNames[] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
-
-struct FacilityName {
-  Facility f;
-  const char* name;
-};
-constexpr FacilityName kFacilityNames[] = {
-    {Facility::kKern, "kern"},     {Facility::kUser, "user"},     {Facility::kMail, "mail"},
-    {Facility::kDaemon, "daemon"}, {Facility::kAuth, "auth"},     {Facility::kSyslog, "syslog"},
-    {Facility::kLpr, "lpr"},       {Facility::kNews, "news"},     {Facility::kUucp, "uucp"},
-    {Facility::kCron, "cron"},     {Facility::kAuthpriv, "authpriv"}, {Facility::kFtp, "ftp"},
-    {Facility::kLocal0, "local0"}, {Facility::kLocal1, "local1"}, {Facility::kLocal2, "local2"},
-    {Facility::kLocal3, "local3"}, {Facility::kLocal4, "local4"}, {Facility::kLocal5, "local5"},
-    {Facility::kLocal6, "local6"}, {Facility::kLocal7, "local7"},
-};
 
 // How long the sending thread waits for a device that has no room for a
 // datagram before it counts the datagram lost.
@@ -63,10 +47,9 @@ long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const 
 
 }  // namespace
 
+// The names are wire's (netconsole's vocabulary, shared with the receiver).
 std::optional<Level> parse_level(std::string_view name) {
-  for (std::size_t i = 0; i < std::size(kLevelNames); ++i) {
-    if (name == kLevelNames[i]) return static_cast<Level>(i);
-  }
+  if (auto l = nc::level_from_name(name)) return static_cast<Level>(*l);
   if (name == "warn") return Level::kWarning;
   if (name == "error") return Level::kErr;
   if (name.size() == 1 && name[0] >= '0' && name[0] <= '7') return static_cast<Level>(name[0] - '0');
@@ -74,22 +57,18 @@ std::optional<Level> parse_level(std::string_view name) {
 }
 
 std::optional<Facility> parse_facility(std::string_view name) {
-  for (const auto& f : kFacilityNames) {
-    if (name == f.name) return f.f;
-  }
+  if (auto f = nc::facility_from_name(name)) return static_cast<Facility>(*f);
   return std::nullopt;
 }
 
 const char* to_string(Level l) noexcept {
-  const auto i = static_cast<std::size_t>(l);
-  return i < std::size(kLevelNames) ? kLevelNames[i] : "unknown";
+  const std::string_view n = nc::level_name(static_cast<std::uint8_t>(l));
+  return n.empty() ? "unknown" : n.data();
 }
 
 const char* to_string(Facility f) noexcept {
-  for (const auto& n : kFacilityNames) {
-    if (n.f == f) return n.name;
-  }
-  return "unknown";
+  const std::string_view n = nc::facility_name(static_cast<std::uint8_t>(f));
+  return n.empty() ? "unknown" : n.data();
 }
 
 // ---------------------------------------------------------------------------
@@ -234,7 +213,7 @@ bool Logger::begin_record(RecordRing::Claim& c) noexcept { return ring_.claim(c)
 void Logger::finish_record(const RecordRing::Claim& c, Facility facility, Level level, bool continuation,
                            std::size_t wanted_len) noexcept {
   RecordMeta& m = *c.meta;
-  m.timestamp_us = boottime_us();
+  m.timestamp_us = static_cast<std::uint64_t>(boottime_ns() / 1000);
   m.facility = static_cast<std::uint8_t>(facility);
   m.level = static_cast<std::uint8_t>(level);
   m.continuation = continuation;

@@ -18,19 +18,19 @@
 
 #include <algorithm>
 
-#include "clock.h"
+#include "netpoll/base/clock.h"
 #include "netpoll/base/owner_lock.h"
 
 namespace np::console {
 
-SetupResult<bool> Logger::prepare_crash_routes() {
+SetupResult<void> Logger::prepare_crash_routes() {
   for (auto& t : targets_) {
     if (t->route != nullptr) continue;
     auto r = core::CrashRoute::make(*t->np);
     if (!r) return std::unexpected(r.error());
     t->route = std::move(*r);
   }
-  return true;
+  return {};
 }
 
 void Logger::crash_take_over(std::chrono::nanoseconds device_wait) noexcept {
@@ -89,7 +89,7 @@ std::size_t Logger::crash_drain(std::chrono::nanoseconds wait_each) noexcept {
 
 void Logger::send_direct(Facility facility, Level level, std::string_view text, Scratch& scratch) noexcept {
   RecordMeta m;
-  m.timestamp_us = boottime_us();
+  m.timestamp_us = static_cast<std::uint64_t>(boottime_ns() / 1000);
   m.facility = static_cast<std::uint8_t>(facility);
   m.level = static_cast<std::uint8_t>(level);
   m.bypass_rate_limit = true;

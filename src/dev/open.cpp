@@ -23,7 +23,7 @@ std::string bad_value(const DeviceSpec& spec, std::string_view key, std::string_
 }
 
 // Refuses options this kind does not know, naming those it does.
-SetupResult<bool> check_known(const DeviceSpec& spec, std::initializer_list<std::string_view> kind_options) {
+SetupResult<void> check_known(const DeviceSpec& spec, std::initializer_list<std::string_view> kind_options) {
   for (const auto& [key, value] : spec.options) {
     bool known = false;
     for (auto k : kCommonOptions) known = known || k == key;
@@ -37,7 +37,7 @@ SetupResult<bool> check_known(const DeviceSpec& spec, std::initializer_list<std:
                                                      "' for " + spec.kind + " devices (known: " + list + ")");
     }
   }
-  return true;
+  return {};
 }
 
 SetupResult<std::uint64_t> uint_option(const DeviceSpec& spec, std::string_view key, std::uint64_t fallback,

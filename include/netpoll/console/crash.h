@@ -84,7 +84,7 @@ struct CrashConfig {
 // Installs the handler for `cfg.signals` and gives the calling thread an
 // alternate signal stack. The logger must outlive the installation.
 // Context: setup.
-SetupResult<bool> install_crash_handler(Logger& logger, CrashConfig cfg = {});
+[[nodiscard]] SetupResult<void> install_crash_handler(Logger& logger, CrashConfig cfg = {});
 
 // Restores the dispositions install_crash_handler replaced. A Logger that
 // is destroyed while installed uninstalls it first. Context: setup.
@@ -95,6 +95,6 @@ void crash_logger_gone(const Logger* logger);  // called by ~Logger
 // size (threads do not inherit one): call it at the start of every thread
 // whose stack overflow should be reported. `netpoll run` does it for every
 // thread of the program it runs. Context: setup.
-SetupResult<bool> prepare_thread();
+[[nodiscard]] SetupResult<void> prepare_thread();
 
 }  // namespace np::console

@@ -154,7 +154,7 @@ class Logger : public InGuardedMemory<Logger> {
 
   // Sets up every target (netpoll clients, MAC resolution, ...). An error
   // names the target that failed. Context: setup.
-  static SetupResult<std::unique_ptr<Logger>> create(LoggerConfig cfg);
+  [[nodiscard]] static SetupResult<std::unique_ptr<Logger>> create(LoggerConfig cfg);
   // Sends what is in the ring (for at most a second), then stops.
   ~Logger();
   Logger(const Logger&) = delete;
@@ -212,7 +212,7 @@ class Logger : public InGuardedMemory<Logger> {
   // Gives every target on a packet device its own way out for a crash
   // (core/crash_route.h: a raw socket, frames and a batch of its own).
   // install_crash_handler() calls it. Context: setup.
-  SetupResult<bool> prepare_crash_routes();
+  [[nodiscard]] SetupResult<void> prepare_crash_routes();
   // Stops the sender thread at its next step. A target with a crash route
   // checks that route's socket; any other target's device is put in
   // emergency mode for the calling thread. Context: any.

@@ -31,7 +31,7 @@ struct Sysdata {
   bool any() const { return cpu || taskname || release || msgid; }
 };
 // "cpu,taskname,release,msgid" (any subset). Context: setup.
-SetupResult<Sysdata> parse_sysdata(std::string_view list);
+[[nodiscard]] SetupResult<Sysdata> parse_sysdata(std::string_view list);
 
 // A target's choices that shape its records' bytes. The views must outlive
 // the calls (the Logger's point into its guarded memory).

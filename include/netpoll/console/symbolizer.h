@@ -76,7 +76,7 @@ class Symbolizer {
   // mapping, sealed read-only (base/guarded.h): a dying program's stray
   // writes cannot change the names a crash report prints.
   // Context: setup.
-  static SetupResult<SymbolizerPtr> load();
+  [[nodiscard]] static SetupResult<SymbolizerPtr> load();
 
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
