@@ -57,4 +57,35 @@ core::ClientConfig client_config(const ArgParser& args, const std::string& targe
   return c;
 }
 
+void declare_stream_options(ArgParser& args) { args.option("stream-state").flag("new-stream"); }
+
+const char* const kStreamOptionsHelp =
+    "  --stream-state PATH  where the stream's sequence number and msgids are kept\n"
+    "                       between runs (default: one file per source and targets\n"
+    "                       in $NETPOLL_STREAM_DIR, else /run/netpoll/streams, or\n"
+    "                       $XDG_RUNTIME_DIR/netpoll/streams when /run is not\n"
+    "                       writable): a run goes on where the last one from that\n"
+    "                       source to those targets stopped, so receivers (netpoll\n"
+    "                       listen, netconsd) see one stream; runs at the same time\n"
+    "                       share the counter\n"
+    "  --new-stream         number from 0, in this process alone, as a rebooted\n"
+    "                       kernel does (receivers see a new stream: a reset)\n";
+
+SetupResult<console::StreamState> open_stream_state(const ArgParser& args, console::LoggerConfig& cfg) {
+  auto state = [&]() -> SetupResult<console::StreamState> {
+    if (args.has("new-stream")) return console::StreamState::fresh();
+    std::vector<core::TargetOptions> targets;
+    for (const auto& t : cfg.targets) targets.push_back(t.target);
+    return console::StreamState::open(args.get("stream-state").value_or(console::default_stream_state_path(targets)));
+  }();
+  if (!state) return state;
+  cfg.shared_seq = &state->counters().seq;
+  cfg.shared_msgid = state->counters().msgid;
+  if (cfg.log && !state->path().empty()) {
+    cfg.log(cfg.name + ": stream goes on at sequence " + std::to_string(state->counters().seq.load()) + " (" +
+            state->path() + ")");
+  }
+  return state;
+}
+
 }  // namespace np::tools

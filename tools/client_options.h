@@ -5,6 +5,8 @@
 #include <string>
 
 #include "cli.h"
+#include "netpoll/console/logger.h"
+#include "netpoll/console/stream_state.h"
 #include "netpoll/core/netpoll.h"
 
 namespace np::tools {
@@ -33,5 +35,16 @@ core::ParsedTargets parse_target_option(const ArgParser& args, const std::string
 // named `name`; setup messages and parse warnings go to stderr unless
 // --quiet. Throws UsageError.
 core::ClientConfig client_config(const ArgParser& args, const std::string& target, const std::string& name);
+
+// Declares --stream-state PATH and --new-stream (console, run).
+void declare_stream_options(ArgParser& args);
+extern const char* const kStreamOptionsHelp;
+
+// The stream counters a sender numbers its records from (console, run):
+// --new-stream: this process's own, from 0; else the file --stream-state
+// names, or the default one for cfg's targets. Points cfg's shared_seq and
+// shared_msgid at them and says where the stream goes on (cfg.log). The
+// state must outlive the logger.
+[[nodiscard]] SetupResult<console::StreamState> open_stream_state(const ArgParser& args, console::LoggerConfig& cfg);
 
 }  // namespace np::tools

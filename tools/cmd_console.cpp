@@ -8,6 +8,7 @@
 #include "client_options.h"
 #include "commands.h"
 #include "netpoll/console/logger.h"
+#include "netpoll/console/stream_state.h"
 
 namespace np::tools {
 namespace {
@@ -61,9 +62,11 @@ int cmd_console(int argc, char** argv) {
   declare_client_options(args);
   args.option("level").option("facility").option("userdata").option("sysdata").option("rate-limit");
   args.option("linger").flag("reliable").flag("help");
+  declare_stream_options(args);
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
+    std::fputs(kStreamOptionsHelp, stdout);
     std::fputs(kClientOptionsHelp, stdout);
     return 0;
   }
@@ -106,6 +109,11 @@ int cmd_console(int argc, char** argv) {
   cfg.resolve = tuning.resolve;
   cfg.log = tuning.log;
   const std::size_t n_targets = cfg.targets.size();
+  auto stream = open_stream_state(args, cfg);
+  if (!stream) {
+    std::fprintf(stderr, "netpoll console: %s\n", stream.error().message.c_str());
+    return 1;
+  }
   auto lg = console::Logger::create(std::move(cfg));
   if (!lg) {
     std::fprintf(stderr, "%s\n", lg.error().message.c_str());

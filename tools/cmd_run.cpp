@@ -316,9 +316,11 @@ int cmd_run(int argc, char** argv) {
   declare_client_options(args);
   args.option("stdout-level").option("stderr-level").option("facility").option("userdata").option("sysdata");
   args.option("preload").option("linger").flag("no-echo").flag("reliable").flag("no-trace").flag("help");
+  declare_stream_options(args);
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
+    std::fputs(kStreamOptionsHelp, stdout);
     std::fputs(kClientOptionsHelp, stdout);
     return 0;
   }
@@ -394,8 +396,16 @@ int cmd_run(int argc, char** argv) {
   cfg.device = tuning.device;
   cfg.resolve = tuning.resolve;
   cfg.log = tuning.log;
-  cfg.shared_seq = &shared->seq;
-  cfg.shared_msgid = shared->msgid;
+  auto stream = open_stream_state(args, cfg);
+  if (!stream) {
+    std::fprintf(stderr, "netpoll run: %s\n", stream.error().message.c_str());
+    return 1;
+  }
+  // The program maps the counters too: the descriptor must reach it.
+  if (::fcntl(stream->fd(), F_SETFD, 0) != 0) {
+    std::fprintf(stderr, "netpoll run: cannot pass the stream counters on: %s\n", std::strerror(errno));
+    return 1;
+  }
   auto lg = console::Logger::create(std::move(cfg));
   if (!lg) {
     std::fprintf(stderr, "%s\n", lg.error().message.c_str());
@@ -434,6 +444,7 @@ int cmd_run(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> untraced_env = {
       {"LD_PRELOAD", preload_env},
       {console::kRunEnvShm, std::to_string(shm_fd)},
+      {console::kRunEnvStream, std::to_string(stream->fd())},
       {console::kRunEnvTargets, child_targets},
       {console::kRunEnvFacility, facility_name},
   };

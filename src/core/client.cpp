@@ -6,7 +6,10 @@
 
 namespace np::core {
 
-Netpoll::Netpoll(ClientConfig cfg) : cfg_(std::move(cfg)) {}
+// Until resolved, the remote MAC is the broadcast address, as Linux's
+// netpoll starts (and as describe() prints it): one answer everywhere.
+Netpoll::Netpoll(ClientConfig cfg)
+    : cfg_(std::move(cfg)), remote_mac_(detail::pack_mac(cfg_.target.remote_mac.value_or(MacAddr::broadcast()))) {}
 
 Netpoll::~Netpoll() {
   if (dev_) dev_->detach(slot_);

@@ -259,6 +259,15 @@ TEST(Netpoll, DeviceWithoutKernelInterfaceNeedsALocalIp) {
   EXPECT_NE(a.error().message.find("has no kernel interface to take an address from"), std::string::npos);
 }
 
+TEST(Netpoll, AReceiveOnlyClientNamesOneRemoteMacAtSetupAndInItsStatistics) {
+  auto c = Netpoll::setup(config("pair:" + unique_wire() + "?mac=02:00:00:00:00:0b", "7001@10.0.0.2/,@0.0.0.0/"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_NE((*c)->describe().find("remote ethernet address ff:ff:ff:ff:ff:ff\n"), std::string::npos)
+      << (*c)->describe();
+  EXPECT_NE((*c)->stats_json().find(R"("remote_mac":"ff:ff:ff:ff:ff:ff")"), std::string::npos) << (*c)->stats_json();
+  EXPECT_NE((*c)->stats_text().find("(ff:ff:ff:ff:ff:ff)"), std::string::npos) << (*c)->stats_text();
+}
+
 TEST(Netpoll, ClientsOnOneDeviceGetOnlyTheirOwnPortsAndSharedMatchesGetBoth) {
   const std::string wire = unique_wire();
   const std::string dev_b = "pair:" + wire + "?mac=02:00:00:00:00:0b";

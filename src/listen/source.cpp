@@ -52,7 +52,9 @@
 //     retransmission, or when its number was delivered with a different
 //     sender timestamp (a restarted sender reuses numbers; a duplicate
 //     carries the same timestamp). Held records are flushed first, then
-//     Sink::reset, and the stream starts again at that number;
+//     Sink::reset, and the stream starts again at that number. (A number
+//     still held, not yet delivered, that comes again with another
+//     timestamp is a restart too.);
 //   - a duplicate when its number was delivered with the same timestamp;
 //   - otherwise its number was given up (or came before the stream began):
 //     an ncemg record is delivered late (late=true; fragments assembled in
@@ -623,6 +625,14 @@ struct Source::Impl {
     extend_to(seq, now);
     Slot& s = slot(seq);
     if (s.state == SlotState::kComplete) {
+      // A number held, again, with another sender timestamp: a sender that
+      // started again before the first records were delivered (a duplicate
+      // carries the same timestamp). The held ones go out, then the new
+      // stream starts with this record.
+      if (s.timestamp_us != p.timestamp_us && !p.emergency && !s.emergency) {
+        restart(seq, now, sink);
+        return whole(p, now, sink);
+      }
       stats.duplicates.add();
       return;
     }

@@ -547,6 +547,22 @@ TEST(Source, ResetsWhenANumberComesBackWithAnotherTimestamp) {
   EXPECT_EQ(src.stats().resets.value(), 1u);
 }
 
+// Two runs of a sender that numbers from 0, the second before the
+// receiver's start hold has delivered the first: the second run's numbers
+// are held ones with other timestamps, a new stream, not duplicates.
+TEST(Source, ResetsWhenAHeldNumberComesAgainWithAnotherTimestamp) {
+  Source src(SourceLimits{});
+  Collect sink;
+  for (std::uint64_t s = 0; s < 3; ++s) src.datagram(ext1(s, "first", {}, Opt{.ts = 10 + s, .release = {}}), kT0, sink);
+  for (std::uint64_t s = 0; s < 2; ++s)
+    src.datagram(ext1(s, "second", {}, Opt{.ts = 90 + s, .release = {}}), kT0 + 1ms, sink);
+  src.datagram(ext1(1, "second", {}, Opt{.ts = 91, .release = {}}), kT0 + 2ms, sink);  // a duplicate of the new one
+  src.tick(kT0 + 1s, sink);
+  EXPECT_EQ(sink.trace(), "r0 r1 r2 R2>0 r0 r1");
+  EXPECT_EQ(src.stats().resets.value(), 1u);
+  EXPECT_EQ(src.stats().duplicates.value(), 1u);
+}
+
 TEST(Source, ResetsWhenANumberIsMoreThanAWindowBehind) {
   Source src(small_limits());  // window 16
   Collect sink;

@@ -25,6 +25,7 @@
 #include "netpoll/console/crash.h"
 #include "netpoll/console/logger.h"
 #include "netpoll/console/run_shared.h"
+#include "netpoll/console/stream_state.h"
 
 namespace {
 
@@ -40,6 +41,12 @@ __attribute__((constructor)) void netpoll_run_init() {
   void* mem = ::mmap(nullptr, sizeof(RunShared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (mem == MAP_FAILED || static_cast<RunShared*>(mem)->magic != kRunMagic) return complain("no shared counters");
   auto* shared = static_cast<RunShared*>(mem);
+  const char* stream_fd = std::getenv(kRunEnvStream);
+  if (stream_fd == nullptr) return complain("no stream counters");
+  void* counters = ::mmap(nullptr, sizeof(StreamCounters), PROT_READ | PROT_WRITE, MAP_SHARED, std::atoi(stream_fd), 0);
+  if (counters == MAP_FAILED || static_cast<StreamCounters*>(counters)->magic != StreamCounters::kMagic)
+    return complain("no stream counters");
+  auto* stream = static_cast<StreamCounters*>(counters);
 
   auto parsed = np::core::parse_targets(targets);
   if (!parsed) return complain(parsed.error().message);
@@ -75,8 +82,8 @@ __attribute__((constructor)) void netpoll_run_init() {
   cfg.sender_thread = false;             // no thread of ours in the program
   cfg.device.service_thread = false;
   cfg.ring_records = 64;                 // the program logs nothing itself
-  cfg.shared_seq = &shared->seq;
-  cfg.shared_msgid = shared->msgid;
+  cfg.shared_seq = &stream->seq;
+  cfg.shared_msgid = stream->msgid;
   auto lg = Logger::create(std::move(cfg));
   if (!lg) return complain(lg.error().message);
   // Lives until the process ends: a crash may come at any moment, even

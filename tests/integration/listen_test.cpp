@@ -234,6 +234,52 @@ TEST_F(ListenOverVeth, OneFilePerSourceInText) {
   EXPECT_EQ(a.find("from 6670"), std::string::npos);
 }
 
+// Two senders from one source, one after the other: the second goes on
+// with the first one's numbers, so a receiver that keys streams by address
+// (netpoll listen, netconsd) sees one stream: nothing stale, no reset.
+TEST_F(ListenOverVeth, TwoConsoleRunsBackToBackAreOneStream) {
+  Listener l(bed.b, {"--bind", "10.77.0.2", "--format", "json", "--timeout", "4", "--stats-format", "json"}, dir);
+  const std::string target = "'+6665@/np0,6666@10.77.0.2/" + bed.b_mac + "'";
+  ASSERT_TRUE(sh_ok("seq 1 5 | sed 's/^/first /' | " + netpoll_in(bed.a) + " console --quiet --sysdata msgid " +
+                    target));
+  ASSERT_TRUE(sh_ok("seq 1 5 | sed 's/^/second /' | " + netpoll_in(bed.a) + " console --quiet --sysdata msgid " +
+                    target));
+  l.wait();
+  const std::string out = l.out();
+  std::size_t at = 0;
+  int seq = 0;
+  for (const std::string run : {"first", "second"}) {
+    for (int i = 1; i <= 5; ++i, ++seq) {
+      const std::string rec = "\"seq\":" + std::to_string(seq) + ",";
+      const std::string text = "\"text\":\"" + run + " " + std::to_string(i) + "\"";
+      const auto r = out.find(rec, at);
+      ASSERT_NE(r, std::string::npos) << rec << " " << text << "\n" << out;
+      const auto t = out.find(text, r);
+      ASSERT_NE(t, std::string::npos) << text << "\n" << out;
+      EXPECT_LT(t, out.find('\n', r)) << text << " is not in the record numbered " << seq;
+      EXPECT_NE(out.find("\"msgid\":\"" + std::to_string(seq) + "\"", r), std::string::npos);
+      at = t;
+    }
+  }
+  const std::string err = l.err();
+  EXPECT_NE(err.find("\"resets\":0,"), std::string::npos) << err;
+  EXPECT_NE(err.find("\"stale\":0,"), std::string::npos) << err;
+  EXPECT_NE(err.find("\"gaps\":0,"), std::string::npos) << err;
+}
+
+// --new-stream numbers from 0 again: the receiver sees what a rebooted
+// kernel's numbers look like.
+TEST_F(ListenOverVeth, ANewStreamIsAReset) {
+  Listener l(bed.b, {"--bind", "10.77.0.2", "--format", "json", "--timeout", "3", "--stats-format", "json"}, dir);
+  const std::string target = "'+6671@/np0,6666@10.77.0.2/" + bed.b_mac + "'";
+  ASSERT_TRUE(sh_ok("seq 1 5 | " + netpoll_in(bed.a) + " console --quiet " + target));
+  ASSERT_TRUE(sh_ok("seq 6 8 | " + netpoll_in(bed.a) + " console --quiet --new-stream " + target));
+  l.wait();
+  EXPECT_NE(l.err().find("\"resets\":1,"), std::string::npos) << l.err();
+  EXPECT_NE(l.err().find("\"records\":8,"), std::string::npos) << l.err();
+  EXPECT_NE(l.out().find("\"text\":\"8\""), std::string::npos) << l.out();
+}
+
 // --- reliable mode under loss ------------------------------------------------------
 
 TEST_F(ListenOverVeth, ReliableModeDeliversEveryRecordOnceInOrderUnder20PercentLoss) {

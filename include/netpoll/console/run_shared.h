@@ -5,8 +5,8 @@
 // refused): the runner forwards the program's output lines as records; the
 // library installs the crash path inside the program, whose crash record
 // the program sends itself, over its own socket on the same device. Both
-// number their records from one counter in a shared memory object, so the
-// receiver sees one sequence. Before its crash record, the crashing program
+// number their records from the stream's counters (stream_state.h: a file
+// or a memfd, mapped by both), so the receiver sees one sequence. Before its crash record, the crashing program
 // waits (bounded) until its output pipes are empty and the runner says it
 // has sent every line it read (runner_idle), so the crash record is
 // numbered after the program's last output.
@@ -19,13 +19,11 @@
 namespace np::console {
 
 inline constexpr std::size_t kRunMaxTargets = 8;
-inline constexpr std::uint32_t kRunMagic = 0x4e505231;  // "NPR1"
+inline constexpr std::uint32_t kRunMagic = 0x4e505232;  // "NPR2"
 
 struct RunShared {
   std::uint32_t magic = kRunMagic;
   std::atomic<std::uint32_t> runner_idle{1};
-  std::atomic<std::uint64_t> seq{0};
-  std::atomic<std::uint32_t> msgid[kRunMaxTargets] = {};
   // Crashes the program's crash path began to report: the runner tells a
   // death it heard about from one it did not.
   std::atomic<std::uint32_t> crash_reports{0};
@@ -33,6 +31,7 @@ struct RunShared {
 
 // Environment of the program (the runner sets, the library reads):
 inline constexpr const char* kRunEnvShm = "NETPOLL_RUN_SHM";          // descriptor of the RunShared memfd
+inline constexpr const char* kRunEnvStream = "NETPOLL_RUN_STREAM";    // descriptor of the StreamCounters
 inline constexpr const char* kRunEnvTargets = "NETPOLL_RUN_TARGETS";  // ';'-separated, MACs and IPs resolved
 inline constexpr const char* kRunEnvFacility = "NETPOLL_RUN_FACILITY";
 inline constexpr const char* kRunEnvSysdata = "NETPOLL_RUN_SYSDATA";
