@@ -62,6 +62,10 @@ class Listener {
     argv.push_back(nullptr);
     const std::string ns_path = "/var/run/netns/" + ns.name();
     const std::string out = out_.string(), err = err_.string();
+    // A previous listener's files (same directory) must not pass for this
+    // one's: its "port" line would say ready before this one has bound.
+    std::filesystem::remove(out_);
+    std::filesystem::remove(err_);
     pid_ = ::fork();
     if (pid_ == 0) {
       const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
