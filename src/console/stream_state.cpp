@@ -35,16 +35,17 @@ SetupResult<StreamState> StreamState::open(const std::string& path) {
   s.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (s.fd_ < 0) return setup_error(Errc::kIo, "cannot open stream state " + path + ": " + std::strerror(errno));
   // Creation and the first look are serialised: two processes starting
-  // together must not both initialise the file.
+  // together must not both initialise the file. (On an error the lock goes
+  // with the descriptor, which the destructor closes.)
   if (::flock(s.fd_, LOCK_EX) != 0) return setup_error(Errc::kIo, "cannot lock " + path + ": " + std::strerror(errno));
   struct stat st{};
   if (::fstat(s.fd_, &st) != 0) return setup_error(Errc::kIo, "cannot stat " + path + ": " + std::strerror(errno));
+  const auto foreign = [&] {
+    return setup_error(Errc::kInvalidArgument,
+                       path + " is not a netpoll stream state; remove it or give another --stream-state");
+  };
   const bool created = st.st_size == 0;
-  if (!created && static_cast<std::size_t>(st.st_size) != kSize) {
-    ::flock(s.fd_, LOCK_UN);
-    return setup_error(Errc::kInvalidArgument, path + " is not a netpoll stream state (" + std::to_string(st.st_size) +
-                                                   " bytes); remove it or give another --stream-state");
-  }
+  if (!created && static_cast<std::size_t>(st.st_size) != kSize) return foreign();
   if (created && ::ftruncate(s.fd_, kSize) != 0)
     return setup_error(Errc::kIo, "cannot size " + path + ": " + std::strerror(errno));
   auto c = map_counters(s.fd_, path);
@@ -53,9 +54,7 @@ SetupResult<StreamState> StreamState::open(const std::string& path) {
   if (created) {
     new (s.counters_) StreamCounters();
   } else if (s.counters_->magic != StreamCounters::kMagic) {
-    ::flock(s.fd_, LOCK_UN);
-    return setup_error(Errc::kInvalidArgument,
-                       path + " is not a netpoll stream state; remove it or give another --stream-state");
+    return foreign();
   }
   ::flock(s.fd_, LOCK_UN);
   return s;
@@ -77,11 +76,10 @@ StreamState::StreamState(StreamState&& o) noexcept
     : fd_(std::exchange(o.fd_, -1)), counters_(std::exchange(o.counters_, nullptr)), path_(std::move(o.path_)) {}
 
 StreamState& StreamState::operator=(StreamState&& o) noexcept {
-  if (this != &o) {
-    this->~StreamState();
-    new (this) StreamState(std::move(o));
-  }
-  return *this;
+  std::swap(fd_, o.fd_);
+  std::swap(counters_, o.counters_);
+  std::swap(path_, o.path_);
+  return *this;  // o's destructor releases what was ours
 }
 
 StreamState::~StreamState() {

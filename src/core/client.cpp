@@ -44,7 +44,7 @@ Result<void> Netpoll::send_udp(std::span<const std::byte> payload, Flush flush) 
   // The one copy: the payload into the frame; the headers are written
   // around it.
   auto frame = d.pool_.frame(*idx);
-  std::memcpy(frame.data() + SharedDevice::udp_payload_offset(), payload.data(), payload.size());
+  std::memcpy(frame.data() + detail::kIpv4PayloadOffset, payload.data(), payload.size());
   const std::size_t len = d.emit_udp_ipv4(frame, cfg_.target, remote_mac(), payload.size());
 
   auto r = d.send_frame(*idx, len, slot_, flush);

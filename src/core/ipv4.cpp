@@ -30,8 +30,6 @@ void SharedDevice::handle_ipv4(std::span<const std::byte> frame) noexcept {
   if (!deliver(info, udp->payload)) not_consumed(frame, RxDrop::kNoClient);
 }
 
-std::size_t SharedDevice::udp_payload_offset() noexcept { return detail::kIpv4PayloadOffset; }
-
 std::size_t SharedDevice::emit_udp_ipv4(std::span<std::byte> frame, const TargetOptions& t, const MacAddr& dst_mac,
                                         std::size_t payload_len) noexcept {
   // One function per layer, innermost data first (in place: the payload is
