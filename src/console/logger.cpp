@@ -256,11 +256,28 @@ std::uint64_t Logger::next_seq(std::uint32_t drops_before) noexcept {
   return seq_->fetch_add(1 + std::uint64_t{drops_before}, std::memory_order_acq_rel) + drops_before;
 }
 
-std::uint64_t Logger::seq_for(std::uint64_t ticket, std::uint32_t drops_before) noexcept {
-  if (numbered_ticket_.load(std::memory_order_acquire) == ticket) return numbered_seq_.load(std::memory_order_relaxed);
-  const std::uint64_t seq = next_seq(drops_before);
+// Numbering: see logger.h (sender_seq_for, crash_seq_for).
+bool Logger::begin_numbering() noexcept {
+  pid_t none = 0;
+  if (!numbering_owner_.compare_exchange_strong(none, current_tid(), std::memory_order_seq_cst)) return false;
+  if (crash_owner_.load(std::memory_order_seq_cst) == 0) return true;
+  numbering_owner_.store(0, std::memory_order_release);
+  return false;
+}
+
+void Logger::note_number(std::uint64_t ticket, std::uint64_t seq) noexcept {
   numbered_seq_.store(seq, std::memory_order_relaxed);
   numbered_ticket_.store(ticket, std::memory_order_release);
+}
+
+void Logger::end_numbering() noexcept { numbering_owner_.store(0, std::memory_order_release); }
+
+std::optional<std::uint64_t> Logger::sender_seq_for(std::uint64_t ticket, std::uint32_t drops_before) noexcept {
+  if (numbered_ticket_.load(std::memory_order_acquire) == ticket) return numbered_seq_.load(std::memory_order_relaxed);
+  if (!begin_numbering()) return std::nullopt;
+  const std::uint64_t seq = next_seq(drops_before);
+  note_number(ticket, seq);
+  end_numbering();
   return seq;
 }
 
@@ -415,7 +432,8 @@ std::size_t Logger::drain() noexcept {
   std::uint64_t t = consumed_.load(std::memory_order_acquire);
   while (crash_owner_.load(std::memory_order_acquire) == 0 && ring_.ready(t)) {
     const RecordMeta& m = ring_.meta(t);
-    if (!send_record(seq_for(t, m.drops_before), m, ring_.text(t), sender_scratch_, false)) break;
+    const std::optional<std::uint64_t> seq = sender_seq_for(t, m.drops_before);
+    if (!seq || !send_record(*seq, m, ring_.text(t), sender_scratch_, false)) break;
     ring_.release(t);
     consumed_.store(++t, std::memory_order_release);
     ++sent;

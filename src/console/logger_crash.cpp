@@ -62,6 +62,25 @@ void Logger::crash_kick_all() noexcept {
   }
 }
 
+std::uint64_t Logger::crash_seq_for(std::uint64_t ticket, std::uint32_t drops_before,
+                                    std::chrono::nanoseconds wait) noexcept {
+  // The sender may be between taking a number and noting it (see
+  // sender_seq_for): wait for the note, bounded. If the sender is this very
+  // thread, or does not finish in time, a new number is taken: the receiver
+  // then sees a gap, never a number given twice.
+  const pid_t me = current_tid();
+  const std::int64_t deadline = monotonic_ns() + wait.count();
+  for (;;) {
+    const pid_t owner = numbering_owner_.load(std::memory_order_seq_cst);
+    if (owner == 0 || owner == me || monotonic_ns() >= deadline) break;
+    nap(std::chrono::microseconds(50));
+  }
+  if (numbered_ticket_.load(std::memory_order_acquire) == ticket) return numbered_seq_.load(std::memory_order_relaxed);
+  const std::uint64_t seq = next_seq(drops_before);
+  note_number(ticket, seq);
+  return seq;
+}
+
 std::size_t Logger::crash_drain(std::chrono::nanoseconds wait_each) noexcept {
   std::size_t sent = 0;
   std::uint64_t t = consumed_.load(std::memory_order_acquire);
@@ -77,7 +96,7 @@ std::size_t Logger::crash_drain(std::chrono::nanoseconds wait_each) noexcept {
     }
     if (ring_.ready(t)) {
       const RecordMeta& m = ring_.meta(t);
-      send_record(seq_for(t, m.drops_before), m, ring_.text(t), crash_scratch_, true);
+      send_record(crash_seq_for(t, m.drops_before, wait_each), m, ring_.text(t), crash_scratch_, true);
       ++sent;
     }
     ring_.release(t);

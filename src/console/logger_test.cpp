@@ -17,6 +17,7 @@
 #include "netpoll/wire/netconsole.h"
 #include "pcap_reader.h"
 #include "test_support.h"
+#include "testing.h"
 
 namespace np::console {
 namespace {
@@ -420,6 +421,100 @@ TEST(Logger, CrashPathEntryPointsAllocateNothing) {
   ASSERT_EQ(got.size(), 10u + 4u);
   EXPECT_EQ(parsed(got.back()).seq, 10u);
   EXPECT_EQ(parsed(got[10]).level, 0);
+}
+
+// The crash path takes over while the sender thread is sending: whichever
+// of the two numbers a record, it is numbered once. Every record arrives
+// (a resend under the same number is allowed), the numbers have no gap and
+// the crash record comes right after the last one. Rounds, because the
+// moment of the take-over falls at a different step each time.
+TEST(Logger, ACrashDuringSendingNumbersEachRecordOnce) {
+  constexpr int kRounds = 40;
+  constexpr int kRecords = 64;
+  for (int round = 0; round < kRounds; ++round) {
+    const auto wire = unique_wire();
+    Far far(wire);
+    auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
+    c.sender_thread = true;
+    auto lg = make(std::move(c));
+    ASSERT_TRUE(lg);
+    for (int i = 0; i < kRecords; ++i) lg->log(Level::kInfo, "r{}", i);
+    // Let the sender get a varying way into the ring first.
+    for (int spin = 0; spin < round * 200; ++spin) __builtin_ia32_pause();
+    lg->crash_take_over(std::chrono::milliseconds(10));
+    lg->crash_drain(std::chrono::milliseconds(10));
+    lg->crash_send(Level::kEmerg, "the crash");
+    std::map<std::uint64_t, std::string> by_seq;
+    for (const auto& d : far.take()) {
+      const auto p = parsed(d);
+      const auto [at, fresh] = by_seq.emplace(p.seq, std::string(p.body));
+      if (!fresh) {
+        EXPECT_EQ(at->second, p.body) << "round " << round << ": seq " << p.seq << " given twice";
+      }
+    }
+    ASSERT_EQ(by_seq.size(), static_cast<std::size_t>(kRecords + 1)) << "round " << round;
+    std::uint64_t expected = 0;
+    for (const auto& [seq, body] : by_seq) {
+      EXPECT_EQ(seq, expected) << "round " << round << ": a gap";
+      const std::string want = (seq < kRecords ? "r" + std::to_string(seq) : "the crash") + "\n";
+      EXPECT_EQ(body, want) << "round " << round;
+      ++expected;
+    }
+  }
+}
+
+// The same moment, made certain: a sender thread caught between taking
+// ticket 0's number and noting it. The crash path waits for the note and
+// sends the record under that number; a sender that never finishes costs
+// a gap (a number given to nothing), never a number given twice; and once
+// the crash has begun the sender takes no number at all.
+std::vector<std::uint64_t> seqs_of(Far& far) {
+  std::vector<std::uint64_t> out;
+  for (const auto& d : far.take()) out.push_back(parsed(d).seq);
+  return out;
+}
+
+TEST(Logger, ACrashWaitsForTheNumberASenderIsNoting) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  auto lg = make(config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
+  ASSERT_TRUE(lg);
+  for (int i = 0; i < 3; ++i) lg->log(Level::kInfo, "r{}", i);
+  LoggerTesting::NumberingPause sender(*lg, 0);
+  std::atomic<bool> begun{false};
+  std::thread t([&] {
+    begun = sender.begin();
+    std::this_thread::sleep_for(20ms);
+    sender.finish();
+  });
+  while (!begun) std::this_thread::yield();
+  lg->crash_take_over(10ms);
+  EXPECT_EQ(lg->crash_drain(2s), 3u);
+  lg->crash_send(Level::kEmerg, "the crash");
+  t.join();
+  EXPECT_EQ(seqs_of(far), (std::vector<std::uint64_t>{0, 1, 2, 3}));
+}
+
+TEST(Logger, ASenderThatNeverNotesItsNumberCostsAGapNotADuplicate) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  auto lg = make(config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
+  ASSERT_TRUE(lg);
+  for (int i = 0; i < 3; ++i) lg->log(Level::kInfo, "r{}", i);
+  LoggerTesting::NumberingPause sender(*lg, 0);
+  bool begun = false;
+  std::thread t([&] { begun = sender.begin(); });
+  t.join();  // a thread that stopped for good between the steps
+  ASSERT_TRUE(begun);
+  lg->crash_take_over(10ms);
+  EXPECT_EQ(lg->crash_drain(20ms), 3u);
+  lg->crash_send(Level::kEmerg, "the crash");
+  EXPECT_EQ(seqs_of(far), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  sender.finish();  // it lets go at last: still no number for a sender now
+  LoggerTesting::NumberingPause late(*lg, 3);
+  std::thread t2([&] { begun = late.begin(); });
+  t2.join();
+  EXPECT_FALSE(begun) << "no number for the sender once the crash has begun";
 }
 
 // A device with no room (the far end reads slowly, its ring holds 16

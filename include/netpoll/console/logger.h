@@ -310,7 +310,21 @@ class Logger : public InGuardedMemory<Logger> {
   ReliableSender::Time reliable_deadline() const noexcept;
   bool responses_pending() const noexcept;
   std::uint64_t next_seq(std::uint32_t drops_before) noexcept;
-  std::uint64_t seq_for(std::uint64_t ticket, std::uint32_t drops_before) noexcept;
+  // The number a ring ticket goes out under, taken once: by the sender
+  // (nothing once a crash has begun) or by the crash path (which waits,
+  // bounded by `wait`, for a sender caught between the two steps).
+  // Numbering takes two steps, the shared counter, then the note of which
+  // ticket got which number; numbering_owner_ lets one thread at a time be
+  // between them, and crash_owner_ stops the sender from starting. Each
+  // side marks itself, then looks at the other (sequentially consistent),
+  // so at least one sees the other: the sender backs off, or the crash
+  // path waits for the note.
+  bool begin_numbering() noexcept;
+  void note_number(std::uint64_t ticket, std::uint64_t seq) noexcept;
+  void end_numbering() noexcept;
+  std::optional<std::uint64_t> sender_seq_for(std::uint64_t ticket, std::uint32_t drops_before) noexcept;
+  std::uint64_t crash_seq_for(std::uint64_t ticket, std::uint32_t drops_before,
+                              std::chrono::nanoseconds wait) noexcept;
   bool allow(Target& t) noexcept;
   void send_direct(Facility facility, Level level, std::string_view text, Scratch& scratch) noexcept;
   void kick_all() noexcept;
@@ -339,6 +353,8 @@ class Logger : public InGuardedMemory<Logger> {
   // number (a duplicate the receiver drops, never a gap).
   std::atomic<std::uint64_t> numbered_ticket_{UINT64_MAX};
   std::atomic<std::uint64_t> numbered_seq_{0};
+  std::atomic<pid_t> numbering_owner_{0};  // the thread between the two steps
+  friend struct LoggerTesting;             // src/console/testing.h
   std::atomic<pid_t> crash_owner_{0};
   std::atomic<std::uint32_t> wake_word_{0};
   std::atomic<bool> sender_sleeping_{false};
