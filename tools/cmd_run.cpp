@@ -105,9 +105,9 @@ std::string sanitizer_runtime() {
 #endif
 }
 
-// One output stream of the program: a line splitter; lines longer than
-// the record size become several records, the later ones marked as
-// continuations.
+// One output stream of the program: a line splitter; a line longer than a
+// record takes becomes several records (Logger::log_text: continuation
+// records, 'c' then '+').
 struct Stream {
   int fd;
   console::Level level;
@@ -210,15 +210,7 @@ class OutputPump {
     return pending >= lg_.ring_records() ? 0 : lg_.ring_records() - static_cast<std::size_t>(pending);
   }
 
-  void log_line(const Stream& s, std::string_view line) {
-    constexpr std::size_t kMaxText = 1024;
-    bool first = true;
-    do {
-      lg_.log_text(facility_, s.level, line.substr(0, kMaxText), !first);
-      line.remove_prefix(std::min(line.size(), kMaxText));
-      first = false;
-    } while (!line.empty());
-  }
+  void log_line(const Stream& s, std::string_view line) { lg_.log_text(facility_, s.level, line); }
 
   // One read of at most as many bytes as the ring has free records: every
   // record takes at least one byte of input, so none is dropped. False at
