@@ -136,5 +136,30 @@ TEST_F(RunCommand, LongLinesBecomeContinuationRecords) {
   EXPECT_FALSE(records.at(4).continuation);  // the exit record
 }
 
+// The limit and what happens beyond it, where a user looks: both commands'
+// --help (the same lines go the same way under netpoll run).
+TEST(RunCommandHelp, ConsoleAndRunStateTheLongestWholeLineAndTheContinuationRecords) {
+  std::string console_help, run_help;
+  ASSERT_EQ(sh(std::string(NP_NETPOLL_BIN) + " console --help", &console_help), 0);
+  ASSERT_EQ(sh(std::string(NP_NETPOLL_BIN) + " run --help", &run_help), 0);
+  EXPECT_NE(console_help.find("Long lines are sent whole. A record carries at most 8191 bytes (its text,\n"
+                              "newline, userdata and sysdata), the most netconsd takes: a line of up to\n"
+                              "8190 bytes goes as one record"),
+            std::string::npos)
+      << console_help;
+  EXPECT_NE(console_help.find("A longer line goes as several\nrecords cut between UTF-8 characters, the first "
+                              "flagged 'c' and the others\n'+' in the extended header"),
+            std::string::npos)
+      << console_help;
+  EXPECT_NE(console_help.find("--stats\ncounts these records as \"continued\"."), std::string::npos) << console_help;
+  EXPECT_NE(run_help.find("Long lines are sent whole, as netpoll console sends them: a line of up to\n"
+                          "8190 bytes goes as one record (a record carries at most 8191 bytes"),
+            std::string::npos)
+      << run_help;
+  EXPECT_NE(run_help.find("a longer one as several\nrecords cut between UTF-8 characters, flagged 'c' then '+'"),
+            std::string::npos)
+      << run_help;
+}
+
 }  // namespace
 }  // namespace np::console
