@@ -14,8 +14,8 @@
 //
 // Long lines: a record's body (its text escaped, then userdata and sysdata)
 // stays within wire::netconsole::kMaxBody, 8191 bytes, the most netconsd
-// takes; the extended format sends it in 1000-byte fragments (ncfrag), as
-// Linux does. log_text() sends a longer text as several records cut between
+// takes (LoggerConfig::max_text's default); the extended format sends it
+// in 1000-byte fragments (ncfrag), as Linux does. log_text() sends a longer text as several records cut between
 // UTF-8 characters, marked 'c' (the first) and '+' (the others) in the
 // extended header, as printk's continuation fragments were; in the basic
 // format every piece but the last goes without its newline, so the line
