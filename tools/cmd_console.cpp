@@ -22,6 +22,16 @@ constexpr const char* kHelp =
     "  +6665@10.0.0.1/eth0,6666@10.0.0.2/    extended, remote MAC by ARP\n"
     "  6665@/eth0,6666@10.0.0.2/             basic format\n"
     "\n"
+    "Long lines are sent whole. A record carries at most 8191 bytes (its text,\n"
+    "newline, userdata and sysdata), the most netconsd takes: a line of up to\n"
+    "8190 bytes goes as one record (fewer with --userdata or --sysdata; a byte\n"
+    "outside printable ASCII, or '\\', counts 4: it is sent as \\xHH), in\n"
+    "1000-byte fragments in the extended format. A longer line goes as several\n"
+    "records cut between UTF-8 characters, the first flagged 'c' and the others\n"
+    "'+' in the extended header, for the receiver to join; in the basic format\n"
+    "the pieces simply follow one another, the newline after the last. --stats\n"
+    "counts these records as \"continued\".\n"
+    "\n"
     "options:\n"
     "  --level L            emerg alert crit err warning notice info debug (default info)\n"
     "  --facility F         kern user mail daemon auth syslog lpr news uucp cron\n"
@@ -135,8 +145,12 @@ int cmd_console(int argc, char** argv) {
   };
   std::string line;
   while (std::getline(std::cin, line)) {
-    while (!room()) std::this_thread::sleep_for(std::chrono::microseconds(200));
-    (*lg)->log_text(*facility, *level, line);
+    // A long line is several records: room for each in turn.
+    std::size_t at = 0;
+    do {
+      while (!room()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      at = (*lg)->log_piece(*facility, *level, line, at);
+    } while (at < line.size());
   }
   const std::chrono::milliseconds linger_ms(static_cast<long>(linger * 1000));
   const bool all_sent = reliable ? (*lg)->wait_acked(linger_ms) : (*lg)->flush(linger_ms);

@@ -57,6 +57,12 @@ constexpr const char* kHelp =
     "signal; each signal it takes then costs a round trip through this runner\n"
     "(tens of microseconds): a program that takes thousands a second may\n"
     "prefer --no-trace.\n"
+    "Long lines are sent whole, as netpoll console sends them: a line of up to\n"
+    "8190 bytes goes as one record (a record carries at most 8191 bytes of\n"
+    "text, newline, userdata and sysdata, the most netconsd takes; a byte\n"
+    "outside printable ASCII, or '\\', counts 4), a longer one as several\n"
+    "records cut between UTF-8 characters, flagged 'c' then '+' in the\n"
+    "extended header (\"continued\" in --stats).\n"
     "TARGET is netconsole's option string on a packet device (both this\n"
     "runner and COMMAND open it), e.g. +6665@/eth0,6666@10.0.0.2/\n"
     "\n"
@@ -105,9 +111,9 @@ std::string sanitizer_runtime() {
 #endif
 }
 
-// One output stream of the program: a line splitter; lines longer than
-// the record size become several records, the later ones marked as
-// continuations.
+// One output stream of the program: a line splitter; a line longer than a
+// record takes becomes several records (Logger::log_text: continuation
+// records, 'c' then '+').
 struct Stream {
   int fd;
   console::Level level;
@@ -210,15 +216,7 @@ class OutputPump {
     return pending >= lg_.ring_records() ? 0 : lg_.ring_records() - static_cast<std::size_t>(pending);
   }
 
-  void log_line(const Stream& s, std::string_view line) {
-    constexpr std::size_t kMaxText = 1024;
-    bool first = true;
-    do {
-      lg_.log_text(facility_, s.level, line.substr(0, kMaxText), !first);
-      line.remove_prefix(std::min(line.size(), kMaxText));
-      first = false;
-    } while (!line.empty());
-  }
+  void log_line(const Stream& s, std::string_view line) { lg_.log_text(facility_, s.level, line); }
 
   // One read of at most as many bytes as the ring has free records: every
   // record takes at least one byte of input, so none is dropped. False at

@@ -45,6 +45,30 @@ long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const 
   return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
 }
 
+// A target's userdata as its records carry them: " key=value\n" lines.
+std::string userdata_lines(const TargetConfig& t) {
+  std::string lines;
+  for (const auto& [key, value] : t.userdata) lines += " " + key + "=" + value + "\n";
+  return lines;
+}
+
+// LoggerConfig::max_text = 0: the most text that keeps every target's
+// record body within kMaxBody (the release must be known: its sysdata line
+// counts).
+std::size_t default_max_text(const LoggerConfig& c) {
+  std::size_t overhead = 1;
+  for (const TargetConfig& t : c.targets) {
+    const std::string userdata = userdata_lines(t);
+    RecordFormat f;
+    f.extended = t.target.extended;
+    f.userdata = userdata;
+    f.release = std::string_view(c.release).substr(0, 127);  // as release_text_ keeps it
+    f.sysdata = t.sysdata;
+    overhead = std::max(overhead, record_overhead(f));
+  }
+  return overhead + Logger::kMinText > nc::kMaxBody ? Logger::kMinText : nc::kMaxBody - overhead;
+}
+
 }  // namespace
 
 // The names are wire's (netconsole's vocabulary, shared with the receiver).
@@ -84,16 +108,17 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
   if (cfg.targets.empty()) return setup_error(Errc::kInvalidArgument, cfg.name + ": no target");
   if (cfg.ring_records == 0 || cfg.ring_records > (1u << 20))
     return setup_error(Errc::kInvalidArgument, cfg.name + ": ring_records must be 1..1048576");
-  if (cfg.max_text == 0 || cfg.max_text > 65536)
-    return setup_error(Errc::kInvalidArgument, cfg.name + ": max_text must be 1..65536");
+  if (cfg.max_text > 65536)
+    return setup_error(Errc::kInvalidArgument, cfg.name + ": max_text must be 1..65536 (or 0: as netconsd takes)");
+  if (cfg.release.empty()) {
+    utsname u{};
+    if (::uname(&u) == 0) cfg.release = u.release;
+  }
+  if (cfg.max_text == 0) cfg.max_text = default_max_text(cfg);
   std::unique_ptr<Logger> lg(new Logger(std::move(cfg)));
   LoggerConfig& c = lg->cfg_;
 
   lg->release_ = c.release;
-  if (lg->release_.empty()) {
-    utsname u{};
-    if (::uname(&u) == 0) lg->release_ = u.release;
-  }
 
   if (c.targets.size() > kMaxTargets)
     return setup_error(Errc::kInvalidArgument, c.name + ": at most " + std::to_string(kMaxTargets) + " targets");
@@ -108,7 +133,6 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
     const std::string which = c.name + ": target " + std::to_string(i + 1) + " '" + t->cfg.target.text + "'";
     if (t->cfg.userdata.size() > kMaxUserdataEntries)
       return setup_error(Errc::kInvalidArgument, which + ": more than 256 userdata entries");
-    std::string userdata_block;
     for (const auto& [key, value] : t->cfg.userdata) {
       if (key.empty() || key.size() > kMaxUserdataKey || key.find_first_of("= \n") != std::string::npos)
         return setup_error(Errc::kInvalidArgument,
@@ -116,8 +140,8 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
       if (value.size() > kMaxUserdataValue || value.find('\n') != std::string::npos)
         return setup_error(Errc::kInvalidArgument,
                            which + ": userdata value of '" + key + "' must be under 200 bytes without a newline");
-      userdata_block += " " + key + "=" + value + "\n";
     }
+    const std::string userdata_block = userdata_lines(t->cfg);
     RecordFormat& f = t->format;
     if (!userdata_block.empty()) {
       t->userdata_mem = GuardedRegion::must_map(userdata_block.size(), "userdata");
@@ -210,15 +234,30 @@ Logger::~Logger() {
 
 bool Logger::begin_record(RecordRing::Claim& c) noexcept { return ring_.claim(c); }
 
-void Logger::finish_record(const RecordRing::Claim& c, Facility facility, Level level, bool continuation,
-                           std::size_t wanted_len) noexcept {
+void Logger::finish_formatted(const RecordRing::Claim& c, Facility facility, Level level,
+                              std::size_t wanted_len) noexcept {
+  // What did not fit in the slot is lost. The slot holds max_text bytes
+  // and a record max_text bytes escaped: a character the slot's end cut
+  // off is left out by the budget already (a byte outside ASCII counts
+  // four), so no character is split.
+  const std::string_view written(c.text.data(), std::min(wanted_len, c.text.size()));
+  const std::size_t len = piece_length(written, cfg_.max_text);
+  Marks marks;
+  marks.truncated = len < wanted_len;
+  finish_record(c, facility, level, len, marks);
+}
+
+void Logger::finish_record(const RecordRing::Claim& c, Facility facility, Level level, std::size_t text_len,
+                           Marks marks) noexcept {
   RecordMeta& m = *c.meta;
   m.timestamp_us = static_cast<std::uint64_t>(boottime_ns() / 1000);
   m.facility = static_cast<std::uint8_t>(facility);
   m.level = static_cast<std::uint8_t>(level);
-  m.continuation = continuation;
-  m.truncated = wanted_len > c.text.size();
-  m.text_len = static_cast<std::uint32_t>(std::min(wanted_len, c.text.size()));
+  m.continuation = marks.continuation;
+  m.follows = marks.follows;
+  m.more = marks.more;
+  m.truncated = marks.truncated;
+  m.text_len = static_cast<std::uint32_t>(std::min(text_len, c.text.size()));
   m.bypass_rate_limit = false;
   m.cpu = ::sched_getcpu();
   m.tid = current_tid();
@@ -226,15 +265,34 @@ void Logger::finish_record(const RecordRing::Claim& c, Facility facility, Level 
   ring_.publish(c);
   stats_.logged.add();
   if (m.truncated) stats_.truncated.add();
+  if (m.continuation) stats_.continued.add();
   wake_sender();
 }
 
-void Logger::log_text(Facility facility, Level level, std::string_view text, bool continuation) noexcept {
+std::size_t Logger::log_piece(Facility facility, Level level, std::string_view text, std::size_t offset) noexcept {
+  offset = std::min(offset, text.size());
+  const std::string_view rest = text.substr(offset);
+  // At most max_text bytes even unescaped: it fits in a slot.
+  const std::size_t len = std::min(piece_length(rest, cfg_.max_text), ring_.max_text());
+  const std::size_t next = offset + len;
+  Marks marks;
+  marks.follows = offset > 0;
+  marks.more = next < text.size();
+  marks.continuation = marks.follows || marks.more;
   RecordRing::Claim c;
-  if (!begin_record(c)) return;
-  const std::size_t n = std::min(text.size(), c.text.size());
-  std::memcpy(c.text.data(), text.data(), n);
-  finish_record(c, facility, level, continuation, text.size());
+  if (begin_record(c)) {
+    std::memcpy(c.text.data(), rest.data(), len);
+    finish_record(c, facility, level, len, marks);
+  }
+  return next;
+}
+
+void Logger::log_text(Facility facility, Level level, std::string_view text) noexcept {
+  // Bounded: every piece but an empty text's only one takes at least a byte.
+  std::size_t at = 0;
+  do {
+    at = log_piece(facility, level, text, at);
+  } while (at < text.size());
 }
 
 // A futex wake only when the sender sleeps: under load log() makes no
@@ -346,9 +404,15 @@ bool Logger::send_record(std::uint64_t seq, const RecordMeta& meta, std::string_
   for (auto& tp : targets_) {
     Target& t = *tp;
     if (!crash && crash_owner_.load(std::memory_order_acquire) != 0) return false;
-    if (!crash && !meta.bypass_rate_limit && !allow(t)) {
-      t.stats.dropped.add();
-      continue;
+    if (!crash && !meta.bypass_rate_limit) {
+      // A line in several records is let through or dropped whole: its
+      // first record takes a token, the following ones go its way.
+      const bool pass = meta.follows ? !t.dropping_line : allow(t);
+      if (!meta.follows) t.dropping_line = !pass;
+      if (!pass) {
+        t.stats.dropped.add();
+        continue;
+      }
     }
     std::uint32_t msgid = 0;
     if (t.cfg.target.extended && t.cfg.sysdata.msgid) {
@@ -546,6 +610,7 @@ std::string Logger::stats_json() const {
   core::JsonWriter j;
   j.begin_object();
   j.field("name", cfg_.name).field("logged", stats_.logged.value()).field("truncated", stats_.truncated.value());
+  j.field("continued", stats_.continued.value());
   j.field("ring_overflows", ring_.overflows()).field("ring_records", ring_.slots());
   j.field("pending", ring_.next_ticket() - consumed_.load());
   for (std::size_t i = 0; i < targets_.size(); ++i) {

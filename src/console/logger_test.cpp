@@ -333,6 +333,150 @@ TEST(Logger, CutsTooLongTextAndCountsIt) {
   EXPECT_EQ(lg->stats().truncated.value(), 1u);
 }
 
+// log() formats in place: a text longer than the slot is cut, and not
+// inside a character (é's first byte is the slot's last).
+TEST(Logger, LogCutsBetweenCharacters) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  auto c = config(wire, {"6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
+  c.max_text = 16;
+  auto lg = make(std::move(c));
+  ASSERT_TRUE(lg);
+  lg->log(Level::kInfo, "{}", "0123456789abcde\xc3\xa9");
+  lg->drain();
+  EXPECT_EQ(far.take(), (std::vector<std::string>{"0123456789abcde\n"}));
+  EXPECT_EQ(lg->stats().truncated.value(), 1u);
+}
+
+// log_text() sends a text longer than max_text whole, in several records:
+// the first flagged 'c', the others '+', cut where piece_length() says
+// (here before é, whose escaped bytes would not fit).
+TEST(Logger, ALongTextGoesAsContinuationRecordsCutBetweenCharacters) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
+  c.max_text = 32;
+  auto lg = make(std::move(c));
+  ASSERT_TRUE(lg);
+  const std::string first = "0123456789012345678901234567890";  // 31 bytes, then é would take 8
+  lg->log_text(Facility::kUser, Level::kInfo, first + "\xc3\xa9" + "tail" + std::string(30, 'z'));
+  lg->log_text(Facility::kUser, Level::kInfo, "next");
+  EXPECT_EQ(lg->drain(), 4u);
+  const auto got = far.take();
+  ASSERT_EQ(got.size(), 4u);
+  struct Want {
+    const char* flag;
+    std::string body;
+  };
+  const Want wants[] = {{",c;", first + "\n"},
+                        {",+;", "\\xc3\\xa9tail" + std::string(20, 'z') + "\n"},  // 8 + 4 + 20 = 32
+                        {",+;", std::string(10, 'z') + "\n"},
+                        {",-;", "next\n"}};
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const auto p = parsed(got[i]);
+    EXPECT_EQ(p.seq, i);
+    EXPECT_NE(got[i].find(wants[i].flag), std::string::npos) << got[i];
+    EXPECT_EQ(p.body, wants[i].body);
+  }
+  EXPECT_EQ(lg->stats().continued.value(), 3u);
+  EXPECT_EQ(lg->stats().truncated.value(), 0u);
+  EXPECT_NE(lg->stats_json().find("\"truncated\":0,\"continued\":3"), std::string::npos) << lg->stats_json();
+}
+
+// By default a record's body stays within kMaxBody, the most netconsd
+// takes: 8190 bytes of text and the newline, less what userdata and
+// sysdata take; a longer line is several records that join into it.
+TEST(Logger, RecordsStayWithinWhatNetconsdTakesByDefault) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  auto lg = make(config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
+  ASSERT_TRUE(lg);
+  EXPECT_EQ(lg->max_text(), 8190u);
+  lg->log_text(Facility::kUser, Level::kInfo, std::string(8190, 'x'));
+  lg->log_text(Facility::kUser, Level::kInfo, std::string(8191, 'y'));
+  lg->drain();
+  const auto got = reassemble(far.take());
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].body, std::string(8190, 'x') + "\n");
+  EXPECT_EQ(got[0].body.size(), nc::kMaxBody);
+  EXPECT_EQ(got[0].datagrams, 9u);  // in 1000-byte fragments, as Linux sends it
+  EXPECT_FALSE(got[0].first.continuation);
+  EXPECT_EQ(got[1].body, std::string(8190, 'y') + "\n");
+  EXPECT_TRUE(got[1].first.continuation && !got[1].first.follows);
+  EXPECT_EQ(got[2].body, "y\n");
+  EXPECT_TRUE(got[2].first.continuation && got[2].first.follows);
+
+  // Userdata and sysdata take their room; text that is sent escaped counts
+  // four a byte.
+  const auto wire2 = unique_wire();
+  Far far2(wire2);
+  auto c = config(wire2, {"+r6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
+  c.targets[0].userdata = {{"host", "web-7"}};
+  c.targets[0].sysdata = Sysdata{true, true, true, true};
+  auto lg2 = make(std::move(c));
+  ASSERT_TRUE(lg2);
+  EXPECT_EQ(lg2->max_text(), 8191u - (1 + 12 + 16 + 27 + (9 + 10 + 1) + 18));  // " host=web-7\n", sysdata lines
+  std::string line;
+  for (int i = 0; line.size() < 70000; ++i) line += "frame " + std::to_string(i) + " \"caf\xc3\xa9\" \\ \xe2\x82\xac\t";
+  lg2->log_text(Facility::kUser, Level::kInfo, line);
+  lg2->drain();
+  const auto pieces = reassemble(far2.take());
+  ASSERT_GT(pieces.size(), 9u);
+  EXPECT_EQ(lg2->stats().continued.value(), pieces.size());
+  std::string joined;
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    EXPECT_LE(pieces[i].body.size(), nc::kMaxBody) << i;
+    EXPECT_TRUE(pieces[i].first.continuation);
+    EXPECT_EQ(pieces[i].first.follows, i > 0);
+    const std::string text = pieces[i].body.substr(0, pieces[i].body.find('\n'));
+    std::string raw(text.size(), '\0');
+    raw.resize(nc::unescape(text, raw));
+    joined += raw;
+  }
+  EXPECT_EQ(joined, line);
+}
+
+// The basic format has no header to flag pieces with: each goes without
+// its newline, so the datagrams are the line and one newline, as if it had
+// been one record.
+TEST(Logger, BasicFormatSendsALongLineAsOneStreamOfText) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  auto lg = make(config(wire, {"6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
+  ASSERT_TRUE(lg);
+  std::string line;
+  for (int i = 0; line.size() < 20000; ++i) line += "b" + std::to_string(i) + " \xc3\xa9 ";
+  lg->log_text(Facility::kUser, Level::kInfo, line);
+  lg->log_text(Facility::kUser, Level::kInfo, "next");
+  lg->drain();
+  std::string stream;
+  for (const auto& d : far.take()) {
+    EXPECT_LE(d.size(), nc::kMaxDatagram);
+    stream += d;
+  }
+  EXPECT_EQ(stream, line + "\nnext\n");
+  EXPECT_GE(lg->stats().continued.value(), 3u);  // é counts four: fewer than 8190 bytes a record
+}
+
+// A rate-limited target takes or drops a line in several records whole:
+// its first record takes the token.
+TEST(Logger, RateLimitLetsALineInSeveralRecordsThroughWhole) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
+  c.targets[0].rate = RateLimit{std::chrono::hours(1), 1};
+  c.max_text = 16;
+  auto lg = make(std::move(c));
+  ASSERT_TRUE(lg);
+  lg->log_text(Facility::kUser, Level::kInfo, std::string(40, 'a'));
+  lg->log_text(Facility::kUser, Level::kInfo, std::string(40, 'b'));
+  lg->drain();
+  const auto got = far.take();
+  ASSERT_EQ(got.size(), 3u);
+  for (const auto& d : got) EXPECT_EQ(parsed(d).body.substr(0, 1), "a");
+  EXPECT_EQ(lg->target_stats(0).dropped.value(), 3u);
+}
+
 TEST(Logger, RefusesBadUserdataNamingTheTarget) {
   const auto wire = unique_wire();
   auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});

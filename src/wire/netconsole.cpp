@@ -102,7 +102,8 @@ std::size_t format_header(const Header& h, std::span<char> out) noexcept {
   const bool ok = (h.release.empty() || (put(out, at, h.release) && put(out, at, ","))) &&
                   put_uint(out, at, std::uint64_t{h.facility} * 8 + h.level) && put(out, at, ",") &&
                   put_uint(out, at, h.seq) && put(out, at, ",") && put_uint(out, at, h.timestamp_us) &&
-                  put(out, at, h.continuation ? ",c" : ",-") && (!h.emergency || put(out, at, ",ncemg=1"));
+                  put(out, at, !h.continuation ? ",-" : h.follows ? ",+" : ",c") &&
+                  (!h.emergency || put(out, at, ",ncemg=1"));
   return ok ? at : 0;
 }
 
@@ -149,7 +150,7 @@ Result<Parsed> parse_extended(std::string_view datagram) noexcept {
 
   // Header fields: [release,]prio,seq,ts,flag[,more...]. The first five
   // fields decide whether a release leads: without one, the fourth field is
-  // the flag ('-' or 'c'); with one, the fifth is.
+  // the flag ('-', 'c' or '+'); with one, the fifth is.
   std::string_view rest = datagram.substr(0, semi);
   const auto next_field = [&rest]() {
     const auto comma = rest.find(',');
@@ -160,7 +161,7 @@ Result<Parsed> parse_extended(std::string_view datagram) noexcept {
   std::string_view f[5];
   std::size_t n = 0;
   while (n < 5 && (n == 0 || !rest.empty())) f[n++] = next_field();
-  const auto is_flag = [](std::string_view v) { return v == "-" || v == "c"; };
+  const auto is_flag = [](std::string_view v) { return v == "-" || v == "c" || v == "+"; };
   std::size_t first = 0;
   if (n >= 4 && is_flag(f[3])) {
     first = 0;
@@ -175,7 +176,8 @@ Result<Parsed> parse_extended(std::string_view datagram) noexcept {
   p.facility = static_cast<std::uint8_t>(prio >> 3);
   p.level = static_cast<std::uint8_t>(prio & 7);
   if (!parse_uint(f[first + 1], p.seq) || !parse_uint(f[first + 2], p.timestamp_us)) return fail(Errc::kMalformed);
-  p.continuation = f[first + 3] == "c";
+  p.continuation = f[first + 3] != "-";
+  p.follows = f[first + 3] == "+";
 
   // After the flag: ncfrag=, ncemg=, and fields we do not know (ignored, as
   // a receiver must for forward compatibility).

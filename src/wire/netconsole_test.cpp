@@ -206,6 +206,34 @@ TEST(NetconsoleParse, ReadsEveryHeaderField) {
   EXPECT_EQ(p->body, "text\n");
 }
 
+// A line sent in several records: 'c' on the first, '+' on the others
+// (the marks older kernels' /dev/kmsg wrote, and netconsd's ncrx reads as
+// cont_start and cont).
+TEST(NetconsoleFormat, WritesAndReadsTheContinuationFlags) {
+  char out[kMaxHeader];
+  Header h{"6.1.0-test", 1, 6, 7, 100, false};
+  EXPECT_EQ(std::string_view(out, format_header(h, out)), "6.1.0-test,14,7,100,-");
+  h.continuation = true;
+  EXPECT_EQ(std::string_view(out, format_header(h, out)), "6.1.0-test,14,7,100,c");
+  h.follows = true;
+  EXPECT_EQ(std::string_view(out, format_header(h, out)), "6.1.0-test,14,7,100,+");
+  h.emergency = true;
+  EXPECT_EQ(std::string_view(out, format_header(h, out)), "6.1.0-test,14,7,100,+,ncemg=1");
+  struct Want {
+    const char* datagram;
+    bool continuation, follows;
+  };
+  for (const Want& w : {Want{"14,7,100,-;x", false, false}, Want{"14,7,100,c;x", true, false},
+                        Want{"14,7,100,+;x", true, true}, Want{"6.1.0-test,14,7,100,+,ncfrag=0/1;x", true, true}}) {
+    auto p = parse_extended(w.datagram);
+    ASSERT_TRUE(p) << w.datagram;
+    EXPECT_EQ(p->continuation, w.continuation) << w.datagram;
+    EXPECT_EQ(p->follows, w.follows) << w.datagram;
+    EXPECT_EQ(p->seq, 7u) << w.datagram;
+  }
+  EXPECT_FALSE(parse_extended("14,7,100,++;x"));
+}
+
 TEST(NetconsoleParse, RefusesMalformedHeaders) {
   for (const char* bad : {"no semicolon", "6,1,2;x", "6,1,2,x;x", "999,1,2,-;x", "a,1,2,-;x", "6,-1,2,-;x",
                           "6,1,2,-,ncfrag=5/3;x", "6,1,2,-,ncfrag=0/2;xyz", "6,1,2,-,ncfrag=1;x", ";"}) {

@@ -18,6 +18,7 @@
 
 #include "net_helpers.h"
 #include "netns.h"
+#include "netpoll/wire/netconsole.h"
 #include "pcap_reader.h"
 
 namespace np::tools {
@@ -25,6 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace np::testing;
+namespace nc = np::wire::netconsole;
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -282,6 +284,111 @@ TEST_F(ListenOverVeth, ANewStreamIsAReset) {
   EXPECT_NE(l.err().find("\"resets\":1,"), std::string::npos) << l.err();
   EXPECT_NE(l.err().find("\"records\":8,"), std::string::npos) << l.err();
   EXPECT_NE(l.out().find("\"text\":\"8\""), std::string::npos) << l.out();
+}
+
+// --- long lines ---------------------------------------------------------------------
+
+// A JSON string value of listen's output, from the '"' after `key` on:
+// the escapes base/json.h writes undone (\uXXXX only for controls there).
+std::string json_text(const std::string& line, const std::string& key) {
+  const auto begin = line.find("\"" + key + "\":\"");
+  if (begin == std::string::npos) return "<no " + key + ">";
+  std::string out;
+  for (std::size_t i = begin + key.size() + 4; i < line.size() && line[i] != '"'; ++i) {
+    if (line[i] != '\\') {
+      out += line[i];
+      continue;
+    }
+    const char e = line[++i];
+    switch (e) {
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case 'r': out += '\r'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'u': out += static_cast<char>(std::stoi(line.substr(i + 1, 4), nullptr, 16)); i += 4; break;
+      default: out += e;  // " \ /
+    }
+  }
+  return out;
+}
+
+// A line of `size` bytes made of `unit` repeated and cut at a unit's end,
+// then '.' to the size: whole characters only.
+std::string line_of(std::size_t size, const std::string& unit) {
+  std::string s;
+  while (s.size() + unit.size() <= size) s += unit;
+  return s + std::string(size - s.size(), '.');
+}
+
+// Stack traces and JSON payloads are long lines: a 3000-byte line arrives
+// as one record (in fragments), a 70,000-byte one as records flagged 'c'
+// then '+' (listen shows each with "continuation":true) that rejoin into
+// it exactly; every record within 8191 bytes, the most netconsd takes. In
+// the basic format the line's bytes all arrive, in order.
+TEST_F(ListenOverVeth, LongLinesArriveWholeOrAsContinuationRecordsThatRejoinExactly) {
+  Listener l(bed.b, {"--bind", "10.77.0.2", "--format", "json", "--timeout", "6"}, dir);
+  const std::vector<std::string> lines = {
+      "before",
+      line_of(3000, "at handler(\"caf\xc3\xa9\") in C:\\srv\\app.cpp:42 | "),
+      line_of(70000, "{\"n\":12345,\"s\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"p\":\"C:\\\\tmp\",\"t\":\"\t\"},"),
+      "after",
+  };
+  std::string input;
+  for (const auto& line : lines) input += line + "\n";
+  std::ofstream(dir.path() / "input", std::ios::binary) << input;
+  std::string sent;
+  ASSERT_EQ(sh(netpoll_in(bed.a) + " console --stats '+6665@/np0,6666@10.77.0.2/" + bed.b_mac + "' < " +
+                   (dir.path() / "input").string() + " 2>&1",
+               &sent),
+            0)
+      << sent;
+  ASSERT_TRUE(sh_ok(netpoll_in(bed.a) + " console --quiet '6668@/np0,6666@10.77.0.2/" + bed.b_mac + "' < " +
+                    (dir.path() / "input").string()));
+  l.wait();
+  const std::string out = l.out();
+  // Extended records in order, a run of continuation records joined into
+  // one line ('c' then '+': listen marks both "continuation"; the input has
+  // one such line, so runs cannot touch).
+  std::vector<std::string> got;
+  std::vector<std::string> record_lines;
+  std::size_t continued = 0;
+  bool joining = false;
+  std::string basic;
+  for (std::size_t at = 0, nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1) {
+    const std::string line = out.substr(at, nl - at);
+    const std::string text = json_text(line, "text");
+    if (line.find("\"source\":\"10.77.0.1:6668\",\"format\":\"basic\"") != std::string::npos) basic += text;
+    const std::string head = "\"source\":\"10.77.0.1:6665\",\"format\":\"extended\",\"seq\":" +
+                             std::to_string(record_lines.size()) + ",";
+    if (line.find(head) == std::string::npos) continue;
+    record_lines.push_back(line);
+    EXPECT_LE(nc::escaped_length(text) + 1, nc::kMaxBody) << "record " << record_lines.size() - 1;
+    const bool continuation = line.find("\"continuation\":true") != std::string::npos;
+    continued += continuation ? 1 : 0;
+    if (continuation && joining) {
+      got.back() += text;
+    } else {
+      got.push_back(text);
+    }
+    joining = continuation;
+  }
+  ASSERT_EQ(got.size(), lines.size()) << l.err();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_TRUE(got[i] == lines[i]) << "line " << i << ": " << got[i].size() << " bytes of " << lines[i].size();
+  }
+  // The 3000-byte line: one record (number 1), in fragments.
+  ASSERT_GE(record_lines.size(), 4u);
+  EXPECT_NE(record_lines[1].find("\"continuation\":false"), std::string::npos) << record_lines[1];
+  EXPECT_EQ(record_lines[1].find("\"fragments\":1,"), std::string::npos) << record_lines[1];
+  // The 70,000-byte line is every other record: the others are one each.
+  EXPECT_EQ(record_lines.size(), 3 + continued);
+  EXPECT_GT(continued, 8u);  // more than 8190 bytes a record
+  EXPECT_NE(sent.find("\"truncated\":0,\"continued\":" + std::to_string(continued) + ","), std::string::npos) << sent;
+  // Basic: no flags to join by; every byte, in order.
+  std::string all;
+  for (const auto& line : lines) all += line;
+  EXPECT_TRUE(basic == all) << basic.size() << " bytes of " << all.size();
 }
 
 // --- reliable mode under loss ------------------------------------------------------

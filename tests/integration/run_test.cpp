@@ -115,16 +115,50 @@ TEST_F(RunCommand, PassesTheExitStatusThrough) {
       << output;
 }
 
+// A line of 2500 bytes is one record (Linux's 1024 is no limit here); one
+// of 20,000 is three, 8190 + 8190 + 3620 bytes (a record's body at most
+// 8191, the most netconsd takes), flagged 'c', '+', '+'.
 TEST_F(RunCommand, LongLinesBecomeContinuationRecords) {
   UdpSocket peer(bed.b, bed.b_ip, 6666);
-  EXPECT_EQ(run("sh -c 'head -c 2500 /dev/zero | tr \"\\\\0\" x; echo'"), 0);
+  EXPECT_EQ(run("sh -c 'head -c 2500 /dev/zero | tr \"\\\\0\" x; echo; head -c 20000 /dev/zero | tr \"\\\\0\" y; echo'"),
+            0);
   const auto records = collect_records(peer);
-  ASSERT_EQ(records.size(), 4u);  // 1024 + 1024 + 452, and the exit record
-  EXPECT_EQ(records.at(0).text, std::string(1024, 'x'));
+  ASSERT_EQ(records.size(), 5u);  // 2500, 8190 + 8190 + 3620, and the exit record
+  EXPECT_EQ(records.at(0).text, std::string(2500, 'x'));
   EXPECT_FALSE(records.at(0).continuation);
+  EXPECT_EQ(records.at(1).text, std::string(8190, 'y'));
   EXPECT_TRUE(records.at(1).continuation);
-  EXPECT_TRUE(records.at(2).continuation);
-  EXPECT_EQ(records.at(2).text, std::string(2500 - 2048, 'x'));
+  EXPECT_FALSE(records.at(1).follows);
+  EXPECT_EQ(records.at(2).text, std::string(8190, 'y'));
+  EXPECT_TRUE(records.at(2).continuation && records.at(2).follows);
+  EXPECT_EQ(records.at(3).text, std::string(20000 - 2 * 8190, 'y'));
+  EXPECT_TRUE(records.at(3).continuation && records.at(3).follows);
+  EXPECT_FALSE(records.at(4).continuation);  // the exit record
+}
+
+// The limit and what happens beyond it, where a user looks: both commands'
+// --help (the same lines go the same way under netpoll run).
+TEST(RunCommandHelp, ConsoleAndRunStateTheLongestWholeLineAndTheContinuationRecords) {
+  std::string console_help, run_help;
+  ASSERT_EQ(sh(std::string(NP_NETPOLL_BIN) + " console --help", &console_help), 0);
+  ASSERT_EQ(sh(std::string(NP_NETPOLL_BIN) + " run --help", &run_help), 0);
+  EXPECT_NE(console_help.find("Long lines are sent whole. A record carries at most 8191 bytes (its text,\n"
+                              "newline, userdata and sysdata), the most netconsd takes: a line of up to\n"
+                              "8190 bytes goes as one record"),
+            std::string::npos)
+      << console_help;
+  EXPECT_NE(console_help.find("A longer line goes as several\nrecords cut between UTF-8 characters, the first "
+                              "flagged 'c' and the others\n'+' in the extended header"),
+            std::string::npos)
+      << console_help;
+  EXPECT_NE(console_help.find("--stats\ncounts these records as \"continued\"."), std::string::npos) << console_help;
+  EXPECT_NE(run_help.find("Long lines are sent whole, as netpoll console sends them: a line of up to\n"
+                          "8190 bytes goes as one record (a record carries at most 8191 bytes"),
+            std::string::npos)
+      << run_help;
+  EXPECT_NE(run_help.find("a longer one as several\nrecords cut between UTF-8 characters, flagged 'c' then '+'"),
+            std::string::npos)
+      << run_help;
 }
 
 }  // namespace

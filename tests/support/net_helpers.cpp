@@ -237,6 +237,7 @@ std::map<std::uint64_t, ConsoleRecord> parse_records(const std::vector<std::stri
       r.level = p->level;
       r.facility = p->facility;
       r.continuation = p->continuation;
+      r.follows = p->follows;
       r.emergency = p->emergency;
     }
     if (body.size() < p->frag_offset + p->body.size()) body.resize(p->frag_offset + p->body.size());

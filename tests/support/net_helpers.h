@@ -75,7 +75,8 @@ class UdpSocket {
 struct ConsoleRecord {
   std::uint8_t level = 0;
   std::uint8_t facility = 0;
-  bool continuation = false;
+  bool continuation = false;  // 'c' or '+': a piece of a line sent in several records
+  bool follows = false;       // '+': not the line's first piece
   bool emergency = false;
   std::string text;
 };

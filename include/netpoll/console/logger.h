@@ -12,6 +12,17 @@
 // sender wait, up to a second per datagram, rather than lose the record:
 // the backpressure reaches the ring.
 //
+// Long lines: a record's body (its text escaped, then userdata and sysdata)
+// stays within wire::netconsole::kMaxBody, 8191 bytes, the most netconsd
+// takes (LoggerConfig::max_text's default); the extended format sends it
+// in 1000-byte fragments (ncfrag), as Linux does. log_text() sends a longer text as several records cut between
+// UTF-8 characters, marked 'c' (the first) and '+' (the others) in the
+// extended header, as printk's continuation fragments were; in the basic
+// format every piece but the last goes without its newline, so the line
+// goes on in the next datagram. Nothing is cut away (LoggerStats::continued
+// counts the pieces); log(), which formats in place, cuts instead (counted
+// as truncated).
+//
 // Reliable mode (netconsd's ncrx protocol), per extended target: every
 // record sent is kept in a retransmit window fixed at setup until the
 // receiver acknowledges it. The receiver answers "ncrx<ack-seq> <missing>..."
@@ -116,14 +127,24 @@ struct TargetStats : ReliableStats {
 
 struct LoggerStats {
   SharedCounter logged;     // records written into the ring
-  SharedCounter truncated;  // records cut to max_text
+  SharedCounter truncated;  // log() records cut to max_text
+  SharedCounter continued;  // records that carry a piece of a log_text() text longer than max_text ('c' and '+')
 };
 
 struct LoggerConfig {
   std::string name = "netconsole";
   std::vector<TargetConfig> targets;
   std::size_t ring_records = 1024;
-  std::size_t max_text = 1024;  // bytes of text per record (Linux keeps 1024)
+  // The most text one record carries, counted as the extended format sends
+  // it (a byte below 0x20, 0x7f and above, and '\' take four: \xHH). A
+  // longer log_text() text goes in several records, a longer log() is cut.
+  // 0: as much as keeps every target's records within
+  // wire::netconsole::kMaxBody (8191 bytes, the most netconsd takes) after
+  // their newline, userdata and sysdata: 8190 without userdata and sysdata;
+  // never less than kMinText (userdata that leave less make records that
+  // netconsd refuses). The ring and each reliable window hold this many
+  // bytes per record. Under 16 a character may be cut (piece_length()).
+  std::size_t max_text = 0;
   Facility facility = Facility::kUser;  // of log() calls that name none
   std::string release;          // empty: the running kernel's (uname -r)
   bool sender_thread = true;    // false: call drain() yourself (tests)
@@ -151,6 +172,8 @@ class Logger : public InGuardedMemory<Logger> {
   // The longest crash record crash_send() takes whole (a full register dump
   // and backtrace is a few KiB; cut beyond this).
   static constexpr std::size_t kMaxCrashText = 32 * 1024;
+  // The least text per record LoggerConfig::max_text = 0 gives.
+  static constexpr std::size_t kMinText = 1024;
 
   // Sets up every target (netpoll clients, MAC resolution, ...). An error
   // names the target that failed. Context: setup.
@@ -164,17 +187,28 @@ class Logger : public InGuardedMemory<Logger> {
   // was standardised from: g++ 12 has no <format>; the format string is
   // checked at compile time). Never blocks, never allocates (formatting
   // goes straight into the ring slot); a text longer than max_text is cut
-  // (and counted). Context: any.
+  // between UTF-8 characters (and counted as truncated). Context: any.
   template <class... Args>
   void log(Level level, fmt::format_string<Args...> format, Args&&... args) noexcept {
-    log_with(config_facility_, level, false, format, std::forward<Args>(args)...);
+    log_with(config_facility_, level, format, std::forward<Args>(args)...);
   }
   template <class... Args>
   void log(Facility facility, Level level, fmt::format_string<Args...> format, Args&&... args) noexcept {
-    log_with(facility, level, false, format, std::forward<Args>(args)...);
+    log_with(facility, level, format, std::forward<Args>(args)...);
   }
-  // A record whose text is given as it is. Context: any.
-  void log_text(Facility facility, Level level, std::string_view text, bool continuation = false) noexcept;
+  // A record whose text is given as it is; a text longer than max_text goes
+  // whole, in several records (log_piece() for each), one after the other
+  // in the ring (another thread's record may come between them). With the
+  // ring full, the pieces that do not fit are dropped (counted, a gap).
+  // Context: any.
+  void log_text(Facility facility, Level level, std::string_view text) noexcept;
+  // One record of `text`: the piece that begins at `offset` (0, then what
+  // the previous call returned), cut where piece_length() says and marked
+  // as a continuation when the text takes more than one. Returns where the
+  // next piece begins: text.size() when the text is done. For a caller that
+  // waits for room in the ring between pieces (netpoll console); a piece
+  // that finds the ring full is dropped (counted). Context: any.
+  std::size_t log_piece(Facility facility, Level level, std::string_view text, std::size_t offset) noexcept;
 
   // Waits until every record logged so far has been sent (and every
   // device's deferred queue is empty), or `timeout` passes. True if all
@@ -232,6 +266,8 @@ class Logger : public InGuardedMemory<Logger> {
   std::size_t crash_resend_unacked(std::chrono::nanoseconds wait, std::chrono::nanoseconds budget) noexcept;
 
   const LoggerStats& stats() const noexcept { return stats_; }
+  // LoggerConfig::max_text as set up (0 made into the default). Context: any.
+  std::size_t max_text() const noexcept { return cfg_.max_text; }
   const TargetStats& target_stats(std::size_t i) const noexcept { return targets_[i]->stats; }
   std::size_t target_count() const noexcept { return target_count_; }
   core::Netpoll& target_client(std::size_t i) noexcept { return *targets_[i]->np; }
@@ -255,6 +291,9 @@ class Logger : public InGuardedMemory<Logger> {
     // Token bucket, used by the one thread that sends (no sharing).
     double tokens = 0;
     std::int64_t refilled_ns = 0;
+    // The rate limit lets a line sent in several records through whole or
+    // not at all: its first record decides for the others.
+    bool dropping_line = false;
     TargetStats stats;
   };
   // What building and sending one record's datagrams to one target did.
@@ -262,6 +301,13 @@ class Logger : public InGuardedMemory<Logger> {
     std::size_t sent = 0;
     std::size_t errors = 0;
     bool interrupted = false;  // the crash path took over in the middle
+  };
+  // How a record stands among the records of one line (RecordMeta).
+  struct Marks {
+    bool continuation = false;
+    bool follows = false;
+    bool more = false;
+    bool truncated = false;
   };
   // Space for one record's body for every target.
   // (In a guarded mapping: the crash path formats into it.)
@@ -279,17 +325,18 @@ class Logger : public InGuardedMemory<Logger> {
   explicit Logger(LoggerConfig cfg);
 
   template <class... Args>
-  void log_with(Facility facility, Level level, bool continuation, fmt::format_string<Args...> format,
-                Args&&... args) noexcept {
+  void log_with(Facility facility, Level level, fmt::format_string<Args...> format, Args&&... args) noexcept {
     RecordRing::Claim c;
     if (!begin_record(c)) return;
     const auto r = fmt::format_to_n(c.text.data(), c.text.size(), format,
                                     std::forward<Args>(args)...);
-    finish_record(c, facility, level, continuation, static_cast<std::size_t>(r.size));
+    finish_formatted(c, facility, level, static_cast<std::size_t>(r.size));
   }
   bool begin_record(RecordRing::Claim& c) noexcept;
-  void finish_record(const RecordRing::Claim& c, Facility facility, Level level, bool continuation,
-                     std::size_t wanted_len) noexcept;
+  // log(): `wanted_len` bytes formatted, as many as fit in the slot written.
+  void finish_formatted(const RecordRing::Claim& c, Facility facility, Level level, std::size_t wanted_len) noexcept;
+  void finish_record(const RecordRing::Claim& c, Facility facility, Level level, std::size_t text_len,
+                     Marks marks) noexcept;
 
   void sender_loop();
   void wake_sender() noexcept;

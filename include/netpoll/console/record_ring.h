@@ -39,8 +39,14 @@ struct RecordMeta {
   std::uint32_t text_len = 0;
   std::uint8_t facility = 1;
   std::uint8_t level = 6;
+  // A line longer than a record takes (Logger::log_text) goes in several
+  // records: every one of them is a continuation, all but the first follow
+  // (the extended header's 'c', then '+'), all but the last have more after
+  // them (the basic format leaves their newline out).
   bool continuation = false;
-  bool truncated = false;          // the text was cut to the slot's size
+  bool follows = false;
+  bool more = false;
+  bool truncated = false;          // the text was cut (Logger::log, over max_text)
   bool bypass_rate_limit = false;  // crash records
   std::int32_t cpu = -1;
   std::int32_t tid = 0;

@@ -5,9 +5,13 @@
 //
 // Extended format (Linux netconsole with '+', printk's /dev/kmsg records):
 //
-//   [release,]<prio>,<seq>,<timestamp-us>,<-|c>[,ncfrag=<off>/<total>];<body>
+//   [release,]<prio>,<seq>,<timestamp-us>,<-|c|+>[,ncfrag=<off>/<total>];<body>
 //
-// prio = facility*8 + level; '-' or 'c' (a continuation). The body is the
+// prio = facility*8 + level; the flag is '-', or for a line sent in several
+// records (printk's continuation fragments) 'c' on its first record and '+'
+// on each following one: a reader joins a 'c' record and the '+' records
+// after it (older kernels' /dev/kmsg wrote both, recent ones write only
+// 'c'; netconsd's ncrx reads both: cont_start, cont). The body is the
 // record text with bytes < 0x20, >= 0x7f and '\' escaped as \xHH, then '\n',
 // then dictionary lines " KEY=VALUE\n" (values escaped the same way), then
 // netconsole's userdata " key=value\n" and sysdata lines. A message longer
@@ -31,6 +35,11 @@
 namespace np::wire::netconsole {
 
 inline constexpr std::size_t kMaxDatagram = 1000;  // Linux's MAX_PRINT_CHUNK
+// The longest body (the ncfrag total) a receiver is sure to take: netconsd's
+// ncrx refuses a fragment whose total is NCRX_LINE_MAX (8192) or more, and
+// Linux's own extended messages, header included, fit in
+// CONSOLE_EXT_LOG_MAX (8192). netpoll listen takes 64 KiB.
+inline constexpr std::size_t kMaxBody = 8191;
 
 // One datagram, valid during the call.
 using DatagramSink = FunctionRef<void(std::string_view datagram)>;
@@ -79,13 +88,15 @@ struct Header {
   std::uint8_t level = 6;     // LOG_INFO
   std::uint64_t seq = 0;
   std::uint64_t timestamp_us = 0;
-  bool continuation = false;
+  bool continuation = false;  // 'c': a line sent in several records
   bool emergency = false;  // ",ncemg=1": netconsd's reliable mode, a retransmission cycle
+  bool follows = false;    // with continuation: '+', a record after the line's first
 };
 
 inline constexpr std::size_t kMaxHeader = 200;  // release (< 65) + numbers + ncfrag
 
-// "[release,]prio,seq,ts,-[,ncemg=1]" without ';' (and without ncfrag).
+// "[release,]prio,seq,ts,flag[,ncemg=1]" without ';' (and without ncfrag);
+// the flag '-', 'c' (continuation) or '+' (continuation and follows).
 // Returns the length, or 0 if `out` is too small.
 std::size_t format_header(const Header& h, std::span<char> out) noexcept;
 
@@ -107,7 +118,8 @@ struct Parsed {
   std::uint8_t level = 0;
   std::uint64_t seq = 0;
   std::uint64_t timestamp_us = 0;
-  bool continuation = false;
+  bool continuation = false;  // 'c' or '+': a piece of a line sent in several records
+  bool follows = false;       // '+': not the line's first piece
   bool fragmented = false;
   std::size_t frag_offset = 0;
   std::size_t frag_total = 0;
