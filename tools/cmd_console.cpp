@@ -2,13 +2,17 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "client_options.h"
 #include "commands.h"
+#include "netpoll/base/clock.h"
 #include "netpoll/console/logger.h"
 #include "netpoll/console/stream_state.h"
+#include "netpoll/console/pace.h"
+#include "reliable_notice.h"
 
 namespace np::tools {
 namespace {
@@ -38,16 +42,37 @@ constexpr const char* kHelp =
     "                       authpriv ftp local0..local7 (default user)\n"
     "  --userdata KEY=VALUE add \" KEY=VALUE\" to every extended record (repeatable)\n"
     "  --sysdata LIST       any of cpu,taskname,release,msgid\n"
-    "  --rate-limit MS:N    at most N records per MS milliseconds per target\n"
-    "  --reliable           netconsd's reliable mode, on every target (extended\n"
-    "                       only): keep each record until the receiver acknowledges\n"
-    "                       it (netpoll listen --ack, netconsd), send again what it\n"
-    "                       reports missing, and after 10 s without progress resend\n"
-    "                       the unacknowledged ones marked ncemg=1, a round a\n"
-    "                       second, until the acknowledgements move again; keeps\n"
-    "                       the last 1024 unacknowledged records\n"
+    "  --rate-limit MS:N    at most N records per MS milliseconds per target;\n"
+    "                       the rest are dropped (counted)\n"
+    "  --pace RATE          send no faster than RATE, and read standard input no\n"
+    "                       faster either (nothing is dropped: the writer waits):\n"
+    "                       N or N/s records a second, NB/s, NKB/s or NMB/s bytes\n"
+    "                       of input a second (K = 1000); bursts of at most 2 ms\n"
+    "                       worth. Retransmissions are not paced\n"
+    "  --reliable           netconsd's reliable mode (ncrx), on every target\n"
+    "                       (extended only): keep each record until the receiver\n"
+    "                       acknowledges it, send again what it reports missing,\n"
+    "                       and after 10 s without progress resend the\n"
+    "                       unacknowledged ones marked ncemg=1, a round a second,\n"
+    "                       until the acknowledgements move again; keeps the last\n"
+    "                       1024 unacknowledged records (reading waits while they\n"
+    "                       fill the window). What acknowledges: netpoll listen\n"
+    "                       --ack, or a receiver built on netconsd's ncrx library;\n"
+    "                       netconsd itself does not\n"
+    "  --ack-wait S         with --reliable: a target that acknowledges nothing\n"
+    "                       within S seconds of its first record (default 3) is\n"
+    "                       said so on stderr and falls back to plain sending for\n"
+    "                       good: the records held for its first answer are sent\n"
+    "                       once, and every later record once, none kept\n"
     "  --linger S           at exit, wait up to S seconds for records to go out\n"
-    "                       (with --reliable: to be acknowledged) (default 2)\n";
+    "                       (with --reliable: to be acknowledged; then records a\n"
+    "                       silent target still holds are sent once, as above)\n"
+    "                       (default 2)\n";
+
+constexpr const char* kHelpExit =
+    "\n"
+    "Exit status: 0 when every record went out (with --reliable: and was\n"
+    "acknowledged), 1 otherwise, 2 for a usage error.\n";
 
 console::RateLimit parse_rate(const std::string& text) {
   const auto colon = text.find(':');
@@ -71,13 +96,14 @@ int cmd_console(int argc, char** argv) {
   ArgParser args;
   declare_client_options(args);
   args.option("level").option("facility").option("userdata").option("sysdata").option("rate-limit");
-  args.option("linger").flag("reliable").flag("help");
+  args.option("linger").flag("reliable").option("ack-wait").option("pace").flag("help");
   declare_stream_options(args);
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
     std::fputs(kStreamOptionsHelp, stdout);
     std::fputs(kClientOptionsHelp, stdout);
+    std::fputs(kHelpExit, stdout);
     return 0;
   }
   if (args.positional().size() != 1) throw UsageError("expected one TARGET (several are separated by ';')");
@@ -101,6 +127,15 @@ int cmd_console(int argc, char** argv) {
   if (auto r = args.get("rate-limit")) rate = parse_rate(*r);
   const double linger = args.get_seconds("linger", 2);
   const bool reliable = args.has("reliable");
+  const double ack_wait = args.get_seconds("ack-wait", 3);
+  if (args.has("ack-wait") && !reliable) throw UsageError("--ack-wait is for --reliable");
+  if (ack_wait < 0.001) throw UsageError("--ack-wait must be at least 0.001 s: reliable mode never waits forever");
+  std::optional<console::Pace> pace;
+  if (auto p = args.get("pace")) {
+    pace = console::parse_pace(*p);
+    if (!pace) throw UsageError("--pace '" + *p + "': expected records a second (2000, 2000/s) or bytes a second "
+                                "(64000B/s, 500KB/s, 2MB/s)");
+  }
 
   console::LoggerConfig cfg;
   cfg.name = "netpoll console";
@@ -112,8 +147,10 @@ int cmd_console(int argc, char** argv) {
     tc.userdata = userdata;
     tc.rate = rate;
     tc.reliable = reliable;
+    tc.reliable_tuning.first_ack_wait = std::chrono::milliseconds(static_cast<long>(ack_wait * 1000));
     cfg.targets.push_back(std::move(tc));
   }
+  if (reliable) cfg.on_reliable_fallback = reliable_fallback_notice("console", cfg.targets);
   const ClientTuning tuning = client_tuning(args);
   cfg.device = tuning.device;
   cfg.resolve = tuning.resolve;
@@ -143,8 +180,17 @@ int cmd_console(int argc, char** argv) {
     }
     return true;
   };
+  // --pace: each line waits for its time before it is logged, so the
+  // reader stops reading while it is ahead of the pace (one nap a line at
+  // most; the crash path knows nothing of it).
+  std::optional<console::Pacer> pacer;
+  if (pace) pacer.emplace(*pace);
   std::string line;
   while (std::getline(std::cin, line)) {
+    if (pacer) {
+      nap(pacer->wait(std::chrono::steady_clock::now()));
+      pacer->sent(std::chrono::steady_clock::now(), pace->bytes ? line.size() + 1 : 1);
+    }
     // A long line is several records: room for each in turn.
     std::size_t at = 0;
     do {
@@ -153,12 +199,24 @@ int cmd_console(int argc, char** argv) {
     } while (at < line.size());
   }
   const std::chrono::milliseconds linger_ms(static_cast<long>(linger * 1000));
-  const bool all_sent = reliable ? (*lg)->wait_acked(linger_ms) : (*lg)->flush(linger_ms);
+  bool all_sent = reliable ? (*lg)->wait_acked(linger_ms) : (*lg)->flush(linger_ms);
+  if (reliable && !all_sent) {
+    // A target that never answered holds records back for its first
+    // answer: they go out once now rather than never. Still not all sent
+    // while an answering target has records unacknowledged.
+    bool kept = !(*lg)->fall_back_unanswered(std::chrono::seconds(1));
+    for (std::size_t i = 0; i < n_targets; ++i) kept |= (*lg)->target_stats(i).unacked.load() > 0;
+    all_sent = !kept && (*lg)->flush(std::chrono::seconds(1));
+  }
   if (args.has("stats")) std::fprintf(stderr, "%s\n", (*lg)->stats_json().c_str());
   if (!all_sent)
     std::fprintf(stderr, "netpoll console: records still %s after %g s\n",
                  reliable ? "unsent or unacknowledged" : "unsent", linger);
-  return all_sent ? 0 : 1;
+  const std::uint64_t unacknowledged = reliable ? unacknowledged_records(**lg) : 0;
+  if (unacknowledged > 0)
+    std::fprintf(stderr, "netpoll console: %llu records sent without acknowledgement\n",
+                 static_cast<unsigned long long>(unacknowledged));
+  return all_sent && unacknowledged == 0 ? 0 : 1;
 }
 
 }  // namespace np::tools

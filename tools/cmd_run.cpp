@@ -31,6 +31,7 @@
 #include "netpoll/console/run_shared.h"
 #include "netpoll/witness/report.h"
 #include "netpoll/witness/tracer.h"
+#include "reliable_notice.h"
 
 extern char** environ;
 
@@ -73,12 +74,15 @@ constexpr const char* kHelp =
     "  --userdata KEY=VALUE add \" KEY=VALUE\" to every extended record (repeatable)\n"
     "  --sysdata LIST       any of cpu,taskname,release,msgid\n"
     "  --no-echo            do not pass COMMAND's output through\n"
-    "  --reliable           netconsd's reliable mode for the lines this runner\n"
-    "                       sends, on every target (extended only): kept until the\n"
-    "                       receiver (netpoll listen --ack, netconsd) acknowledges\n"
-    "                       them, sent again when it reports them missing, resent\n"
-    "                       marked ncemg=1 after 10 s without progress. The crash\n"
-    "                       records are sent once: best effort, never\n"
+    "  --reliable           netconsd's reliable mode (ncrx) for the lines this\n"
+    "                       runner sends, on every target (extended only): kept\n"
+    "                       until the receiver (netpoll listen --ack, or one built\n"
+    "                       on netconsd's ncrx library; not netconsd itself)\n"
+    "                       acknowledges them, sent again when it reports them\n"
+    "                       missing, resent marked ncemg=1 after 10 s without\n"
+    "                       progress; a target that acknowledges nothing within 3 s\n"
+    "                       of its first record is said so and sent to plainly. The\n"
+    "                       crash records are sent once: best effort, never\n"
     "                       retransmitted\n"
     "  --no-trace           do not trace COMMAND (to attach a debugger to it, or\n"
     "                       for a program that traces itself); its crash is then\n"
@@ -404,6 +408,7 @@ int cmd_run(int argc, char** argv) {
     std::fprintf(stderr, "netpoll run: cannot pass the stream counters on: %s\n", std::strerror(errno));
     return 1;
   }
+  if (args.has("reliable")) cfg.on_reliable_fallback = reliable_fallback_notice("run", cfg.targets);
   auto lg = console::Logger::create(std::move(cfg));
   if (!lg) {
     std::fprintf(stderr, "%s\n", lg.error().message.c_str());
@@ -550,6 +555,8 @@ int cmd_run(int argc, char** argv) {
   const std::chrono::milliseconds linger_ms(static_cast<long>(linger * 1000));
   const bool reliable = args.has("reliable");
   const bool all_sent = reliable ? (*lg)->wait_acked(linger_ms) : (*lg)->flush(linger_ms);
+  // Records held for a target's first answer that never came go out once.
+  if (reliable && !all_sent) static_cast<void>((*lg)->fall_back_unanswered(std::chrono::seconds(1)));
   if (args.has("stats")) std::fprintf(stderr, "%s\n", (*lg)->stats_json().c_str());
   if (!all_sent)
     std::fprintf(stderr, "netpoll run: records still %s after %g s\n", reliable ? "unsent or unacknowledged" : "unsent",

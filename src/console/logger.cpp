@@ -175,10 +175,10 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
         return setup_error(Errc::kInvalidArgument, which + ": reliable window must be 1..1048576 records");
       if (rt.resend_burst == 0) return setup_error(Errc::kInvalidArgument, which + ": reliable resend_burst must be > 0");
       if (rt.emergency_after.count() <= 0 || rt.emergency_pause.count() < 0 || rt.retransmit_holdoff.count() < 0 ||
-          rt.probe_interval.count() <= 0)
+          rt.probe_interval.count() <= 0 || rt.first_ack_wait.count() <= 0)
         return setup_error(Errc::kInvalidArgument,
-                           which + ": reliable emergency_after and probe_interval must be positive, the pause and holdoff not "
-                           "negative");
+                           which + ": reliable emergency_after, probe_interval and first_ack_wait must be positive, the "
+                           "pause and holdoff not negative");
       // Allocated before the client: its hook may run as soon as it is attached.
       t->rel = std::make_unique<ReliableSender>(rt, c.max_text, t->stats, lg->crash_owner_);
       cc.rx_hook = [lg = lg.get(), rel = t->rel.get()](core::Netpoll&, const core::RxInfo&,
@@ -219,6 +219,9 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
 Logger::~Logger() {
   crash_logger_gone(this);  // the crash handler must not outlive us
   flush(std::chrono::seconds(1));
+  // Records the start handshake still holds for a receiver that never
+  // answered would go nowhere: they go out once, unacknowledged.
+  if (reliable_) fall_back_unanswered(std::chrono::seconds(1));
   stop_.store(true, std::memory_order_release);
   wake_word_.fetch_add(1);
   futex(&wake_word_, FUTEX_WAKE_PRIVATE, 1, nullptr);
@@ -451,9 +454,12 @@ ReliableSender::Time Logger::reliable_now() const noexcept {
 }
 
 void Logger::service_reliable(ReliableSender::Time now) noexcept {
-  for (auto& tp : targets_) {
-    Target& t = *tp;
+  for (std::size_t i = 0; i < targets_.size(); ++i) {
+    Target& t = *targets_[i];
     if (t.rel == nullptr) continue;
+    // Told once, after the step that fell back: the held records it sent
+    // then go out first (the caller's message is no reason to wait).
+    const bool was_plain = t.rel->plain();
     t.rel->service(now, [&](const RetransmitWindow::Entry& e, std::string_view text, Resend why) {
       const Emitted x = emit(t, e.seq, e.meta, text, e.msgid, why == Resend::kEmergency, sender_scratch_, false);
       if (x.interrupted) return false;
@@ -462,6 +468,10 @@ void Logger::service_reliable(ReliableSender::Time now) noexcept {
       if (why == Resend::kFirst && x.errors == 0) t.stats.records.add();  // held by the start handshake, on the wire now
       return true;
     });
+    if (!was_plain && t.rel->plain() && !t.fallback_told) {
+      t.fallback_told = true;
+      if (cfg_.on_reliable_fallback) cfg_.on_reliable_fallback(ReliableFallback{i, t.rel->plain_after()});
+    }
   }
 }
 
@@ -597,6 +607,37 @@ bool Logger::wait_acked(std::chrono::milliseconds timeout) {
   }
 }
 
+bool Logger::fall_back_unanswered(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    // Done when no target that had no answer keeps a record: each has
+    // fallen back and sent what it held (or kept nothing). Asked again
+    // each round: a request that found nothing kept is dropped.
+    bool done = true;
+    for (auto& t : targets_) {
+      const TargetStats& s = t->stats;
+      if (t->rel == nullptr || s.has_ack.load(std::memory_order_acquire) ||
+          s.unacked.load(std::memory_order_relaxed) == 0)
+        continue;
+      done = false;
+      t->rel->fall_back_now();
+    }
+    if (done) return true;
+    if (std::chrono::steady_clock::now() >= deadline || crash_owner_.load(std::memory_order_acquire) != 0)
+      return false;
+    for (auto& t : targets_) {
+      if (t->rel != nullptr && !t->np->shared().config().service_thread) t->np->poll();
+    }
+    if (sender_.joinable()) {
+      wake_word_.fetch_add(1);
+      futex(&wake_word_, FUTEX_WAKE_PRIVATE, 1, nullptr);
+    } else {
+      drain();
+    }
+    nap(std::chrono::milliseconds(1));
+  }
+}
+
 // The crash path's entry points and send_direct(), which send_now()
 // shares with crash_send(): logger_crash.cpp.
 
@@ -630,6 +671,7 @@ std::string Logger::stats_json() const {
       j.field("emergency_cycles", s.emergency_cycles.value()).field("window_dropped", s.window_dropped.value());
       j.field("responses", s.responses.value()).field("bad_responses", s.bad_responses.value());
       j.field("mailbox_overflows", s.mailbox_overflows.value()).field("not_in_window", s.not_in_window.value());
+      j.field_bool("plain", s.plain.load(std::memory_order_acquire)).field("unacknowledged", s.unacknowledged.value());
     }
     j.end_object();
   }

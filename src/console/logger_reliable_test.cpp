@@ -219,6 +219,123 @@ TEST(ReliableLogger, StartHandshakeHoldsRecordsUntilTheReceiverFirstAnswers) {
   EXPECT_TRUE(far.take().empty());
 }
 
+// A receiver that never answers (a plain receiver, netconsd itself): the
+// start handshake would hold every record but the first for ever. After
+// first_ack_wait the logger says so once and sends the held records, in
+// order, once; later records go out as logged, and nothing is kept.
+TEST(ReliableLogger, ASilentReceiverGetsEveryRecordOnceFirstAckWaitPasses) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  FakeClock clock;
+  auto c = config(wire, kTarget, &clock);
+  c.targets[0].reliable_tuning.start_handshake = true;
+  c.targets[0].reliable_tuning.first_ack_wait = 3s;
+  std::vector<ReliableFallback> told;
+  told.reserve(4);
+  c.on_reliable_fallback = [&told](const ReliableFallback& f) { told.push_back(f); };
+  auto lg = make(std::move(c));
+  ASSERT_TRUE(lg);
+  const TargetStats& st = lg->target_stats(0);
+  for (int i = 0; i < 20; ++i) lg->log(Level::kInfo, "r{}", i);
+  EXPECT_EQ(lg->drain(), 20u);
+  EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{0}));
+  clock.advance(3s - 1ms);
+  lg->drain();
+  EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{0}));  // the probe: still only 0
+  EXPECT_TRUE(told.empty());
+  EXPECT_FALSE(st.plain.load());
+  EXPECT_EQ(st.unacked.load(), 20u);
+
+  clock.advance(1ms);
+  np::testing::AllocGuard guard;
+  lg->drain();
+  EXPECT_EQ(guard.stop(), 0u);
+  std::vector<std::uint64_t> rest;
+  for (std::uint64_t i = 1; i < 20; ++i) rest.push_back(i);
+  const auto held = far.take();
+  EXPECT_EQ(seqs_of(held), rest);
+  for (const auto& d : held) EXPECT_FALSE(parsed(d).emergency);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].target, 0u);
+  EXPECT_EQ(told[0].waited, 3s);
+  EXPECT_TRUE(st.plain.load());
+  EXPECT_EQ(st.unacked.load(), 0u);
+  EXPECT_EQ(st.records.value(), 20u);
+  EXPECT_EQ(st.unacknowledged.value(), 20u);
+
+  for (int i = 20; i < 25; ++i) lg->log(Level::kInfo, "r{}", i);
+  lg->drain();
+  EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{20, 21, 22, 23, 24}));
+  clock.advance(1h);
+  lg->drain();
+  EXPECT_TRUE(far.take().empty());  // no probe, no emergency cycle
+  EXPECT_EQ(told.size(), 1u);
+  EXPECT_TRUE(lg->wait_acked(0ms));
+  EXPECT_NE(lg->stats_json().find("\"plain\":true,\"unacknowledged\":25"), std::string::npos) << lg->stats_json();
+}
+
+// A caller that stops waiting (netpoll console at the end of its linger)
+// has the held records sent at once, without waiting for first_ack_wait.
+TEST(ReliableLogger, FallBackUnansweredSendsWhatTheHandshakeHeld) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  FakeClock clock;
+  auto c = config(wire, kTarget, &clock);
+  c.targets[0].reliable_tuning.start_handshake = true;
+  std::vector<ReliableFallback> told;
+  c.on_reliable_fallback = [&told](const ReliableFallback& f) { told.push_back(f); };
+  auto lg = make(std::move(c));
+  ASSERT_TRUE(lg);
+  for (int i = 0; i < 20; ++i) lg->log(Level::kInfo, "r{}", i);
+  lg->drain();
+  EXPECT_EQ(far.take().size(), 1u);
+  EXPECT_FALSE(lg->wait_acked(0ms));
+  clock.advance(2s);
+  EXPECT_TRUE(lg->fall_back_unanswered(1s));
+  std::vector<std::uint64_t> rest;
+  for (std::uint64_t i = 1; i < 20; ++i) rest.push_back(i);
+  EXPECT_EQ(seqs_of(far.take()), rest);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].waited, 2s);
+  EXPECT_TRUE(lg->wait_acked(0ms));
+  EXPECT_EQ(lg->target_stats(0).unacknowledged.value(), 20u);
+}
+
+// An answered target is not affected; a logger destroyed before its silent
+// receiver's first_ack_wait sends what it held instead of losing it.
+TEST(ReliableLogger, AnAnsweredTargetStaysReliableAndALoggerGoingAwaySendsWhatItHeld) {
+  const auto wire = unique_wire();
+  Far far(wire);
+  {
+    auto c = config(wire);
+    c.targets[0].reliable_tuning.start_handshake = true;
+    auto lg = make(std::move(c));
+    ASSERT_TRUE(lg);
+    lg->log(Level::kInfo, "r0");
+    lg->drain();
+    far.respond(*lg, "ncrx0");
+    deliver(*lg);
+    for (int i = 1; i < 4; ++i) lg->log(Level::kInfo, "r{}", i);
+    lg->drain();
+    EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{0, 1, 2, 3}));
+    EXPECT_TRUE(lg->fall_back_unanswered(1s));  // nothing to do
+    EXPECT_FALSE(lg->target_stats(0).plain.load());
+    EXPECT_EQ(lg->target_stats(0).unacked.load(), 3u);
+    EXPECT_TRUE(far.take().empty());
+  }
+  EXPECT_TRUE(far.take().empty());  // nor when it goes
+
+  auto c2 = config(wire);
+  c2.targets[0].reliable_tuning.start_handshake = true;
+  auto silent = make(std::move(c2));
+  ASSERT_TRUE(silent);
+  for (int i = 0; i < 5; ++i) silent->log(Level::kInfo, "s{}", i);
+  silent->drain();
+  EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{0}));
+  silent.reset();
+  EXPECT_EQ(seqs_of(far.take()), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+}
+
 TEST(ReliableLogger, ResendsARecordAtMostOncePerHoldoff) {
   const auto wire = unique_wire();
   Far far(wire);

@@ -49,6 +49,14 @@ bool ReliableSender::keep(std::uint64_t seq, std::uint32_t msgid, const RecordMe
     leave();
     return true;
   }
+  // After the fallback to plain sending a record that went out is not
+  // kept: nobody acknowledges it. One held behind records still to go out
+  // is, until it goes.
+  if (plain_ && !held) {
+    stats_.unacknowledged.add();
+    leave();
+    return true;
+  }
   // The emergency timer starts with the first unacknowledged record.
   if (window_.empty()) {
     progress_ = now;
@@ -90,15 +98,32 @@ void ReliableSender::apply_ack(std::uint64_t ack, Time now) noexcept {
   stats_.has_ack.store(true, std::memory_order_release);
 }
 
+// Nothing acknowledged within first_ack_wait of the first record (or the
+// caller stopped waiting): whatever is at the target does not answer. The
+// records on the wire already are given up; those the start handshake
+// held stay in the window, marked unsent, and service() sends them in
+// order as it would after an answer, forgetting each once it is out.
+void ReliableSender::fall_back(Time now) noexcept {
+  plain_ = true;
+  plain_after_ = now - progress_;
+  emergency_ = false;
+  const std::size_t sent = unsent_from_ == kNone ? window_.size() : window_.lower_bound(unsent_from_);
+  if (sent > 0) window_.release_through(window_.at(sent - 1).seq);
+  stats_.unacknowledged.add(sent);
+  stats_.plain.store(true, std::memory_order_release);
+}
+
 void ReliableSender::service(Time now, Transmit transmit) noexcept {
   if (!enter()) return;
   std::size_t budget = tune_.resend_burst;
 
   // Responses, oldest first: forget what is acknowledged, then send again
-  // what is missing (once per holdoff, `budget` records per step).
+  // what is missing (once per holdoff, `budget` records per step). After
+  // the fallback they change nothing (an ack-seq would release held
+  // records that never went out): counted when they came, dropped here.
   while (const auto d = mailbox_.front()) {
     std::uint64_t ack = 0;
-    if (nc::parse_ncrx(*d, ack, [](std::uint64_t) {})) {
+    if (!plain_ && nc::parse_ncrx(*d, ack, [](std::uint64_t) {})) {
       apply_ack(ack, now);
       nc::parse_ncrx(*d, ack, [&](std::uint64_t seq) {
         const auto i = window_.find(seq);
@@ -113,22 +138,35 @@ void ReliableSender::service(Time now, Transmit transmit) noexcept {
     }
     mailbox_.pop();
   }
-  if (const auto ack = mailbox_.take_overflow_ack()) apply_ack(*ack, now);
+  if (const auto ack = mailbox_.take_overflow_ack(); ack && !plain_) apply_ack(*ack, now);
 
-  // The start handshake: the receiver has answered, the records held for
-  // it go out in order (`budget` per step).
-  if (unsent_from_ != kNone && has_ack_) {
-    std::size_t i = window_.lower_bound(unsent_from_);
+  // No acknowledgement at all: the fallback to plain sending. A request
+  // with nothing kept is dropped (it is about the records kept now).
+  if (!plain_ && !has_ack_) {
+    const bool asked = give_up_.load(std::memory_order_acquire) && give_up_.exchange(false);
+    if (!window_.empty() && (asked || now - progress_ >= tune_.first_ack_wait)) fall_back(now);
+  }
+
+  // The start handshake: the receiver has answered (or will not: the
+  // fallback), the records held for it go out in order (`budget` per step).
+  if (unsent_from_ != kNone && (has_ack_ || plain_)) {
+    const std::size_t from = window_.lower_bound(unsent_from_);
+    std::size_t i = from;
     while (i < window_.size() && budget > 0) {
       --budget;
       if (!resend(i, Resend::kFirst, now, transmit)) break;
       ++i;
     }
     unsent_from_ = i < window_.size() ? window_.at(i).seq : kNone;
+    // Plain sending keeps nothing that went out.
+    if (plain_ && i > from) {
+      window_.release_through(window_.at(i - 1).seq);
+      stats_.unacknowledged.add(i - from);
+    }
   }
   // The probe: no progress for probe_interval, the oldest record again
   // (emergency cycling, once begun, sends it anyway).
-  if (!window_.empty() && !emergency_ && now >= probe_at_ && budget > 0) {
+  if (!plain_ && !window_.empty() && !emergency_ && now >= probe_at_ && budget > 0) {
     if (now >= window_.at(0).resend_after) {
       --budget;
       resend(0, Resend::kProbe, now, transmit);
@@ -138,7 +176,7 @@ void ReliableSender::service(Time now, Transmit transmit) noexcept {
 
   // The progress timer and emergency cycling: every unacknowledged
   // record, oldest first, marked ncemg=1, `budget` per step; then a pause.
-  if (window_.empty()) {
+  if (window_.empty() || plain_) {
     emergency_ = false;
   } else {
     if (!emergency_ && now - progress_ >= tune_.emergency_after) {
@@ -170,9 +208,13 @@ void ReliableSender::service(Time now, Transmit transmit) noexcept {
 ReliableSender::Time ReliableSender::deadline() const noexcept {
   if (window_.empty()) return Time::max();
   // The start handshake: held records to send now.
-  if (has_ack_ && unsent_from_ != kNone) return Time::min();
-  if (emergency_) return pause_until_;
-  return std::min(progress_ + tune_.emergency_after, probe_at_);
+  if ((has_ack_ || plain_) && unsent_from_ != kNone) return Time::min();
+  if (plain_) return Time::max();
+  const Time next = emergency_ ? pause_until_ : std::min(progress_ + tune_.emergency_after, probe_at_);
+  if (has_ack_) return next;
+  // Before the first acknowledgement: the fallback, asked for or due.
+  if (give_up_.load(std::memory_order_acquire)) return Time::min();
+  return std::min(next, progress_ + tune_.first_ack_wait);
 }
 
 std::size_t ReliableSender::crash_resend(Transmit transmit) noexcept {

@@ -199,6 +199,133 @@ TEST(ReliableSender, StartHandshakeHoldsRecordsUntilTheReceiverFirstAnswers) {
   EXPECT_EQ(b.stats.unacked.load(), 0u);
 }
 
+// Nothing acknowledged within first_ack_wait of the first record: nothing
+// at the target answers. The held records go out once, in order, and from
+// then on nothing is kept: no probe, no emergency cycle, no wait.
+TEST(ReliableSender, FallsBackToPlainSendingWhenNothingIsAcknowledgedWithinFirstAckWait) {
+  ReliableTuning t = tuning();
+  t.start_handshake = true;
+  t.first_ack_wait = 3s;
+  t.probe_interval = 1s;
+  Bed b(t);
+  b.keep(0);
+  for (std::uint64_t i = 1; i < 5; ++i) {
+    ASSERT_TRUE(b.sender->holds_next());
+    b.keep(i, true);
+  }
+  EXPECT_EQ(b.sender->deadline(), kStart + 1s);  // the probe first
+  b.now += 1s;
+  EXPECT_EQ(b.step(), (Steps{{0, kProbe}}));
+  b.now += 1s;
+  EXPECT_EQ(b.step(), (Steps{{0, kProbe}}));
+  EXPECT_EQ(b.sender->deadline(), kStart + 3s);  // the fallback, before the next probe would be
+  b.now = kStart + 3s - 1ms;
+  EXPECT_TRUE(b.step().empty());
+  EXPECT_FALSE(b.stats.plain.load());
+  EXPECT_FALSE(b.sender->plain());
+
+  b.now = kStart + 3s;
+  EXPECT_EQ(b.step(), (Steps{{1, kFirst}, {2, kFirst}, {3, kFirst}, {4, kFirst}}));
+  EXPECT_TRUE(b.stats.plain.load());
+  EXPECT_TRUE(b.sender->plain());
+  EXPECT_EQ(b.sender->plain_after(), 3s);
+  EXPECT_EQ(b.stats.unacked.load(), 0u);
+  EXPECT_EQ(b.stats.unacknowledged.value(), 5u);  // 0, on the wire already, and the four held
+  EXPECT_EQ(b.stats.retransmitted.value(), 2u);   // the two probes, no more
+  EXPECT_EQ(b.sender->deadline(), Time::max());
+  // Later records go out as they come and are not kept.
+  EXPECT_FALSE(b.sender->holds_next());
+  EXPECT_TRUE(b.keep(5));
+  EXPECT_EQ(b.stats.unacked.load(), 0u);
+  EXPECT_EQ(b.stats.unacknowledged.value(), 6u);
+  // A late answer is counted and changes nothing; time brings nothing back.
+  EXPECT_TRUE(b.sender->on_response("ncrx3 4"));
+  b.now += 1h;
+  EXPECT_TRUE(b.step().empty());
+  EXPECT_EQ(b.stats.responses.value(), 1u);
+  EXPECT_FALSE(b.stats.has_ack.load());
+  EXPECT_EQ(b.stats.emergency_cycles.value(), 0u);
+  EXPECT_EQ(b.sender->deadline(), Time::max());
+}
+
+// Without the start handshake every record is on the wire already: the
+// fallback only stops keeping them.
+TEST(ReliableSender, FallingBackWithoutTheHandshakeSendsNothingAgain) {
+  ReliableTuning t = tuning();
+  t.first_ack_wait = 500ms;
+  Bed b(t);
+  for (std::uint64_t i = 0; i < 3; ++i) b.keep(i);
+  b.now += 200ms;
+  EXPECT_EQ(b.step(), (Steps{{0, kProbe}}));
+  b.now += 300ms;
+  EXPECT_TRUE(b.step().empty());
+  EXPECT_TRUE(b.stats.plain.load());
+  EXPECT_EQ(b.stats.unacked.load(), 0u);
+  EXPECT_EQ(b.stats.unacknowledged.value(), 3u);
+}
+
+// More held records than a step sends: they go out a burst a step, and a
+// record that comes meanwhile waits behind them (holds_next), in order.
+TEST(ReliableSender, AfterTheFallbackHeldRecordsGoFirstABurstAStep) {
+  ReliableTuning t = tuning();
+  t.start_handshake = true;
+  t.first_ack_wait = 3s;
+  t.resend_burst = 3;
+  Bed b(t);
+  b.keep(0);
+  for (std::uint64_t i = 1; i < 8; ++i) b.keep(i, true);
+  b.now += 3s;
+  EXPECT_EQ(b.step(), (Steps{{1, kFirst}, {2, kFirst}, {3, kFirst}}));
+  EXPECT_EQ(b.sender->deadline(), Time::min());
+  EXPECT_EQ(b.stats.unacked.load(), 4u);
+  ASSERT_TRUE(b.sender->holds_next());
+  b.keep(8, true);
+  EXPECT_EQ(b.step(), (Steps{{4, kFirst}, {5, kFirst}, {6, kFirst}}));
+  EXPECT_EQ(b.step(), (Steps{{7, kFirst}, {8, kFirst}}));
+  EXPECT_FALSE(b.sender->holds_next());
+  EXPECT_EQ(b.stats.unacked.load(), 0u);
+  EXPECT_EQ(b.stats.unacknowledged.value(), 9u);
+  EXPECT_EQ(b.sender->deadline(), Time::max());
+}
+
+// A caller that stops waiting (at exit) asks for the fallback: it comes at
+// the next step, before first_ack_wait; never for a target that answered,
+// and a request with nothing kept is dropped.
+TEST(ReliableSender, FallsBackWhenAskedUnlessTheReceiverAnswered) {
+  ReliableTuning t = tuning();
+  t.start_handshake = true;
+  t.probe_interval = 1h;  // no probe in the way
+  Bed b(t);
+  b.sender->fall_back_now();  // nothing kept: dropped
+  EXPECT_TRUE(b.step().empty());
+  EXPECT_FALSE(b.stats.plain.load());
+  b.keep(0);
+  b.keep(1, true);
+  EXPECT_TRUE(b.step().empty());
+  b.now += 20ms;
+  b.sender->fall_back_now();
+  EXPECT_EQ(b.sender->deadline(), Time::min());
+  EXPECT_EQ(b.step(), (Steps{{1, kFirst}}));
+  EXPECT_TRUE(b.stats.plain.load());
+  EXPECT_EQ(b.sender->plain_after(), 20ms);
+  EXPECT_EQ(b.stats.unacknowledged.value(), 2u);
+
+  // An answered target stays reliable, however long the next wait.
+  Bed answered(t);
+  answered.keep(0);
+  answered.keep(1, true);
+  answered.sender->on_response("ncrx0");
+  EXPECT_EQ(answered.step(), (Steps{{1, kFirst}}));
+  answered.sender->fall_back_now();
+  answered.now += 9s;
+  EXPECT_TRUE(answered.step().empty());
+  EXPECT_FALSE(answered.stats.plain.load());
+  EXPECT_EQ(answered.stats.unacked.load(), 1u);
+  answered.now += 1s;  // emergency_after: cycling, as before
+  EXPECT_EQ(answered.step(), (Steps{{1, kEmergency}}));
+  EXPECT_FALSE(answered.stats.plain.load());
+}
+
 TEST(ReliableSender, EmergencyCyclingAfterTheProgressTimeoutUntilAnAckMoves) {
   ReliableTuning t = tuning();
   t.emergency_after = 100ms;
@@ -245,6 +372,7 @@ TEST(ReliableSender, EmergencyCyclingSendsABurstPerStep) {
   t.emergency_after = 50ms;
   t.emergency_pause = 10s;
   t.resend_burst = 2;
+  t.first_ack_wait = 1h;  // the fallback not due before the pause ends
   Bed b(t);
   for (std::uint64_t i = 0; i < 5; ++i) b.keep(i);
   b.now += 50ms;
@@ -374,6 +502,10 @@ TEST(ReliableSender, AllocatesNothingKeepingAckingResendingCyclingOrCrashing) {
   ReliableStats stats;
   std::atomic<pid_t> crash_owner{0};
   auto sender = std::make_unique<ReliableSender>(t, 32, stats, crash_owner);
+  ReliableTuning handshake = t;
+  handshake.start_handshake = true;
+  ReliableStats silent_stats;
+  auto silent = std::make_unique<ReliableSender>(handshake, 32, silent_stats, crash_owner);
   std::size_t sends = 0;
   const auto count = [&](const RetransmitWindow::Entry&, std::string_view, Resend) {
     ++sends;
@@ -391,6 +523,10 @@ TEST(ReliableSender, AllocatesNothingKeepingAckingResendingCyclingOrCrashing) {
   sender->service(start, count);
   static_cast<void>(sender->deadline());
   sender->service(start + 50ms, count);  // an emergency cycle: 9..19
+  // The fallback, on a sender nobody answered.
+  for (std::uint64_t i = 0; i < 20; ++i) silent->keep(i, 0, m, "guarded text", i > 0, start);
+  silent->service(start + t.first_ack_wait, count);  // 1..19 once
+  silent->keep(20, 0, m, "guarded text", false, start + t.first_ack_wait);
   crash_owner.store(1);
   const std::size_t resent = sender->crash_resend(count);
   const auto allocations = guard.stop();
@@ -398,7 +534,8 @@ TEST(ReliableSender, AllocatesNothingKeepingAckingResendingCyclingOrCrashing) {
   EXPECT_EQ(stats.retransmitted.value(), 5u);  // 7, 9, 11, then 9 and 11 again (no holdoff)
   EXPECT_EQ(resent, 11u);
   EXPECT_EQ(stats.emergency_sent.value(), 2 * 11u);  // the cycle's and the crash path's
-  EXPECT_EQ(sends, 5u + 2 * 11u);
+  EXPECT_EQ(sends, 5u + 2 * 11u + 19u);
+  EXPECT_EQ(silent_stats.unacknowledged.value(), 21u);
 }
 
 }  // namespace

@@ -35,7 +35,9 @@
 // (console/reliable_sender.h decides; the logger gives it the time and
 // sends). Responses arrive only while the device is polled: its service
 // thread does it (DeviceConfig.service_thread, the default); without one,
-// call poll().
+// call poll(). A target whose receiver acknowledges nothing within
+// `first_ack_wait` of its first record falls back to plain sending, and
+// says so once (LoggerConfig::on_reliable_fallback).
 //
 // The crash path (console/crash.h) takes the ring and the devices over from
 // a fatal-signal handler and sends what is left plus a crash record, then
@@ -49,6 +51,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -110,8 +113,11 @@ struct TargetConfig {
   RateLimit rate;
   std::vector<std::pair<std::string, std::string>> userdata;  // " key=value" lines
   // netconsd's reliable mode (ncrx): extended targets with a unicast remote
-  // IP only. Needs a receiver that answers (netpoll listen --ack, netconsd).
-  // A record the rate limit drops is never sent, so never kept either.
+  // IP only. Needs a receiver that answers: netpoll listen --ack, or one
+  // built on netconsd's ncrx library (netconsd itself does not answer).
+  // Without answers it falls back to plain sending
+  // (ReliableTuning::first_ack_wait). A record the rate limit drops is
+  // never sent, so never kept either.
   bool reliable = false;
   ReliableTuning reliable_tuning;
 };
@@ -123,6 +129,14 @@ struct TargetStats : ReliableStats {
   SharedCounter datagrams;  // datagrams sent, retransmissions included
   SharedCounter dropped;    // records not sent: rate limit
   SharedCounter tx_errors;  // datagrams netpoll refused (counted by reason in its stats)
+};
+
+// A reliable target fell back to plain sending: nothing acknowledged
+// within `waited` of its first record (ReliableTuning::first_ack_wait, or
+// a caller that stopped waiting: Logger::fall_back_unanswered()).
+struct ReliableFallback {
+  std::size_t target = 0;  // its index in LoggerConfig::targets
+  std::chrono::nanoseconds waited{0};
 };
 
 struct LoggerStats {
@@ -159,6 +173,10 @@ struct LoggerConfig {
   // pause). nullptr: the steady clock. A test passes one it moves itself;
   // it must outlive the logger.
   const ReliableClock* reliable_clock = nullptr;
+  // Called once per reliable target that falls back to plain sending, on
+  // the sending thread (drain()'s caller without one), before the records
+  // the start handshake held go out: quick, no waiting. Empty: not told.
+  std::function<void(const ReliableFallback&)> on_reliable_fallback;
 };
 
 // The logger object, its targets and their reliable-mode state each live
@@ -234,6 +252,14 @@ class Logger : public InGuardedMemory<Logger> {
   // a service thread, itself. Context: setup (it sleeps).
   bool wait_acked(std::chrono::milliseconds timeout);
 
+  // Reliable targets whose receiver has acknowledged nothing yet fall back
+  // to plain sending now, as when first_ack_wait passes: the records the
+  // start handshake held go out once (a caller that stops waiting for
+  // acknowledgements, at exit, so that they are not lost). Waits until
+  // they have gone, or `timeout` passes: true if so. Without a sender
+  // thread it drains itself. Context: setup (it sleeps).
+  bool fall_back_unanswered(std::chrono::milliseconds timeout);
+
   // Sends one record (up to kMaxCrashText bytes) to every target now, from
   // the calling thread, bypassing the ring and the rate limit; it is
   // numbered when it is sent, so it follows every record sent before the
@@ -294,6 +320,7 @@ class Logger : public InGuardedMemory<Logger> {
     // The rate limit lets a line sent in several records through whole or
     // not at all: its first record decides for the others.
     bool dropping_line = false;
+    bool fallback_told = false;  // on_reliable_fallback called (the sending thread's)
     TargetStats stats;
   };
   // What building and sending one record's datagrams to one target did.

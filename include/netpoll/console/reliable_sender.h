@@ -21,6 +21,10 @@
 //     for emergency_after, cycling through the unacknowledged records
 //     marked ncemg=1, one round then emergency_pause, until an ack moves.
 //     At most resend_burst records a step;
+//     With no acknowledgement at all first_ack_wait after the first record
+//     (or when fall_back_now() asks), nothing at the target answers reliable
+//     mode: it falls back to plain sending for good (the README's "No
+//     acknowledgement");
 //   - deadline(): when service() next has timed work, for the sender's sleep.
 //
 // Threads. on_response() runs on the device's polling thread (the client's
@@ -86,6 +90,15 @@ struct ReliableTuning {
   // receiver has answered. Off: everything is sent at once (as Linux's
   // netconsole does).
   bool start_handshake = true;
+  // No acknowledgement at all this long after the first record: nothing at
+  // the target answers reliable mode (a plain receiver, netconsd itself,
+  // nobody). The target falls back to plain sending for good: what it
+  // kept is given up (it was on the wire already), the records the start
+  // handshake held go out once, in order, and nothing is kept any more;
+  // later responses are counted and ignored. Counted in
+  // ReliableStats::plain and unacknowledged. Must be positive: reliable
+  // mode never waits for a silent receiver forever.
+  std::chrono::milliseconds first_ack_wait{3'000};
 };
 
 // Reliable mode's counters of one target (TargetStats holds them; zero for
@@ -103,6 +116,8 @@ struct ReliableStats {
   SharedCounter bad_responses;     // datagrams from it to our port that are not ncrx responses
   SharedCounter mailbox_overflows; // responses that found the mailbox full (their ack kept)
   SharedCounter not_in_window;     // missing records asked for that the window no longer holds
+  std::atomic<bool> plain{false};  // fell back to plain sending: nothing acknowledged within first_ack_wait
+  SharedCounter unacknowledged;    // records sent without an acknowledgement since the fallback, and those it gave up
 };
 
 // The time reliable mode's timers run on, for a caller that drives it
@@ -148,16 +163,18 @@ class ReliableSender : public InGuardedMemory<ReliableSender> {
   bool on_response(std::string_view datagram) noexcept;
 
   // --- the sending thread -------------------------------------------------
-  // The start handshake: true while a record about to be sent must wait in
-  // the window instead (the receiver has not answered, and a record is on
-  // the wire already). Context: any.
+  // True while a record about to be sent must wait in the window instead:
+  // the start handshake (the receiver has not answered, and a record is on
+  // the wire already), or records it held are still to go out (they go
+  // first, in order). Context: any.
   bool holds_next() const noexcept {
-    return tune_.start_handshake && !has_ack_ && !window_.empty();
+    return unsent_from_ != kNone || (tune_.start_handshake && !has_ack_ && !plain_ && !window_.empty());
   }
   // Keeps a record that was just sent, or held (`held`: holds_next() said
   // so and it was not sent), for retransmission. A number the receiver
-  // acknowledged already is not kept. False if the crash path owns the
-  // window: nothing was kept. Context: any.
+  // acknowledged already is not kept, nor a record sent after the fallback
+  // to plain sending (counted unacknowledged). False if the crash path owns
+  // the window: nothing was kept. Context: any.
   bool keep(std::uint64_t seq, std::uint32_t msgid, const RecordMeta& meta, std::string_view text, bool held,
             Time now) noexcept;
   // One step at `now`: acts on the responses that arrived and on the
@@ -169,6 +186,16 @@ class ReliableSender : public InGuardedMemory<ReliableSender> {
   Time deadline() const noexcept;
   // A response waits in the mailbox. Context: any.
   bool responses_pending() const noexcept { return mailbox_.pending(); }
+  // Asks for the fallback to plain sending at the next step, as if
+  // first_ack_wait had passed, if no acknowledgement has come by then and
+  // a record is kept (a caller that stops waiting: the records the start
+  // handshake held go out instead of staying in the window). Context: any
+  // thread.
+  void fall_back_now() noexcept { give_up_.store(true, std::memory_order_release); }
+  // The target fell back to plain sending (the sending thread's view), and
+  // how long after its first record. Context: any.
+  bool plain() const noexcept { return plain_; }
+  std::chrono::nanoseconds plain_after() const noexcept { return plain_after_; }
 
   // --- the crash path -----------------------------------------------------
   // The thread changing the window now (0: none). Context: any.
@@ -192,6 +219,9 @@ class ReliableSender : public InGuardedMemory<ReliableSender> {
   // Sends the window's i-th record again; false if `transmit` ended the step.
   bool resend(std::size_t i, Resend why, Time now, Transmit transmit) noexcept;
   void apply_ack(std::uint64_t ack, Time now) noexcept;
+  // The fallback to plain sending: forgets what was sent (counted
+  // unacknowledged); the held records stay, to go out in order.
+  void fall_back(Time now) noexcept;
 
   const ReliableTuning tune_;
   ReliableStats& stats_;
@@ -202,7 +232,10 @@ class ReliableSender : public InGuardedMemory<ReliableSender> {
   // The window and the timers below belong to the sending thread.
   bool has_ack_ = false;
   std::uint64_t acked_ = 0;
-  Time progress_{};      // when the ack last moved, or the window stopped being empty
+  // When the ack last moved, or the window stopped being empty (before the
+  // first ack: when the first record was kept; nothing but an ack empties
+  // the window, so it stays that until one comes).
+  Time progress_{};
   bool emergency_ = false;
   std::uint64_t cursor_ = 0;  // emergency cycling: the next number to send again
   Time pause_until_{};
@@ -210,6 +243,11 @@ class ReliableSender : public InGuardedMemory<ReliableSender> {
   // (kNone: none). When the oldest record is next probed.
   std::uint64_t unsent_from_ = kNone;
   Time probe_at_{};
+  // The fallback to plain sending (for good), and how long after the first
+  // record it came; the request for it from another thread.
+  bool plain_ = false;
+  std::chrono::nanoseconds plain_after_{0};
+  std::atomic<bool> give_up_{false};
 };
 
 }  // namespace np::console
