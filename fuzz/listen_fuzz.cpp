@@ -18,7 +18,8 @@
 //   - held memory stays within the limit; a response is one well-formed
 //     ncrx datagram whose missing numbers are above its ack;
 //   - the formatters write one line (human: later lines indented) of valid
-//     UTF-8 for JSON.
+//     UTF-8 for JSON; in the human line a '\' always starts an escape (\\ or
+//     \xHH).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -73,6 +74,8 @@ struct Checker : Sink {
     check(!out.empty() && out.back() == '\n');
     for (std::size_t at = 0; (at = out.find('\n', at)) != std::string::npos; ++at)
       check(at + 1 == out.size() || out.compare(at + 1, 4, "    ") == 0);
+    for (std::size_t at = 0; (at = out.find('\\', at)) != std::string::npos; at += 2)
+      check(at + 1 < out.size() && (out[at + 1] == '\\' || out[at + 1] == 'x'));
     out.clear();
     append_json(out, r, o);
     check(valid_utf8(out) && out.find('\n') == out.size() - 1);

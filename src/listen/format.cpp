@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "netpoll/base/json.h"
+#include "netpoll/base/printable.h"
 #include "netpoll/base/utf8.h"
 #include "netpoll/wire/netconsole.h"
 
@@ -41,28 +42,8 @@ void append_name(std::string& out, std::string_view name, unsigned value) {
 
 // --- human ------------------------------------------------------------------
 
-void append_human_text(std::string& out, std::string_view s) {
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if ((i = skip_plain<>(s, i)) == s.size()) break;
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) continue;
-    out.append(s.data() + run, i - run);
-    if (c == '\n') {
-      out.append("\n    ");
-    } else if (c < 0x80) {
-      append_hex_byte(out, c);
-    } else if (const std::size_t n = utf8_length(s, i); n == 0 || (c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0)) {
-      append_hex_byte(out, c);  // not UTF-8, or a C1 control: both bytes escaped
-      if (n == 2) append_hex_byte(out, static_cast<unsigned char>(s[++i]));
-    } else {
-      out.append(s.data() + i, n);
-      i += n - 1;
-    }
-    run = i + 1;
-  }
-  out.append(s.data() + run, s.size() - run);
-}
+// A record's later lines each on a line of their own, indented.
+constexpr PrintableStyle kHumanText{.keep_utf8 = true, .line_break = "\n    "};
 
 void append_prefix(std::string& out, const Origin& o) {
   append_utc(out, o.received);
@@ -240,7 +221,7 @@ void append_human(std::string& out, const Record& r, const Origin& o) {
   // the record ends with its last line (JSON keeps them).
   std::string_view text = r.text;
   while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-  append_human_text(out, text);
+  append_printable(out, text, kHumanText);
   out.push_back('\n');
 }
 

@@ -112,7 +112,22 @@ TEST(FormatHuman, IndentsLaterLinesAndEscapesWhatCouldForgeALine) {
   EXPECT_EQ(human(r), std::string(kTime) +
                           " 10.77.0.2:6665 daemon.err 362 first\n"
                           "    second\\x09tab \\x1b[31mred\\x0d\\x7f utf8[\xc3\xa9] bad[\\xff\\xc3] c1[\\xc2\\x9b] "
-                          "back\\slash\n");
+                          "back\\\\slash\n");
+}
+
+// A '\' always starts an escape: the text `\x80` (four characters) cannot
+// pass for the byte 0x80, nor `\n` for a line break.
+TEST(FormatHuman, EscapesABackslashSoThatTextAndTheByteItNamesDiffer) {
+  const std::string head = std::string(kTime) + " 10.77.0.2:6665 user.info - ";
+  EXPECT_EQ(human(basic("x\\x80y")), head + "x\\\\x80y\n");
+  EXPECT_EQ(human(basic("x\x80y")), head + "x\\x80y\n");
+  EXPECT_NE(human(basic("x\\x80y")), human(basic("x\x80y")));
+  Record r = m6();
+  r.text = "one\\n    two";
+  const std::string literal = human(r);
+  r.text = "one\ntwo";
+  EXPECT_NE(literal, human(r));
+  EXPECT_EQ(literal, std::string(kTime) + " 10.77.0.2:6665 daemon.err 362 one\\\\n    two\n");
 }
 
 TEST(FormatHuman, PrintsGapsAndResets) {
@@ -258,7 +273,7 @@ TEST(Format, FindsEveryByteThatNeedsCareAtEveryOffset) {
   const Case cases[] = {
       {"\x01", "\\x01", "\\u0001", "\\x01"},      {"\x7f", "\\x7f", "\\u007f", "\\x7f"},
       {"\xff", "\\xff", "\\ufffd", "\xef\xbf\xbd"}, {"\xc3\xa9", "\xc3\xa9", "\xc3\xa9", "\xc3\xa9"},
-      {"\"", "\"", "\\\"", "\\\""},               {"\\", "\\", "\\\\", "\\\\"},
+      {"\"", "\"", "\\\"", "\\\""},               {"\\", "\\\\", "\\\\", "\\\\"},
       {"]", "]", "]", "\\]"},                     {"\n", "\n    ", "\\n", "\\x0a"},
   };
   for (const Case& c : cases) {

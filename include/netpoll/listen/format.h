@@ -12,11 +12,13 @@
 //
 // Bytes a record may carry (anything: its escapes are undone) are never
 // printed raw where they could forge structure:
-//   - human: bytes < 0x20 (but the text's '\n'), 0x7f, bytes that are not
-//     part of valid UTF-8, and the C1 controls U+0080..U+009F (which some
-//     terminals obey) become \xHH; a multi-line text prints each later
-//     line on a line of its own indented by four spaces. A literal '\' is
-//     printed as it is: the human line is for reading, JSON is exact;
+//   - human (base/printable.h's escape, the one every command uses for
+//     people): '\' becomes \\; bytes < 0x20 (but the text's '\n'), 0x7f,
+//     bytes that are not part of valid UTF-8, and the C1 controls
+//     U+0080..U+009F (which some terminals obey) become \xHH; a multi-line
+//     text prints each later line on a line of its own indented by four
+//     spaces. So a '\' always starts an escape and the text `\x80` (four
+//     characters) and the byte 0x80 print differently;
 //   - JSON (base/json.h's escaper): '"', '\' and controls are escaped (\n
 //     \t \r \b \f, else \u00XX, 0x7f too); each byte that is not part of
 //     valid UTF-8 becomes U+FFFD, so the output is always valid UTF-8;
