@@ -54,17 +54,46 @@ void append_prefix(std::string& out, const Origin& o) {
 
 // --- JSON -------------------------------------------------------------------
 
+// A string field that carries record bytes: "name":"..." and, when a byte
+// was not UTF-8 (so the string lost it), "name_base64":"..." with every
+// byte of the value.
+void append_json_bytes(std::string& out, std::string_view name, std::string_view value) {
+  out.append(",\"");
+  out.append(name);
+  out.append("\":");
+  if (append_json_string(out, value)) return;
+  out.append(",\"");
+  out.append(name);
+  out.append("_base64\":");
+  append_json_base64(out, value);
+}
+
+// "name":{"key":"value",...} and, when a key or value was not UTF-8,
+// "name_base64":[["key","value"],...] with every field, in base64, in order.
 void append_json_fields(std::string& out, std::string_view name, std::span<const Field> fields) {
   out.append(",\"");
   out.append(name);
   out.append("\":{");
+  bool exact = true;
   for (std::size_t i = 0; i < fields.size(); ++i) {
     if (i) out.push_back(',');
-    append_json_string(out, fields[i].key);
+    exact = append_json_string(out, fields[i].key) && exact;
     out.push_back(':');
-    append_json_string(out, fields[i].value);
+    exact = append_json_string(out, fields[i].value) && exact;
   }
   out.push_back('}');
+  if (exact) return;
+  out.append(",\"");
+  out.append(name);
+  out.append("_base64\":[");
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    out.append(i ? ",[" : "[");
+    append_json_base64(out, fields[i].key);
+    out.push_back(',');
+    append_json_base64(out, fields[i].value);
+    out.push_back(']');
+  }
+  out.push_back(']');
 }
 
 void append_json_head(std::string& out, const Origin& o) {
@@ -263,14 +292,13 @@ void append_json(std::string& out, const Record& r, const Origin& o) {
   }
   out.append(r.continuation ? ",\"continuation\":true" : ",\"continuation\":false");
   out.append(r.emergency ? ",\"emergency\":true" : ",\"emergency\":false");
-  out.append(r.late ? ",\"late\":true,\"release\":" : ",\"late\":false,\"release\":");
+  out.append(r.late ? ",\"late\":true" : ",\"late\":false");
   if (r.release.empty()) {
-    out.append("null");
+    out.append(",\"release\":null");
   } else {
-    append_json_string(out, r.release);
+    append_json_bytes(out, "release", r.release);
   }
-  out.append(",\"text\":");
-  append_json_string(out, r.text);
+  append_json_bytes(out, "text", r.text);
   out.append(",\"fragments\":");
   append_uint(out, r.fragments);
   out.append(",\"msgid\":");
