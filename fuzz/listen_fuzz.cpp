@@ -18,7 +18,9 @@
 //   - held memory stays within the limit; a response is one well-formed
 //     ncrx datagram whose missing numbers are above its ack;
 //   - the formatters write one line (human: later lines indented) of valid
-//     UTF-8 for JSON.
+//     UTF-8 for JSON; in the human line a '\' always starts an escape (\\ or
+//     \xHH); JSON's text_base64 follows the text exactly when the text is
+//     not UTF-8, and holds its bytes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -57,6 +59,18 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
+// RFC 4648 §4, as a reader would expect it.
+std::string base64(std::string_view s) {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); i += 3) {
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 3; ++k) v = v << 8 | (i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k) out += k <= s.size() - i ? kDigits[v >> (18 - 6 * k) & 63] : '=';
+  }
+  return out;
+}
+
 struct Checker : Sink {
   std::size_t max_record = 0;
   bool have_next = false;
@@ -73,9 +87,19 @@ struct Checker : Sink {
     check(!out.empty() && out.back() == '\n');
     for (std::size_t at = 0; (at = out.find('\n', at)) != std::string::npos; ++at)
       check(at + 1 == out.size() || out.compare(at + 1, 4, "    ") == 0);
+    for (std::size_t at = 0; (at = out.find('\\', at)) != std::string::npos; at += 2)
+      check(at + 1 < out.size() && (out[at + 1] == '\\' || out[at + 1] == 'x'));
     out.clear();
     append_json(out, r, o);
     check(valid_utf8(out) && out.find('\n') == out.size() - 1);
+    // A '"' inside a string is always \", so these keys are found only where
+    // they are keys.
+    const std::size_t fragments = out.find(",\"fragments\":");
+    if (valid_utf8(r.text)) {
+      check(out.find(",\"text_base64\":") > fragments);
+    } else {
+      check(out.find(",\"text_base64\":\"" + base64(r.text) + "\",\"fragments\":") != std::string::npos);
+    }
     out.clear();
     append_syslog(out, r, o);
     std::string framed;

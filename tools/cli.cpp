@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "netpoll/base/printable.h"
+
 namespace np::tools {
 namespace {
 
@@ -117,20 +119,8 @@ void print_error(std::string_view sub, std::string_view message) {
 
 std::string printable(std::string_view bytes, std::size_t max) {
   std::string out;
-  const std::size_t n = bytes.size() < max ? bytes.size() : max;
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(bytes[i]);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[5];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  if (n < bytes.size()) out += "...";
+  append_printable(out, bytes.substr(0, max), PrintableStyle{.keep_utf8 = false});
+  if (max < bytes.size()) out += "...";
   return out;
 }
 

@@ -67,8 +67,10 @@ int count_exit_status(std::string_view sub, std::string_view unit, double timeou
 // Prints "netpoll SUB: MESSAGE" to stderr.
 void print_error(std::string_view sub, std::string_view message);
 
-// Escapes bytes for one-line display: printable ASCII as is, '\\' as "\\\\",
-// others as \xHH. Cut after `max` input bytes with "..." appended.
+// Escapes bytes for one-line display with base/printable.h's escape, ASCII
+// only: printable ASCII as is, '\' as "\\", every other byte (a newline
+// and non-ASCII too) as \xHH. Cut after `max` input bytes with "..."
+// appended.
 std::string printable(std::string_view bytes, std::size_t max = SIZE_MAX);
 
 }  // namespace np::tools

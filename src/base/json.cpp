@@ -6,9 +6,10 @@
 
 namespace np {
 
-void append_json_string(std::string& out, std::string_view s) {
+bool append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
+  bool exact = true;
   std::size_t run = 0;  // start of the bytes not yet appended
   for (std::size_t i = 0; i < s.size(); ++i) {
     if ((i = skip_plain<'"', '\\'>(s, i)) == s.size()) break;
@@ -31,6 +32,7 @@ void append_json_string(std::string& out, std::string_view s) {
       default:
         if (c >= 0x80) {
           out.append("\\ufffd");  // a byte that is not UTF-8
+          exact = false;
         } else {
           const char e[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
           out.append(e, 6);
@@ -39,6 +41,36 @@ void append_json_string(std::string& out, std::string_view s) {
     run = i + 1;
   }
   out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+  return exact;
+}
+
+void append_json_base64(std::string& out, std::string_view bytes) {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const auto b = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])); };
+  out.push_back('"');
+  char buf[256];  // whole groups of four, appended a buffer at a time
+  std::size_t at = 0;
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const std::uint32_t v = b(i) << 16 | b(i + 1) << 8 | b(i + 2);
+    buf[at++] = kDigits[v >> 18];
+    buf[at++] = kDigits[v >> 12 & 63];
+    buf[at++] = kDigits[v >> 6 & 63];
+    buf[at++] = kDigits[v & 63];
+    if (at == sizeof buf) {
+      out.append(buf, at);
+      at = 0;
+    }
+  }
+  if (const std::size_t left = bytes.size() - i; left != 0) {  // §4: the last group padded with '='
+    const std::uint32_t v = b(i) << 16 | (left == 2 ? b(i + 1) << 8 : 0);
+    buf[at++] = kDigits[v >> 18];
+    buf[at++] = kDigits[v >> 12 & 63];
+    buf[at++] = left == 2 ? kDigits[v >> 6 & 63] : '=';
+    buf[at++] = '=';
+  }
+  out.append(buf, at);
   out.push_back('"');
 }
 

@@ -86,6 +86,67 @@ TEST(JsonString, AllocatesNothingOnceTheStringHasRoom) {
   EXPECT_EQ(out, "\"text with \\\"quotes\\\", \xc3\xa9 and \\u0001 and \\ufffd\"");
 }
 
+TEST(JsonString, SaysWhetherTheStringHoldsEveryByte) {
+  std::string out;
+  EXPECT_TRUE(append_json_string(out, std::string_view("\x00\x01 \"\\ \xc3\xa9 \xf0\x9f\x98\x80\x7f", 14)));
+  EXPECT_FALSE(append_json_string(out, "ok until \xff"));
+  EXPECT_FALSE(append_json_string(out, "\xc2\x80\xc2"));  // cut short at the end
+  EXPECT_TRUE(append_json_string(out, ""));
+}
+
+std::string base64_quoted(std::string_view s) {
+  std::string out;
+  append_json_base64(out, s);
+  return out;
+}
+
+// RFC 4648 §10's test vectors.
+TEST(JsonBase64, EncodesTheRfcTestVectors) {
+  EXPECT_EQ(base64_quoted(""), "\"\"");
+  EXPECT_EQ(base64_quoted("f"), "\"Zg==\"");
+  EXPECT_EQ(base64_quoted("fo"), "\"Zm8=\"");
+  EXPECT_EQ(base64_quoted("foo"), "\"Zm9v\"");
+  EXPECT_EQ(base64_quoted("foob"), "\"Zm9vYg==\"");
+  EXPECT_EQ(base64_quoted("fooba"), "\"Zm9vYmE=\"");
+  EXPECT_EQ(base64_quoted("foobar"), "\"Zm9vYmFy\"");
+  EXPECT_EQ(base64_quoted("\xfb\xff\xbf"), "\"+/+/\"");  // both digits above 'z'
+}
+
+// Long inputs go out a buffer at a time: every length across the buffer's
+// edges matches a naive encoder, bit by bit.
+TEST(JsonBase64, MatchesANaiveEncoderAtEveryLength) {
+  const std::string_view digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::mt19937 rng(3);
+  std::string in;
+  for (std::size_t len = 0; len < 700; ++len) {
+    std::string want = "\"";
+    std::size_t bits = 0;
+    for (std::size_t i = 0; i < len * 8; i += 6, ++bits) {
+      unsigned v = 0;
+      for (std::size_t k = i; k < i + 6; ++k)
+        v = v << 1 | (k < len * 8 ? (static_cast<unsigned char>(in[k / 8]) >> (7 - k % 8) & 1u) : 0u);
+      want += digits[v];
+    }
+    while (bits++ % 4 != 0) want += '=';
+    want += '"';
+    ASSERT_EQ(base64_quoted(in), want) << len;
+    in.push_back(static_cast<char>(rng()));
+  }
+}
+
+TEST(JsonBase64, AllocatesNothingOnceTheStringHasRoom) {
+  const std::string bytes(1000, '\xa5');
+  std::string out;
+  out.reserve(2048);
+  np::testing::AllocGuard guard;
+  for (int i = 0; i < 100; ++i) {
+    out.clear();
+    append_json_base64(out, bytes);
+  }
+  EXPECT_EQ(guard.stop(), 0u);
+  EXPECT_EQ(out.size(), 2 + 1336u);
+}
+
 TEST(JsonWriter, WritesNestedObjectsWithFieldsInOrder) {
   JsonWriter j;
   j.begin_object().field("frames", 3).field("name", "eth0").field_bool("up", true);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "netpoll/base/json.h"
+#include "netpoll/base/printable.h"
 #include "netpoll/base/utf8.h"
 #include "netpoll/wire/netconsole.h"
 
@@ -41,28 +42,8 @@ void append_name(std::string& out, std::string_view name, unsigned value) {
 
 // --- human ------------------------------------------------------------------
 
-void append_human_text(std::string& out, std::string_view s) {
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if ((i = skip_plain<>(s, i)) == s.size()) break;
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) continue;
-    out.append(s.data() + run, i - run);
-    if (c == '\n') {
-      out.append("\n    ");
-    } else if (c < 0x80) {
-      append_hex_byte(out, c);
-    } else if (const std::size_t n = utf8_length(s, i); n == 0 || (c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0)) {
-      append_hex_byte(out, c);  // not UTF-8, or a C1 control: both bytes escaped
-      if (n == 2) append_hex_byte(out, static_cast<unsigned char>(s[++i]));
-    } else {
-      out.append(s.data() + i, n);
-      i += n - 1;
-    }
-    run = i + 1;
-  }
-  out.append(s.data() + run, s.size() - run);
-}
+// A record's later lines each on a line of their own, indented.
+constexpr PrintableStyle kHumanText{.keep_utf8 = true, .line_break = "\n    "};
 
 void append_prefix(std::string& out, const Origin& o) {
   append_utc(out, o.received);
@@ -73,17 +54,46 @@ void append_prefix(std::string& out, const Origin& o) {
 
 // --- JSON -------------------------------------------------------------------
 
+// A string field that carries record bytes: "name":"..." and, when a byte
+// was not UTF-8 (so the string lost it), "name_base64":"..." with every
+// byte of the value.
+void append_json_bytes(std::string& out, std::string_view name, std::string_view value) {
+  out.append(",\"");
+  out.append(name);
+  out.append("\":");
+  if (append_json_string(out, value)) return;
+  out.append(",\"");
+  out.append(name);
+  out.append("_base64\":");
+  append_json_base64(out, value);
+}
+
+// "name":{"key":"value",...} and, when a key or value was not UTF-8,
+// "name_base64":[["key","value"],...] with every field, in base64, in order.
 void append_json_fields(std::string& out, std::string_view name, std::span<const Field> fields) {
   out.append(",\"");
   out.append(name);
   out.append("\":{");
+  bool exact = true;
   for (std::size_t i = 0; i < fields.size(); ++i) {
     if (i) out.push_back(',');
-    append_json_string(out, fields[i].key);
+    exact = append_json_string(out, fields[i].key) && exact;
     out.push_back(':');
-    append_json_string(out, fields[i].value);
+    exact = append_json_string(out, fields[i].value) && exact;
   }
   out.push_back('}');
+  if (exact) return;
+  out.append(",\"");
+  out.append(name);
+  out.append("_base64\":[");
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    out.append(i ? ",[" : "[");
+    append_json_base64(out, fields[i].key);
+    out.push_back(',');
+    append_json_base64(out, fields[i].value);
+    out.push_back(']');
+  }
+  out.push_back(']');
 }
 
 void append_json_head(std::string& out, const Origin& o) {
@@ -240,7 +250,7 @@ void append_human(std::string& out, const Record& r, const Origin& o) {
   // the record ends with its last line (JSON keeps them).
   std::string_view text = r.text;
   while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-  append_human_text(out, text);
+  append_printable(out, text, kHumanText);
   out.push_back('\n');
 }
 
@@ -282,14 +292,13 @@ void append_json(std::string& out, const Record& r, const Origin& o) {
   }
   out.append(r.continuation ? ",\"continuation\":true" : ",\"continuation\":false");
   out.append(r.emergency ? ",\"emergency\":true" : ",\"emergency\":false");
-  out.append(r.late ? ",\"late\":true,\"release\":" : ",\"late\":false,\"release\":");
+  out.append(r.late ? ",\"late\":true" : ",\"late\":false");
   if (r.release.empty()) {
-    out.append("null");
+    out.append(",\"release\":null");
   } else {
-    append_json_string(out, r.release);
+    append_json_bytes(out, "release", r.release);
   }
-  out.append(",\"text\":");
-  append_json_string(out, r.text);
+  append_json_bytes(out, "text", r.text);
   out.append(",\"fragments\":");
   append_uint(out, r.fragments);
   out.append(",\"msgid\":");

@@ -5,6 +5,8 @@
 
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "alloc_guard.h"
 
@@ -56,6 +58,191 @@ std::string utc(SysClock::time_point t) {
   std::string s;
   append_utc(s, t);
   return s;
+}
+
+// Just enough of a JSON reader (RFC 8259) to read back what append_json
+// writes, written apart from it: a value is a string (decoded to its bytes:
+// \uXXXX as UTF-8, a surrogate pair joined), an array, an object (members in
+// order) or a literal (number, true, false, null: its text). `ok` turns
+// false at the first thing that is not JSON.
+struct JsonValue {
+  enum Kind { kString, kArray, kObject, kLiteral } kind = kLiteral;
+  std::string text;               // a string's bytes, a literal's text
+  std::vector<std::string> keys;  // an object's keys, in order
+  std::vector<JsonValue> items;   // an array's items, an object's values
+  const JsonValue* get(std::string_view key) const {
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      if (keys[i] == key) return &items[i];
+    return nullptr;
+  }
+};
+
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view in) : in_(in) {}
+  // One value and nothing after it.
+  JsonValue document() {
+    JsonValue v = value();
+    if (at_ != in_.size()) ok = false;
+    return v;
+  }
+  bool ok = true;
+
+ private:
+  JsonValue value() {
+    JsonValue v;
+    if (at_ >= in_.size()) return fail();
+    const char c = in_[at_];
+    if (c == '"') {
+      v.kind = JsonValue::kString;
+      v.text = string();
+    } else if (c == '[' || c == '{') {
+      v.kind = c == '[' ? JsonValue::kArray : JsonValue::kObject;
+      const char close = c == '[' ? ']' : '}';
+      ++at_;
+      for (bool first = true; ok && !eat(close); first = false) {
+        if (!first && !eat(',')) return fail();
+        if (v.kind == JsonValue::kObject) {
+          if (peek() != '"') return fail();
+          v.keys.push_back(string());
+          if (!eat(':')) return fail();
+        }
+        v.items.push_back(value());
+      }
+    } else {
+      const std::size_t end = in_.find_first_of(",]}", at_);
+      v.text = std::string(in_.substr(at_, end - at_));
+      at_ = end == std::string_view::npos ? in_.size() : end;
+      if (v.text != "true" && v.text != "false" && v.text != "null" &&
+          v.text.find_first_not_of("-0123456789.eE+") != std::string::npos)
+        return fail();
+    }
+    return v;
+  }
+  std::string string() {
+    std::string out;
+    ++at_;  // '"'
+    while (ok) {
+      if (at_ >= in_.size()) return bad(), out;
+      const auto c = static_cast<unsigned char>(in_[at_++]);
+      if (c == '"') return out;
+      if (c < 0x20) return bad(), out;  // a raw control is not JSON
+      if (c != '\\') {
+        out.push_back(static_cast<char>(c));
+        continue;
+      }
+      if (at_ >= in_.size()) return bad(), out;
+      const char e = in_[at_++];
+      const std::string_view simple = "\"\\/bfnrt", meant = "\"\\/\b\f\n\r\t";
+      if (const auto k = simple.find(e); k != std::string_view::npos) {
+        out.push_back(meant[k]);
+        continue;
+      }
+      if (e != 'u') return bad(), out;
+      std::uint32_t cp = hex4();
+      if (cp >= 0xd800 && cp < 0xdc00 && in_.substr(at_, 2) == "\\u") {
+        at_ += 2;
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (hex4() - 0xdc00);
+      }
+      if (cp < 0x80) {
+        out.push_back(static_cast<char>(cp));
+      } else if (cp < 0x800) {
+        out.push_back(static_cast<char>(0xc0 | cp >> 6));
+        out.push_back(static_cast<char>(0x80 | (cp & 63)));
+      } else if (cp < 0x10000) {
+        out.push_back(static_cast<char>(0xe0 | cp >> 12));
+        out.push_back(static_cast<char>(0x80 | (cp >> 6 & 63)));
+        out.push_back(static_cast<char>(0x80 | (cp & 63)));
+      } else {
+        out.push_back(static_cast<char>(0xf0 | cp >> 18));
+        out.push_back(static_cast<char>(0x80 | (cp >> 12 & 63)));
+        out.push_back(static_cast<char>(0x80 | (cp >> 6 & 63)));
+        out.push_back(static_cast<char>(0x80 | (cp & 63)));
+      }
+    }
+    return out;
+  }
+  std::uint32_t hex4() {
+    std::uint32_t v = 0;
+    for (int k = 0; k < 4; ++k, ++at_) {
+      const char h = at_ < in_.size() ? in_[at_] : 'g';
+      const auto d = std::string_view("0123456789abcdef").find(static_cast<char>(h | 0x20));
+      if (d == std::string_view::npos) return bad(), 0;
+      v = v * 16 + static_cast<std::uint32_t>(d);
+    }
+    return v;
+  }
+  char peek() const { return at_ < in_.size() ? in_[at_] : '\0'; }
+  bool eat(char c) {
+    if (peek() != c) return false;
+    ++at_;
+    return true;
+  }
+  void bad() {
+    ok = false;
+    at_ = in_.size();
+  }
+  JsonValue fail() {
+    bad();
+    return {};
+  }
+  std::string_view in_;
+  std::size_t at_ = 0;
+};
+
+// RFC 4648 §4, padding required; anything else fails the test.
+std::string from_base64(std::string_view b64) {
+  constexpr std::string_view kDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  EXPECT_EQ(b64.size() % 4, 0u) << b64;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < b64.size(); ++i) {
+    if (b64[i] == '=') {
+      EXPECT_GE(i + 2, b64.size()) << "padding only at the end: " << b64;
+      break;
+    }
+    const auto d = kDigits.find(b64[i]);
+    EXPECT_NE(d, std::string_view::npos) << b64;
+    acc = acc << 6 | static_cast<std::uint32_t>(d);
+    if ((bits += 6) >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>(acc >> bits & 0xff));
+    }
+  }
+  return out;
+}
+
+// A JSON record line read back as a program would, to the record's bytes:
+// "name" or, when present, "name_base64".
+struct ReadBack {
+  JsonValue v;
+  std::string exact(std::string_view name) const {
+    if (const JsonValue* b = v.get(std::string(name) + "_base64")) return from_base64(b->text);
+    const JsonValue* s = v.get(name);
+    return s ? s->text : "<no " + std::string(name) + ">";
+  }
+  std::vector<std::pair<std::string, std::string>> fields(std::string_view name) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (const JsonValue* b = v.get(std::string(name) + "_base64")) {
+      for (const JsonValue& pair : b->items) {
+        EXPECT_EQ(pair.items.size(), 2u);
+        if (pair.items.size() == 2) out.emplace_back(from_base64(pair.items[0].text), from_base64(pair.items[1].text));
+      }
+    } else if (const JsonValue* o = v.get(name)) {
+      for (std::size_t i = 0; i < o->keys.size(); ++i) out.emplace_back(o->keys[i], o->items[i].text);
+    }
+    return out;
+  }
+};
+
+ReadBack read_json_line(const std::string& line) {
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line, ending in '\\n'";
+  JsonReader reader(std::string_view(line).substr(0, line.size() - 1));
+  ReadBack r{reader.document()};
+  EXPECT_TRUE(reader.ok) << line;
+  EXPECT_EQ(r.v.kind, JsonValue::kObject);
+  return r;
 }
 
 TEST(Format, PrintsReceiveTimesInUtcWithMicroseconds) {
@@ -112,7 +299,22 @@ TEST(FormatHuman, IndentsLaterLinesAndEscapesWhatCouldForgeALine) {
   EXPECT_EQ(human(r), std::string(kTime) +
                           " 10.77.0.2:6665 daemon.err 362 first\n"
                           "    second\\x09tab \\x1b[31mred\\x0d\\x7f utf8[\xc3\xa9] bad[\\xff\\xc3] c1[\\xc2\\x9b] "
-                          "back\\slash\n");
+                          "back\\\\slash\n");
+}
+
+// A '\' always starts an escape: the text `\x80` (four characters) cannot
+// pass for the byte 0x80, nor `\n` for a line break.
+TEST(FormatHuman, EscapesABackslashSoThatTextAndTheByteItNamesDiffer) {
+  const std::string head = std::string(kTime) + " 10.77.0.2:6665 user.info - ";
+  EXPECT_EQ(human(basic("x\\x80y")), head + "x\\\\x80y\n");
+  EXPECT_EQ(human(basic("x\x80y")), head + "x\\x80y\n");
+  EXPECT_NE(human(basic("x\\x80y")), human(basic("x\x80y")));
+  Record r = m6();
+  r.text = "one\\n    two";
+  const std::string literal = human(r);
+  r.text = "one\ntwo";
+  EXPECT_NE(literal, human(r));
+  EXPECT_EQ(literal, std::string(kTime) + " 10.77.0.2:6665 daemon.err 362 one\\\\n    two\n");
 }
 
 TEST(FormatHuman, PrintsGapsAndResets) {
@@ -149,7 +351,8 @@ TEST(FormatJson, WritesEveryFieldOfAnExtendedRecord) {
             "{\"received\":\"2026-11-22T05:12:01.123456Z\",\"source\":\"10.77.0.2:6665\",\"format\":\"extended\","
             "\"seq\":168,\"facility\":\"kern\",\"level\":\"info\",\"timestamp_us\":916667,\"continuation\":true,"
             "\"emergency\":true,\"late\":true,\"release\":\"6.1.0-56-cloud-amd64\","
-            "\"text\":\"a \\\"quote\\\" \\\\ back\\nline\\u0001\\u007f\\ufffd \xc3\xa9\\t\\r\\b\\f\",\"fragments\":2,"
+            "\"text\":\"a \\\"quote\\\" \\\\ back\\nline\\u0001\\u007f\\ufffd \xc3\xa9\\t\\r\\b\\f\","
+            "\"text_base64\":\"YSAicXVvdGUiIFwgYmFjawpsaW5lAX//IMOpCQ0IDA==\",\"fragments\":2,"
             "\"msgid\":7,\"dictionary\":{\"SUBSYSTEM\":\"acpi\",\"DEVICE\":\"+acpi:PNP0A03:00\"},"
             "\"userdata\":{\"rack\":\"r\\\"1\"},\"sysdata\":{\"cpu\":\"0\",\"msgid\":\"7\"}}\n");
 }
@@ -162,17 +365,99 @@ TEST(FormatJson, WritesABasicRecordWithNullsWhereItHasNoValue) {
             "\"dictionary\":{},\"userdata\":{},\"sysdata\":{}}\n");
 }
 
-TEST(FormatJson, ReplacesEachByteThatIsNotUtf8) {
+// "text" stays valid UTF-8 for readers that want text; "text_base64"
+// follows it with the exact bytes only when the text lost some.
+TEST(FormatJson, ReplacesEachByteThatIsNotUtf8AndThenGivesTheExactBytes) {
   const auto text_of = [](std::string_view t) {
     const std::string s = json(basic(t));
     const auto at = s.find("\"text\":") + 7;
     return s.substr(at, s.find(",\"fragments\"") - at);
   };
-  EXPECT_EQ(text_of("\xc0\xaf"), "\"\\ufffd\\ufffd\"");               // overlong '/'
-  EXPECT_EQ(text_of("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");    // a surrogate
-  EXPECT_EQ(text_of("\xf4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");  // above U+10FFFF
-  EXPECT_EQ(text_of("\xe2\x82"), "\"\\ufffd\\ufffd\"");               // cut short
-  EXPECT_EQ(text_of("\xf0\x9f\x98\x80 \xe2\x82\xac"), "\"\xf0\x9f\x98\x80 \xe2\x82\xac\"");  // valid stays
+  EXPECT_EQ(text_of("\xc0\xaf"), "\"\\ufffd\\ufffd\",\"text_base64\":\"wK8=\"");                  // overlong '/'
+  EXPECT_EQ(text_of("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\",\"text_base64\":\"7aCA\"");       // a surrogate
+  EXPECT_EQ(text_of("\xf4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\",\"text_base64\":\"9JCAgA==\"");  // above U+10FFFF
+  EXPECT_EQ(text_of("\xe2\x82"), "\"\\ufffd\\ufffd\",\"text_base64\":\"4oI=\"");                  // cut short
+  EXPECT_EQ(text_of("\xf0\x9f\x98\x80 \xe2\x82\xac"), "\"\xf0\x9f\x98\x80 \xe2\x82\xac\"");  // valid stays, alone
+  EXPECT_EQ(text_of(std::string_view("\x00\x01\x7f", 3)), "\"\\u0000\\u0001\\u007f\"");  // escaped, not lost
+}
+
+// Issue 11: the kernel record bytes 80 9f a0 fe ff came out as five
+// U+FFFD. They still do in "text"; "text_base64" now holds them.
+TEST(FormatJson, GivesTheKernelsBytesThatAreNotUtf8Back) {
+  const std::string line = json(basic("\x80\x9f\xa0\xfe\xff"));
+  EXPECT_NE(line.find(",\"text\":\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\",\"text_base64\":\"gJ+g/v8=\",\"fragments\":1,"),
+            std::string::npos)
+      << line;
+  EXPECT_EQ(read_json_line(line).exact("text"), "\x80\x9f\xa0\xfe\xff");
+}
+
+// Every byte value, in the text, the release and the fields' keys and
+// values, comes back exactly from the JSON, read by a JSON reader.
+TEST(FormatJson, RoundTripsEveryByteValueExactly) {
+  std::string every;
+  for (int b = 0; b < 256; ++b) every.push_back(static_cast<char>(b));
+  every += "\x80\x9f\xa0\xfe\xff";
+  const std::string key_bad("K\xff\x00k", 4);
+  const Field dict[] = {{"SUBSYSTEM", "acpi"}, {key_bad, every}, {"SUBSYSTEM", "x"}};
+  const Field user[] = {{"rack", "r\\1 \xc3\xa9"}};
+  const Field sys[] = {{"taskname", "kworker\xc0"}};
+  Record r = m6();
+  r.text = every;
+  r.release = "6.1\xfe";
+  r.dictionary = dict;
+  r.userdata = user;
+  r.sysdata = sys;
+  const std::string line = json(r);
+  const ReadBack back = read_json_line(line);
+  EXPECT_EQ(back.exact("text"), every);
+  EXPECT_EQ(back.exact("release"), "6.1\xfe");
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(back.fields("dictionary"),
+            (Fields{{"SUBSYSTEM", "acpi"}, {key_bad, every}, {"SUBSYSTEM", "x"}}));
+  EXPECT_EQ(back.fields("userdata"), (Fields{{"rack", "r\\1 \xc3\xa9"}}));
+  EXPECT_EQ(back.fields("sysdata"), (Fields{{"taskname", "kworker\xc0"}}));
+  // The companions sit right after what they complete; valid UTF-8 has none.
+  EXPECT_NE(line.find(",\"release\":\"6.1\\ufffd\",\"release_base64\":\"Ni4x/g==\",\"text\":"), std::string::npos);
+  EXPECT_NE(line.find("\"},\"dictionary_base64\":[[\"U1VCU1lTVEVN\",\"YWNwaQ==\"],[\"S/8Aaw==\",\""), std::string::npos)
+      << line;
+  EXPECT_EQ(back.v.get("userdata_base64"), nullptr);
+  EXPECT_NE(line.find(",\"sysdata\":{\"taskname\":\"kworker\\ufffd\"},\"sysdata_base64\":[[\"dGFza25hbWU=\",\"a3dvcmtlcsA=\"]]}\n"),
+            std::string::npos)
+      << line;
+  // "text" itself is what it was: valid UTF-8, U+FFFD for each lost byte.
+  const std::string text = back.v.get("text")->text;
+  EXPECT_EQ(text.substr(0, 128), every.substr(0, 128));
+  EXPECT_EQ(text.substr(128, 6), "\xef\xbf\xbd\xef\xbf\xbd");
+
+  // Valid UTF-8 (every ASCII byte, controls included) is exact in "text"
+  // alone.
+  std::string valid(every.substr(0, 128));
+  valid += "\xc2\x80 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf";
+  r.text = valid;
+  r.release = "6.1";
+  r.dictionary = {};
+  r.sysdata = {};
+  const std::string plain = json(r);
+  EXPECT_EQ(plain.find("_base64"), std::string::npos) << plain;
+  EXPECT_EQ(read_json_line(plain).exact("text"), valid);
+  EXPECT_EQ(read_json_line(plain).v.get("text")->text, valid);
+}
+
+// Random bytes, every way: the JSON always reads back to them.
+TEST(FormatJson, AnyRecordReadsBackToItsBytes) {
+  std::mt19937 rng(23);
+  for (int round = 0; round < 300; ++round) {
+    std::string text(rng() % 100, '\0'), value(rng() % 20, '\0');
+    for (auto& c : text) c = static_cast<char>(rng() % 4 == 0 ? 0x80 + rng() % 0x80 : rng());
+    for (auto& c : value) c = static_cast<char>(rng());
+    const Field user[] = {{"k", value}};
+    Record r = m6();
+    r.text = text;
+    r.userdata = user;
+    const ReadBack back = read_json_line(json(r));
+    ASSERT_EQ(back.exact("text"), text) << round;
+    ASSERT_EQ(back.fields("userdata"), (std::vector<std::pair<std::string, std::string>>{{"k", value}})) << round;
+  }
 }
 
 TEST(FormatJson, WritesGapAndResetEvents) {
@@ -258,7 +543,7 @@ TEST(Format, FindsEveryByteThatNeedsCareAtEveryOffset) {
   const Case cases[] = {
       {"\x01", "\\x01", "\\u0001", "\\x01"},      {"\x7f", "\\x7f", "\\u007f", "\\x7f"},
       {"\xff", "\\xff", "\\ufffd", "\xef\xbf\xbd"}, {"\xc3\xa9", "\xc3\xa9", "\xc3\xa9", "\xc3\xa9"},
-      {"\"", "\"", "\\\"", "\\\""},               {"\\", "\\", "\\\\", "\\\\"},
+      {"\"", "\"", "\\\"", "\\\""},               {"\\", "\\\\", "\\\\", "\\\\"},
       {"]", "]", "]", "\\]"},                     {"\n", "\n    ", "\\n", "\\x0a"},
   };
   for (const Case& c : cases) {

@@ -192,6 +192,47 @@ TEST(Listen, ReplayedLinuxCapturesComeOutAsTheKernelWroteThem) {
   EXPECT_NE(err.find("malformed 0"), std::string::npos) << err;
 }
 
+// Issue 11: bytes that are not UTF-8 (the kernel's 80 9f a0 fe ff) came
+// out of --format json as U+FFFD, lost. jq reads every line, and the
+// exact bytes come back from text_base64 (dictionary_base64 for a
+// dictionary value) with nothing but jq and base64(1).
+TEST(Listen, JsonGivesEveryByteBackToJqAndBase64) {
+  Netns ns("listen");
+  TempDir dir;
+  Listener l(ns, {"--bind", "127.0.0.1", "--format", "json", "--timeout", "2"}, dir);
+  UdpSocket src(ns, "127.0.0.1", 6665);
+  // As Linux writes them: bytes < 0x20, >= 0x7f and '\' escaped as \xHH.
+  ASSERT_TRUE(src.send_to("127.0.0.1", 6666,
+                          as_bytes("14,0,1,-;bad[\\x80\\x9f\\xa0\\xfe\\xff] text[\\x5cx80] tab[\\x09]\n"
+                                   " DEVICE=+pci:\\xfe\\xff\n")));
+  ASSERT_TRUE(src.send_to("127.0.0.1", 6666, as_bytes("14,1,2,-;plain \\xc3\\xa9 text\n")));
+  l.wait();
+  const std::string json = (dir.path() / "stdout").string();
+  ASSERT_EQ(count_of(l.out(), "\n"), 2u) << l.out() << l.err();
+  std::string out;
+  EXPECT_EQ(sh("jq -e -c '{seq, text}' " + json, &out), 0) << out;
+  EXPECT_EQ(out,
+            "{\"seq\":0,\"text\":\"bad[\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd] text[\\\\x80] "
+            "tab[\\t]\"}\n{\"seq\":1,\"text\":\"plain \xc3\xa9 text\"}\n");
+  EXPECT_EQ(sh("jq -j 'select(.seq == 0) | .text_base64' " + json + " | base64 -d", &out), 0);
+  EXPECT_EQ(out, "bad[\x80\x9f\xa0\xfe\xff] text[\\x80] tab[\t]");
+  EXPECT_EQ(sh("jq -j 'select(.seq == 0) | .dictionary_base64[0] | map(@base64d) | .[0]' " + json, &out), 0);
+  EXPECT_EQ(out, "DEVICE");
+  EXPECT_EQ(sh("jq -j 'select(.seq == 0) | .dictionary_base64[0][1]' " + json + " | base64 -d", &out), 0);
+  EXPECT_EQ(out, "+pci:\xfe\xff");
+  // A record that is valid UTF-8 has no companion: "text" is exact.
+  EXPECT_EQ(sh("jq -j 'select(.seq == 1) | has(\"text_base64\"), \" \", .text' " + json, &out), 0);
+  EXPECT_EQ(out, "false plain \xc3\xa9 text");
+  // The README's way back to a record's bytes, for either.
+  for (const auto& [seq, bytes] : {std::pair<std::string, std::string>{"0", "bad[\x80\x9f\xa0\xfe\xff] text[\\x80] tab[\t]"},
+                                   {"1", "plain \xc3\xa9 text"}}) {
+    EXPECT_EQ(sh("jq -r 'select(.seq == " + seq + ") | .text_base64 // (.text | @base64)' " + json + " | base64 -d",
+                 &out),
+              0);
+    EXPECT_EQ(out, bytes) << seq;
+  }
+}
+
 // --- our own senders ------------------------------------------------------------
 
 class ListenOverVeth : public ::testing::Test {

@@ -6,6 +6,11 @@
 // valid UTF-8 (base/utf8.h) is copied as it is; each byte that is not part
 // of valid UTF-8 becomes \ufffd. Plain text is copied in runs (one append
 // per run), so a long plain string costs a few memcpy calls.
+//
+// A \ufffd loses the byte it replaced: the escaper says when it wrote one,
+// and a caller that must be exact (netpoll listen's records) adds the
+// bytes themselves in base64 (RFC 4648 §4), which every JSON reader passes
+// through untouched and every language decodes.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +19,15 @@
 
 namespace np {
 
-// Appends `s` as a JSON string, quotes included. Allocates only while `out`
-// grows: Context: any once `out` has the capacity, setup otherwise.
-void append_json_string(std::string& out, std::string_view s);
+// Appends `s` as a JSON string, quotes included. Returns true when the
+// string decodes to exactly `s`, false when a byte that is not UTF-8 became
+// \ufffd. Allocates only while `out` grows: Context: any once `out` has the
+// capacity, setup otherwise.
+bool append_json_string(std::string& out, std::string_view s);
+
+// Appends `bytes` in base64 (RFC 4648 §4: "+/", '=' padding, no line
+// breaks) as a JSON string, quotes included. Context: as above.
+void append_json_base64(std::string& out, std::string_view bytes);
 
 // Builds one JSON text of nested objects, fields in the order they are
 // added:

@@ -12,14 +12,18 @@
 //
 // Bytes a record may carry (anything: its escapes are undone) are never
 // printed raw where they could forge structure:
-//   - human: bytes < 0x20 (but the text's '\n'), 0x7f, bytes that are not
-//     part of valid UTF-8, and the C1 controls U+0080..U+009F (which some
-//     terminals obey) become \xHH; a multi-line text prints each later
-//     line on a line of its own indented by four spaces. A literal '\' is
-//     printed as it is: the human line is for reading, JSON is exact;
+//   - human (base/printable.h's escape, the one every command uses for
+//     people): '\' becomes \\; bytes < 0x20 (but the text's '\n'), 0x7f,
+//     bytes that are not part of valid UTF-8, and the C1 controls
+//     U+0080..U+009F (which some terminals obey) become \xHH; a multi-line
+//     text prints each later line on a line of its own indented by four
+//     spaces. So a '\' always starts an escape and the text `\x80` (four
+//     characters) and the byte 0x80 print differently;
 //   - JSON (base/json.h's escaper): '"', '\' and controls are escaped (\n
 //     \t \r \b \f, else \u00XX, 0x7f too); each byte that is not part of
-//     valid UTF-8 becomes U+FFFD, so the output is always valid UTF-8;
+//     valid UTF-8 becomes U+FFFD, so the output is always valid UTF-8. The
+//     output is still exact: a string that lost a byte so is followed by
+//     its bytes in base64 (see append_json);
 //   - syslog: SD-PARAM values escape '"', '\' and ']' (RFC 5424 §6.3.3),
 //     control bytes become the text \xHH (a '\' before 'x' is an ordinary
 //     character there) and invalid UTF-8 becomes U+FFFD (PARAM-VALUE is
@@ -63,6 +67,14 @@ void append_human_reset(std::string& out, std::uint64_t from_seq, std::uint64_t 
 // timestamp_us (null for basic), continuation, emergency, late, release
 // (null when none), text, fragments, msgid (null when none), dictionary,
 // userdata, sysdata (objects; a key repeated in a record is repeated).
+//
+// Lossless: release and text are UTF-8 strings in which a byte that is not
+// UTF-8 reads U+FFFD; when a value has such a byte, release_base64 or
+// text_base64 follows it with the value's exact bytes in base64 (RFC 4648
+// §4). Likewise a dictionary, userdata or sysdata object with such a byte in
+// a key or value is followed by dictionary_base64 (userdata_base64,
+// sysdata_base64): [["<key>","<value>"],...], every field of the object in
+// base64, in order. Valid UTF-8 records (nearly all) carry none of these.
 void append_json(std::string& out, const Record& r, const Origin& o);
 // {"event":"gap","received":...,"source":...,"first":N,"count":M,"lost":bool}\n
 void append_json_gap(std::string& out, const Gap& g, const Origin& o);
