@@ -59,6 +59,24 @@ core::ClientConfig client_config(const ArgParser& args, const std::string& targe
 
 void declare_stream_options(ArgParser& args) { args.option("stream-state").flag("new-stream"); }
 
+const char* const kPaceOptionHelp =
+    "  --pace RATE          send no faster than RATE, and read the input no faster\n"
+    "                       either (nothing is dropped: the writer waits): N or\n"
+    "                       N/s records a second, NB/s, NKB/s or NMB/s bytes of\n"
+    "                       input a second (K = 1000); bursts of at most 2 ms\n"
+    "                       worth. Retransmissions are not paced\n";
+
+std::optional<console::Pace> pace_option(const ArgParser& args) {
+  const auto text = args.get("pace");
+  if (!text) return std::nullopt;
+  auto pace = console::parse_pace(*text);
+  if (!pace) {
+    throw UsageError("--pace '" + *text + "': expected records a second (2000, 2000/s) or bytes a second "
+                     "(64000B/s, 500KB/s, 2MB/s)");
+  }
+  return pace;
+}
+
 const char* const kStreamOptionsHelp =
     "  --stream-state PATH  where the stream's sequence number and msgids are kept\n"
     "                       between runs (default: one file per source and targets\n"

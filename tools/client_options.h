@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "netpoll/console/logger.h"
+#include "netpoll/console/pace.h"
 #include "netpoll/console/stream_state.h"
 #include "netpoll/core/netpoll.h"
 
@@ -35,6 +36,11 @@ core::ParsedTargets parse_target_option(const ArgParser& args, const std::string
 // named `name`; setup messages and parse warnings go to stderr unless
 // --quiet. Throws UsageError.
 core::ClientConfig client_config(const ArgParser& args, const std::string& target, const std::string& name);
+
+// --pace RATE (console, run): its help lines, and the pace it asks for
+// (none without it). Throws UsageError for a rate parse_pace refuses.
+extern const char* const kPaceOptionHelp;
+std::optional<console::Pace> pace_option(const ArgParser& args);
 
 // Declares --stream-state PATH and --new-stream (console, run).
 void declare_stream_options(ArgParser& args);

@@ -44,11 +44,6 @@ constexpr const char* kHelp =
     "  --sysdata LIST       any of cpu,taskname,release,msgid\n"
     "  --rate-limit MS:N    at most N records per MS milliseconds per target;\n"
     "                       the rest are dropped (counted)\n"
-    "  --pace RATE          send no faster than RATE, and read standard input no\n"
-    "                       faster either (nothing is dropped: the writer waits):\n"
-    "                       N or N/s records a second, NB/s, NKB/s or NMB/s bytes\n"
-    "                       of input a second (K = 1000); bursts of at most 2 ms\n"
-    "                       worth. Retransmissions are not paced\n"
     "  --reliable           netconsd's reliable mode (ncrx), on every target\n"
     "                       (extended only): keep each record until the receiver\n"
     "                       acknowledges it, send again what it reports missing,\n"
@@ -101,6 +96,7 @@ int cmd_console(int argc, char** argv) {
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
+    std::fputs(kPaceOptionHelp, stdout);
     std::fputs(kStreamOptionsHelp, stdout);
     std::fputs(kClientOptionsHelp, stdout);
     std::fputs(kHelpExit, stdout);
@@ -130,12 +126,7 @@ int cmd_console(int argc, char** argv) {
   const double ack_wait = args.get_seconds("ack-wait", 3);
   if (args.has("ack-wait") && !reliable) throw UsageError("--ack-wait is for --reliable");
   if (ack_wait < 0.001) throw UsageError("--ack-wait must be at least 0.001 s: reliable mode never waits forever");
-  std::optional<console::Pace> pace;
-  if (auto p = args.get("pace")) {
-    pace = console::parse_pace(*p);
-    if (!pace) throw UsageError("--pace '" + *p + "': expected records a second (2000, 2000/s) or bytes a second "
-                                "(64000B/s, 500KB/s, 2MB/s)");
-  }
+  const std::optional<console::Pace> pace = pace_option(args);
 
   console::LoggerConfig cfg;
   cfg.name = "netpoll console";

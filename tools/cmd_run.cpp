@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -29,6 +31,7 @@
 #include "netpoll/console/crash_report.h"
 #include "netpoll/console/logger.h"
 #include "netpoll/console/run_shared.h"
+#include "netpoll/witness/output_merge.h"
 #include "netpoll/witness/report.h"
 #include "netpoll/witness/tracer.h"
 #include "reliable_notice.h"
@@ -64,6 +67,14 @@ constexpr const char* kHelp =
     "outside printable ASCII, or '\\', counts 4), a longer one as several\n"
     "records cut between UTF-8 characters, flagged 'c' then '+' in the\n"
     "extended header (\"continued\" in --stats).\n"
+    "Standard output and standard error are two pipes, which keep no time:\n"
+    "each stream's lines keep their order, and a line goes before every line\n"
+    "of the other stream written after the runner took it in (it looks at both\n"
+    "pipes together, and again as soon as it has taken in what it saw); lines\n"
+    "of the two written at nearly the same moment may come in either order,\n"
+    "standard output's first. Up to 1 MiB of each waits in the runner, in\n"
+    "order, while the network (or --pace) is behind; then COMMAND waits on its\n"
+    "writes, as on a slow terminal.\n"
     "TARGET is netconsole's option string on a packet device (both this\n"
     "runner and COMMAND open it), e.g. +6665@/eth0,6666@10.0.0.2/\n"
     "\n"
@@ -115,54 +126,55 @@ std::string sanitizer_runtime() {
 #endif
 }
 
-// One output stream of the program: a line splitter; a line longer than a
-// record takes becomes several records (Logger::log_text: continuation
-// records, 'c' then '+').
+// One output stream of the program: its level and where --echo copies it.
 struct Stream {
-  int fd;
   console::Level level;
   int echo_fd;
-  std::string partial;
-  bool open = true;
 };
 
 // The runner's side of the program's output and of its crash. The main
-// thread reads the pipes; the witness (the tracer's thread) asks it to
-// take in everything already written before it sends a crash record.
+// thread reads the pipes (witness::OutputMerge: in the order the program
+// wrote them, as far as two pipes tell it) and logs their lines; a line
+// longer than a record takes becomes several records (Logger::log_text:
+// continuation records, 'c' then '+'). The witness (the tracer's thread)
+// asks it to take in everything already written before it sends a crash
+// record.
 class OutputPump {
  public:
-  OutputPump(console::Logger& lg, console::Facility facility, Stream out, Stream err, bool echo)
-      : lg_(lg), facility_(facility), streams_{std::move(out), std::move(err)}, echo_(echo) {
+  // Up to this much of each stream waits in the runner, its order known,
+  // while the network is behind.
+  static constexpr std::size_t kHold = 1 << 20;
+
+  OutputPump(console::Logger& lg, console::Facility facility, std::array<int, 2> fds, std::array<Stream, 2> streams,
+             bool echo, std::optional<console::Pace> pace)
+      : lg_(lg), facility_(facility), merge_(fds, kHold), fds_(fds), streams_(streams), echo_(echo), pace_(pace) {
     wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    for (auto& s : streams_) ::fcntl(s.fd, F_SETFL, ::fcntl(s.fd, F_GETFL) | O_NONBLOCK);
+    if (pace_) pacer_.emplace(*pace_);
   }
   ~OutputPump() { ::close(wake_); }
 
-  // Forwards output until both pipes are closed. `idle` says, each time
-  // round, whether every line read so far has been sent.
+  // Forwards output until both pipes are closed and every line is logged.
+  // `idle` says, each time round, whether every line read so far has been
+  // sent.
   void run(std::atomic<std::uint32_t>& idle_word) {
-    while (streams_[0].open || streams_[1].open) {
+    while (merge_.any_open() || merge_.front()) {
       pollfd fds[3];
-      Stream* which[3] = {};
       nfds_t n = 0;
       fds[n++] = {wake_, POLLIN, 0};
-      // Last lines first: while the ring has no room, the pipes are not
-      // read and the program blocks on a full pipe, as on a slow terminal;
-      // nothing it wrote is dropped.
-      const bool room = free_records() > 0;
-      for (auto& s : streams_) {
-        if (!s.open || !room) continue;
-        which[n] = &s;
-        fds[n++] = {s.fd, POLLIN, 0};
+      // While a stream's hold is full its pipe is not read, and the
+      // program blocks on a full pipe, as on a slow terminal: nothing it
+      // wrote is dropped.
+      for (int i = 0; i < 2; ++i) {
+        if (merge_.open(i) && merge_.has_room(i)) fds[n++] = {fds_[i], POLLIN, 0};
       }
-      const bool idle = lg_.pending() == 0;
+      const bool idle = lg_.pending() == 0 && !merge_.front();
       idle_word.store(idle ? 1 : 0, std::memory_order_release);
-      if (::poll(fds, n, idle ? 100 : 1) <= 0) continue;
-      idle_word.store(0, std::memory_order_release);  // lines in hand
-      if ((fds[0].revents & POLLIN) != 0) serve_drain_request();
-      for (nfds_t i = 1; i < n; ++i) {
-        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) read_some(*which[i]);
-      }
+      // Lines waiting for ring room: look again within a millisecond.
+      const int ready = ::poll(fds, n, idle ? 100 : 1);
+      if (ready > 0) idle_word.store(0, std::memory_order_release);  // lines in hand
+      if (ready > 0 && (fds[0].revents & POLLIN) != 0) serve_drain_request();
+      look();
+      log_lines();
     }
     serve_drain_request();  // a witness waiting while the pipes closed
   }
@@ -172,28 +184,14 @@ class OutputPump {
   // pipe. Echoed and logged as the pipe's bytes are; a last line without
   // its newline is a record too.
   void take_unflushed(int stream, std::string_view bytes) {
-    Stream& s = streams_[stream];
-    if (echo_) {
-      for (std::size_t done = 0; done < bytes.size();) {
-        const ssize_t w = ::write(s.echo_fd, bytes.data() + done, bytes.size() - done);
-        if (w <= 0) break;
-        done += static_cast<std::size_t>(w);
-      }
-    }
-    // Never more lines than the ring has room for: wait (bounded) for the
-    // sender to make room, as the pipe's reader does.
+    echo(stream, bytes);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    const auto room = [&] {
-      while (free_records() < 1 + bytes.size() / 1024 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
-    };
     std::size_t start = 0;
-    for (std::size_t nl; (nl = bytes.find('\n', start)) != std::string_view::npos; start = nl + 1) {
-      room();
-      log_line(s, bytes.substr(start, nl - start));
+    for (std::size_t nl; start < bytes.size(); start = nl + 1) {
+      nl = std::min(bytes.find('\n', start), bytes.size());
+      std::size_t at = 0;
+      log_from(stream, bytes.substr(start, nl - start), at, deadline);
     }
-    room();
-    if (start < bytes.size()) log_line(s, bytes.substr(start));
   }
 
   // The witness: blocks until every byte in the pipes now has been read
@@ -219,38 +217,49 @@ class OutputPump {
     const std::uint64_t pending = lg_.pending();
     return pending >= lg_.ring_records() ? 0 : lg_.ring_records() - static_cast<std::size_t>(pending);
   }
-
-  void log_line(const Stream& s, std::string_view line) { lg_.log_text(facility_, s.level, line); }
-
-  // One read of at most as many bytes as the ring has free records: every
-  // record takes at least one byte of input, so none is dropped. False at
-  // the end of the pipe or when nothing is there now.
-  bool read_some(Stream& s) {
-    const std::size_t room = std::min(free_records(), sizeof buf_);
-    if (room == 0) return false;
-    const ssize_t got = ::read(s.fd, buf_, room);
-    if (got < 0) return false;  // EAGAIN, EINTR
-    if (got == 0) {
-      // EOF: a last line without its newline is a record too.
-      if (!s.partial.empty()) log_line(s, s.partial);
-      s.partial.clear();
-      s.open = false;
-      return false;
-    }
-    if (echo_) {
-      for (ssize_t done = 0; done < got;) {
-        const ssize_t w = ::write(s.echo_fd, buf_ + done, static_cast<std::size_t>(got - done));
-        if (w <= 0) break;
-        done += w;
+  // Logs `line` from `at` on, a record at a time (a long line takes
+  // several: Logger::log_piece), each when the ring has room for it: none
+  // is dropped. Waits for room until `wait_until`, then returns false with
+  // `at` where the line stops; past it, a record the ring has no room
+  // for is dropped and counted (the witness cannot wait for ever).
+  bool log_from(int stream, std::string_view line, std::size_t& at, std::chrono::steady_clock::time_point wait_until,
+                bool drop_after = true) {
+    do {
+      while (free_records() == 0) {
+        if (std::chrono::steady_clock::now() >= wait_until) {
+          if (!drop_after) return false;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
-    }
-    s.partial.append(buf_, static_cast<std::size_t>(got));
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = s.partial.find('\n', start)) != std::string::npos; start = nl + 1) {
-      log_line(s, std::string_view(s.partial).substr(start, nl - start));
-    }
-    s.partial.erase(0, start);
+      at = lg_.log_piece(facility_, streams_[stream].level, line, at);
+    } while (at < line.size());
     return true;
+  }
+
+  void echo(int stream, std::string_view bytes) {
+    if (!echo_) return;
+    for (std::size_t done = 0; done < bytes.size();) {
+      const ssize_t w = ::write(streams_[stream].echo_fd, bytes.data() + done, bytes.size() - done);
+      if (w <= 0) break;
+      done += static_cast<std::size_t>(w);
+    }
+  }
+
+  std::size_t look() {
+    return merge_.look([this](int stream, std::string_view bytes) { echo(stream, bytes); });
+  }
+
+  // Lines in order, as far as the ring has room now and --pace lets them
+  // go (a line cut short goes on from piece_at_ next time).
+  void log_lines() {
+    for (auto line = merge_.front(); line; line = merge_.front()) {
+      if (pacer_ && piece_at_ == 0 && pacer_->wait(std::chrono::steady_clock::now()).count() > 0) return;
+      if (!log_from(line->stream, line->text, piece_at_, {}, false)) return;
+      if (pacer_) pacer_->sent(std::chrono::steady_clock::now(), pace_->bytes ? line->text.size() + 1 : 1);
+      piece_at_ = 0;
+      merge_.pop();
+    }
   }
 
   // Everything written so far, and a last line without its newline (the
@@ -265,32 +274,46 @@ class OutputPump {
     }
     if (ticket == served_) return;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    for (auto& s : streams_) {
-      while (s.open && std::chrono::steady_clock::now() < deadline) {
-        int unread = 0;
-        if (::ioctl(s.fd, FIONREAD, &unread) != 0 || unread == 0) break;
-        if (!read_some(s)) std::this_thread::sleep_for(std::chrono::microseconds(200));  // ring full: let it drain
-      }
-      if (!s.partial.empty()) {
-        log_line(s, s.partial);
-        s.partial.clear();
-      }
+    for (;;) {
+      const std::size_t got = look();
+      log_lines();
+      if (got == 0 && !pipes_hold_bytes()) break;
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      if (got == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));  // ring or hold full: let it drain
+    }
+    merge_.end_partial_lines();
+    for (auto line = merge_.front(); line; line = merge_.front()) {
+      log_from(line->stream, line->text, piece_at_, deadline);
+      piece_at_ = 0;
+      merge_.pop();
     }
     std::lock_guard lock(mutex_);
     served_ = ticket;
     cv_.notify_all();
   }
 
+  bool pipes_hold_bytes() const {
+    for (int i = 0; i < 2; ++i) {
+      int unread = 0;
+      if (merge_.open(i) && ::ioctl(fds_[i], FIONREAD, &unread) == 0 && unread > 0) return true;
+    }
+    return false;
+  }
+
   console::Logger& lg_;
   console::Facility facility_;
-  Stream streams_[2];
+  witness::OutputMerge merge_;
+  std::array<int, 2> fds_;
+  std::array<Stream, 2> streams_;
   bool echo_;
   int wake_ = -1;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::uint64_t requested_ = 0;
   std::uint64_t served_ = 0;
-  char buf_[65536];
+  std::size_t piece_at_ = 0;  // how much of merge_.front() is logged
+  std::optional<console::Pace> pace_;
+  std::optional<console::Pacer> pacer_;  // --pace; the witness's last lines are not held back
 };
 
 std::vector<std::string> environment_with(const std::vector<std::pair<std::string, std::string>>& set) {
@@ -317,11 +340,12 @@ int cmd_run(int argc, char** argv) {
   ArgParser args;
   declare_client_options(args);
   args.option("stdout-level").option("stderr-level").option("facility").option("userdata").option("sysdata");
-  args.option("preload").option("linger").flag("no-echo").flag("reliable").flag("no-trace").flag("help");
+  args.option("preload").option("linger").option("pace").flag("no-echo").flag("reliable").flag("no-trace").flag("help");
   declare_stream_options(args);
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
+    std::fputs(kPaceOptionHelp, stdout);
     std::fputs(kStreamOptionsHelp, stdout);
     std::fputs(kClientOptionsHelp, stdout);
     return 0;
@@ -354,6 +378,7 @@ int cmd_run(int argc, char** argv) {
     throw UsageError("cannot read the preload library " + preload + " (give --preload PATH)");
   const double linger = args.get_seconds("linger", 2);
   const bool echo = !args.has("no-echo");
+  const std::optional<console::Pace> pace = pace_option(args);
   const bool want_trace = !args.has("no-trace");
 
   // The debug information the witness names frames with, loaded from now
@@ -461,9 +486,8 @@ int cmd_run(int argc, char** argv) {
   if (!userdata_env.empty()) untraced_env.emplace_back(console::kRunEnvUserdata, userdata_env);
   spec.env_untraced = environment_with(untraced_env);
 
-  Stream out{out_pipe[0], *out_level, STDOUT_FILENO, {}};
-  Stream err{err_pipe[0], *err_level, STDERR_FILENO, {}};
-  OutputPump pump(**lg, *facility, std::move(out), std::move(err), echo);
+  OutputPump pump(**lg, *facility, {out_pipe[0], err_pipe[0]},
+                  {Stream{*out_level, STDOUT_FILENO}, Stream{*err_level, STDERR_FILENO}}, echo, pace);
 
   // The processes whose crash the witness reported (the program, and any
   // process it forked).

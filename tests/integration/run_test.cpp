@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "net_helpers.h"
 #include "netns.h"
@@ -30,10 +31,10 @@ const std::string kAsanEnv =
 class RunCommand : public ::testing::Test {
  protected:
   // Runs `netpoll run TARGET -- command` in `a`; returns its exit status.
-  int run(const std::string& command, std::string* output = nullptr) {
+  int run(const std::string& command, std::string* output = nullptr, const std::string& options = "") {
     std::string out;
-    const int rc = sh(bed.a.exec() + kAsanEnv + NP_NETPOLL_BIN + " run --quiet '+6665@/np0,6666@10.77.0.2/" + bed.b_mac +
-                          "' -- " + command,
+    const int rc = sh(bed.a.exec() + kAsanEnv + NP_NETPOLL_BIN + " run --quiet " + options + " '+6665@/np0,6666@10.77.0.2/" +
+                          bed.b_mac + "' -- " + command,
                       &out);
     if (output != nullptr) *output = out;
     return rc;
@@ -113,6 +114,40 @@ TEST_F(RunCommand, PassesTheExitStatusThrough) {
   EXPECT_EQ(run("/nonexistent/program", &output), 127);
   EXPECT_NE(output.find("netpoll run: cannot run /nonexistent/program: No such file or directory"), std::string::npos)
       << output;
+}
+
+// Standard error's lines take their place among standard output's by
+// when they were written. --pace keeps the runner a second behind the
+// program: a burst of 20,000 lines waits in the runner while an error line
+// is written 50 ms after it; the error line must not overtake the burst's
+// last lines, nor be overtaken by the lines written 50 ms after it. Every
+// record arrives, numbered in that order.
+TEST_F(RunCommand, StandardErrorLinesKeepTheirPlaceAmongStandardOutputs) {
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  DatagramCollector collector(peer);
+  ASSERT_EQ(run("sh -c 'seq 1 20000; sleep 0.05; echo err-1 >&2; sleep 0.05; echo out-after; sleep 0.05; "
+                "echo err-2 >&2; seq 20001 25000; sleep 0.05; echo err-3 >&2'",
+                nullptr, "--pace 20000"),
+            0);
+  const auto records = parse_records(collector.finish());
+  std::vector<std::string> want;
+  for (int i = 1; i <= 20000; ++i) want.push_back(std::to_string(i));
+  want.insert(want.end(), {"err-1", "out-after", "err-2"});
+  for (int i = 20001; i <= 25000; ++i) want.push_back(std::to_string(i));
+  want.push_back("err-3");
+  ASSERT_EQ(records.size(), want.size() + 1) << "every line and the exit record";
+  std::uint64_t expected = 0;
+  std::size_t wrong = 0;
+  for (const auto& [seq, r] : records) {
+    EXPECT_EQ(seq, expected) << "no gap";
+    if (expected < want.size() && r.text != want[expected] && wrong++ < 5) {
+      ADD_FAILURE() << "record " << expected << " is '" << r.text << "', written as line '" << want[expected] << "'";
+    }
+    ++expected;
+  }
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_EQ(records.at(20000).level, 3) << "standard error: err";
+  EXPECT_EQ(records.at(20001).level, 6) << "standard output: info";
 }
 
 // A line of 2500 bytes is one record (Linux's 1024 is no limit here); one
