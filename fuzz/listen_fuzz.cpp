@@ -31,6 +31,7 @@
 #include "netpoll/listen/format.h"
 #include "netpoll/listen/source.h"
 #include "netpoll/wire/netconsole.h"
+#include "utf8_oracle.h"
 
 namespace {
 
@@ -47,17 +48,7 @@ unsigned touch(std::string_view s) {
   return sum;
 }
 
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const std::size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (std::size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
-    i += n;
-  }
-  return true;
-}
+using np::testing::strict_utf8;
 
 // RFC 4648 §4, as a reader would expect it.
 std::string base64(std::string_view s) {
@@ -91,11 +82,11 @@ struct Checker : Sink {
       check(at + 1 < out.size() && (out[at + 1] == '\\' || out[at + 1] == 'x'));
     out.clear();
     append_json(out, r, o);
-    check(valid_utf8(out) && out.find('\n') == out.size() - 1);
+    check(strict_utf8(out) && out.find('\n') == out.size() - 1);
     // A '"' inside a string is always \", so these keys are found only where
     // they are keys.
     const std::size_t fragments = out.find(",\"fragments\":");
-    if (valid_utf8(r.text)) {
+    if (strict_utf8(r.text)) {
       check(out.find(",\"text_base64\":") > fragments);
     } else {
       check(out.find(",\"text_base64\":\"" + base64(r.text) + "\",\"fragments\":") != std::string::npos);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "alloc_guard.h"
+#include "utf8_oracle.h"
 
 namespace np::listen {
 namespace {
@@ -521,17 +522,7 @@ TEST(FormatSyslog, FramesWithOctetCounting) {
 
 // --- what no input can do -----------------------------------------------------
 
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (std::size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
-    i += n;
-  }
-  return true;
-}
+using np::testing::strict_utf8;
 
 // Plain text is skipped a word (8 bytes) at a time: a byte that needs care
 // is found at every offset within a word and across a word's edge.
@@ -584,12 +575,12 @@ TEST(Format, NoRecordCanForgeALineOrBreakUtf8) {
     ASSERT_EQ(lines, static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
     for (const char c : h) ASSERT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20) << round;
     const std::string j = json(r);
-    ASSERT_TRUE(valid_utf8(j)) << round;
+    ASSERT_TRUE(strict_utf8(j)) << round;
     ASSERT_EQ(j.find('\n'), j.size() - 1);
     for (const char c : j.substr(0, j.size() - 1)) ASSERT_GE(static_cast<unsigned char>(c), 0x20);
     const std::string sl = syslog(r);
     const std::string sd = sl.substr(0, sl.find("\"] ") + 3);
-    ASSERT_TRUE(valid_utf8(sd)) << round;
+    ASSERT_TRUE(strict_utf8(sd)) << round;
     for (const char c : sd) ASSERT_GE(static_cast<unsigned char>(c), 0x20);
   }
 }
