@@ -7,12 +7,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cli.h"
 #include "commands.h"
+#include "netpoll/devlisten/device_receiver.h"
 #include "netpoll/receiver/worker.h"
 
 namespace np::tools {
@@ -56,7 +58,25 @@ constexpr const char* kHelp =
     "  --reorder-timeout MS how long a missing record is waited for (default 500)\n"
     "  --rcvbuf BYTES       socket receive buffer (default 67108864)\n"
     "  --count N            stop after N records\n"
-    "  --timeout S          stop after S seconds\n";
+    "  --timeout S          stop after S seconds\n"
+    "\n"
+    "netpoll's own path, for an interface with no kernel IP configuration (a\n"
+    "qemu socket tunnel, a capture NIC, a kernel-bypass host):\n"
+    "  --device DEV         receive through netpoll's own path on DEV instead of\n"
+    "                       kernel sockets: an interface (eth1 or packet:eth1), a\n"
+    "                       TAP device (tap:tap0), frames over UDP (udp:A:P@B:Q,\n"
+    "                       qemu's -netdev socket) or any device string netpoll\n"
+    "                       takes (see README); needs --ip\n"
+    "  --ip ADDR            the IPv4 address to receive on (with --port); netpoll\n"
+    "                       answers ARP for it\n"
+    "With --device, every frame is checked as netpoll's receive path checks it\n"
+    "and each one dropped (not for ADDR:PORT, a bad checksum, not IPv4 or ARP)\n"
+    "is counted: the statistics end with the device's and the client's counters\n"
+    "(\"netpoll\" in JSON). Reliable mode answers through netpoll's send path, to\n"
+    "each source's address and the Ethernet address its frames came from.\n"
+    "Records, formats, files, syslog, --count and --timeout are as with sockets.\n"
+    "It does not do IPv6, IP fragments or ICMP (a ping gets no answer), and it\n"
+    "is one thread: --workers, --bind and --rcvbuf are for kernel sockets.\n";
 
 volatile sig_atomic_t g_stop = 0;
 volatile sig_atomic_t g_dump = 0;
@@ -88,9 +108,32 @@ SyslogTarget parse_syslog(const std::string& url) {
   return t;
 }
 
-void print_stats(const std::vector<std::unique_ptr<Worker>>& workers, OutputFormat format) {
-  std::fputs(stats_report(workers, format).c_str(), stderr);
-  std::fflush(stderr);
+// --device and --ip: netpoll's own path; nothing that only a kernel socket
+// has. Throws UsageError.
+std::optional<devlisten::DeviceOptions> device_options(const ArgParser& args) {
+  if (!args.has("device")) {
+    if (args.has("ip")) throw UsageError("--ip is the address netpoll's own path receives on: give --device too");
+    return std::nullopt;
+  }
+  if (args.has("workers")) throw UsageError("--workers: --device receives on one thread (a device has one receive ring)");
+  if (args.has("bind")) throw UsageError("--bind is for kernel sockets: --device receives on --ip");
+  if (args.has("rcvbuf")) throw UsageError("--rcvbuf is a kernel socket's buffer: --device receives from the device");
+  devlisten::DeviceOptions d;
+  d.device = *args.get("device");
+  if (d.device.empty()) throw UsageError("--device needs a device, e.g. eth1 or udp:127.0.0.1:7001@127.0.0.1:7000");
+  const auto ip_text = args.get("ip");
+  if (!ip_text) throw UsageError("--device needs --ip ADDR, the IPv4 address to receive on");
+  const auto ip = Ipv4Addr::parse(*ip_text);
+  if (!ip) {
+    throw UsageError("--ip '" + *ip_text + "': " +
+                     (ip_text->find(':') != std::string::npos ? "netpoll's own path is IPv4 only"
+                                                              : "expected an IPv4 address like 10.0.0.2"));
+  }
+  if (ip->is_unspecified() || ip->is_loopback() || ip->is_multicast() || ip->is_broadcast())
+    throw UsageError("--ip " + *ip_text + ": expected a unicast address of the device's network, not loopback");
+  d.ip = *ip;
+  d.log = [](const std::string& m) { std::fprintf(stderr, "%s\n", m.c_str()); };
+  return d;
 }
 
 }  // namespace
@@ -100,7 +143,7 @@ int cmd_listen(int argc, char** argv) {
   args.option("port").option("bind").option("workers").option("format").option("dir").flag("stdout");
   args.option("syslog").flag("ack").option("stats-interval").option("stats-format").option("max-sources");
   args.option("window").option("memory").option("max-record").option("reorder-timeout").option("rcvbuf").option("count");
-  args.option("timeout").flag("help");
+  args.option("timeout").option("device").option("ip").flag("help");
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -137,6 +180,8 @@ int cmd_listen(int argc, char** argv) {
   const std::string stats_format = args.get("stats-format").value_or("text");
   if (stats_format != "text" && stats_format != "json") throw UsageError("--stats-format must be text or json");
   const OutputFormat stats_as = stats_format == "json" ? OutputFormat::kJson : OutputFormat::kText;
+  const std::optional<devlisten::DeviceOptions> device_opts = device_options(args);
+  if (device_opts && o.port == 0) throw UsageError("--port 0 (a port the kernel picks) is for kernel sockets; --device needs a port");
 
   if (!o.dir.empty()) {
     struct stat st {};
@@ -154,19 +199,36 @@ int cmd_listen(int argc, char** argv) {
 
   Shared shared;
   std::vector<std::unique_ptr<Worker>> workers;
-  for (unsigned i = 0; i < o.workers; ++i) {
-    Options per = o;
-    if (i > 0 && o.port == 0) per.port = workers[0]->bound_port();  // the same ephemeral port for all
-    auto w = Worker::open(i, i == 0 ? o : per, shared);
-    if (!w) {
-      print_error("listen", w.error().message);
+  std::unique_ptr<devlisten::DeviceReceiver> device;
+  if (device_opts) {
+    auto d = devlisten::DeviceReceiver::open(o, *device_opts, shared);
+    if (!d) {
+      std::fprintf(stderr, "%s\n", d.error().message.c_str());
       return 1;
     }
-    if (i == 0 && o.port == 0) o.port = (*w)->bound_port();
-    workers.push_back(std::move(*w));
+    device = std::move(*d);
+    std::fprintf(stderr, "netpoll listen: %s, netpoll's own path, one thread%s\n", device->where().c_str(),
+                 o.limits.reliable ? ", reliable mode (ncrx)" : "");
+  } else {
+    for (unsigned i = 0; i < o.workers; ++i) {
+      Options per = o;
+      if (i > 0 && o.port == 0) per.port = workers[0]->bound_port();  // the same ephemeral port for all
+      auto w = Worker::open(i, i == 0 ? o : per, shared);
+      if (!w) {
+        print_error("listen", w.error().message);
+        return 1;
+      }
+      if (i == 0 && o.port == 0) o.port = (*w)->bound_port();
+      workers.push_back(std::move(*w));
+    }
+    std::fprintf(stderr, "netpoll listen: %s port %u, %u worker%s%s\n", o.bind.c_str(), workers[0]->bound_port(),
+                 o.workers, o.workers == 1 ? "" : "s", o.limits.reliable ? ", reliable mode (ncrx)" : "");
   }
-  std::fprintf(stderr, "netpoll listen: %s port %u, %u worker%s%s\n", o.bind.c_str(), workers[0]->bound_port(),
-               o.workers, o.workers == 1 ? "" : "s", o.limits.reliable ? ", reliable mode (ncrx)" : "");
+  const auto print_stats = [&](OutputFormat format) {
+    const std::string report = device ? device->stats_report(format) : stats_report(workers, format);
+    std::fputs(report.c_str(), stderr);
+    std::fflush(stderr);
+  };
 
   struct sigaction sa {};
   sa.sa_handler = on_stop;
@@ -177,6 +239,7 @@ int cmd_listen(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   std::vector<std::thread> threads;
+  if (device) threads.emplace_back([&device] { device->run(); });
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
   const auto start = std::chrono::steady_clock::now();
   auto next_stats = start + std::chrono::duration<double>(interval);
@@ -186,16 +249,16 @@ int cmd_listen(int argc, char** argv) {
     if (timeout > 0 && std::chrono::duration<double>(now - start).count() >= timeout) break;
     if (g_dump) {
       g_dump = 0;
-      print_stats(workers, stats_as);
+      print_stats(stats_as);
     }
     if (interval > 0 && now >= next_stats) {
-      print_stats(workers, stats_as);
+      print_stats(stats_as);
       next_stats = now + std::chrono::duration<double>(interval);
     }
   }
   shared.stop.store(true);
   for (auto& t : threads) t.join();
-  print_stats(workers, stats_as);
+  print_stats(stats_as);
   return 0;
 }
 

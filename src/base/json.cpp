@@ -125,4 +125,10 @@ JsonWriter& JsonWriter::field_bool(std::string_view k, bool v) {
   return *this;
 }
 
+JsonWriter& JsonWriter::field_json(std::string_view k, std::string_view json) {
+  key(k);
+  out_ += json;
+  return *this;
+}
+
 }  // namespace np

@@ -158,6 +158,14 @@ TEST(JsonWriter, WritesNestedObjectsWithFieldsInOrder) {
             R"("empty":{},"trapped":false})");
 }
 
+TEST(JsonWriter, NestsAJsonTextAnotherWriterMade) {
+  JsonWriter inner;
+  inner.begin_object().field("frames", 3).end_object();
+  JsonWriter j;
+  j.begin_object().field("a", 1).field_json("dev", inner.str()).field("b", 2).end_object();
+  EXPECT_EQ(j.str(), R"({"a":1,"dev":{"frames":3},"b":2})");
+}
+
 TEST(JsonWriter, EscapesKeysAndStringValues) {
   JsonWriter j;
   j.begin_object().field("a\"b", "line\nbreak\\").begin_object("[fd00::1]:6665").end_object().end_object();

@@ -29,6 +29,16 @@ void Netpoll::set_remote_mac(const MacAddr& m) noexcept {
 }
 
 Result<void> Netpoll::send_udp(std::span<const std::byte> payload, Flush flush) noexcept {
+  if (cfg_.target.remote_ip.is_unspecified()) return fail(Errc::kInvalidArgument);  // a receive-only client
+  return transmit_udp({remote_mac(), cfg_.target.remote_ip, cfg_.target.remote_port}, payload, flush);
+}
+
+Result<void> Netpoll::send_udp_to(const UdpEndpoint& to, std::span<const std::byte> payload, Flush flush) noexcept {
+  if (to.ip.is_unspecified() || to.port == 0) return fail(Errc::kInvalidArgument);
+  return transmit_udp(to, payload, flush);
+}
+
+Result<void> Netpoll::transmit_udp(const UdpEndpoint& to, std::span<const std::byte> payload, Flush flush) noexcept {
   SharedDevice& d = *dev_;
   const auto refuse = [&](TxDrop reason, Errc code) -> Result<void> {
     stats_.tx_drops.add(reason);
@@ -36,7 +46,6 @@ Result<void> Netpoll::send_udp(std::span<const std::byte> payload, Flush flush) 
     if (cfg_.drop_handler) cfg_.drop_handler(*this, payload, reason);
     return fail(code);
   };
-  if (cfg_.target.remote_ip.is_unspecified()) return fail(Errc::kInvalidArgument);  // a receive-only client
   if (payload.size() > d.max_payload()) return refuse(TxDrop::kTooBig, Errc::kTooBig);
   auto idx = d.take_frame();
   if (!idx) return refuse(TxDrop::kNoBuffer, Errc::kNoBuffer);
@@ -45,7 +54,8 @@ Result<void> Netpoll::send_udp(std::span<const std::byte> payload, Flush flush) 
   // around it.
   auto frame = d.pool_.frame(*idx);
   std::memcpy(frame.data() + detail::kIpv4PayloadOffset, payload.data(), payload.size());
-  const std::size_t len = d.emit_udp_ipv4(frame, cfg_.target, remote_mac(), payload.size());
+  const std::size_t len =
+      d.emit_udp_ipv4(frame, {cfg_.target.local_ip, cfg_.target.local_port}, {to.ip, to.port}, to.mac, payload.size());
 
   auto r = d.send_frame(*idx, len, slot_, flush);
   if (r) {

@@ -30,16 +30,16 @@ void SharedDevice::handle_ipv4(std::span<const std::byte> frame) noexcept {
   if (!deliver(info, udp->payload)) not_consumed(frame, RxDrop::kNoClient);
 }
 
-std::size_t SharedDevice::emit_udp_ipv4(std::span<std::byte> frame, const TargetOptions& t, const MacAddr& dst_mac,
-                                        std::size_t payload_len) noexcept {
+std::size_t SharedDevice::emit_udp_ipv4(std::span<std::byte> frame, const IpPort& src, const IpPort& dst,
+                                        const MacAddr& dst_mac, std::size_t payload_len) noexcept {
   // One function per layer, innermost data first (in place: the payload is
   // already where it belongs).
-  const UdpRepr udp{t.local_port, t.remote_port, frame.subspan(detail::kIpv4PayloadOffset, payload_len)};
+  const UdpRepr udp{src.port, dst.port, frame.subspan(detail::kIpv4PayloadOffset, payload_len)};
   auto ip_area = EthernetRepr{mac_, dst_mac, ethertype::kIpv4}.emit(frame);
-  auto udp_area = Ipv4Repr{t.local_ip, t.remote_ip, ip_proto::kUdp, static_cast<std::uint16_t>(udp.buffer_len()),
+  auto udp_area = Ipv4Repr{src.ip, dst.ip, ip_proto::kUdp, static_cast<std::uint16_t>(udp.buffer_len()),
                            Ipv4Repr::kDefaultTtl, next_ip_ident(), false, 0}
                       .emit(ip_area);
-  udp.emit(udp_area, t.local_ip, t.remote_ip);
+  udp.emit(udp_area, src.ip, dst.ip);
   return detail::kIpv4PayloadOffset + payload_len;
 }
 

@@ -268,6 +268,52 @@ TEST(Netpoll, AReceiveOnlyClientNamesOneRemoteMacAtSetupAndInItsStatistics) {
   EXPECT_NE((*c)->stats_text().find("(ff:ff:ff:ff:ff:ff)"), std::string::npos) << (*c)->stats_text();
 }
 
+// A receive-only client answers whoever sent: from its own IP and port to
+// the sender's IP, port and MAC as its frame gave them (a raw end, no ARP).
+TEST(Netpoll, AReceiveOnlyClientAnswersTheSenderOfADatagram) {
+  const std::string wire = unique_wire();
+  Received rx;
+  auto b = Netpoll::setup(config("pair:" + wire + "?mac=02:00:00:00:00:0b", "7001@10.0.0.2/,@0.0.0.0/", &rx));
+  ASSERT_TRUE(b) << b.error().message;
+  auto raw = dev::open_device("pair:" + wire + "?mac=02:00:00:00:00:0c");
+  ASSERT_TRUE(raw) << raw.error().message;
+  const MacAddr a_mac(2, 0, 0, 0, 0, 0x0c);
+  ASSERT_EQ((*raw)->transmit(udp_frame(a_mac, MacAddr(2, 0, 0, 0, 0, 0x0b), Ipv4Addr(10, 0, 0, 9),
+                                       Ipv4Addr(10, 0, 0, 2), 5555, 7001, "question")),
+            dev::TxStatus::kOk);
+  ASSERT_TRUE(poll_until({b->get()}, [&] { return rx.count == 1; }));
+  const RxInfo& from = rx.infos.at(0);
+  EXPECT_FALSE((*b)->send_udp(as_bytes("nobody")));  // no target: send_udp refuses
+  ASSERT_TRUE((*b)->send_udp_to({from.src_mac, from.src_ip, from.src_port}, as_bytes("answer")));
+  std::vector<std::byte> got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {
+    (*raw)->receive(1, [&](std::span<const std::byte> f) { got.assign(f.begin(), f.end()); });
+  }
+  ASSERT_FALSE(got.empty());
+  const auto eth = EthernetFrame<const std::byte>::check(got);
+  ASSERT_TRUE(eth);
+  EXPECT_EQ(eth->dst(), a_mac);
+  EXPECT_EQ(eth->src(), MacAddr(2, 0, 0, 0, 0, 0x0b));
+  const auto ip = Ipv4Packet<const std::byte>::check(eth->payload());
+  ASSERT_TRUE(ip);
+  const auto ipr = Ipv4Repr::parse(*ip);
+  ASSERT_TRUE(ipr);
+  EXPECT_EQ(ipr->src, Ipv4Addr(10, 0, 0, 2));
+  EXPECT_EQ(ipr->dst, Ipv4Addr(10, 0, 0, 9));
+  const auto up = UdpPacket<const std::byte>::check(ip->payload());
+  ASSERT_TRUE(up);
+  const auto udp = UdpRepr::parse(*up, ipr->src, ipr->dst);  // the checksum verifies
+  ASSERT_TRUE(udp);
+  EXPECT_EQ(udp->src_port, 7001);
+  EXPECT_EQ(udp->dst_port, 5555);
+  EXPECT_EQ(text(udp->payload), "answer");
+  EXPECT_EQ((*b)->stats().tx_datagrams.value(), 1u);
+  // Nowhere to send to: refused, nothing sent.
+  EXPECT_EQ((*b)->send_udp_to({a_mac, Ipv4Addr(), 5555}, as_bytes("x")).error(), Errc::kInvalidArgument);
+  EXPECT_EQ((*b)->send_udp_to({a_mac, Ipv4Addr(10, 0, 0, 9), 0}, as_bytes("x")).error(), Errc::kInvalidArgument);
+  EXPECT_EQ((*b)->stats().tx_datagrams.value(), 1u);
+}
+
 TEST(Netpoll, ClientsOnOneDeviceGetOnlyTheirOwnPortsAndSharedMatchesGetBoth) {
   const std::string wire = unique_wire();
   const std::string dev_b = "pair:" + wire + "?mac=02:00:00:00:00:0b";

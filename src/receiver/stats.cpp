@@ -68,9 +68,25 @@ void StatsReport::add_source(std::string_view address, const np::listen::SourceS
   }
 }
 
-std::string StatsReport::finish() {
+void StatsReport::end_sources() {
+  if (!sources_open_) return;
+  sources_open_ = false;
+  if (format_ == OutputFormat::kJson) json_.end_object();
+}
+
+void StatsReport::add_section(std::string_view key, std::string_view json, std::string_view text) {
+  end_sources();
   if (format_ == OutputFormat::kJson) {
-    json_.end_object().end_object();
+    json_.field_json(key, json);
+  } else {
+    text_ += text;
+  }
+}
+
+std::string StatsReport::finish() {
+  end_sources();
+  if (format_ == OutputFormat::kJson) {
+    json_.end_object();
     return json_.str() + "\n";
   }
   return std::move(text_);

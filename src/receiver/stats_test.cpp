@@ -147,5 +147,26 @@ TEST(StatsReport, WithNoSourcesHasAnEmptySourcesObject) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
 }
 
+// The device of netpoll's own path adds its statistics after the sources:
+// its JSON under a key of its own, its text lines as they are.
+TEST(StatsReport, AddsASectionAfterTheSources) {
+  StatsReport json(OutputFormat::kJson, SourceStats{}, WorkerStats{});
+  json.add_source("10.0.0.1:6665", SourceStats{});
+  json.add_section("netpoll", R"({"rx":{"frames":7}})", "unused\n");
+  const std::string j = json.finish();
+  EXPECT_NE(j.find(R"("sources":{"10.0.0.1:6665":{"records":0,)"), std::string::npos) << j;
+  EXPECT_TRUE(j.ends_with(R"("basic_cut":0}},"netpoll":{"rx":{"frames":7}}})" "\n")) << j;
+  StatsReport none(OutputFormat::kJson, SourceStats{}, WorkerStats{});
+  none.add_section("netpoll", "{}", "");
+  EXPECT_NE(none.finish().find(R"("sources":{},"netpoll":{}})"), std::string::npos);
+
+  StatsReport text(OutputFormat::kText, SourceStats{}, WorkerStats{});
+  text.add_source("10.0.0.1:6665", SourceStats{});
+  text.add_section("netpoll", "{}", "device np1\n  rx frames 7\n");
+  const std::string t = text.finish();
+  EXPECT_NE(t.find("syslog dropped 0\n  10.0.0.1:6665: records 0, "), std::string::npos) << t;
+  EXPECT_TRUE(t.ends_with("basic cut 0\ndevice np1\n  rx frames 7\n")) << t;
+}
+
 }  // namespace
 }  // namespace np::receiver

@@ -1,177 +1,52 @@
 #include "netpoll/receiver/worker.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
-#include "io.h"
 #include "netpoll/base/clock.h"
-#include "netpoll/receiver/source_table.h"
 
 namespace np::receiver {
 namespace {
 
-using np::listen::Clock;
-
 constexpr unsigned kBatch = 64;
-constexpr std::size_t kDatagramMax = 4096;       // netconsole sends at most 1000 bytes
-constexpr std::size_t kOutputReserve = 1 << 20;  // a worker's output buffer
-constexpr std::size_t kFileBufferReserve = 64 << 10;
-
-std::int64_t realtime_us() noexcept { return realtime_ns() / 1000; }
+constexpr std::size_t kDatagramMax = 4096;  // netconsole sends at most 1000 bytes
 
 }  // namespace
 
-struct Worker::Impl : np::listen::Sink {
-  Worker& w;
-  // recvmmsg buffers, made once.
+struct Worker::Buffers {
   std::vector<char> data = std::vector<char>(kBatch * kDatagramMax);
   mmsghdr msgs[kBatch]{};
   iovec iov[kBatch]{};
   sockaddr_storage addrs[kBatch]{};
   alignas(cmsghdr) char control[kBatch][CMSG_SPACE(sizeof(std::uint32_t))]{};
 
-  SourceTable table;
-  std::vector<SourceEntry*> dirty;  // sources with bytes in their file buffer
-  std::string out;                  // standard output, flushed per batch
-  std::unique_ptr<SyslogWriter> syslog;
-  FormatContext ctx;
-  SourceEntry* current = nullptr;  // the source whose datagram is being fed
-
-  explicit Impl(Worker& worker) : w(worker), table(w.options_.max_sources, w.options_.limits) {
-    out.reserve(kOutputReserve);
-    dirty.reserve(std::min<std::size_t>(w.options_.max_sources, 1 << 16));
+  Buffers() {
     for (unsigned i = 0; i < kBatch; ++i) {
       iov[i] = {data.data() + i * kDatagramMax, kDatagramMax};
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    if (w.options_.syslog) syslog = std::make_unique<SyslogWriter>(*w.options_.syslog);
-  }
-
-  // --- the Sink: what a source hands over ---------------------------------
-  void record(const np::listen::Record& r) override {
-    if (w.options_.to_stdout) append_record(out, w.options_.format, ctx, r);
-    if (std::string* f = current_file()) append_record(*f, w.options_.format, ctx, r);
-    if (syslog) syslog->add(ctx, r);
-    if (w.options_.count != 0) {  // --count: a total over every worker
-      const std::uint64_t total = w.shared_.records.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (total >= w.options_.count) w.shared_.stop.store(true);
-    }
-  }
-  void gap(const np::listen::Gap& g) override {
-    if (w.options_.to_stdout) append_gap(out, w.options_.format, ctx, g);
-    if (std::string* f = current_file()) append_gap(*f, w.options_.format, ctx, g);
-  }
-  void reset(std::uint64_t from, std::uint64_t to) override {
-    if (w.options_.to_stdout) append_reset(out, w.options_.format, ctx, from, to);
-    if (std::string* f = current_file()) append_reset(*f, w.options_.format, ctx, from, to);
-  }
-
-  // The file buffer of the source being fed (nullptr: none); a buffer that
-  // gets its first bytes joins the list flush_outputs() writes out.
-  std::string* current_file() {
-    if (current == nullptr || current->file_fd < 0) return nullptr;
-    if (current->file_buffer.empty()) dirty.push_back(current);
-    return &current->file_buffer;
-  }
-
-  void feed_from(SourceEntry& e) {
-    current = &e;
-    ctx.source = e.address;
-  }
-
-  // --- sources --------------------------------------------------------------
-  SourceEntry& source_for(const sockaddr_storage& sa, socklen_t len) {
-    const SourceKey k = SourceKey::of(sa);
-    if (current != nullptr && current->key == k) return *current;
-    if (SourceEntry* e = table.find(k)) return *e;
-    // A new source: allocation here is per source, never per datagram.
-    if (table.full()) evict_oldest();
-    SourceEntry& e = table.insert(k, sa, len);
-    if (!w.options_.dir.empty()) {
-      const std::string path =
-          w.options_.dir + "/" + file_name_of(k) + (w.options_.format == OutputFormat::kJson ? ".json" : ".log");
-      e.file_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (e.file_fd < 0) w.stats_.output_errors.add();
-      e.file_buffer.reserve(kFileBufferReserve);
-    }
-    w.stats_.sources_seen.add();
-    return e;
-  }
-
-  void evict_oldest() {
-    SourceEntry& victim = table.oldest();
-    feed_from(victim);
-    victim.source.flush(*this);  // what it holds is delivered before it goes
-    flush_file(victim);
-    std::erase(dirty, &victim);
-    current = nullptr;
-    table.evict_oldest();
-    w.stats_.sources_evicted.add();
-  }
-
-  void respond(SourceEntry& e, Clock::time_point now) {
-    if (!w.options_.limits.reliable) return;
-    const std::string_view r = e.source.response(now);
-    if (r.empty()) return;
-    if (::sendto(w.fd_, r.data(), r.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&e.peer), e.peer_len) ==
-        static_cast<ssize_t>(r.size())) {
-      w.stats_.responses_sent.add();
-    } else {
-      w.stats_.responses_failed.add();  // the source asks again; its next answer carries the same news
-    }
-  }
-
-  // --- output -----------------------------------------------------------------
-  void flush_file(SourceEntry& e) {
-    if (e.file_buffer.empty() || e.file_fd < 0) return;
-    if (!write_all(e.file_fd, e.file_buffer)) w.stats_.output_errors.add();
-    e.file_buffer.clear();
-  }
-
-  void flush_outputs(Clock::time_point now) {
-    if (w.options_.discard_output) out.clear();
-    if (!out.empty()) {
-      std::lock_guard lock(w.shared_.stdout_mutex);
-      if (!write_all(STDOUT_FILENO, out)) w.stats_.output_errors.add();
-      out.clear();
-    }
-    for (SourceEntry* e : dirty) flush_file(*e);
-    dirty.clear();
-    if (syslog) {
-      const SyslogWriter::Flushed f = syslog->flush(now);
-      w.stats_.syslog_sent.add(f.sent);
-      w.stats_.syslog_dropped.add(f.dropped);
-    }
-  }
-
-  // Timeouts of every source whose deadline has come.
-  void tick_all(Clock::time_point now) {
-    table.for_each([&](SourceEntry& e) {
-      if (e.source.next_deadline() > now && !w.options_.limits.reliable) return;
-      feed_from(e);
-      e.source.tick(now, *this);
-      respond(e, now);
-    });
-    current = nullptr;
   }
 };
 
 Worker::Worker(unsigned id, const Options& options, Shared& shared)
-    : id_(id), options_(options), shared_(shared), impl_(std::make_unique<Impl>(*this)) {}
+    : id_(id), options_(options), shared_(shared), buffers_(std::make_unique<Buffers>()),
+      engine_(options_, shared_, *this) {}
 
 Worker::~Worker() {
-  impl_.reset();
   if (fd_ >= 0) ::close(fd_);
+}
+
+bool Worker::respond(const SourceEntry& e, std::string_view datagram) noexcept {
+  return ::sendto(fd_, datagram.data(), datagram.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&e.peer),
+                  e.peer_len) == static_cast<ssize_t>(datagram.size());
 }
 
 SetupResult<std::unique_ptr<Worker>> Worker::open(unsigned id, const Options& options, Shared& shared) {
@@ -234,9 +109,9 @@ SetupResult<std::unique_ptr<Worker>> Worker::open(unsigned id, const Options& op
 }
 
 void Worker::run() {
-  Impl& m = *impl_;
+  Buffers& b = *buffers_;
+  WorkerStats& stats = engine_.stats();
   ::pthread_setname_np(::pthread_self(), ("listen-" + std::to_string(id_)).c_str());
-  auto next_tick = Clock::now();
   bool busy = false;
   while (!shared_.stop.load(std::memory_order_relaxed)) {
     if (busy) {
@@ -248,79 +123,45 @@ void Worker::run() {
     busy = false;
     for (int round = 0; round < 64 && !shared_.stop.load(std::memory_order_relaxed); ++round) {
       for (unsigned i = 0; i < kBatch; ++i) {
-        m.msgs[i].msg_hdr.msg_name = &m.addrs[i];
-        m.msgs[i].msg_hdr.msg_namelen = sizeof m.addrs[i];
-        m.msgs[i].msg_hdr.msg_control = m.control[i];
-        m.msgs[i].msg_hdr.msg_controllen = sizeof m.control[i];
+        b.msgs[i].msg_hdr.msg_name = &b.addrs[i];
+        b.msgs[i].msg_hdr.msg_namelen = sizeof b.addrs[i];
+        b.msgs[i].msg_hdr.msg_control = b.control[i];
+        b.msgs[i].msg_hdr.msg_controllen = sizeof b.control[i];
       }
-      const int n = ::recvmmsg(fd_, m.msgs, kBatch, MSG_DONTWAIT, nullptr);
+      const int n = ::recvmmsg(fd_, b.msgs, kBatch, MSG_DONTWAIT, nullptr);
       if (n <= 0) break;
       busy = true;
-      const auto now = Clock::now();
-      m.ctx.received_us = realtime_us();  // one receive time per batch
+      const ReceiveTime at = ReceiveTime::now();  // one receive time per batch
       for (int i = 0; i < n; ++i) {
-        const msghdr& h = m.msgs[i].msg_hdr;
+        const msghdr& h = b.msgs[i].msg_hdr;
         for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
           if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
             std::uint32_t dropped = 0;
             std::memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
             // A running total for the socket: keep the latest.
-            if (dropped > stats_.kernel_drops.value()) stats_.kernel_drops.add(dropped - stats_.kernel_drops.value());
+            if (dropped > stats.kernel_drops.value()) stats.kernel_drops.add(dropped - stats.kernel_drops.value());
           }
         }
-        const std::size_t len = m.msgs[i].msg_len;
         if ((h.msg_flags & MSG_TRUNC) != 0) {
-          stats_.truncated.add();
+          stats.truncated.add();
           continue;
         }
-        SourceEntry& e = m.source_for(m.addrs[i], h.msg_namelen);
-        m.feed_from(e);
-        e.source.datagram(std::string_view(m.data.data() + i * kDatagramMax, len), now, m);
-        m.respond(e, now);
+        engine_.datagram(From{b.addrs[i], h.msg_namelen},
+                         std::string_view(b.data.data() + i * kDatagramMax, b.msgs[i].msg_len), at);
       }
-      m.current = nullptr;
-      m.flush_outputs(now);
+      engine_.end_batch(at);
       if (static_cast<unsigned>(n) < kBatch) break;
     }
-    const auto now = Clock::now();
-    if (now >= next_tick) {
-      m.ctx.received_us = realtime_us();
-      m.tick_all(now);
-      m.flush_outputs(now);
-      next_tick = now + std::chrono::milliseconds(20);
-    }
+    engine_.tick(ReceiveTime::now());
   }
   // Stopping: deliver what every source holds.
-  m.ctx.received_us = realtime_us();
-  m.table.for_each([&](SourceEntry& e) {
-    m.feed_from(e);
-    e.source.flush(m);
-  });
-  m.current = nullptr;
-  m.flush_outputs(Clock::now());
+  engine_.stop(ReceiveTime::now());
 }
-
-void Worker::for_each_source(
-    FunctionRef<void(std::string_view address, const np::listen::SourceStats& s)> each) const {
-  impl_->table.for_each_locked([&](const SourceEntry& e) { each(e.address, e.source.stats()); });
-}
-
-void Worker::add_totals(np::listen::SourceStats& into) const { impl_->table.add_totals(into); }
 
 std::string stats_report(std::span<const std::unique_ptr<Worker>> workers, OutputFormat format) {
-  np::listen::SourceStats sources;
-  WorkerStats totals;
-  for (const auto& w : workers) {
-    w->add_totals(sources);
-    add_stats(totals, w->stats());
-  }
-  StatsReport report(format, sources, totals);
-  for (const auto& w : workers) {
-    w->for_each_source([&](std::string_view address, const np::listen::SourceStats& s) {
-      report.add_source(address, s);
-    });
-  }
-  return report.finish();
+  std::vector<const Engine*> engines;
+  for (const auto& w : workers) engines.push_back(&w->engine());
+  return engines_report(engines, format).finish();
 }
 
 }  // namespace np::receiver

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "temp_dir.h"
 #include "test_support.h"
 
 namespace np::receiver {
@@ -21,19 +22,13 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::LoopbackSocket;
+using np::testing::TempDir;
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-struct TempDir {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("np-receiver-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-  TempDir() { std::filesystem::create_directories(path); }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  static inline int counter = 0;
-};
 
 // A worker running on a thread of its own until stop().
 class Running {
@@ -81,7 +76,7 @@ TEST(Worker, WritesEachSourcesRecordsToItsFileAndForwardsThemToSyslog) {
   LoopbackSocket syslog(SOCK_DGRAM);
   ASSERT_TRUE(syslog.ok());
   Options o = loopback();
-  o.dir = dir.path.string();
+  o.dir = dir.path().string();
   o.syslog = SyslogTarget{false, "127.0.0.1", syslog.port()};
   Running r(o);
   LoopbackSocket src(SOCK_DGRAM);
@@ -93,7 +88,7 @@ TEST(Worker, WritesEachSourcesRecordsToItsFileAndForwardsThemToSyslog) {
   ASSERT_TRUE(src.send_to(port, "30,3,400,-;fourth\n"));  // 2 never comes
   ASSERT_TRUE(r.wait_records(3));
   r.stop();
-  const std::string file = read_file(dir.path / ("127.0.0.1_" + std::to_string(src.port()) + ".log"));
+  const std::string file = read_file(dir.path() / ("127.0.0.1_" + std::to_string(src.port()) + ".log"));
   const std::string who = " 127.0.0.1:" + std::to_string(src.port()) + " ";
   // <time> <source> daemon.info <seq> <text>, the gap between.
   const auto lines = [&] {

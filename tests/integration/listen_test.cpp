@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "listener.h"
 #include "net_helpers.h"
 #include "netns.h"
 #include "netpoll/wire/netconsole.h"
@@ -27,98 +28,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace np::testing;
 namespace nc = np::wire::netconsole;
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::size_t count_of(const std::string& hay, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + needle.size())) ++n;
-  return n;
-}
-
-class TempDir {
- public:
-  TempDir() : path_(std::filesystem::temp_directory_path() / ("np-listen-" + std::to_string(::getpid()) + "-" +
-                                                               std::to_string(counter_++))) {
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-};
-
-// `netpoll listen ARGS` running inside `ns`, stdout and stderr to files.
-class Listener {
- public:
-  Listener(const Netns& ns, std::vector<std::string> args, const TempDir& dir)
-      : out_(dir.path() / "stdout"), err_(dir.path() / "stderr") {
-    args.insert(args.begin(), {NP_NETPOLL_BIN, "listen"});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const std::string ns_path = "/var/run/netns/" + ns.name();
-    const std::string out = out_.string(), err = err_.string();
-    // A previous listener's files (same directory) must not pass for this
-    // one's: its "port" line would say ready before this one has bound.
-    std::filesystem::remove(out_);
-    std::filesystem::remove(err_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int nsfd = ::open(ns_path.c_str(), O_RDONLY);
-      if (o < 0 || e < 0 || nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) ::_exit(125);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    // Ready when it says where it listens.
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (read_file(err_).find(" port ") == std::string::npos && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);
-  }
-  ~Listener() { stop(); }
-
-  // Waits (bounded) for it to exit on its own (--count, --timeout).
-  int wait(std::chrono::milliseconds limit = 20000ms) {
-    if (pid_ <= 0) return status_;
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid_, &status_, WNOHANG) == pid_) {
-        pid_ = -1;
-        return status_;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    ADD_FAILURE() << "netpoll listen did not exit; stderr:\n" << read_file(err_);
-    return stop();
-  }
-  int stop() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, &status_, 0);
-      pid_ = -1;
-    }
-    return status_;
-  }
-  void signal(int sig) const { ::kill(pid_, sig); }
-  std::string out() const { return read_file(out_); }
-  std::string err() const { return read_file(err_); }
-
- private:
-  std::filesystem::path out_, err_;
-  pid_t pid_ = -1;
-  int status_ = -1;
-};
-
-std::string netpoll_in(const Netns& ns) { return ns.exec() + NP_NETPOLL_BIN; }
 
 // --- the Linux captures, replayed over a real socket -----------------------
 
@@ -459,16 +368,7 @@ TEST_F(ListenOverVeth, ReliableModeDeliversEveryRecordOnceInOrderUnder20PercentL
   EXPECT_NE(sender_out.find("\"acked_seq\":1999,\"unacked\":0,"), std::string::npos) << sender_out;
   EXPECT_NE(sender_out.find("\"window_dropped\":0,"), std::string::npos) << sender_out;
   l.stop();
-  const std::string out = l.out();
-  std::size_t at = 0;
-  for (int i = 0; i < kRecords; ++i) {
-    const std::string want = " " + std::to_string(i) + " reliable record " + std::to_string(i) + "\n";
-    const auto found = out.find(want, at);
-    ASSERT_NE(found, std::string::npos) << "record " << i << " missing or out of order\n" << l.err();
-    at = found + want.size();
-  }
-  EXPECT_EQ(count_of(out, " reliable record "), static_cast<std::size_t>(kRecords)) << "a record delivered twice";
-  EXPECT_EQ(out.find(" gap "), std::string::npos) << out;
+  expect_each_once_in_order(l.out(), kRecords, "reliable record", l.err());
   // Loss was real: records came again, duplicates were answered.
   const std::string err = l.err();
   EXPECT_NE(err.find("records 2000, "), std::string::npos) << err;

@@ -44,6 +44,9 @@ class JsonWriter {
   JsonWriter& field(std::string_view key, std::uint64_t v);
   JsonWriter& field(std::string_view key, std::string_view v);
   JsonWriter& field_bool(std::string_view key, bool v);
+  // "key":json, the value written as it is: a JSON text another writer
+  // made (a device's statistics inside a receiver's).
+  JsonWriter& field_json(std::string_view key, std::string_view json);
   const std::string& str() const { return out_; }
 
  private:

@@ -46,6 +46,14 @@ struct ClientConfig {
   SetupLog log;              // none: setup messages are dropped
 };
 
+// Where a datagram goes when it is not the target's: the source of one
+// received (RxInfo's src_mac, src_ip, src_port), to answer it.
+struct UdpEndpoint {
+  MacAddr mac;  // the next hop on the link: the sender, or the router it came through
+  Ipv4Addr ip;
+  std::uint16_t port = 0;
+};
+
 struct ClientStats {
   SharedCounter tx_datagrams;
   SharedCounter tx_bytes;
@@ -74,6 +82,14 @@ class Netpoll : public InGuardedMemory<Netpoll> {
   // (deferred queue full), kIo (the device refused it). Safe from a signal
   // handler. Context: any.
   [[nodiscard]] Result<void> send_udp(std::span<const std::byte> payload, Flush flush = Flush::kNow) noexcept;
+
+  // Sends one datagram from the local IP and port to `to` instead of the
+  // target: a receiving client answering whoever sent (netpoll listen
+  // --ack on a device answers each source). Errors and counting as
+  // send_udp(); kInvalidArgument for an unspecified address or port 0.
+  // Context: any.
+  [[nodiscard]] Result<void> send_udp_to(const UdpEndpoint& to, std::span<const std::byte> payload,
+                                         Flush flush = Flush::kNow) noexcept;
 
   // Kicks out datagrams sent with Flush::kLater. Context: any.
   void flush() noexcept { dev_->flush(); }
@@ -107,6 +123,7 @@ class Netpoll : public InGuardedMemory<Netpoll> {
   explicit Netpoll(ClientConfig cfg);
   void log(const std::string& msg) const;
   void set_remote_mac(const MacAddr& m) noexcept;
+  Result<void> transmit_udp(const UdpEndpoint& to, std::span<const std::byte> payload, Flush flush) noexcept;
 
   ClientConfig cfg_;
   std::shared_ptr<SharedDevice> dev_;

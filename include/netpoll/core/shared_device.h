@@ -225,10 +225,15 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
 
   // IPv4 (ipv4.cpp). Context: any.
   void handle_ipv4(std::span<const std::byte> frame) noexcept;
+  // One end of a UDP datagram.
+  struct IpPort {
+    Ipv4Addr ip;
+    std::uint16_t port;
+  };
   // Writes Ethernet, IPv4 and UDP headers around the `payload_len` bytes
   // already at the payload's offset of `frame` (frame_layout.h); returns the
   // frame's length.
-  std::size_t emit_udp_ipv4(std::span<std::byte> frame, const TargetOptions& t, const MacAddr& dst_mac,
+  std::size_t emit_udp_ipv4(std::span<std::byte> frame, const IpPort& src, const IpPort& dst, const MacAddr& dst_mac,
                             std::size_t payload_len) noexcept;
   std::uint16_t next_ip_ident() noexcept { return ip_ident_.fetch_add(1, std::memory_order_relaxed); }
 

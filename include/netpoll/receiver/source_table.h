@@ -28,6 +28,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "netpoll/base/addr.h"
 #include "netpoll/base/function_ref.h"
 #include "netpoll/listen/source.h"
 
@@ -67,6 +68,7 @@ struct SourceEntry {
   np::listen::Source source;
   sockaddr_storage peer{};  // where reliable-mode responses go
   socklen_t peer_len = 0;
+  MacAddr peer_mac;         // on netpoll's own path, the Ethernet source of its latest frame; else zero
   int file_fd = -1;         // its own file (--dir), closed with the entry; -1: none
   std::string file_buffer;  // bytes for that file, written once per batch
 

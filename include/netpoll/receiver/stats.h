@@ -58,23 +58,32 @@ void append_counters_text(std::string& out, const WorkerStats& s);
 void add_counters_json(JsonWriter& j, const np::listen::SourceStats& s);
 void add_counters_json(JsonWriter& j, const WorkerStats& s);
 
-// The report, built in one pass: the totals, then each tracked source.
+// The report, built in one pass: the totals, each tracked source, then
+// any sections the receiver adds (the device of netpoll's own path).
 //   text: "netpoll listen: <source counters>; <worker counters>\n"
-//         then "  <address>: <source counters>\n" per source;
+//         then "  <address>: <source counters>\n" per source,
+//         then each section's text;
 //   JSON: {"total":{<source counters>,<worker counters>},
-//          "sources":{"<address>":{<source counters>},...}} and '\n'.
+//          "sources":{"<address>":{<source counters>},...},
+//          "<section>":<its JSON>,...} and '\n'.
 // Context: setup.
 class StatsReport {
  public:
   StatsReport(OutputFormat format, const np::listen::SourceStats& sources, const WorkerStats& workers);
+  // Before any section.
   void add_source(std::string_view address, const np::listen::SourceStats& s);
+  // After the sources: `json` (a JSON text) under `key`, or `text` (whole
+  // lines) as it is.
+  void add_section(std::string_view key, std::string_view json, std::string_view text);
   // The whole report; the builder is spent.
   std::string finish();
 
  private:
+  void end_sources();
   OutputFormat format_;
   std::string text_;
   JsonWriter json_;
+  bool sources_open_ = true;
 };
 
 }  // namespace np::receiver

@@ -1,37 +1,28 @@
-// netpoll listen: the receiving threads.
+// netpoll listen: the receiving threads on kernel sockets.
 //
 // Each worker owns one UDP socket bound with SO_REUSEPORT to the listening
 // address: the kernel hashes every source (address and port) to one of
 // them, so a source's records are always handled by the same thread, in
 // the order they arrived, without locks. A worker drains its socket with
-// recvmmsg into fixed buffers, feeds each datagram to its source's state
-// (listen/source.h), writes what comes out (receiver/output.h: standard
-// output, a file per source; receiver/syslog_writer.h), answers in
-// reliable mode, and keeps the sources it tracks in a bounded table
-// (receiver/source_table.h: least recently used evicted, its held records
-// delivered first).
+// recvmmsg into fixed buffers and hands each datagram to its engine
+// (receiver/engine.h: the source's state, the outputs, the bounded source
+// table), which answers in reliable mode through the worker's socket.
 //
 // After a source's first datagrams (its entry, its file, the output
 // buffers grown), receiving, parsing, reassembling, formatting and writing
 // allocate nothing.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "netpoll/base/function_ref.h"
 #include "netpoll/base/result.h"
-#include "netpoll/listen/source.h"
-#include "netpoll/receiver/output.h"
-#include "netpoll/receiver/stats.h"
-#include "netpoll/receiver/syslog_writer.h"
+#include "netpoll/receiver/engine.h"
 
 namespace np::receiver {
 
@@ -42,66 +33,44 @@ namespace np::receiver {
 // latency it adds is at most this.
 inline constexpr std::chrono::microseconds kBatchNap{250};
 
-struct Options {
-  std::string bind = "::";  // "::" listens on IPv6 and IPv4
-  std::uint16_t port = 6666;
-  unsigned workers = 1;
-  OutputFormat format = OutputFormat::kText;
-  bool to_stdout = true;
-  std::string dir;  // non-empty: one file per source here
-  std::optional<SyslogTarget> syslog;
-  np::listen::SourceLimits limits;
-  std::size_t max_sources = 1024;
-  int rcvbuf = 64 << 20;
-  std::uint64_t count = 0;  // stop after this many records (0: never)
-  // Benchmarks only: format every record as for standard output, then
-  // discard the bytes (what writing costs, told apart from the rest).
-  bool discard_output = false;
-};
-
-// What every worker shares: the stop flag, the record count for --count,
-// standard output.
-struct Shared {
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> records{0};
-  std::mutex stdout_mutex;  // whole batches go out at once
-};
-
-class Worker {
+class Worker : private Responder {
  public:
   // Opens and binds the worker's socket. Context: setup.
   [[nodiscard]] static SetupResult<std::unique_ptr<Worker>> open(unsigned id, const Options& options, Shared& shared);
-  ~Worker();
+  ~Worker() override;
 
   // Receives until shared.stop, then delivers what its sources hold.
   // Context: the worker's own thread.
   void run();
 
   // Context: any thread (counters are atomic).
-  const WorkerStats& stats() const { return stats_; }
-  // Calls `each` for every tracked source, under the table lock (sources
-  // only come and go under it). Context: setup.
-  void for_each_source(FunctionRef<void(std::string_view address, const np::listen::SourceStats& s)> each) const;
-  // Adds the per-source counters of every source this worker saw (evicted
-  // ones included). Context: setup.
-  void add_totals(np::listen::SourceStats& into) const;
+  const WorkerStats& stats() const { return engine_.stats(); }
+  // What it received, per source (receiver/engine.h). Context: setup.
+  const Engine& engine() const { return engine_; }
+  void for_each_source(FunctionRef<void(std::string_view address, const np::listen::SourceStats& s)> each) const {
+    engine_.for_each_source(each);
+  }
+  void add_totals(np::listen::SourceStats& into) const { engine_.add_totals(into); }
   std::uint16_t bound_port() const { return bound_port_; }
 
  private:
-  struct Impl;
+  struct Buffers;
   Worker(unsigned id, const Options& options, Shared& shared);
+  // Reliable mode's answers go out of the worker's socket.
+  bool respond(const SourceEntry& e, std::string_view datagram) noexcept override;
 
   unsigned id_;
   const Options options_;  // a copy: each worker may differ (the bound port)
   Shared& shared_;
   int fd_ = -1;
   std::uint16_t bound_port_ = 0;
-  WorkerStats stats_;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Buffers> buffers_;  // recvmmsg's, made once
+  Engine engine_;
 };
 
 // The statistics of every worker as one report (receiver/stats.h): totals
-// over all of them, then each source they track. Context: setup.
+// over all of them, then each source they track (engines_report()).
+// Context: setup.
 std::string stats_report(std::span<const std::unique_ptr<Worker>> workers, OutputFormat format);
 
 }  // namespace np::receiver

@@ -1,0 +1,119 @@
+// netpoll listen as a test runs it: a separate process inside a namespace,
+// its standard output and error in files of a directory of the test's own
+// (integration tests only: the binary is NP_NETPOLL_BIN).
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "netns.h"
+#include "temp_dir.h"
+
+namespace np::tools {
+
+inline std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline std::size_t count_of(const std::string& hay, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
+// `netpoll listen ARGS` running inside `ns`, stdout and stderr to files.
+class Listener {
+ public:
+  Listener(const np::testing::Netns& ns, std::vector<std::string> args, const np::testing::TempDir& dir)
+      : out_(dir.path() / "stdout"), err_(dir.path() / "stderr") {
+    args.insert(args.begin(), {NP_NETPOLL_BIN, "listen"});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string ns_path = "/var/run/netns/" + ns.name();
+    const std::string out = out_.string(), err = err_.string();
+    // A previous listener's files (same directory) must not pass for this
+    // one's: its "port" line would say ready before this one has bound.
+    std::filesystem::remove(out_);
+    std::filesystem::remove(err_);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int nsfd = ::open(ns_path.c_str(), O_RDONLY);
+      if (o < 0 || e < 0 || nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) ::_exit(125);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    // Ready when it says where it listens.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (read_file(err_).find(" port ") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ~Listener() { stop(); }
+
+  // Waits (bounded) for it to exit on its own (--count, --timeout).
+  int wait(std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+    if (pid_ <= 0) return status_;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, &status_, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "netpoll listen did not exit; stderr:\n" << read_file(err_);
+    return stop();
+  }
+  int stop() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, &status_, 0);
+      pid_ = -1;
+    }
+    return status_;
+  }
+  void signal(int sig) const { ::kill(pid_, sig); }
+  std::string out() const { return read_file(out_); }
+  std::string err() const { return read_file(err_); }
+
+ private:
+  std::filesystem::path out_, err_;
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+// Checks listen's text lines for the records a sender numbered 0..n-1
+// with the text "<what> <n>": each once, in order, no gap.
+inline void expect_each_once_in_order(const std::string& out, int n, const std::string& what,
+                                      const std::string& context) {
+  std::size_t at = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::string want = " " + std::to_string(i) + " " + what + " " + std::to_string(i) + "\n";
+    const auto found = out.find(want, at);
+    ASSERT_NE(found, std::string::npos) << what << " " << i << " missing or out of order\n" << context;
+    at = found + want.size();
+  }
+  EXPECT_EQ(count_of(out, " " + what + " "), static_cast<std::size_t>(n)) << "a record delivered twice";
+  EXPECT_EQ(out.find(" gap "), std::string::npos) << out;
+}
+
+inline std::string netpoll_in(const np::testing::Netns& ns) { return ns.exec() + NP_NETPOLL_BIN; }
+
+}  // namespace np::tools
