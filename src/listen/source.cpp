@@ -49,7 +49,9 @@
 //   - a reset when it is more than a window behind, when it is 0 (Linux
 //     numbers from 0 at boot, and the first records of two boots can be
 //     byte-identical, timestamp 0 included) unless it is an ncemg
-//     retransmission, or when its number was delivered with a different
+//     retransmission or, in reliable mode, comes again unchanged within
+//     limits.zero_resend of the stream's start (a resend: the sender did
+//     not hear the answer; a duplicate), or when its number was delivered with a different
 //     sender timestamp (a restarted sender reuses numbers; a duplicate
 //     carries the same timestamp). Held records are flushed first, then
 //     Sink::reset, and the stream starts again at that number. (A number
@@ -275,6 +277,7 @@ struct Source::Impl {
 
   void start_stream(std::uint64_t seq, Clock::time_point now) {
     started = true;
+    started_at = now;
     starting = true;
     start_deadline = now + limits.reorder_timeout;
     base = high = seq;
@@ -565,8 +568,9 @@ struct Source::Impl {
     const std::uint64_t seq = p.seq;
     const History& h = hist(seq);
     const bool delivered = h.seq == seq && h.seen == Seen::kDelivered;
-    if (base - seq > window || (seq == 0 && !p.emergency) ||
-        (delivered && h.timestamp_us != p.timestamp_us)) {
+    const bool same = delivered && h.timestamp_us == p.timestamp_us;
+    const bool resent_zero = seq == 0 && same && limits.reliable && now - started_at < limits.zero_resend;
+    if (base - seq > window || (seq == 0 && !p.emergency && !resent_zero) || (delivered && !same)) {
       restart(seq, now, sink);
       return Behind::kRestarted;
     }
@@ -966,6 +970,7 @@ struct Source::Impl {
   bool started = false;
   bool starting = false;  // the start hold (see the banner)
   Clock::time_point start_deadline{};
+  Clock::time_point started_at{};  // when the stream (re)started
   std::uint64_t base = 0;  // lowest number not yet delivered or given up
   std::uint64_t high = 0;  // one past the highest number seen
   std::optional<std::uint32_t> last_msgid;

@@ -712,6 +712,39 @@ TEST(Source, ReliableModeFillsAHoleWithARetransmission) {
   EXPECT_EQ(sink.trace(), "r0 r1 r2");
 }
 
+// The answer to record 0 was lost: the sender sends it again, unchanged.
+// In reliable mode that is a resend, answered again, not a restart (which
+// would start a new stream at 0 and leave the sender unanswered); after
+// zero_resend, or without reliable mode, the same bytes are a reboot.
+TEST(Source, ReliableModeTakesAnUnchangedRecordZeroSoonAfterTheStartForAResend) {
+  SourceLimits l;
+  l.reliable = true;
+  Source src(l);
+  Collect sink;
+  src.datagram(rec(0), kT0, sink);
+  src.tick(kT0 + 1s, sink);
+  EXPECT_EQ(src.response(kT0 + 1s), "ncrx0");
+  src.datagram(rec(0), kT0 + 2s, sink);  // "ncrx0" was lost on the way
+  EXPECT_EQ(src.stats().resets.value(), 0u);
+  EXPECT_EQ(src.stats().duplicates.value(), 1u);
+  EXPECT_EQ(src.response(kT0 + 2s), "ncrx0") << "answered again";
+  src.datagram(rec(1), kT0 + 2s, sink);
+  EXPECT_EQ(sink.trace(), "r0 r1");
+  // Long after the start, the same bytes are a sender that started again.
+  src.datagram(rec(0), kT0 + 11s, sink);
+  src.tick(kT0 + 12s, sink);
+  EXPECT_EQ(src.stats().resets.value(), 1u);
+  EXPECT_EQ(sink.trace(), "r0 r1 R1>0 r0");
+
+  Source plain(SourceLimits{});
+  Collect plain_sink;
+  plain.datagram(rec(0), kT0, plain_sink);
+  plain.tick(kT0 + 1s, plain_sink);
+  plain.datagram(rec(0), kT0 + 2s, plain_sink);
+  plain.tick(kT0 + 3s, plain_sink);
+  EXPECT_EQ(plain.stats().resets.value(), 1u) << "Linux's boots can begin byte for byte alike";
+}
+
 TEST(Source, NoResponseWithoutReliableMode) {
   Source src(SourceLimits{});
   Collect sink;

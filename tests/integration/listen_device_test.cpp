@@ -213,21 +213,9 @@ TEST_F(ListenDeviceOverVeth, ReliableModeAnswersThroughNetpollsSendPathUnderLoss
   Listener l(bed.b, device_mode({"--ack", "--timeout", "90"}), dir);
   EXPECT_NE(l.err().find(", reliable mode (ncrx)\n"), std::string::npos) << l.err();
   const std::string target = "'+6665@/np0,6666@10.77.0.2/'";
-  // The stream's record 0 goes first, before any loss and without reliable
-  // mode: listen takes a record 0 that comes again for a restarted sender
-  // (listen/source.cpp: a number going back to 0 is a reboot), so if the
-  // answer to the handshake's first record, 0, were lost, the sender's
-  // probes of 0 would restart the stream instead of being answered.
-  ASSERT_TRUE(sh_ok("echo 'reliable record 0' | " + netpoll_in(bed.a) + " console --quiet " + target));
-  for (const auto& [ns, ifname, port] : {std::tuple{&bed.a, bed.a_if, "dport"}, std::tuple{&bed.b, bed.b_if, "sport"}}) {
-    ASSERT_TRUE(sh_ok(ns->exec() + "nft add table netdev loss"));
-    ASSERT_TRUE(sh_ok(ns->exec() + "nft 'add chain netdev loss out { type filter hook egress device " + ifname +
-                      " priority 0; }'"));
-    ASSERT_TRUE(sh_ok(ns->exec() + "nft add rule netdev loss out udp " + port +
-                      " 6666 numgen random mod 100 '<' 10 counter drop"));
-  }
+  lose_udp_each_way(bed, 10);
   std::string lines;
-  for (int i = 1; i < kRecords; ++i) lines += "reliable record " + std::to_string(i) + "\n";
+  for (int i = 0; i < kRecords; ++i) lines += "reliable record " + std::to_string(i) + "\n";
   std::ofstream(dir.path() / "input") << lines;
   std::string sender;
   const int rc = sh(netpoll_in(bed.a) + " console --reliable --linger 60 --stats " + target + " < " +
@@ -247,12 +235,7 @@ TEST_F(ListenDeviceOverVeth, ReliableModeAnswersThroughNetpollsSendPathUnderLoss
   // The answers left through netpoll's send path: the client's datagrams.
   EXPECT_EQ(err.find("\n  tx datagrams 0,"), std::string::npos) << err;
   EXPECT_NE(err.find(", resets 0, "), std::string::npos) << err;
-  for (const Netns* ns : {&bed.a, &bed.b}) {  // both ways lost some
-    std::string rules;
-    sh(ns->exec() + "nft list ruleset", &rules);
-    EXPECT_NE(rules.find("counter packets "), std::string::npos) << rules;
-    EXPECT_EQ(rules.find("counter packets 0 "), std::string::npos) << rules;
-  }
+  expect_losses_each_way(bed);
 }
 
 TEST(ListenDevice, RefusesKernelSocketOptionsAndBadAddresses) {

@@ -346,12 +346,7 @@ TEST_F(ListenOverVeth, LongLinesArriveWholeOrAsContinuationRecordsThatRejoinExac
 TEST_F(ListenOverVeth, ReliableModeDeliversEveryRecordOnceInOrderUnder20PercentLoss) {
   // 20% of the UDP datagrams are dropped, each way: records into b, ncrx
   // responses into a.
-  for (const Netns* ns : {&bed.a, &bed.b}) {
-    ASSERT_TRUE(sh_ok(ns->exec() + "nft add table inet loss"));
-    ASSERT_TRUE(sh_ok(ns->exec() +
-                      "nft 'add chain inet loss in { type filter hook input priority 0; policy accept; }'"));
-    ASSERT_TRUE(sh_ok(ns->exec() + "nft add rule inet loss in udp sport '{ 6665, 6666 }' numgen random mod 100 '<' 20 drop"));
-  }
+  lose_udp_each_way(bed, 20);
   // More records than the sender's retransmit window, so the window's
   // limits are part of the test; the listener runs until the sender has had
   // every record acknowledged (its last answers may be lost too).
@@ -375,6 +370,8 @@ TEST_F(ListenOverVeth, ReliableModeDeliversEveryRecordOnceInOrderUnder20PercentL
   EXPECT_NE(err.find(", late 0, "), std::string::npos) << err;  // none out of order
   EXPECT_EQ(err.find("ncrx responses 0,"), std::string::npos) << err;  // it did answer
   EXPECT_EQ(sender_out.find("\"retransmitted\":0,"), std::string::npos) << sender_out;
+  EXPECT_NE(err.find(", resets 0, "), std::string::npos) << err;
+  expect_losses_each_way(bed);
 }
 
 // --- a real syslog server downstream --------------------------------------------------

@@ -16,6 +16,7 @@
 #include <iterator>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "netns.h"
@@ -32,6 +33,37 @@ inline std::size_t count_of(const std::string& hay, const std::string& needle) {
   std::size_t n = 0;
   for (auto at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + needle.size())) ++n;
   return n;
+}
+
+// Loss each way between a console in `a` and a listener on port 6666 in
+// `b`: `percent` of the records into b and of the answers into a are
+// dropped at each veth end's egress (nftables, netdev family: it sees
+// netpoll's AF_PACKET frames and the kernel's alike; an input hook would
+// miss answers a packet socket takes first). losses_each_way() then says
+// whether both rules dropped some.
+inline void lose_udp_each_way(const np::testing::VethBed& bed, int percent) {
+  for (const auto& [ns, ifname, port] : {std::tuple{&bed.a, bed.a_if, "dport"}, std::tuple{&bed.b, bed.b_if, "sport"}}) {
+    ASSERT_EQ(::system((ns->exec() + "nft add table netdev loss").c_str()), 0);
+    ASSERT_EQ(::system((ns->exec() + "nft 'add chain netdev loss out { type filter hook egress device " + ifname +
+                        " priority 0; }'")
+                           .c_str()),
+              0);
+    ASSERT_EQ(::system((ns->exec() + "nft add rule netdev loss out udp " + port + " 6666 numgen random mod 100 '<' " +
+                        std::to_string(percent) + " counter drop")
+                           .c_str()),
+              0);
+  }
+}
+
+inline void expect_losses_each_way(const np::testing::VethBed& bed) {
+  for (const auto* ns : {&bed.a, &bed.b}) {
+    const std::string out = "/tmp/np-nft-" + std::to_string(::getpid());
+    ASSERT_EQ(::system((ns->exec() + "nft list ruleset > " + out).c_str()), 0);
+    const std::string rules = read_file(out);
+    std::filesystem::remove(out);
+    EXPECT_NE(rules.find("counter packets "), std::string::npos) << rules;
+    EXPECT_EQ(rules.find("counter packets 0 "), std::string::npos) << "no loss one way: " << rules;
+  }
 }
 
 // `netpoll listen ARGS` running inside `ns`, stdout and stderr to files.

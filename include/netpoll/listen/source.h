@@ -100,6 +100,11 @@ struct SourceLimits {
   Clock::duration ack_interval = std::chrono::milliseconds(50);
   Clock::duration retransmit_interval = std::chrono::milliseconds(200);
   Clock::duration message_timeout = std::chrono::seconds(30);  // reliable: how long a hole is waited for
+  // Reliable: a delivered record 0 that comes again unchanged (its sender
+  // timestamp the same) this soon after its stream started is a resend
+  // (the sender did not hear the answer), not a restart. A reliable sender
+  // resends it plainly for 10 s at the most before it cycles ncemg=1.
+  Clock::duration zero_resend = std::chrono::seconds(10);
 };
 
 struct SourceStats {
