@@ -56,6 +56,12 @@ void Logger::crash_kick_all() noexcept {
   for (auto& t : targets_) {
     if (t->route != nullptr) {
       t->route->flush();
+      // Records the sender thread had put in the device's own ring, not
+      // kicked yet when the crash came: they are counted as sent, so
+      // nothing else sends them. The kick takes the transmit lock only if
+      // it is free (never waits); the sender, which sees crash_owner_ at
+      // its next datagram, kicks them itself if it gets to run.
+      t->np->shared().flush();
     } else {
       t->np->flush();
     }
