@@ -127,8 +127,7 @@ void Logger::send_direct(Facility facility, Level level, std::string_view text, 
 }
 
 void Logger::crash_send(Level level, std::string_view text) noexcept {
-  send_direct(config_facility_, level, text, crash_scratch_);
-  crash_kick_all();
+  send_direct(config_facility_, level, text, crash_scratch_);  // kicks every device
 }
 
 std::size_t Logger::crash_resend_unacked(std::chrono::nanoseconds wait, std::chrono::nanoseconds budget) noexcept {
