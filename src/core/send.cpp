@@ -84,7 +84,10 @@ Result<void> SharedDevice::send_frame(FramePool::Index frame, std::size_t len, i
 }
 
 void SharedDevice::flush() noexcept {
-  if (!unkicked_.load(std::memory_order_relaxed)) return;
+  // A kick that failed part way (the kernel stops at a frame it dropped,
+  // e.g. a full queue or a filter) leaves the rest requested in the ring:
+  // the device still says so, and the next flush kicks again.
+  if (!unkicked_.load(std::memory_order_relaxed) && !dev_->tx_pending()) return;
   if (!acquire_tx()) return;  // the holder is transmitting; the service thread kicks later
   unkicked_.store(false, std::memory_order_relaxed);
   dev_->poll();

@@ -146,6 +146,7 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
   }
 
   bool revalidate() noexcept override;
+  bool tx_pending() const noexcept override { return kick_pending_; }
 
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override;
   TxStatus transmit(std::span<const std::byte> frame) noexcept override;

@@ -41,17 +41,24 @@ inline std::size_t count_of(const std::string& hay, const std::string& needle) {
 // netpoll's AF_PACKET frames and the kernel's alike; an input hook would
 // miss answers a packet socket takes first). losses_each_way() then says
 // whether both rules dropped some.
-inline void lose_udp_each_way(const np::testing::VethBed& bed, int percent) {
-  for (const auto& [ns, ifname, port] : {std::tuple{&bed.a, bed.a_if, "dport"}, std::tuple{&bed.b, bed.b_if, "sport"}}) {
+// `a_rule`/`b_rule`: what each side's egress drops, an nftables expression
+// (by default a random `percent` of the records to the listener's port 6666
+// and of the answers from it).
+inline std::string random_udp_loss(const std::string& match, int percent) {
+  return "udp " + match + " numgen random mod 100 '<' " + std::to_string(percent);
+}
+
+inline void lose_udp_each_way(const np::testing::VethBed& bed, int percent, std::string a_rule = "",
+                              std::string b_rule = "") {
+  if (a_rule.empty()) a_rule = random_udp_loss("dport 6666", percent);
+  if (b_rule.empty()) b_rule = random_udp_loss("sport 6666", percent);
+  for (const auto& [ns, ifname, rule] : {std::tuple{&bed.a, bed.a_if, a_rule}, std::tuple{&bed.b, bed.b_if, b_rule}}) {
     ASSERT_EQ(::system((ns->exec() + "nft add table netdev loss").c_str()), 0);
     ASSERT_EQ(::system((ns->exec() + "nft 'add chain netdev loss out { type filter hook egress device " + ifname +
                         " priority 0; }'")
                            .c_str()),
               0);
-    ASSERT_EQ(::system((ns->exec() + "nft add rule netdev loss out udp " + port + " 6666 numgen random mod 100 '<' " +
-                        std::to_string(percent) + " counter drop")
-                           .c_str()),
-              0);
+    ASSERT_EQ(::system((ns->exec() + "nft add rule netdev loss out " + rule + " counter drop").c_str()), 0);
   }
 }
 

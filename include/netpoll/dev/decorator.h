@@ -40,6 +40,7 @@ class Decorator : public Device {
   TxStatus transmit(std::span<const std::byte> frame) noexcept override { return inner_->transmit(frame); }
   TxStatus transmit_more(std::span<const std::byte> frame) noexcept override { return inner_->transmit_more(frame); }
   void poll() noexcept override { inner_->poll(); }
+  bool tx_pending() const noexcept override { return inner_->tx_pending(); }
   LinkState link() const noexcept override { return inner_->link(); }
   MacAddr mac() const noexcept override { return inner_->mac(); }
   std::size_t mtu() const noexcept override { return inner_->mtu(); }

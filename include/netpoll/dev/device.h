@@ -84,6 +84,10 @@ class Device {
   // Reclaims completed transmit slots and pushes out anything the backend
   // holds back (the seed's poll_controller). Never blocks. Context: any.
   virtual void poll() noexcept {}
+  // True while frames taken with transmit_more() wait for a kick, or a
+  // kick failed part way (a frame the kernel dropped stops its walk of the
+  // ring): poll() must run again for them to go out. Context: any.
+  virtual bool tx_pending() const noexcept { return false; }
 
   // Current link state; may make one system call. Context: any.
   virtual LinkState link() const noexcept = 0;
