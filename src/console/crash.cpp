@@ -47,6 +47,9 @@ struct Config {
   std::atomic<std::uint32_t>* peer_idle = nullptr;
   std::chrono::milliseconds peer_wait{};
   std::atomic<std::uint32_t>* report_count = nullptr;
+  void (*after_report)(void*, const siginfo_t*, const ucontext_t*) noexcept = nullptr;
+  void* after_report_arg = nullptr;
+  std::chrono::milliseconds after_report_deadline{};
   // Never freed: a crash may come during exit, after static destructors.
   const Symbolizer* symbolizer = nullptr;
   CfiIndex cfi;  // call-frame information of every object loaded at install
@@ -139,6 +142,16 @@ void arm_deadline(const Config& c, Scratch& s, pid_t me) noexcept {
   ::syscall(SYS_timer_settime, id, 0, &its, nullptr);
 }
 
+// The deadline counts from now, `d` long (the after-report hook's own).
+void restart_deadline(Scratch& s, std::chrono::milliseconds d) noexcept {
+  if (s.timer < 0) return;
+  const auto ns = std::chrono::nanoseconds(d).count();
+  itimerspec its{};
+  its.it_value.tv_sec = ns / 1'000'000'000;
+  its.it_value.tv_nsec = ns % 1'000'000'000;
+  ::syscall(SYS_timer_settime, s.timer, 0, &its, nullptr);
+}
+
 void disarm_deadline(Scratch& s) noexcept {
   s.escape_armed = 0;
   if (s.timer >= 0) ::syscall(SYS_timer_delete, s.timer);
@@ -173,6 +186,10 @@ void report(const Config& c, Scratch& s, const siginfo_t* si, void* context) noe
                       s.report);
   lg.crash_send(Level::kEmerg, s.report.view());
   if (c.resend_budget.count() > 0) lg.crash_resend_unacked(c.record_wait, c.resend_budget);
+  if (c.after_report != nullptr) {
+    restart_deadline(s, c.after_report_deadline);
+    c.after_report(c.after_report_arg, si, static_cast<const ucontext_t*>(context));
+  }
 }
 
 void on_fatal_signal(int sig, siginfo_t* si, void* context) {
@@ -288,6 +305,8 @@ SetupResult<void> install_crash_handler(Logger& logger, CrashConfig cfg) {
   if (cfg.drain_fds.size() > kMaxDrainFds)
     return setup_error(Errc::kInvalidArgument, "at most 4 descriptors to drain before the crash record");
   if (cfg.deadline.count() <= 0) return setup_error(Errc::kInvalidArgument, "the crash deadline must be positive");
+  if (cfg.after_report != nullptr && cfg.after_report_deadline.count() <= 0)
+    return setup_error(Errc::kInvalidArgument, "the after-report deadline must be positive");
   for (const int sig : cfg.signals) {
     if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP || sig == kDeadlineSignal)
       return setup_error(Errc::kInvalidArgument, "signal " + std::to_string(sig) + " cannot be handled");
@@ -318,6 +337,9 @@ SetupResult<void> install_crash_handler(Logger& logger, CrashConfig cfg) {
   c->peer_idle = cfg.peer_idle;
   c->peer_wait = cfg.peer_wait;
   c->report_count = cfg.report_count;
+  c->after_report = cfg.after_report;
+  c->after_report_arg = cfg.after_report_arg;
+  c->after_report_deadline = cfg.after_report_deadline;
   c->symbolizer = cfg.symbolize ? symbolizer : nullptr;
   // Past the index's capacity the first objects are still indexed: usable.
   const auto cfi = build_cfi_index(c->cfi);

@@ -15,7 +15,7 @@
 //      process to die (at most the deadline and a second);
 //   2. a timer to this thread starts the deadline (CrashConfig::deadline);
 //      when it fires, or when the handler itself faults, the report ends
-//      at once and the process dies of its first signal (step 7);
+//      at once and the process dies of its first signal (step 8);
 //   3. the logger is taken over (Logger::crash_take_over): the sender
 //      thread stops at its next record; a target on a packet device sends
 //      through its own crash route (core/crash_route.h), any other through
@@ -29,7 +29,9 @@
 //      acknowledged is sent once more, oldest first, marked ncemg=1, for at
 //      most `resend_budget` (crash_resend_unacked). No response is waited
 //      for: nothing would poll for it, and a dying process cannot wait;
-//   7. the previous disposition is restored and the signal re-raised: a
+//   7. the after-report hook, when set (netdump's core), under a deadline
+//      of its own;
+//   8. the previous disposition is restored and the signal re-raised: a
 //      fault the kernel raised (si_code > 0) by returning, so the faulting
 //      instruction runs again; anything else with tgkill to this thread.
 //      Same signal, same core dump, same exit status seen by the parent.
@@ -38,6 +40,7 @@
 #pragma once
 
 #include <signal.h>
+#include <ucontext.h>
 
 #include <atomic>
 #include <chrono>
@@ -79,6 +82,14 @@ struct CrashConfig {
   // Counted up when the handler begins a report (netpoll run's shared
   // memory: the runner learns that a crash record is on its way).
   std::atomic<std::uint32_t>* report_count = nullptr;
+  // Runs after the report (step 6), before the process dies: netdump's
+  // core (netdump/dumper.h: Dumper::on_crash with the Dumper as `arg`).
+  // The deadline starts again for it with `after_report_deadline`; when
+  // that passes or it faults, the process dies as it would have. It must
+  // keep the handler's rules: no heap, no lock, bounded. Context: any.
+  void (*after_report)(void* arg, const siginfo_t* si, const ucontext_t* ctx) noexcept = nullptr;
+  void* after_report_arg = nullptr;
+  std::chrono::milliseconds after_report_deadline{120'000};
 };
 
 // Installs the handler for `cfg.signals` and gives the calling thread an
