@@ -59,6 +59,10 @@ inline constexpr std::uint32_t kNtFpregset = 2;
 inline constexpr std::uint32_t kNtPrpsinfo = 3;
 inline constexpr std::uint32_t kNtAuxv = 6;
 inline constexpr std::uint32_t kNtX86Xstate = 0x202;
+// Where each XSAVE component sits in NT_X86_XSTATE: {type, size, offset,
+// flags}, 4 bytes each, per component from 2 (AVX) on (Linux 6.x).
+inline constexpr std::uint32_t kNtX86XsaveLayout = 0x205;
+inline constexpr std::size_t kXsaveLayoutEntrySize = 16;
 inline constexpr std::uint32_t kNtSiginfo = 0x53494749;  // "SIGI"
 inline constexpr std::uint32_t kNtFile = 0x46494c45;     // "FILE"
 
