@@ -39,6 +39,9 @@ constexpr std::size_t kNameBytesPerMapping = 128;
 constexpr std::size_t kMaxProgramHeaders = 0xfffe;  // e_phnum is 16 bits; 0xffff means "see section 0"
 constexpr std::int64_t kFillGraceNs = 20'000'000;   // a handler caught copying its registers gets this long
 constexpr std::int64_t kUninstallWaitNs = 1'000'000'000;
+// In the writer's list of other threads: a thread without registers. Its
+// slot is not read, nor written (a late handler may still be copying).
+constexpr std::uint32_t kNoRegisters = 1u << 31;
 
 struct Mapping {
   std::uint64_t start = 0;
@@ -196,9 +199,19 @@ using State = CoreWriterState;
 
 // --- begin(): the threads --------------------------------------------------
 
+// The i-th other thread as the core shows it: a copy of its capture, or
+// only its id when it has no registers.
+ThreadCapture other_thread(const State& s, std::size_t i) noexcept {
+  const ThreadCapture& c = s.ctl.slots[s.order[i] & ~kNoRegisters].cap;
+  if ((s.order[i] & kNoRegisters) == 0) return c;
+  ThreadCapture none;
+  none.tid = c.tid;  // written by the writer alone, before the signal
+  return none;
+}
+
 bool already_listed(const State& s, pid_t tid) noexcept {
   for (std::size_t i = 0; i < s.listed; ++i) {
-    if (s.ctl.slots[s.order[i]].cap.tid == tid) return true;
+    if (s.ctl.slots[s.order[i] & ~kNoRegisters].cap.tid == tid) return true;
   }
   return false;
 }
@@ -251,7 +264,7 @@ Result<void> stop_other_threads(State& s, pid_t me, std::int64_t deadline_ns) no
       } else {
         ++sent;
       }
-      s.order[s.listed++] = static_cast<std::uint32_t>(next_slot++);
+      s.order[s.listed++] = static_cast<std::uint32_t>(next_slot++) | (r ? 0 : kNoRegisters);
     }
     if (!found_new || monotonic_ns() >= wait_until) break;
   }
@@ -259,6 +272,10 @@ Result<void> stop_other_threads(State& s, pid_t me, std::int64_t deadline_ns) no
   // Take back every slot whose thread did not answer; only a filled slot
   // is read.
   for (std::size_t i = 0; i < s.listed; ++i) {
+    if ((s.order[i] & kNoRegisters) != 0) {  // the signal could not be queued
+      ++s.summary.threads_without_registers;
+      continue;
+    }
     ThreadSlot& slot = c.slots[s.order[i]];
     std::uint64_t st = slot.state.load(std::memory_order_acquire);
     if (st == detail::slot_state(gen, detail::kSignalled) &&
@@ -273,8 +290,7 @@ Result<void> stop_other_threads(State& s, pid_t me, std::int64_t deadline_ns) no
       }
     }
     if (st != detail::slot_state(gen, detail::kFilled)) {
-      slot.cap.valid = false;
-      slot.cap.fp_len = 0;
+      s.order[i] |= kNoRegisters;
       ++s.summary.threads_without_registers;
     }
   }
@@ -464,7 +480,7 @@ void lay_out(State& s) noexcept {
                         thread_fp_notes_size(s.self, s.xsave.components);
   if (s.signal != 0) notes += note_size(kOwnerCore, kSiginfoSize);
   for (std::size_t i = 0; i < s.listed; ++i)
-    notes += note_size(kOwnerCore, kPrstatusSize) + thread_fp_notes_size(s.ctl.slots[s.order[i]].cap, s.xsave.components);
+    notes += note_size(kOwnerCore, kPrstatusSize) + thread_fp_notes_size(other_thread(s, i), s.xsave.components);
   s.notes_offset = kElfHeaderSize + kProgramHeaderSize * (1 + s.map_count);
   s.notes_size = notes;
   std::uint64_t at = align_up(s.notes_offset + s.notes_size, s.page);
@@ -585,7 +601,7 @@ void put_headers_and_notes(Stream& out, const State& s) noexcept {
   put_file_note(out, s);
   put_fp_notes(out, s, s.self);
   for (std::size_t i = 0; i < s.listed && out.ok(); ++i) {
-    const ThreadCapture& c = s.ctl.slots[s.order[i]].cap;
+    const ThreadCapture c = other_thread(s, i);
     put_prstatus(out, s, c);
     put_fp_notes(out, s, c);
   }
