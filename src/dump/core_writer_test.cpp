@@ -316,6 +316,75 @@ TEST(CoreWriter, LiveCoreOfThisProcessHasEveryThreadNotesAndMemory) {
   EXPECT_EQ(std::memcmp(text->data(), "netpoll dump heap text", 23), 0);
 }
 
+// What the signal handler of the next test works with.
+struct InHandler {
+  CoreWriter* writer = nullptr;
+  FileSink* sink = nullptr;
+  Result<CoreSummary> begun = fail(Errc::kInvalidArgument);
+  Result<CoreSummary> emitted = fail(Errc::kInvalidArgument);
+};
+InHandler* g_in_handler = nullptr;
+
+TEST(CoreWriter, FromASignalHandlerTheCoreCarriesTheSignalAndTheInterruptedThread) {
+  Workers workers(1);
+  auto writer = CoreWriter::make();
+  ASSERT_TRUE(writer.has_value()) << writer.error().message;
+  np::testing::TempDir dir("core");
+  FileSink sink(dir.path() / "core");
+  InHandler h{writer->get(), &sink};
+  g_in_handler = &h;
+  struct sigaction sa {}, old{};
+  sa.sa_sigaction = [](int, siginfo_t* si, void* uc) {
+    InHandler& t = *g_in_handler;
+    t.begun = t.writer->begin(si, static_cast<const ucontext_t*>(uc), in(5s));
+    if (t.begun) t.emitted = t.writer->emit(*t.sink, in(10s));
+    t.writer->end();
+  };
+  sa.sa_flags = SA_SIGINFO;
+  ASSERT_EQ(::sigaction(SIGUSR2, &sa, &old), 0);
+  volatile int here = 0;
+  np::testing::AllocGuard guard;
+  ::raise(SIGUSR2);
+  EXPECT_EQ(guard.stop(), 0u) << "the handler's begin/emit/end allocated";
+  ::sigaction(SIGUSR2, &old, nullptr);
+  ASSERT_TRUE(h.begun.has_value()) << to_string(h.begun.error());
+  ASSERT_TRUE(h.emitted.has_value()) << to_string(h.emitted.error());
+  EXPECT_EQ(h.emitted->signal, SIGUSR2);
+  EXPECT_EQ(h.emitted->threads_without_registers, 0u);
+  sink.finish(h.emitted->size);
+
+  const auto notes = CoreFile::read(dir.path() / "core").notes();
+  ASSERT_GE(notes.size(), 7u);
+  const std::vector<std::uint32_t> first{NT_PRSTATUS, NT_PRPSINFO, NT_SIGINFO, NT_AUXV, NT_FILE, NT_FPREGSET,
+                                         NT_X86_XSTATE};
+  std::vector<std::uint32_t> types;
+  for (std::size_t i = 0; i < first.size(); ++i) types.push_back(notes[i].type);
+  EXPECT_EQ(types, first);
+  const auto me = prstatus_of(notes[0]);
+  EXPECT_EQ(me.pr_pid, gettid_now());
+  EXPECT_EQ(me.pr_cursig, SIGUSR2);
+  EXPECT_EQ(me.pr_info.si_signo, SIGUSR2);
+  siginfo_t si;
+  ASSERT_EQ(notes[2].desc.size(), sizeof si);
+  std::memcpy(&si, notes[2].desc.data(), sizeof si);
+  EXPECT_EQ(si.si_signo, SIGUSR2);
+  EXPECT_EQ(si.si_code, SI_TKILL);  // raise(3) is tgkill(2)
+  EXPECT_EQ(si.si_pid, ::getpid());
+  // The registers are those the signal interrupted: inside raise(),
+  // called from this frame, on this thread's stack and TLS.
+  const auto r = regs_of(me);
+  const auto here_at = reinterpret_cast<std::uintptr_t>(&here);
+  EXPECT_LT(r.rsp, here_at);
+  EXPECT_GT(r.rsp + 16 * 1024, here_at);
+  EXPECT_EQ(r.fs_base, reinterpret_cast<std::uintptr_t>(pthread_self()));
+  // Every thread has the signal, as in the kernel's cores.
+  for (const Note& n : notes) {
+    if (n.type == NT_PRSTATUS) {
+      EXPECT_EQ(prstatus_of(n).pr_cursig, SIGUSR2);
+    }
+  }
+}
+
 TEST(CoreWriter, AThreadThatBlocksTheStopSignalIsListedWithoutRegisters) {
   CoreWriterConfig config;
   config.thread_wait = 50ms;
