@@ -113,7 +113,9 @@ bool sink(std::uint64_t offset, std::span<const std::byte> bytes) {
 
 // Dumps; prints the summary. Returns the core's size, 0 on failure.
 std::uint64_t dump(const siginfo_t* si, const ucontext_t* uc) {
-  const auto b = g_writer->begin(si, uc, np::monotonic_ns() + 5'000'000'000);
+  const std::int64_t t0 = np::monotonic_ns();
+  const auto b = g_writer->begin(si, uc, t0 + 5'000'000'000);
+  const std::int64_t t1 = np::monotonic_ns();
   if (!b) {
     say("begin failed: ");
     say(np::to_string(b.error()));
@@ -128,6 +130,7 @@ std::uint64_t dump(const siginfo_t* si, const ucontext_t* uc) {
     say("\n");
     return 0;
   }
+  const std::int64_t t2 = np::monotonic_ns();
   if (::ftruncate(g_core_fd, static_cast<off_t>(e->size)) != 0) return 0;
   say("dumped threads=");
   say_number(e->threads);
@@ -145,6 +148,10 @@ std::uint64_t dump(const siginfo_t* si, const ucontext_t* uc) {
   say_number(e->zero_pages_skipped);
   say(" unreadable=");
   say_number(e->unreadable_pages);
+  say(" begin_us=");
+  say_number(static_cast<std::uint64_t>((t1 - t0) / 1000));
+  say(" emit_us=");
+  say_number(static_cast<std::uint64_t>((t2 - t1) / 1000));
   say("\n");
   return e->size;
 }

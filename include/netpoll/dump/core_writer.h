@@ -29,7 +29,14 @@
 // config.thread_wait (it blocks the signal, or is stuck in the kernel)
 // is still listed, with zero registers. The calling thread is never
 // signalled: its registers come from the fatal signal's context, or, for
-// a live dump, from the point in begin() where it captured itself.
+// a live dump, from the point in begin() where it captured itself (with a
+// copy of its stack above that point, 32 KiB, put back over the live
+// stack when emit() reads it: by then begin()'s frames are gone).
+//
+// A live dump is a signal to every other thread: system calls restart
+// (SA_RESTART) where the kernel restarts them, and the others (nanosleep,
+// poll and epoll_wait with a timeout, ... see signal(7)) return EINTR,
+// as for any handled signal.
 //
 // Phases: make() (setup) -> begin() -> emit() -> end(), all but make()
 // safe in a fatal-signal handler: no heap, no locks, no stdio, raw system
