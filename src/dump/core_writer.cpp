@@ -439,7 +439,7 @@ Result<void> read_mappings(State& s, std::int64_t deadline_ns) noexcept {
       if (have) add_mapping(s, cur, sizes);
       // The path is kept until the next header: the line buffer moves on.
       const std::size_t len = std::min(header->path.size(), kPathMax);
-      std::memcpy(s.path, header->path.data(), len);
+      if (len > 0) std::memcpy(s.path, header->path.data(), len);  // anonymous memory has no path at all
       cur = MappingFacts{};
       cur.line = *header;
       cur.line.path = std::string_view(s.path, len);
