@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 namespace np::tools {
 
@@ -104,6 +105,26 @@ SetupResult<console::StreamState> open_stream_state(const ArgParser& args, conso
             state->path() + ")");
   }
   return state;
+}
+
+DumpServer parse_dump_server(std::string_view text, const std::string& option) {
+  DumpServer d;
+  d.port = 20023;
+  std::string_view host = text;
+  if (const auto colon = text.rfind(':'); colon != std::string_view::npos) {
+    host = text.substr(0, colon);
+    const std::string port(text.substr(colon + 1));
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(port.c_str(), &end, 10);
+    if (port.empty() || *end != '\0' || v == 0 || v > 65535)
+      throw UsageError(option + " '" + std::string(text) + "': expected a port from 1 to 65535 after ':'");
+    d.port = static_cast<std::uint16_t>(v);
+  }
+  const auto ip = Ipv4Addr::parse(host);
+  if (!ip || ip->is_unspecified())
+    throw UsageError(option + " '" + std::string(text) + "': expected HOST[:PORT] with an IPv4 address, e.g. 10.0.0.2:20023");
+  d.ip = *ip;
+  return d;
 }
 
 }  // namespace np::tools

@@ -53,4 +53,12 @@ extern const char* const kStreamOptionsHelp;
 // state must outlive the logger.
 [[nodiscard]] SetupResult<console::StreamState> open_stream_state(const ArgParser& args, console::LoggerConfig& cfg);
 
+// HOST[:PORT] of a dump server (run --dump, coredump --to): an IPv4
+// address, the port 20023 unless given. Throws UsageError naming `option`.
+struct DumpServer {
+  Ipv4Addr ip;
+  std::uint16_t port = 0;
+};
+DumpServer parse_dump_server(std::string_view text, const std::string& option);
+
 }  // namespace np::tools

@@ -75,6 +75,13 @@ constexpr const char* kHelp =
     "standard output's first. Up to 1 MiB of each waits in the runner, in\n"
     "order, while the network (or --pace) is behind; then COMMAND waits on its\n"
     "writes, as on a slow terminal.\n"
+    "With --dump HOST[:PORT], a crash also sends COMMAND's core (an ELF core\n"
+    "that gdb opens with the program, every thread in it) to netpoll dumpd at\n"
+    "HOST (port 20023 by default), after the last lines and the crash record,\n"
+    "through netpoll's own path from the TARGET's device and address. The core\n"
+    "is made inside COMMAND by the preloaded crash path, so --dump runs COMMAND\n"
+    "untraced, as --no-trace does (the crash record is then the in-process\n"
+    "one); --dump-deadline S bounds the whole dump (default 120).\n"
     "TARGET is netconsole's option string on a packet device (both this\n"
     "runner and COMMAND open it), e.g. +6665@/eth0,6666@10.0.0.2/\n"
     "\n"
@@ -340,7 +347,8 @@ int cmd_run(int argc, char** argv) {
   ArgParser args;
   declare_client_options(args);
   args.option("stdout-level").option("stderr-level").option("facility").option("userdata").option("sysdata");
-  args.option("preload").option("linger").option("pace").flag("no-echo").flag("reliable").flag("no-trace").flag("help");
+  args.option("preload").option("linger").option("pace").option("dump").option("dump-deadline");
+  args.flag("no-echo").flag("reliable").flag("no-trace").flag("help");
   declare_stream_options(args);
   args.parse(argc, argv, 2);
   if (args.has("help")) {
@@ -379,7 +387,19 @@ int cmd_run(int argc, char** argv) {
   const double linger = args.get_seconds("linger", 2);
   const bool echo = !args.has("no-echo");
   const std::optional<console::Pace> pace = pace_option(args);
-  const bool want_trace = !args.has("no-trace");
+  std::optional<DumpServer> dump;
+  if (const auto d = args.get("dump")) dump = parse_dump_server(*d, "--dump");
+  std::string dump_deadline = "120";
+  if (const auto d = args.get("dump-deadline")) {
+    char* end = nullptr;
+    const double v = std::strtod(d->c_str(), &end);
+    if (d->empty() || *end != '\0' || !(v > 0) || v > 86400)
+      throw UsageError("--dump-deadline '" + *d + "': expected seconds, more than 0");
+    if (!dump) throw UsageError("--dump-deadline needs --dump HOST[:PORT]");
+    dump_deadline = *d;
+  }
+  // The core is made inside the program, by the preloaded crash path.
+  const bool want_trace = !args.has("no-trace") && !dump;
 
   // The debug information the witness names frames with, loaded from now
   // on while the runner sets up and the program runs: the program's file
@@ -481,6 +501,15 @@ int cmd_run(int argc, char** argv) {
     // signals to our crash path and the kernel, and its exit alone.
     untraced_env.emplace_back(
         "ASAN_OPTIONS", "handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0");
+  }
+  if (dump) {
+    // From the first target's device and address (resolved), netdump's
+    // client port, to the server.
+    const auto& t = (*lg)->target_client(0).target();
+    untraced_env.emplace_back(console::kRunEnvDump, "20024@" + t.local_ip.to_string() + "/" + t.device + "," +
+                                                         std::to_string(dump->port) + "@" + dump->ip.to_string() +
+                                                         "/");
+    untraced_env.emplace_back(console::kRunEnvDumpDeadline, dump_deadline);
   }
   if (!sysdata_list.empty()) untraced_env.emplace_back(console::kRunEnvSysdata, sysdata_list);
   if (!userdata_env.empty()) untraced_env.emplace_back(console::kRunEnvUserdata, userdata_env);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -26,6 +27,7 @@
 #include "netpoll/console/logger.h"
 #include "netpoll/console/run_shared.h"
 #include "netpoll/console/stream_state.h"
+#include "netpoll/netdump/dumper.h"
 
 namespace {
 
@@ -90,6 +92,22 @@ __attribute__((constructor)) void netpoll_run_init() {
   // during exit, so it is never destroyed.
   Logger* logger = lg->release();
   CrashConfig crash;
+  if (const char* dump = std::getenv(kRunEnvDump)) {
+    // netpoll run --dump: after the crash record, the core.
+    auto dt = np::core::parse_targets(dump);
+    if (!dt || dt->targets.size() != 1) return complain(std::string("--dump: ") + (dt ? "one target" : dt.error().message));
+    np::netdump::DumperConfig dc;
+    dc.stream.client.name = "netpoll run: netdump";
+    dc.stream.client.target = std::move(dt->targets[0]);
+    if (const char* d = std::getenv(kRunEnvDumpDeadline))
+      dc.deadline = std::chrono::milliseconds(static_cast<std::int64_t>(std::strtod(d, nullptr) * 1000));
+    crash.after_report_deadline = dc.deadline + std::chrono::seconds(1);
+    auto dumper = np::netdump::Dumper::setup(std::move(dc));
+    if (!dumper) return complain("--dump: " + dumper.error().message);
+    // Lives until the process ends, as the logger does.
+    crash.after_report = &np::netdump::Dumper::on_crash;
+    crash.after_report_arg = dumper->release();
+  }
   crash.drain_fds = {1, 2};
   crash.peer_idle = &shared->runner_idle;
   crash.report_count = &shared->crash_reports;

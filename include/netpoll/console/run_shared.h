@@ -36,5 +36,9 @@ inline constexpr const char* kRunEnvTargets = "NETPOLL_RUN_TARGETS";  // ';'-sep
 inline constexpr const char* kRunEnvFacility = "NETPOLL_RUN_FACILITY";
 inline constexpr const char* kRunEnvSysdata = "NETPOLL_RUN_SYSDATA";
 inline constexpr const char* kRunEnvUserdata = "NETPOLL_RUN_USERDATA";  // key=value pairs separated by \x1f
+// netpoll run --dump: the core's way to the dump server, as a target string
+// ("20024@LOCAL_IP/DEVICE,PORT@SERVER_IP/").
+inline constexpr const char* kRunEnvDump = "NETPOLL_RUN_DUMP";
+inline constexpr const char* kRunEnvDumpDeadline = "NETPOLL_RUN_DUMP_DEADLINE";  // seconds
 
 }  // namespace np::console
