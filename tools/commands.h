@@ -22,5 +22,6 @@ int cmd_dumpd(int argc, char** argv);
 int bench_listen(int argc, char** argv);  // netpoll bench listen
 int bench_console(int argc, char** argv);  // netpoll bench console
 int bench_crash(int argc, char** argv);    // netpoll bench crash
+int bench_dumpd(int argc, char** argv);    // netpoll bench dumpd
 
 }  // namespace np::tools

@@ -32,6 +32,8 @@ constexpr unsigned kBatch = 64;
 constexpr std::size_t kDatagramMax = 65536;
 // Batches taken from one socket before the others get their turn.
 constexpr int kRoundsPerWake = 16;
+// Bytes of a session after which its writeback is started (not waited for).
+constexpr std::uint64_t kWritebackEvery = 16 << 20;
 // --exec scripts running at once; more are not started (counted failed).
 constexpr std::size_t kMaxChildren = 64;
 
@@ -95,6 +97,10 @@ std::string human_bytes(std::uint64_t n) {
     std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(n) / (1 << 30));
   }
   return buf;
+}
+
+std::string count_text(std::uint64_t n, const char* what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
 }
 
 std::string seconds_text(std::int64_t ns) {
@@ -216,6 +222,7 @@ struct Server::Client {
   std::string started_utc;
   std::string failure;  // what the failed I/O said
   std::uint32_t rx_drops = 0;  // the socket's SO_RXQ_OVFL total so far
+  std::uint64_t unsynced = 0;  // bytes written since writeback was last started
   std::int64_t next_progress_ns = 0;
   bool kept = false;  // its files are in their final place
   std::string label() const { return peer_ip + " " + sanitised_name(info.program) + " pid " + std::to_string(info.pid); }
@@ -551,6 +558,7 @@ void Server::drain_client(Client& c) {
         }
         auto done = static_cast<std::size_t>(w);
         stats_.dumps.bytes.add(done);
+        c.unsynced += done;
         run_offset += done;
         run_len -= done;
         while (pieces > 0 && done >= iov->iov_len) {
@@ -564,6 +572,13 @@ void Server::drain_client(Client& c) {
         }
       }
       run_pieces = 0;
+      // Writeback started as the dump comes in, without waiting for it:
+      // FINISHED's fsync then has little left to do, and does not hold
+      // the other sessions up for the whole file.
+      if (c.unsynced >= kWritebackEvery) {
+        ::sync_file_range(c.file, 0, 0, SYNC_FILE_RANGE_WRITE);
+        c.unsynced = 0;
+      }
       return true;
     };
     bool failed = false;
@@ -708,8 +723,8 @@ void Server::keep(Client& c, bool complete, std::int64_t now) {
   if (complete) {
     stats_.dumps.complete.add();
     say("dump complete: " + c.label() + ": " + human_bytes(c.machine.final_size()) + " in " + seconds_text(took) +
-        " s, " + rate_text(n.bytes, took) + ", " + std::to_string(n.packets) + " packets, " +
-        std::to_string(n.duplicates) + " duplicates -> " + core);
+        " s, " + rate_text(n.bytes, took) + ", " + count_text(n.packets, "packet") + ", " +
+        count_text(n.duplicates, "duplicate") + " -> " + core);
   } else {
     stats_.dumps.partial.add();
     say("dump partial: " + c.label() + ": " + end_text(c.machine.end()) + (c.failure.empty() ? "" : " (" + c.failure + ")") +
