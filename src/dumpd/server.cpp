@@ -241,6 +241,9 @@ Server::~Server() {
 SetupResult<std::unique_ptr<Server>> Server::open(const Options& options) {
   if (options.max_clients == 0 || options.max_clients > kMaxClients)
     return setup_error(Errc::kInvalidArgument, "max_clients must be from 1 to " + std::to_string(kMaxClients));
+  // File offsets are off_t: a length past its range could never be written.
+  if (options.limits.max_size > (std::uint64_t{1} << 62))
+    return setup_error(Errc::kInvalidArgument, "max_size must be at most 2^62 bytes");
   std::unique_ptr<Server> s(new Server(options));
   sockaddr_storage sa{};
   socklen_t len = 0;
@@ -447,7 +450,8 @@ void Server::herald(const std::byte* data, std::size_t len, const void* peer_add
   if (!c) return;
   stats_.dumps.sessions.add();
   const DumpInfo& i = c->info;
-  say("dump started: " + c->peer_ip + ":" + std::to_string(port_of(c->peer)) + " " +
+  const std::string from = c->peer.ss_family == AF_INET6 ? "[" + c->peer_ip + "]" : c->peer_ip;
+  say("dump started: " + from + ":" + std::to_string(port_of(c->peer)) + " " +
       (i.program.empty() ? std::string("(no program)") : i.program) + " pid " + std::to_string(i.pid) +
       ", signal " + signal_text(i.signal) + ", " + std::to_string(i.threads) + " threads, kind " +
       (i.kind.empty() ? "?" : i.kind) + ", host " + (i.host.empty() ? "?" : i.host) + ", " +

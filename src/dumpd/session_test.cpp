@@ -51,7 +51,8 @@ TEST(CheckHerald, RefusesEachWrongDatagramByItsReason) {
 
 TEST(Session, WritesDataWhereItsOffsetSaysAndAcksIt) {
   Session s(limits(), 1, 0);
-  const Step st = s.receive(data(2, 8192, "hello"), 1);
+  const auto d = data(2, 8192, "hello");  // the Step refers into it
+  const Step st = s.receive(d, 1);
   EXPECT_EQ(st.refused, Refusal::kNone);
   EXPECT_EQ(st.offset, 8192u);
   EXPECT_EQ(text(st.data), "hello");
@@ -208,7 +209,8 @@ TEST(Session, NumbersOlderThanTheWindowAreWrittenAndAckedAgain) {
   Session s(limits(), 1, 0);
   (void)s.receive(data(2, 0, "a"), 1);
   (void)s.receive(data(2 + Session::kSeqWindow, 1, "b"), 1);
-  const Step old = s.receive(data(2, 0, "a"), 1);
+  const auto d = data(2, 0, "a");
+  const Step old = s.receive(d, 1);
   EXPECT_FALSE(old.duplicate);
   EXPECT_TRUE(old.out_of_window);
   EXPECT_TRUE(old.ack);
