@@ -20,7 +20,6 @@
 
 #include "netpoll/base/clock.h"
 #include "netpoll/base/json.h"
-#include "netpoll/wire/debugnet.h"
 
 extern char** environ;
 
