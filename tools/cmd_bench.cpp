@@ -251,7 +251,8 @@ int cmd_bench(int argc, char** argv) {
   if (which == "console") return bench_console(argc, argv);
   if (which == "listen") return bench_listen(argc, argv);
   if (which == "crash") return bench_crash(argc, argv);
-  throw UsageError("unknown benchmark '" + std::string(which) + "' (known: send, console, listen, crash)");
+  if (which == "dumpd") return bench_dumpd(argc, argv);
+  throw UsageError("unknown benchmark '" + std::string(which) + "' (known: send, console, listen, crash, dumpd)");
 }
 
 }  // namespace np::tools

@@ -113,19 +113,24 @@ struct DebugnetRepr {
   constexpr std::size_t buffer_len() const noexcept { return DebugnetMessage<std::byte>::kHeaderLen + payload.size(); }
 
   // Writes header and payload at the start of `buf`; the payload may already
-  // be in place (payload.data() == buf + 24). Precondition: buf holds
-  // buffer_len() bytes. Context: any.
+  // be in place (payload.data() == buf + 24) or anywhere else in `buf`,
+  // even where the header goes: it is moved before the header is written.
+  // Precondition: buf holds buffer_len() bytes. Context: any.
   std::span<std::byte> emit(std::span<std::byte> buf) const noexcept {
-    NP_ASSERT(buf.size() >= buffer_len());
-    auto out = buf.first(buffer_len());
+    constexpr std::size_t kHeaderLen = DebugnetMessage<std::byte>::kHeaderLen;
+    // Checked without computing buffer_len(), which a payload of nearly
+    // SIZE_MAX bytes would wrap (g++ sees that path and warns).
+    const std::size_t n = payload.size();
+    NP_ASSERT(n <= buf.size() && buf.size() - n >= kHeaderLen);
+    auto out = buf.first(kHeaderLen + n);
+    std::byte* data = out.data() + kHeaderLen;
+    if (n != 0 && payload.data() != data) std::memmove(data, payload.data(), n);
     auto m = DebugnetMessage<std::byte>::new_unchecked(out);
     m.set_type(type);
     m.set_seqno(seqno);
     m.set_offset(offset);
     m.set_len(static_cast<std::uint32_t>(payload.size()));
     m.set_aux2(aux2);
-    auto data = out.subspan(DebugnetMessage<std::byte>::kHeaderLen);
-    if (!payload.empty() && payload.data() != data.data()) std::memmove(data.data(), payload.data(), payload.size());
     return out;
   }
 };
