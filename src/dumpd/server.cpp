@@ -416,7 +416,7 @@ void Server::herald(const std::byte* data, std::size_t len, const void* peer_add
       if (c->machine.herald_again(h->seqno, now)) {
         // Its first ack was lost: the same answer from the same port.
         stats_.dumps.heralds_resent.add();
-        send_ack(c->sock, h->seqno);
+        send_ack(c->sock, c->peer, h->seqno);
         return;
       }
       // It started over (after data), or a lingering session's client
@@ -456,16 +456,19 @@ void Server::herald(const std::byte* data, std::size_t len, const void* peer_add
       (i.kind.empty() ? "?" : i.kind) + ", host " + (i.host.empty() ? "?" : i.host) + ", " +
       (i.size != 0 ? human_bytes(i.size) : std::string("size not said")) + " -> " + c->base + ".core");
   const int sock = c->sock;
+  const sockaddr_storage to = c->peer;
   clients_.push_back(std::move(c));
   open_sessions_.store(static_cast<unsigned>(clients_.size()), std::memory_order_relaxed);
   // Counted before it is answered: whoever sees the answer sees the counts.
-  send_ack(sock, h->seqno);
+  send_ack(sock, to, h->seqno);
 }
 
-void Server::send_ack(int sock, std::uint32_t seqno) {
+void Server::send_ack(int sock, const sockaddr_storage& to, std::uint32_t seqno) {
   const std::uint32_t ack = htonl(seqno);
   stats_.dumps.acks.add();
-  if (::send(sock, &ack, sizeof ack, MSG_DONTWAIT) != sizeof ack) stats_.errors.acks_failed.add();
+  if (::sendto(sock, &ack, sizeof ack, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to), length_of(to)) !=
+      sizeof ack)
+    stats_.errors.acks_failed.add();
 }
 
 std::unique_ptr<Server::Client> Server::open_client(const Herald& h, const void* peer_addr, unsigned peer_len,
@@ -501,10 +504,6 @@ std::unique_ptr<Server::Client> Server::open_client(const Herald& h, const void*
       return nullptr;
     }
   }
-  if (::connect(c->sock, reinterpret_cast<const sockaddr*>(&c->peer), length_of(c->peer)) != 0) {
-    setup_failed("connect to " + c->peer_ip + ": " + std::strerror(errno));
-    return nullptr;
-  }
   // The file: a name no other dump has.
   c->dir = options_.dir + "/" + c->peer_ip;
   if (!make_dirs(c->dir)) {
@@ -538,9 +537,9 @@ void Server::drain_client(Client& c) {
   const std::size_t index = static_cast<std::size_t>(
       std::find_if(clients_.begin(), clients_.end(), [&](const auto& p) { return p.get() == &c; }) - clients_.begin());
   for (int round = 0; round < kRoundsPerWake && c.machine.state() != Session::State::kClosed; ++round) {
-    b.reset(false);
+    b.reset(true);
     const int n = ::recvmmsg(c.sock, b.msgs, kBatch, MSG_DONTWAIT, nullptr);
-    if (n <= 0) return;  // empty, or an ICMP error the kernel reports once
+    if (n <= 0) return;  // empty
     const std::int64_t now = monotonic_ns();
     // The batch's writes: a run of contiguous pieces, one pwritev.
     std::uint64_t run_offset = 0, run_len = 0;
@@ -598,6 +597,10 @@ void Server::drain_client(Client& c) {
         stats_.refused.truncated.add();
         continue;
       }
+      if (!same_peer(plain(h.msg_name, h.msg_namelen), c.peer)) {
+        stats_.refused.stranger.add();
+        continue;
+      }
       const Step s = c.machine.receive(b.datagram(static_cast<unsigned>(i)), now);
       if (s.refused != Refusal::kNone) {
         refusal_counter(stats_.refused, s.refused).add();
@@ -635,6 +638,10 @@ void Server::drain_client(Client& c) {
     }
     if (acks > 0) {
       stats_.dumps.acks.add(acks);  // before: whoever sees an ack sees it counted
+      for (unsigned i = 0; i < acks; ++i) {
+        b.ack_msgs[i].msg_hdr.msg_name = &c.peer;
+        b.ack_msgs[i].msg_hdr.msg_namelen = length_of(c.peer);
+      }
       const int sent = ::sendmmsg(c.sock, b.ack_msgs, acks, MSG_DONTWAIT);
       const unsigned ok = sent > 0 ? static_cast<unsigned>(sent) : 0;
       if (ok < acks) stats_.errors.acks_failed.add(acks - ok);

@@ -433,7 +433,7 @@ TEST(Server, CountsEveryHostileDatagramByReasonAndAnswersNone) {
       << text;
   EXPECT_NE(text.find("\n  refused: bad length 3, stray ack 2, unknown type 2, no session 2, bad revision 1, "
                       "bad description 1, size too big 0, too many clients 0, setup failed 0, herald on session 1, "
-                      "beyond max size 0, bad finished 1, after end 0, truncated 0\n"),
+                      "beyond max size 0, bad finished 1, after end 0, truncated 0, stranger 0\n"),
             std::string::npos)
       << text;
   EXPECT_NE(stats_json(r.stats()).find("\"refused\":{\"bad_length\":3,\"stray_ack\":2,"), std::string::npos);

@@ -4,10 +4,13 @@
 // One thread polls the herald socket and every session's socket. A herald
 // that check_herald() accepts gets a fresh UDP socket, bound to the
 // address the herald came to (IP_PKTINFO: the client checks that answers
-// come from the address it sent to) on a port the kernel picks, and
-// connected to the client's address and port (the kernel drops what
-// anyone else sends there); the herald's ack goes out of that socket, and
-// the client sends everything else to its port. A resent herald from the
+// come from the address it sent to) on a port the kernel picks; the
+// herald's ack goes out of that socket, and the client sends everything
+// else to its port. The socket is not connected: a netpoll client receives
+// on its own path, so its host's kernel answers each ack with an ICMP port
+// unreachable, which a connected socket would report at its next send and
+// not send. What comes to the port from anyone but the client is refused
+// and counted ("stranger"). A resent herald from the
 // same client (address, port, pid) before any DATA is answered again from
 // the same socket.
 //
@@ -29,6 +32,8 @@
 // Memory: the receive buffers are made once; each session is fixed state
 // (its DumpInfo bounded by herald.h) and there are at most max_clients.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cstdint>
@@ -93,7 +98,7 @@ class Server {
   std::unique_ptr<Client> open_client(const Herald& h, const void* peer, unsigned peer_len, const void* local,
                                       unsigned local_len, std::int64_t now_ns);
   void drain_client(Client& c);
-  void send_ack(int sock, std::uint32_t seqno);
+  void send_ack(int sock, const sockaddr_storage& to, std::uint32_t seqno);
   void finish(Client& c, End end, std::uint64_t final_size, std::int64_t now_ns);
   void end_partial(Client& c, End end, std::int64_t now_ns);
   int write_json(Client& c, bool complete, std::int64_t now_ns);  // 0 or an errno

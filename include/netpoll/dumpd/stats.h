@@ -62,6 +62,7 @@ struct RefusalCounters {
   Counter beyond_max_size;
   Counter bad_finished;
   Counter after_end;
+  Counter stranger;  // on a session's port, from another address than its client's
 };
 
 // Refusal's values from kBadLength on, in order, then truncated.
@@ -80,6 +81,7 @@ inline constexpr CounterName<RefusalCounters> kRefusalCounters[] = {
     {&RefusalCounters::bad_finished, "bad_finished", "bad finished"},
     {&RefusalCounters::after_end, "after_end", "after end"},
     {&RefusalCounters::truncated, "truncated", "truncated"},
+    {&RefusalCounters::stranger, "stranger", "stranger"},
 };
 static_assert(names_every_counter(kRefusalCounters));
 static_assert(static_cast<int>(Refusal::kAfterEnd) == 13, "kRefusalCounters follows Refusal's order");
