@@ -18,6 +18,9 @@
 //   heap   the main thread overruns a heap block into the next block's
 //          header, then frees that block; malloc finds its metadata
 //          broken and aborts: the SIGABRT handler dumps.
+//   plain  (no CORE_PATH) no writer of its own: the main thread faults in
+//          crash_in_delta_function() with the default action; for a core
+//          made by someone else (netpoll run --dump's preloaded crash path).
 // The sink writes every piece where its offset says (pwrite) and the
 // file is cut to the core's size at the end, as netpoll dumpd does.
 #include <fcntl.h>
@@ -190,8 +193,15 @@ void on_fatal(int sig, siginfo_t* si, void* uc) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string_view(argv[1]) == "plain") {
+    core_child_heap_string = static_cast<char*>(std::malloc(64));
+    std::strcpy(core_child_heap_string, "netpoll core child heap string");
+    start_threads();
+    crash_in_delta_function();
+    return 4;  // not reached
+  }
   if (argc != 3) {
-    std::fprintf(stderr, "usage: core_child live|crash|heap CORE_PATH\n");
+    std::fprintf(stderr, "usage: core_child live|crash|heap CORE_PATH | core_child plain\n");
     return 2;
   }
   const std::string_view mode = argv[1];
