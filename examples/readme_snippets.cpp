@@ -6,6 +6,7 @@
 #include "netpoll/console/crash.h"
 #include "netpoll/console/logger.h"
 #include "netpoll/core/netpoll.h"
+#include "netpoll/netdump/dumper.h"
 
 namespace {
 
@@ -41,7 +42,23 @@ int logging_with_the_crash_path() {
     return 1;
   }
   (*logger)->log(np::console::Level::kWarning, "disk {} is {}% full", "sda", 93);
-  return 0;
+  // (README: the same handler, with a core after the crash record.)
+  np::console::uninstall_crash_handler();
+  np::netdump::DumperConfig dump;
+  dump.stream.client.target = np::core::parse_targets("20024@/eth0,20023@10.0.0.2/")->targets[0];
+  auto dumper = np::netdump::Dumper::setup(std::move(dump));  // SetupResult: resolves the server, stops nothing yet
+  if (!dumper) { /* dumper.error().message */
+    return 1;
+  }
+  np::console::CrashConfig crash;
+  crash.after_report = &np::netdump::Dumper::on_crash;  // after the crash record
+  crash.after_report_arg = dumper->get();
+  auto with_dump = np::console::install_crash_handler(**logger, crash);
+  np::netdump::DumpOutcome now = (*dumper)->dump_live();  // as gcore: every thread stops for the dump, then goes on
+  if (!now.complete) { /* np::to_string(now.error) */
+    return 1;
+  }
+  return with_dump ? 0 : 1;
 }
 
 }  // namespace
