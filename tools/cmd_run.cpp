@@ -341,6 +341,28 @@ std::string death_of(int sig, bool core) {
          (core ? ", core dumped" : "");
 }
 
+// --dump: what became of the core, for the exit record.
+std::string dump_outcome(const console::RunShared& shared, const DumpServer& to) {
+  const std::string where = to.ip.to_string() + ":" + std::to_string(to.port);
+  const auto bytes = shared.dump_bytes.load(std::memory_order_relaxed);
+  const auto ms = shared.dump_ms.load(std::memory_order_relaxed);
+  switch (shared.dump_state.load(std::memory_order_acquire)) {
+    case console::kDumpComplete:
+      return "; core sent to " + where + " (" + std::to_string(bytes) + " bytes in " + std::to_string(ms) + " ms)";
+    case console::kDumpFailed:
+      return "; core not sent whole to " + where + ": " +
+             to_string(static_cast<Errc>(shared.dump_error.load(std::memory_order_relaxed))) + " after " +
+             std::to_string(bytes) + " bytes";
+    case console::kDumpUnanswered:
+      return "; core not sent: no dump server answered at " + where + " (" +
+             to_string(static_cast<Errc>(shared.dump_error.load(std::memory_order_relaxed))) + ")";
+    case console::kDumpSending:
+      return "; core to " + where + " cut short (the crash path's deadline, or a fault while sending)";
+    default:
+      return "; no core sent to " + where + " (the crash path did not get that far)";
+  }
+}
+
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
@@ -504,11 +526,25 @@ int cmd_run(int argc, char** argv) {
   }
   if (dump) {
     // From the first target's device and address (resolved), netdump's
-    // client port, to the server.
+    // client port, to the server, whose MAC the runner resolves now (once,
+    // with its messages here, not at the program's start).
     const auto& t = (*lg)->target_client(0).target();
-    untraced_env.emplace_back(console::kRunEnvDump, "20024@" + t.local_ip.to_string() + "/" + t.device + "," +
-                                                         std::to_string(dump->port) + "@" + dump->ip.to_string() +
-                                                         "/");
+    const std::string dump_target = "20024@" + t.local_ip.to_string() + "/" + t.device + "," +
+                                    std::to_string(dump->port) + "@" + dump->ip.to_string() + "/";
+    core::ClientConfig probe;
+    probe.name = "netpoll run --dump";
+    probe.target = core::parse_targets(dump_target)->targets.at(0);
+    probe.device = tuning.device;
+    probe.device.service_thread = false;
+    probe.resolve = tuning.resolve;
+    probe.log = tuning.log;
+    core::Registry own;  // the probe's own device: the logger's is busy
+    auto server = core::Netpoll::setup(std::move(probe), own);
+    if (!server) {
+      std::fprintf(stderr, "netpoll run: --dump: %s\n", server.error().message.c_str());
+      return 1;
+    }
+    untraced_env.emplace_back(console::kRunEnvDump, dump_target + (*server)->remote_mac().to_string());
     untraced_env.emplace_back(console::kRunEnvDumpDeadline, dump_deadline);
   }
   if (!sysdata_list.empty()) untraced_env.emplace_back(console::kRunEnvSysdata, sysdata_list);
@@ -597,6 +633,7 @@ int cmd_run(int argc, char** argv) {
                 "not one it handles, or its handler replaced)";
       }
     }
+    if (dump) what += dump_outcome(*shared, *dump);
     (*lg)->log_text(*facility, console::Level::kCrit, what);
     std::fprintf(stderr, "%s\n", what.c_str());
     exit_code = 128 + sig;

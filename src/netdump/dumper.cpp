@@ -60,6 +60,7 @@ DumpOutcome Dumper::run(const siginfo_t* si, const ucontext_t* ctx, bool crash) 
     if (!crash) writer_->end();
     return last_ = out;
   }
+  out.answered = true;
   auto sink = [&](std::uint64_t offset, std::span<const std::byte> bytes) {
     return stream_->write(offset, bytes, deadline).has_value();
   };

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "netpoll/base/clock.h"
 #include "netpoll/console/crash.h"
 #include "netpoll/console/logger.h"
 #include "netpoll/console/run_shared.h"
@@ -32,6 +33,27 @@
 namespace {
 
 using namespace np::console;
+
+// netpoll run --dump: the core after the crash record, its outcome told
+// to the runner through the shared memory.
+struct DumpHook {
+  np::netdump::Dumper* dumper = nullptr;
+  RunShared* shared = nullptr;
+};
+DumpHook g_dump_hook;  // written once, before the handler is installed
+
+void dump_after_report(void* arg, const siginfo_t* si, const ucontext_t* ctx) noexcept {
+  const auto* hook = static_cast<const DumpHook*>(arg);
+  hook->shared->dump_state.store(kDumpSending, std::memory_order_relaxed);
+  const std::int64_t start = np::monotonic_ns();
+  const np::netdump::DumpOutcome o = hook->dumper->dump_crash(si, ctx);
+  hook->shared->dump_bytes.store(o.core.bytes_sent, std::memory_order_relaxed);
+  hook->shared->dump_ms.store(static_cast<std::uint64_t>((np::monotonic_ns() - start) / 1'000'000),
+                              std::memory_order_relaxed);
+  hook->shared->dump_error.store(static_cast<std::uint32_t>(o.error), std::memory_order_relaxed);
+  hook->shared->dump_state.store(o.complete ? kDumpComplete : o.answered ? kDumpFailed : kDumpUnanswered,
+                                 std::memory_order_release);
+}
 
 void complain(const std::string& what) { std::fprintf(stderr, "netpoll run: crash path not installed: %s\n", what.c_str()); }
 
@@ -105,8 +127,10 @@ __attribute__((constructor)) void netpoll_run_init() {
     auto dumper = np::netdump::Dumper::setup(std::move(dc));
     if (!dumper) return complain("--dump: " + dumper.error().message);
     // Lives until the process ends, as the logger does.
-    crash.after_report = &np::netdump::Dumper::on_crash;
-    crash.after_report_arg = dumper->release();
+    g_dump_hook.dumper = dumper->release();
+    g_dump_hook.shared = shared;
+    crash.after_report = &dump_after_report;
+    crash.after_report_arg = &g_dump_hook;
   }
   crash.drain_fds = {1, 2};
   crash.peer_idle = &shared->runner_idle;

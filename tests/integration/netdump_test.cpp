@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "alloc_guard.h"
 #include "dump_server.h"
 #include "listener.h"
 #include "netns.h"
@@ -68,9 +69,10 @@ std::size_t count_matches(const std::string& text, const std::string& re) {
   return static_cast<std::size_t>(std::distance(std::sregex_iterator(text.begin(), text.end(), r), std::sregex_iterator()));
 }
 
-std::string run_with_dump(const VethBed& bed, const std::vector<std::string>& program, int* status) {
-  std::string cmd = bed.a.exec() + kBin + " run --dump " + bed.b_ip + " '+6665@/" + bed.a_if + ",6666@" + bed.b_ip +
-                    "/' --";
+std::string run_with_dump(const VethBed& bed, const std::vector<std::string>& program, int* status,
+                          const std::string& options = "") {
+  std::string cmd = bed.a.exec() + kBin + " run --new-stream --dump " + bed.b_ip + " " + options + " '+6665@/" +
+                    bed.a_if + ",6666@" + bed.b_ip + "/' --";
   for (const auto& p : program) cmd += " " + p;
   std::string out;
   *status = sh(cmd + " 2>&1", &out);
@@ -83,7 +85,8 @@ TEST(NetdumpOverVeth, RunDumpSendsTheCrashedProgramsCoreAndGdbOpensIt) {
   DumpServer server(bed.b, {"--dir", (dir.path() / "cores").string(), "--quiet"}, dir);
   int status = 0;
   const std::string out = run_with_dump(bed, {NP_CORE_CHILD, "plain"}, &status);
-  EXPECT_NE(out.find("killed by signal 11 (SIGSEGV)"), std::string::npos) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"(killed by signal 11 \(SIGSEGV\); core sent to 10\.77\.0\.2:20023 \(\d+ bytes in \d+ ms\)\n)")))
+      << out;
   const fs::path core = wait_for_core(dir.path() / "cores", server);
   ASSERT_FALSE(core.empty());
   EXPECT_EQ(core.parent_path().filename(), "10.77.0.1");
@@ -128,6 +131,18 @@ TEST(NetdumpOverVeth, AProgramThatBrokeItsHeapStillSendsACoreGdbOpens) {
   EXPECT_NE(g.find("libc.so.6"), std::string::npos) << g;
 }
 
+TEST(NetdumpOverVeth, NoServerIsSaidInTheExitRecordWithinTheDumpDeadline) {
+  VethBed bed;
+  int status = 0;
+  const auto start = std::chrono::steady_clock::now();
+  const std::string out = run_with_dump(bed, {NP_CORE_CHILD, "plain"}, &status, "--dump-deadline 1");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_NE(out.find("killed by signal 11 (SIGSEGV); core not sent: no dump server answered at 10.77.0.2:20023 "
+                     "(timed out)\n"),
+            std::string::npos)
+      << out;
+}
+
 TEST(NetdumpOverVeth, ALiveDumpLeavesTheProcessRunningAndGdbSeesWhereItWas) {
   VethBed bed;
   TempDir dir;
@@ -144,7 +159,9 @@ TEST(NetdumpOverVeth, ALiveDumpLeavesTheProcessRunningAndGdbSeesWhereItWas) {
     ASSERT_TRUE(d) << d.error().message;
     dumper = std::move(*d);
   }
+  AllocGuard guard;
   const netdump::DumpOutcome o = dumper->dump_live();
+  EXPECT_EQ(guard.stop(), 0u);
   ASSERT_TRUE(o.complete) << to_string(o.error);
   EXPECT_EQ(o.core.signal, 0);
   EXPECT_GT(o.core.bytes_sent, 0u);

@@ -19,7 +19,7 @@
 namespace np::console {
 
 inline constexpr std::size_t kRunMaxTargets = 8;
-inline constexpr std::uint32_t kRunMagic = 0x4e505232;  // "NPR2"
+inline constexpr std::uint32_t kRunMagic = 0x4e505233;  // "NPR3"
 
 struct RunShared {
   std::uint32_t magic = kRunMagic;
@@ -27,7 +27,15 @@ struct RunShared {
   // Crashes the program's crash path began to report: the runner tells a
   // death it heard about from one it did not.
   std::atomic<std::uint32_t> crash_reports{0};
+  // --dump: how the core went (kDump*), its bytes sent and milliseconds,
+  // and why not (an np::Errc) when it failed.
+  std::atomic<std::uint32_t> dump_state{0};
+  std::atomic<std::uint32_t> dump_error{0};
+  std::atomic<std::uint64_t> dump_bytes{0};
+  std::atomic<std::uint64_t> dump_ms{0};
 };
+inline constexpr std::uint32_t kDumpNone = 0, kDumpSending = 1, kDumpComplete = 2, kDumpFailed = 3,
+                                kDumpUnanswered = 4;
 
 // Environment of the program (the runner sets, the library reads):
 inline constexpr const char* kRunEnvShm = "NETPOLL_RUN_SHM";          // descriptor of the RunShared memfd

@@ -43,6 +43,7 @@ struct DumperConfig {
 struct DumpOutcome {
   dump::CoreSummary core;
   bool complete = false;  // every byte acknowledged and FINISHED answered
+  bool answered = false;  // the server answered the herald
   Errc error{};           // why not, when not
 };
 
