@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,7 +72,10 @@ constexpr const char* kHelp =
     "per second (dump: DATA packets, first sends; raw: datagrams; tcp:\n"
     "segments of the MSS), retransmits (dump: after the ack timeout / after a\n"
     "later packet's ack; tcp: the connection's), and each against raw. Target:\n"
-    "the dump at 0.5x raw or more. Needs root (namespaces, AF_PACKET).\n"
+    "the dump at 0.5x raw or more. Also the CPU time the dumping process and\n"
+    "dumpd took while the dump ran, against its time: well below 100% for both,\n"
+    "the transfer waits (for acknowledgements, or for a CPU).\n"
+    "Needs root (namespaces, AF_PACKET).\n"
     "\n"
     "  --mib N          MiB of non-zero memory in the dumping process (default 256)\n"
     "  --runs R         runs of each method (default 5)\n"
@@ -92,12 +96,35 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// CPU time of this process so far (user and system), seconds.
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU time of every thread of process `pid` so far (the scheduler's
+// count, /proc/PID/task/*/schedstat), seconds.
+double cpu_seconds_of(pid_t pid) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    FILE* f = std::fopen((t.path() / "schedstat").c_str(), "r");
+    if (f == nullptr) continue;
+    unsigned long long ns = 0;
+    if (std::fscanf(f, "%llu", &ns) == 1) total += static_cast<double>(ns) / 1e9;
+    std::fclose(f);
+  }
+  return total;
+}
+
 // --- the dumping process --------------------------------------------------
 
 // `netpoll bench dump --child TARGET --mib N`: fills N MiB, sets up a
 // Dumper to TARGET, prints "ready", dumps itself when a line arrives on
 // stdin and prints the outcome:
-//   ok|failed BYTES_SENT CORE_SIZE SECONDS PACKETS RETRANSMITS FAST_RESENDS
+//   ok|failed BYTES_SENT CORE_SIZE SECONDS PACKETS RETRANSMITS FAST_RESENDS CPU_SECONDS
 int dump_child(const std::string& target, std::size_t mib) {
   const std::size_t len = mib << 20;
   auto* mem = static_cast<std::uint64_t*>(
@@ -125,14 +152,16 @@ int dump_child(const std::string& target, std::size_t mib) {
   char line[16];
   if (std::fgets(line, sizeof line, stdin) == nullptr) return 0;
   const auto& st = (*dumper)->stream().stats();
+  const double cpu0 = cpu_seconds();
   const auto t0 = Clock::now();
   const netdump::DumpOutcome out = (*dumper)->dump_live();
   const double seconds = since(t0);
-  std::printf("%s %llu %llu %.6f %llu %llu %llu\n", out.complete ? "ok" : "failed",
+  const double cpu = cpu_seconds() - cpu0;
+  std::printf("%s %llu %llu %.6f %llu %llu %llu %.6f\n", out.complete ? "ok" : "failed",
               static_cast<unsigned long long>(out.core.bytes_sent), static_cast<unsigned long long>(out.core.size),
               seconds, static_cast<unsigned long long>(st.packets.value()),
               static_cast<unsigned long long>(st.retransmits.value()),
-              static_cast<unsigned long long>(st.fast_resends.value()));
+              static_cast<unsigned long long>(st.fast_resends.value()), cpu);
   std::fflush(stdout);
   // Read by the mapping's last byte: the memory is the point of the process.
   return mem[len / 8 - 1] == 0 ? 1 : 0;
@@ -253,10 +282,13 @@ struct Sample {
   std::uint64_t retransmits = 0;
   std::uint64_t fast_resends = 0;
   std::uint64_t core_size = 0;
+  double client_cpu = 0;  // the dump: the dumping process's CPU seconds
+  double server_cpu = 0;  // ... and dumpd's in the meantime
   std::string error;
 };
 
-Sample run_dump(const BenchNet& net, const std::string& target, std::size_t mib, const std::string& dir) {
+Sample run_dump(const BenchNet& net, const std::string& target, std::size_t mib, const std::string& dir,
+                pid_t dumpd) {
   Sample s;
   Child child(net.a, {"netpoll", "bench", "dump", "--child", target, "--mib", std::to_string(mib)});
   if (!child.ok()) {
@@ -268,11 +300,13 @@ Sample run_dump(const BenchNet& net, const std::string& target, std::size_t mib,
     s.error = "the dumping process did not get ready";
     return s;
   }
+  const double server0 = cpu_seconds_of(dumpd);
   if (!child.say("go\n")) {
     s.error = "cannot tell the dumping process to dump";
     return s;
   }
   const auto result = child.line(kMethodLimit);
+  s.server_cpu = cpu_seconds_of(dumpd) - server0;
   if (!result) {
     s.error = "the dumping process did not answer";
     return s;
@@ -280,7 +314,7 @@ Sample run_dump(const BenchNet& net, const std::string& target, std::size_t mib,
   std::istringstream in(*result);
   std::string verdict;
   std::uint64_t packets = 0;
-  in >> verdict >> s.bytes >> s.core_size >> s.seconds >> packets >> s.retransmits >> s.fast_resends;
+  in >> verdict >> s.bytes >> s.core_size >> s.seconds >> packets >> s.retransmits >> s.fast_resends >> s.client_cpu;
   s.packets = packets > 2 ? packets - 2 : 0;  // DATA alone: not the herald nor FINISHED
   s.ok = verdict == "ok" && in;
   if (!s.ok) s.error = "the dump failed: " + *result;
@@ -447,9 +481,13 @@ void print_sample(const char* name, std::size_t run, const Sample& s) {
   if (!s.ok) {
     std::printf("  run %zu %-5s failed: %s\n", run + 1, name, s.error.c_str());
   } else {
-    std::printf("  run %zu %-5s %8.1f MB/s  %7.3f s  %10llu packets  %llu/%llu retransmits\n", run + 1, name,
+    std::printf("  run %zu %-5s %8.1f MB/s  %7.3f s  %10llu packets  %llu/%llu retransmits", run + 1, name,
                 static_cast<double>(s.bytes) / s.seconds / 1e6, s.seconds, static_cast<unsigned long long>(s.packets),
                 static_cast<unsigned long long>(s.retransmits), static_cast<unsigned long long>(s.fast_resends));
+    if (s.client_cpu > 0) {
+      std::printf("  CPU: client %.0f%%, dumpd %.0f%%", 100 * s.client_cpu / s.seconds, 100 * s.server_cpu / s.seconds);
+    }
+    std::printf("\n");
   }
   std::fflush(stdout);
 }
@@ -545,7 +583,7 @@ int bench_dump(int argc, char** argv) {
       const std::size_t m = (run + k) % 3;
       Sample s;
       if (m == 0) {
-        s = run_dump(net, target, mib, dir);
+        s = run_dump(net, target, mib, dir, dumpd.pid());
       } else if (m == 1) {
         s = run_raw(net, device, peer_mac, bytes);
         if (raw_sink >= 0) {
@@ -596,9 +634,15 @@ int bench_dump(int argc, char** argv) {
                 raw > 0 ? median(mbs) / raw : 0.0, m.failed);
   }
   if (!methods[0].samples.empty()) {
-    std::printf("\ndump: core of %.1f MiB, %.1f MiB of it sent (pages of zeros stay home)\n",
+    std::vector<double> client, server;
+    for (const auto& s : methods[0].samples) {
+      client.push_back(100 * s.client_cpu / s.seconds);
+      server.push_back(100 * s.server_cpu / s.seconds);
+    }
+    std::printf("\ndump: core of %.1f MiB, %.1f MiB of it sent (pages of zeros stay home); CPU while it ran\n"
+                "(median, %% of its time): the dumping process %.0f%%, dumpd %.0f%%\n",
                 static_cast<double>(methods[0].samples.back().core_size) / (1 << 20),
-                static_cast<double>(methods[0].samples.back().bytes) / (1 << 20));
+                static_cast<double>(methods[0].samples.back().bytes) / (1 << 20), median(client), median(server));
   }
   if (raw > 0 && !methods[0].samples.empty()) {
     const double ratio = methods[0].mbs() / raw;
