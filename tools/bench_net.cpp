@@ -3,13 +3,51 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
+extern char** environ;
+
 namespace np::tools {
+namespace {
+
+// A shell in a process group of its own (a ctrl-C at the terminal does not
+// reach it) that reads its standard input, a pipe from this process, to
+// the end, and then deletes the namespaces. The end comes when this process
+// ends, however it ends; the pipe is close-on-exec here, so the programs a
+// benchmark starts do not hold it open. The write end, or -1.
+int start_janitor(const std::string& a, const std::string& b) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return -1;
+  std::string script = "cat >/dev/null; ip netns del " + a + "; ip netns del " + b;
+  std::string sh = "sh", dash_c = "-c";
+  char* argv[] = {sh.data(), dash_c.data(), script.data(), nullptr};
+  posix_spawn_file_actions_t fa;
+  ::posix_spawn_file_actions_init(&fa);
+  ::posix_spawn_file_actions_adddup2(&fa, p[0], 0);
+  ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  ::posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawnattr_t at;
+  ::posix_spawnattr_init(&at);
+  ::posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+  ::posix_spawnattr_setpgroup(&at, 0);
+  pid_t pid = -1;
+  const int err = ::posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  ::posix_spawnattr_destroy(&at);
+  ::close(p[0]);
+  if (err != 0) {
+    ::close(p[1]);
+    return -1;
+  }
+  return p[1];
+}
+
+}  // namespace
 
 int run_cmd(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
 
@@ -17,6 +55,7 @@ BenchNet::BenchNet() {
   const std::string tag = std::to_string(::getpid());
   a = "npbench-a-" + tag;
   b = "npbench-b-" + tag;
+  janitor_fd = start_janitor(a, b);
   ok = run_cmd("ip netns add " + a) == 0 && run_cmd("ip netns add " + b) == 0 &&
        run_cmd("ip link add npb0 netns " + a + " type veth peer name npb1 netns " + b) == 0 &&
        run_cmd("ip -n " + a + " addr add 10.99.0.1/24 dev npb0") == 0 &&
@@ -28,6 +67,7 @@ BenchNet::BenchNet() {
 BenchNet::~BenchNet() {
   run_cmd("ip netns del " + a);
   run_cmd("ip netns del " + b);
+  if (janitor_fd >= 0) ::close(janitor_fd);  // it finds them gone
 }
 
 std::string BenchNet::prepare_peer(bool drop, std::string& error) {

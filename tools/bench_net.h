@@ -1,6 +1,8 @@
 // The test bed of the benchmarks: two network namespaces joined by a veth
 // pair (a: npb0 10.99.0.1, b: npb1 10.99.0.2), made for one run and always
-// removed, plus the measuring helpers they share.
+// removed (by the destructor, or by a janitor process when this one dies
+// without running it: killed, crashed), plus the measuring helpers they
+// share.
 #pragma once
 
 #include <netinet/in.h>
@@ -17,6 +19,7 @@ int run_cmd(const std::string& cmd);
 struct BenchNet {
   std::string a, b;
   bool ok = false;
+  int janitor_fd = -1;  // its end of the janitor's pipe
   BenchNet();
   ~BenchNet();
   BenchNet(const BenchNet&) = delete;

@@ -252,7 +252,9 @@ int cmd_bench(int argc, char** argv) {
   if (which == "listen") return bench_listen(argc, argv);
   if (which == "crash") return bench_crash(argc, argv);
   if (which == "dumpd") return bench_dumpd(argc, argv);
-  throw UsageError("unknown benchmark '" + std::string(which) + "' (known: send, console, listen, crash, dumpd)");
+  if (which == "dump") return bench_dump(argc, argv);
+  throw UsageError("unknown benchmark '" + std::string(which) +
+                   "' (known: send, console, listen, crash, dumpd, dump)");
 }
 
 }  // namespace np::tools

@@ -23,5 +23,6 @@ int bench_listen(int argc, char** argv);  // netpoll bench listen
 int bench_console(int argc, char** argv);  // netpoll bench console
 int bench_crash(int argc, char** argv);    // netpoll bench crash
 int bench_dumpd(int argc, char** argv);    // netpoll bench dumpd
+int bench_dump(int argc, char** argv);     // netpoll bench dump
 
 }  // namespace np::tools

@@ -101,6 +101,14 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
                                            "IP in the target, e.g. 6665@10.0.0.1/" + spec->text + ",6666@10.0.0.2/");
   }
 
+  if (kernel_if) {
+    // The client's ring geometry, unless the device string names its own.
+    const auto suggest = [&](const char* key, std::size_t value) {
+      if (value != 0 && spec->option(key) == nullptr) spec->options.emplace_back(key, std::to_string(value));
+    };
+    suggest("rx_block_size", np->cfg_.device.rx_block_size);
+    suggest("rx_blocks", np->cfg_.device.rx_blocks);
+  }
   auto dev = registry.acquire(*spec, np->cfg_.device);
   if (!dev) return fail_with(dev.error().code, dev.error().message);
   np->dev_ = std::move(*dev);

@@ -27,7 +27,6 @@ SharedDevice::SharedDevice(dev::DeviceSpec spec, std::unique_ptr<dev::Device> de
       Proto::kArp, [this](std::span<const std::byte> f) { handle_arp(f); }, Policy::kDirect);
   dispatcher_.register_handler(
       Proto::kIpv4, [this](std::span<const std::byte> f) { handle_ipv4(f); }, Policy::kDirect);
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
 SharedDevice::~SharedDevice() {
@@ -44,6 +43,9 @@ SharedDevice::~SharedDevice() {
 }
 
 void SharedDevice::start_service_thread() {
+  // Only a service thread reads the wake-ups: without one, a burst's first
+  // frame costs no write(2).
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   service_ = std::thread([this] { service_loop(); });
 }
 

@@ -33,6 +33,14 @@ constexpr std::size_t kHeader = DebugnetMessage<std::byte>::kHeaderLen;
 constexpr std::size_t kPollBudget = 64;
 // The longest a wait for frames sleeps before looking at the clock again.
 constexpr std::int64_t kMaxWaitNs = 1'000'000;
+// The stream's receive ring (a packet device's): the kernel hands a block
+// of it over when the block is full or when its timer (1 ms) fires. In the
+// default 128 KiB blocks a window's 64 acknowledgements never fill one, so
+// the sender saw them once per timer tick: a window (92 KB) per
+// millisecond at most. A page holds about 28 of them: they come as they
+// are sent. As many blocks as make the default ring's 2 MiB, for the
+// interface's other traffic.
+constexpr std::size_t kRxRingBytes = 2u << 20;
 
 }  // namespace
 
@@ -50,6 +58,11 @@ SetupResult<std::unique_ptr<Stream>> Stream::setup(StreamConfig cfg) {
   cfg.client.device.service_thread = false;
   cfg.client.device.pool_frames = std::max<std::size_t>(cfg.client.device.pool_frames, 2 * dn::kMaxInFlight);
   cfg.client.device.deferred_limit = std::max<std::size_t>(cfg.client.device.deferred_limit, dn::kMaxInFlight + 8);
+  if (cfg.client.device.rx_block_size == 0) {
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    cfg.client.device.rx_block_size = page;
+    if (cfg.client.device.rx_blocks == 0) cfg.client.device.rx_blocks = std::max<std::size_t>(2, kRxRingBytes / page);
+  }
   if (cfg.client.name == "netpoll") cfg.client.name = "netdump";
   std::unique_ptr<Stream> s(new Stream(std::move(cfg)));
   s->window_ = static_cast<std::uint32_t>(s->cfg_.window);

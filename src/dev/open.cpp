@@ -85,16 +85,20 @@ SetupResult<std::optional<MacAddr>> mac_option(const DeviceSpec& spec) {
 
 SetupResult<std::unique_ptr<Device>> open_backend(const DeviceSpec& spec) {
   if (spec.kind == "packet") {
-    if (auto ok = check_known(spec, {"bypass", "rx_blocks", "tx_frames"}); !ok) return std::unexpected(ok.error());
+    if (auto ok = check_known(spec, {"bypass", "rx_blocks", "rx_block_size", "tx_frames"}); !ok)
+      return std::unexpected(ok.error());
     PacketOptions o;
     auto bypass = bool_option(spec, "bypass", false);
     auto blocks = uint_option(spec, "rx_blocks", o.rx_blocks, 2, 4096);
+    auto block_size = uint_option(spec, "rx_block_size", o.rx_block_size, 4096, 1u << 22);
     auto frames = uint_option(spec, "tx_frames", o.tx_frames, 2, 65536);
     if (!bypass) return std::unexpected(bypass.error());
     if (!blocks) return std::unexpected(blocks.error());
+    if (!block_size) return std::unexpected(block_size.error());
     if (!frames) return std::unexpected(frames.error());
     o.qdisc_bypass = *bypass;
     o.rx_blocks = *blocks;
+    o.rx_block_size = *block_size;
     o.tx_frames = *frames;
     return open_packet_device(spec.text, spec.target, o);
   }

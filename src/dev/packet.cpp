@@ -459,15 +459,15 @@ SetupResult<Geometry> plan_rings(const std::string& name, const PacketOptions& o
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   Geometry g;
   g.slot_size = std::bit_ceil(std::max(kMinSlotSize, kTxDataOffset + kVnetHdrLen + Device::kEthHeaderLen + mtu));
-  if (o.rx_blocks == 0 || o.rx_block_size % page != 0 || o.rx_block_size < g.slot_size) {
-    return setup_error(Errc::kInvalidArgument,
-                       name + ": receive ring blocks must be a multiple of the page size (" + std::to_string(page) +
-                           ") of at least " + std::to_string(g.slot_size) + " bytes, and at least one of them");
+  if (o.rx_blocks == 0 || o.rx_block_size == 0) {
+    return setup_error(Errc::kInvalidArgument, name + ": the receive ring needs at least one block of some bytes");
   }
   if (o.tx_frames == 0) {
     return setup_error(Errc::kInvalidArgument, name + ": the transmit ring needs at least one slot");
   }
-  g.rx_block_size = o.rx_block_size;
+  // Whole pages, holding a full frame at least (a block is one buffer
+  // of the kernel's).
+  g.rx_block_size = (std::max(o.rx_block_size, g.slot_size) + page - 1) / page * page;
   g.rx_blocks = o.rx_blocks;
   // TX blocks must be whole pages; both sizes are powers of two, so a block
   // holds a whole number of slots, and the slot count is rounded up to fill

@@ -84,6 +84,13 @@ struct DeviceConfig {
   std::chrono::milliseconds carrier_timeout{4000};
   bool bring_up = true;                // bring a down interface up (packet devices)
   bool service_thread = true;          // a thread that polls and drains the deferred queue
+  // A packet device's receive ring, when this setup opens the device and
+  // its device string does not say (rx_block_size=, rx_blocks=): blocks of
+  // this many bytes, this many of them (0: the backend's default). The
+  // kernel hands a block over when it is full or its timer (1 ms) fires: a
+  // client waiting for a few small answers wants blocks they fill.
+  std::size_t rx_block_size = 0;
+  std::size_t rx_blocks = 0;
 };
 
 struct ResolveConfig {

@@ -16,7 +16,10 @@
 // The stream has a device of its own: a private registry, so it shares no
 // lock, pool or queue with the program's other netpoll clients (a thread
 // stopped while holding one cannot stall a dump), and no service thread
-// (the transferring thread polls for acknowledgements itself). Its packet
+// (the transferring thread polls for acknowledgements itself), and a
+// packet device's receive ring in blocks of a page (the kernel hands a
+// block over when it is full or after 1 ms: acknowledgements must fill
+// one to come at once; DeviceConfig::rx_block_size). Its packet
 // buffers are set aside at setup in a guarded mapping: a transfer
 // allocates nothing, takes no lock and waits only in bounded steps, so it
 // runs from a fatal-signal handler. One transfer at a time: open() fails

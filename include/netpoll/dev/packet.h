@@ -27,9 +27,13 @@
 // the kernel leaves on the socket when the interface goes down, which would
 // otherwise make poll(2) report POLLERR on fd() until then.
 //
-// Device string: packet:IFNAME[?bypass=0|1&rx_blocks=N&tx_frames=N]
+// Device string: packet:IFNAME[?bypass=0|1&rx_blocks=N&rx_block_size=BYTES&tx_frames=N]
 //   bypass=1     PACKET_QDISC_BYPASS: hand frames straight to the driver
-//   rx_blocks=N  receive ring blocks of 128 KiB (default 16)
+//   rx_blocks=N  receive ring blocks (default 16)
+//   rx_block_size=BYTES  of this size (default 131072; rounded up to whole
+//                pages holding a full frame): a block is handed over when
+//                full or 1 ms after its first frame, so small blocks bring
+//                a few short frames (acks) sooner
 //   tx_frames=N  transmit ring slots (default 256; rounded up to fill whole
 //                pages: slots are 2 KiB for an MTU up to 1976)
 //
@@ -57,8 +61,8 @@ struct PacketOptions {
 class PacketDevice;
 
 // Opens `ifname` in the calling thread's network namespace; `name` is the
-// device string, kept for name() and error messages. rx_block_size must be
-// a multiple of the page size that holds a full frame. Errors: "no such
+// device string, kept for name() and error messages. rx_block_size is rounded up
+// to whole pages that hold a full frame. Errors: "no such
 // interface: eth9", "packet:eth0: AF_PACKET needs CAP_NET_RAW (run as
 // root)", "packet:lo: lo is not an Ethernet interface (link type 772)",
 // ring setup failures with the system's reason. Context: setup.
