@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "dump_server.h"
 #include "listener.h"
 #include "net_helpers.h"
 #include "netns.h"
@@ -40,58 +41,6 @@ std::vector<std::byte> message(std::uint32_t type, std::uint32_t seqno, std::uin
   r.emit(out);
   return out;
 }
-
-// `netpoll dumpd ARGS` inside `ns`, its standard error in a file; ready
-// once it says its port.
-class DumpServer {
- public:
-  DumpServer(const Netns& ns, std::vector<std::string> args, const TempDir& dir) : err_(dir.path() / "dumpd.err") {
-    args.insert(args.begin(), {kBin, "dumpd"});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const std::string ns_path = "/var/run/netns/" + ns.name(), err_path = err_.string();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int nsfd = ::open(ns_path.c_str(), O_RDONLY);
-      if (e < 0 || nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) ::_exit(125);
-      ::dup2(e, 2);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (err().find(" port ") == std::string::npos && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);
-  }
-  ~DumpServer() { stop(SIGKILL); }
-  // Sends `sig` and waits for the exit (bounded); the exit status.
-  int stop(int sig = SIGINT) {
-    if (pid_ <= 0) return status_;
-    ::kill(pid_, sig);
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (::waitpid(pid_, &status_, WNOHANG) != pid_) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        ADD_FAILURE() << "netpoll dumpd did not stop; stderr:\n" << err();
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status_, 0);
-        break;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    pid_ = -1;
-    return status_;
-  }
-  std::string err() const { return read_file(err_); }
-  void signal(int sig) const {
-    if (pid_ > 0) ::kill(pid_, sig);
-  }
-
- private:
-  fs::path err_;
-  pid_t pid_ = -1;
-  int status_ = -1;
-};
 
 // Sends `m` until its ack comes (bounded); where the ack came from.
 std::string exchange(const UdpSocket& s, const std::string& ip, std::uint16_t port, const std::vector<std::byte>& m,
