@@ -184,6 +184,10 @@ std::string human_bytes(std::uint64_t n) {
   return buf;
 }
 
+std::string count_text(std::uint64_t n, const char* what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
 std::string seconds_text(std::int64_t ns) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f s", static_cast<double>(ns) / 1e9);
@@ -430,16 +434,16 @@ int cmd_coredump(int argc, char** argv) {
                                 : "the server stopped acknowledging (a packet sent " +
                                       std::to_string(debugnet::StreamConfig{}.tries) + " times)";
     voice.failure(who + ": core cut short: " + why + " after " + human_bytes(st.data_bytes.value()) + " sent of " +
-                  human_bytes(read) + " read, in " + took + ", " + std::to_string(resent) + " retransmits, to " +
+                  human_bytes(read) + " read, in " + took + ", " + count_text(resent, "retransmit") + ", to " +
                   server);
     return 1;
   }
   std::string what = human_bytes(size) + " core";
-  if (threads_known) what += " (" + std::to_string(facts.threads) + " thread" + (facts.threads == 1 ? "" : "s") + ")";
+  if (threads_known) what += " (" + count_text(facts.threads, "thread") + ")";
   const std::string line = who + ": " + what + " sent to " + s.describe() + " in " + took + ", " +
-                           human_bytes(st.data_bytes.value()) + " in " + std::to_string(st.packets.value()) +
-                           " packets (" + std::to_string(zero_blocks) + " zero blocks skipped), " +
-                           std::to_string(resent) + " retransmits";
+                           human_bytes(st.data_bytes.value()) + " in " + count_text(st.packets.value(), "packet") +
+                           " (" + count_text(zero_blocks, "zero block") + " skipped), " +
+                           count_text(resent, "retransmit");
   if (cut) {
     voice.failure(line + "; the server keeps it as partial: " +
                   (in.error() != 0 ? std::string("reading it failed: ") + std::strerror(in.error())
