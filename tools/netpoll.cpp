@@ -17,6 +17,7 @@ constexpr Command kCommands[] = {
     {"send", "send datagrams through netpoll (MESSAGE or stdin lines)", np::tools::cmd_send},
     {"listen", "receive netconsole records from many sources (Linux's and ours)", np::tools::cmd_listen},
     {"dumpd", "receive crash dumps (ELF cores) over debugnet's UDP protocol", np::tools::cmd_dumpd},
+    {"coredump", "the kernel's core_pattern helper: every core of the host to dumpd", np::tools::cmd_coredump},
     {"recv", "print the datagrams netpoll receives for a target", np::tools::cmd_recv},
     {"bench", "benchmarks, printed side by side (bench send, console, listen, crash)", np::tools::cmd_bench},
     {"dump", "print the frames arriving on a device, decoded", np::tools::cmd_dump},

@@ -1,6 +1,8 @@
 // core_child MODE CORE_PATH: a program that writes its own core with
 // np::dump::CoreWriter into CORE_PATH, for tests/integration/
-// core_dump_test.cpp, which opens the core with gdb.
+// core_dump_test.cpp, which opens the core with gdb; core_child kernel:
+// the same process leaves its core to the kernel (core_pattern), for
+// tests/integration/serial/core_pattern_test.cpp.
 //
 // What gdb must find: a global with a known value, a heap string with
 // known text, three threads blocked in functions with recognisable names
@@ -15,17 +17,22 @@
 //          with the default action restored: the process dies of SIGSEGV
 //          (and the kernel writes its own core, a reference, where
 //          allowed);
+//   kernel as crash, without a handler and without CORE_PATH: RLIMIT_CORE
+//          is raised to its hard limit first (a core_pattern pipe takes
+//          any limit but 1; a file needs room for the core), it prints
+//          "ready PID" once the threads wait, and the kernel writes the
+//          core;
 //   heap   the main thread overruns a heap block into the next block's
 //          header, then frees that block; malloc finds its metadata
 //          broken and aborts: the SIGABRT handler dumps.
-//   plain  (no CORE_PATH) no writer of its own: the main thread faults in
-//          crash_in_delta_function() with the default action; for a core
-//          made by someone else (netpoll run --dump's preloaded crash path).
+//   plain  as kernel, the limit left alone: for a core made by someone
+//          else (netpoll run --dump's preloaded crash path).
 // The sink writes every piece where its offset says (pwrite) and the
 // file is cut to the core's size at the end, as netpoll dumpd does.
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,15 +200,32 @@ void on_fatal(int sig, siginfo_t* si, void* uc) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2 && std::string_view(argv[1]) == "plain") {
+  if (argc == 2 && (std::string_view(argv[1]) == "plain" || std::string_view(argv[1]) == "kernel")) {
+    if (std::string_view(argv[1]) == "kernel") {
+      // `ulimit -c` as high as it goes (raising the hard limit needs
+      // CAP_SYS_RESOURCE, which a container may not have).
+      rlimit core{};
+      if (::getrlimit(RLIMIT_CORE, &core) != 0 || core.rlim_max == 0) {
+        std::fprintf(stderr, "RLIMIT_CORE: no core allowed\n");
+        return 2;
+      }
+      core.rlim_cur = core.rlim_max;
+      if (::setrlimit(RLIMIT_CORE, &core) != 0) {
+        std::perror("setrlimit RLIMIT_CORE");
+        return 2;
+      }
+    }
     core_child_heap_string = static_cast<char*>(std::malloc(64));
     std::strcpy(core_child_heap_string, "netpoll core child heap string");
     start_threads();
+    say("ready ");
+    say_number(static_cast<std::uint64_t>(::getpid()));
+    say("\n");
     crash_in_delta_function();
     return 4;  // not reached
   }
   if (argc != 3) {
-    std::fprintf(stderr, "usage: core_child live|crash|heap CORE_PATH | core_child plain\n");
+    std::fprintf(stderr, "usage: core_child live|crash|heap CORE_PATH | core_child plain|kernel\n");
     return 2;
   }
   const std::string_view mode = argv[1];

@@ -1,5 +1,6 @@
-// `netpoll dumpd` as a process in a namespace of the test's own, for the
-// tests of the dump server and of its clients.
+// netpoll dumpd as a test runs it: a separate process inside a namespace,
+// its standard error in a file of a directory of the test's own
+// (integration tests only: the binary is NP_NETPOLL_BIN).
 #pragma once
 
 #include <fcntl.h>
@@ -25,8 +26,9 @@ namespace np::tools {
 // once it says its port.
 class DumpServer {
  public:
-  DumpServer(const np::testing::Netns& ns, std::vector<std::string> args, const np::testing::TempDir& dir) : err_(dir.path() / "dumpd.err") {
-    args.insert(args.begin(), {std::string(NP_NETPOLL_BIN), "dumpd"});
+  DumpServer(const np::testing::Netns& ns, std::vector<std::string> args, const np::testing::TempDir& dir)
+      : err_(dir.path() / "dumpd.err") {
+    args.insert(args.begin(), {NP_NETPOLL_BIN, "dumpd"});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -63,6 +65,15 @@ class DumpServer {
     return status_;
   }
   std::string err() const { return read_file(err_); }
+  // Waits (bounded) until its standard error holds `text`.
+  bool wait_for(const std::string& text, std::chrono::milliseconds limit = std::chrono::seconds(30)) const {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (err().find(text) == std::string::npos) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+  }
   void signal(int sig) const {
     if (pid_ > 0) ::kill(pid_, sig);
   }
