@@ -19,7 +19,9 @@
 #include <cstring>
 
 #include "netpoll/base/clock.h"
+#include "netpoll/base/human.h"
 #include "netpoll/base/json.h"
+#include "netpoll/base/write_all.h"
 
 extern char** environ;
 
@@ -84,24 +86,6 @@ bool same_peer(const sockaddr_storage& a, const sockaddr_storage& b) {
                             &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr);
 }
 
-std::string human_bytes(std::uint64_t n) {
-  char buf[32];
-  if (n < 1024) {
-    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(n));
-  } else if (n < (1u << 20)) {
-    std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(n) / 1024);
-  } else if (n < (1u << 30)) {
-    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(n) / (1 << 20));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(n) / (1 << 30));
-  }
-  return buf;
-}
-
-std::string count_text(std::uint64_t n, const char* what) {
-  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
-}
-
 std::string seconds_text(std::int64_t ns) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(ns) / 1e9);
@@ -138,17 +122,6 @@ bool make_dirs(const std::string& path) {
   }
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool write_all(int fd, std::string_view data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 void fsync_dir(const std::string& dir) {

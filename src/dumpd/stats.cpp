@@ -6,18 +6,6 @@ namespace np::dumpd {
 namespace {
 
 template <class S>
-void text_of(std::string& out, const S& s, CounterSpan<S> table) {
-  bool first = true;
-  for_each_counter(s, table, [&](const CounterName<S>& n, std::uint64_t v) {
-    if (!first) out += ", ";
-    first = false;
-    out += n.label;
-    out += ' ';
-    out += std::to_string(v);
-  });
-}
-
-template <class S>
 void json_of(JsonWriter& j, std::string_view key, const S& s, CounterSpan<S> table) {
   j.begin_object(key);
   for_each_counter(s, table, [&](const CounterName<S>& n, std::uint64_t v) { j.field(n.key, v); });
@@ -28,11 +16,11 @@ void json_of(JsonWriter& j, std::string_view key, const S& s, CounterSpan<S> tab
 
 std::string stats_text(const DumpdStats& s) {
   std::string out = "netpoll dumpd: ";
-  text_of(out, s.dumps, kDumpCounters);
+  append_counters_text(out, s.dumps, kDumpCounters);
   out += "\n  refused: ";
-  text_of(out, s.refused, kRefusalCounters);
+  append_counters_text(out, s.refused, kRefusalCounters);
   out += "\n  errors: ";
-  text_of(out, s.errors, kErrorCounters);
+  append_counters_text(out, s.errors, kErrorCounters);
   out += '\n';
   return out;
 }

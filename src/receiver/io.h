@@ -1,38 +1,11 @@
 // Whole writes for the receiver's outputs (internal to the receiver layer).
 #pragma once
 
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <string_view>
+#include "netpoll/base/write_all.h"
 
 namespace np::receiver {
 
-// Writes all of `data` to a file or pipe, retrying short writes and EINTR.
-// False when a write fails. Context: any.
-inline bool write_all(int fd, std::string_view data) noexcept {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-// The same to a connected stream socket; a peer that went away is a
-// failure, never a SIGPIPE. Context: any.
-inline bool send_all(int fd, std::string_view data) noexcept {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
+using np::send_all;
+using np::write_all;
 
 }  // namespace np::receiver

@@ -1,23 +1,7 @@
 #include "netpoll/receiver/stats.h"
 
-#include <charconv>
-
 namespace np::receiver {
 namespace {
-
-template <class S>
-void text_of(std::string& out, const S& s, CounterSpan<S> table) {
-  bool first = true;
-  for_each_counter(s, table, [&](const CounterName<S>& n, std::uint64_t v) {
-    if (!first) out += ", ";
-    first = false;
-    out += n.label;
-    out += ' ';
-    char buf[24];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, static_cast<std::size_t>(r.ptr - buf));
-  });
-}
 
 template <class S>
 void json_of(JsonWriter& j, const S& s, CounterSpan<S> table) {
@@ -29,10 +13,10 @@ void json_of(JsonWriter& j, const S& s, CounterSpan<S> table) {
 void add_stats(WorkerStats& into, const WorkerStats& s) noexcept { add_counters(into, s, kWorkerCounters); }
 
 void append_counters_text(std::string& out, const np::listen::SourceStats& s) {
-  text_of(out, s, np::listen::kSourceCounters);
+  np::append_counters_text(out, s, np::listen::kSourceCounters);
 }
 
-void append_counters_text(std::string& out, const WorkerStats& s) { text_of(out, s, kWorkerCounters); }
+void append_counters_text(std::string& out, const WorkerStats& s) { np::append_counters_text(out, s, kWorkerCounters); }
 
 void add_counters_json(JsonWriter& j, const np::listen::SourceStats& s) { json_of(j, s, np::listen::kSourceCounters); }
 

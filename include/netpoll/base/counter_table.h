@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -54,6 +55,20 @@ constexpr bool names_every_counter(const CounterName<S> (&table)[N]) {
 template <class S, class F>
 void for_each_counter(const S& s, CounterSpan<S> table, F&& f) {
   for (const CounterName<S>& n : table) f(n, (s.*n.member).value());
+}
+
+// Appends "label value, label value, ..." for every counter of `s`, in
+// table order: the text form of statistics. Context: setup.
+template <class S>
+void append_counters_text(std::string& out, const S& s, CounterSpan<S> table) {
+  bool first = true;
+  for_each_counter(s, table, [&](const CounterName<S>& n, std::uint64_t v) {
+    if (!first) out += ", ";
+    first = false;
+    out += n.label;
+    out += ' ';
+    out += std::to_string(v);
+  });
 }
 
 // Adds every counter of `from` to `into`: totals. Context: any.
