@@ -115,6 +115,17 @@ void die_as_we_would_have(const Config& c, int sig, const siginfo_t* si, pid_t m
   if (!synchronous_fault(sig, si)) ::syscall(SYS_tgkill, ::getpid(), me, sig);
 }
 
+// The deadline counts from now, `d` long (at the start; again for the
+// after-report hook).
+void restart_deadline(Scratch& s, std::chrono::milliseconds d) noexcept {
+  if (s.timer < 0) return;
+  const auto ns = std::chrono::nanoseconds(d).count();
+  itimerspec its{};
+  its.it_value.tv_sec = ns / 1'000'000'000;
+  its.it_value.tv_nsec = ns % 1'000'000'000;
+  ::syscall(SYS_timer_settime, s.timer, 0, &its, nullptr);
+}
+
 // The deadline: a timer that sends kDeadlineSignal to this thread alone.
 void arm_deadline(const Config& c, Scratch& s, pid_t me) noexcept {
   struct sigaction sa {};
@@ -135,21 +146,7 @@ void arm_deadline(const Config& c, Scratch& s, pid_t me) noexcept {
   int id = -1;
   if (::syscall(SYS_timer_create, CLOCK_MONOTONIC, &ev, &id) != 0) return;  // no deadline but the bounds
   s.timer = id;
-  const auto ns = std::chrono::nanoseconds(c.deadline).count();
-  itimerspec its{};
-  its.it_value.tv_sec = ns / 1'000'000'000;
-  its.it_value.tv_nsec = ns % 1'000'000'000;
-  ::syscall(SYS_timer_settime, id, 0, &its, nullptr);
-}
-
-// The deadline counts from now, `d` long (the after-report hook's own).
-void restart_deadline(Scratch& s, std::chrono::milliseconds d) noexcept {
-  if (s.timer < 0) return;
-  const auto ns = std::chrono::nanoseconds(d).count();
-  itimerspec its{};
-  its.it_value.tv_sec = ns / 1'000'000'000;
-  its.it_value.tv_nsec = ns % 1'000'000'000;
-  ::syscall(SYS_timer_settime, s.timer, 0, &its, nullptr);
+  restart_deadline(s, c.deadline);
 }
 
 void disarm_deadline(Scratch& s) noexcept {
