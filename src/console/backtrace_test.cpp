@@ -42,15 +42,11 @@ extern "C" [[gnu::noipa]] std::size_t np_bt_outer() {
 namespace np::console {
 namespace {
 
-const Symbolizer& symbolizer() { return test_symbolizer(); }
-
 // The name of the function a return address returns into.
 std::string caller_name(std::uintptr_t return_address) {
-  const Symbol s = symbolizer().lookup(return_address - 1);
+  const Symbol s = test_symbolizer().lookup(return_address - 1);
   return s.function == nullptr ? "??" : s.function;
 }
-
-std::uintptr_t address_of(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
 TEST(BacktraceHere, ListsThreeNestedCallersInOrder) {
   const std::size_t n = np_bt_outer();

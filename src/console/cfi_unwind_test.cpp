@@ -137,8 +137,6 @@ extern "C" [[gnu::noipa]] void np_cfi_segv_caller() {
 namespace np::console {
 namespace {
 
-std::uintptr_t address_of(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
-
 // ---- An index in a read-only mapping, as a crash handler would keep it ------
 
 class MappedIndex {

@@ -54,8 +54,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const Symbolizer& symbolizer() { return test_symbolizer(); }
-
 std::vector<std::string> lines_of(std::string_view text) {
   std::vector<std::string> out;
   while (!text.empty()) {
@@ -245,7 +243,7 @@ TEST(CrashReport, FromAContextListsRegistersAndNamedFrames) {
   ucontext_t uc;
   np_cr_capture(&uc);
   FixedText<16384> t;
-  ASSERT_TRUE(format_crash_report(fault(SIGSEGV, SEGV_MAPERR, 0x10), &uc, &symbolizer(), t));
+  ASSERT_TRUE(format_crash_report(fault(SIGSEGV, SEGV_MAPERR, 0x10), &uc, &test_symbolizer(), t));
   const auto lines = lines_of(t.view());
   ASSERT_GE(lines.size(), 7u) << t.view();
   EXPECT_TRUE(is_register_line_1(lines[2])) << lines[2];
@@ -264,7 +262,7 @@ TEST(CrashReport, FromAContextListsRegistersAndNamedFrames) {
 
 TEST(CrashReport, WithoutAContextTracesTheReportingCode) {
   FixedText<16384> t;
-  ASSERT_TRUE(format_crash_report(fault(SIGSEGV, SEGV_MAPERR, 0x10), nullptr, &symbolizer(), t));
+  ASSERT_TRUE(format_crash_report(fault(SIGSEGV, SEGV_MAPERR, 0x10), nullptr, &test_symbolizer(), t));
   const auto lines = lines_of(t.view());
   ASSERT_GE(lines.size(), 5u);
   EXPECT_EQ(lines[2], "registers: not available (no signal context)");
@@ -309,14 +307,14 @@ TEST(CrashReport, CutsAReportThatDoesNotFitAndSaysSo) {
   ucontext_t uc;
   np_cr_capture(&uc);
   FixedText<200> small;
-  EXPECT_FALSE(format_crash_report(fault(SIGSEGV, SEGV_MAPERR, 0x10), &uc, &symbolizer(), small));
+  EXPECT_FALSE(format_crash_report(fault(SIGSEGV, SEGV_MAPERR, 0x10), &uc, &test_symbolizer(), small));
   EXPECT_LE(small.size(), 199u);
   EXPECT_FALSE(small.truncated()) << "cut by the report, at a piece boundary, not by FixedText";
   EXPECT_TRUE(small.view().starts_with("crashed: SIGSEGV"));
   EXPECT_TRUE(small.view().ends_with("\n[crash report truncated]\n")) << small.view();
 
   FixedText<16384> large;
-  EXPECT_TRUE(format_crash_report(fault(SIGSEGV, SEGV_MAPERR, 0x10), &uc, &symbolizer(), large));
+  EXPECT_TRUE(format_crash_report(fault(SIGSEGV, SEGV_MAPERR, 0x10), &uc, &test_symbolizer(), large));
   EXPECT_EQ(large.view().find("truncated"), std::string_view::npos);
   EXPECT_TRUE(large.view().ends_with("\n"));
 }
@@ -326,12 +324,12 @@ TEST(CrashReport, LeavesErrnoAsItWas) {
   np_cr_capture(&uc);
   FixedText<16384> t;
   errno = 777;
-  format_crash_report(fault(SIGSEGV, SEGV_MAPERR, 0x10), &uc, &symbolizer(), t);
+  format_crash_report(fault(SIGSEGV, SEGV_MAPERR, 0x10), &uc, &test_symbolizer(), t);
   EXPECT_EQ(errno, 777);
 }
 
 TEST(CrashReport, AllocatesNothing) {
-  const Symbolizer& sym = symbolizer();  // loads (allocating) before the guard
+  const Symbolizer& sym = test_symbolizer();  // loads (allocating) before the guard
   ucontext_t uc;
   np_cr_capture(&uc);
   FixedText<16384> t;
@@ -462,7 +460,7 @@ void segfault_child(int fd) {
 }
 
 TEST(CrashReport, ReportsARealSegfaultFromAHandlerOnAnAlternateStack) {
-  g_sym = &symbolizer();  // loaded before the crash, as a program would at startup
+  g_sym = &test_symbolizer();  // loaded before the crash, as a program would at startup
   const ChildRun run = run_child(segfault_child);
   ASSERT_TRUE(run.status.has_value());
   EXPECT_TRUE(WIFSIGNALED(*run.status) && WTERMSIG(*run.status) == SIGSEGV)
@@ -501,7 +499,7 @@ void libc_crash_child(int fd) {
 }
 
 TEST(CrashReport, ReportsACrashInsideLibcWithTheCallerThatPassedTheBadPointer) {
-  g_sym = &symbolizer();
+  g_sym = &test_symbolizer();
   const ChildRun run = run_child(libc_crash_child);
   ASSERT_TRUE(run.status.has_value());
   EXPECT_TRUE(WIFSIGNALED(*run.status) && WTERMSIG(*run.status) == SIGSEGV)
@@ -530,7 +528,7 @@ void abort_child(int fd) {
 }
 
 TEST(CrashReport, ReportsAbortAsSentByTheProcessWithoutAnAddress) {
-  g_sym = &symbolizer();
+  g_sym = &test_symbolizer();
   const ChildRun run = run_child(abort_child);
   ASSERT_TRUE(run.status.has_value());
   EXPECT_TRUE(WIFSIGNALED(*run.status) && WTERMSIG(*run.status) == SIGABRT)

@@ -28,11 +28,6 @@ namespace nc = np::wire::netconsole;
 constexpr const char* kTarget = "+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02";
 const Ipv4Addr kReceiverIp{10, 0, 0, 2};
 
-std::string unique_wire() {
-  static std::atomic<int> n{0};
-  return "reliable-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
-}
-
 // Reliable mode's time, moved by the test.
 class FakeClock final : public ReliableClock {
  public:
@@ -44,9 +39,9 @@ class FakeClock final : public ReliableClock {
 };
 
 // The receiving end of the wire, which also answers.
-class Far {
+class AnsweringFar {
  public:
-  explicit Far(const std::string& wire) {
+  explicit AnsweringFar(const std::string& wire) {
     auto d = dev::open_device("pair:" + wire + "?mac=02:00:00:00:00:02&slots=4096");
     EXPECT_TRUE(d) << (d ? "" : d.error().message);
     dev_ = std::move(*d);
@@ -76,7 +71,7 @@ class Far {
 };
 
 // `clock`: reliable mode's time (nullptr: the steady clock).
-LoggerConfig config(const std::string& wire, const std::string& target_text = kTarget,
+LoggerConfig reliable_config(const std::string& wire, const std::string& target_text = kTarget,
                     const FakeClock* clock = nullptr) {
   std::string text = target_text;
   text.replace(text.find("DEV"), 3, "pair:" + wire);
@@ -117,9 +112,9 @@ void deliver(Logger& lg) {
 }
 
 TEST(ReliableLogger, ReleasesAckedRecordsAndResendsMissingOnesByteIdentical) {
-  const auto wire = unique_wire();
-  Far far(wire);
-  auto c = config(wire, "+r6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02");
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
+  auto c = reliable_config(wire, "+r6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02");
   c.targets[0].sysdata = Sysdata{true, true, true, true};
   c.targets[0].userdata = {{"host", "web-7"}};
   auto lg = make(std::move(c));
@@ -179,10 +174,10 @@ TEST(ReliableLogger, ReleasesAckedRecordsAndResendsMissingOnesByteIdentical) {
 // 0 unseen. So until the first answer only the oldest record is on the
 // wire, sent again every probe_interval; the rest follow the answer, in order.
 TEST(ReliableLogger, StartHandshakeHoldsRecordsUntilTheReceiverFirstAnswers) {
-  const auto wire = unique_wire();
-  Far far(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
   FakeClock clock;
-  auto c = config(wire, kTarget, &clock);
+  auto c = reliable_config(wire, kTarget, &clock);
   c.targets[0].reliable_tuning.start_handshake = true;
   c.targets[0].reliable_tuning.probe_interval = 50ms;
   auto lg = make(std::move(c));
@@ -224,10 +219,10 @@ TEST(ReliableLogger, StartHandshakeHoldsRecordsUntilTheReceiverFirstAnswers) {
 // first_ack_wait the logger says so once and sends the held records, in
 // order, once; later records go out as logged, and nothing is kept.
 TEST(ReliableLogger, ASilentReceiverGetsEveryRecordOnceFirstAckWaitPasses) {
-  const auto wire = unique_wire();
-  Far far(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
   FakeClock clock;
-  auto c = config(wire, kTarget, &clock);
+  auto c = reliable_config(wire, kTarget, &clock);
   c.targets[0].reliable_tuning.start_handshake = true;
   c.targets[0].reliable_tuning.first_ack_wait = 3s;
   std::vector<ReliableFallback> told;
@@ -277,10 +272,10 @@ TEST(ReliableLogger, ASilentReceiverGetsEveryRecordOnceFirstAckWaitPasses) {
 // A caller that stops waiting (netpoll console at the end of its linger)
 // has the held records sent at once, without waiting for first_ack_wait.
 TEST(ReliableLogger, FallBackUnansweredSendsWhatTheHandshakeHeld) {
-  const auto wire = unique_wire();
-  Far far(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
   FakeClock clock;
-  auto c = config(wire, kTarget, &clock);
+  auto c = reliable_config(wire, kTarget, &clock);
   c.targets[0].reliable_tuning.start_handshake = true;
   std::vector<ReliableFallback> told;
   c.on_reliable_fallback = [&told](const ReliableFallback& f) { told.push_back(f); };
@@ -304,10 +299,10 @@ TEST(ReliableLogger, FallBackUnansweredSendsWhatTheHandshakeHeld) {
 // An answered target is not affected; a logger destroyed before its silent
 // receiver's first_ack_wait sends what it held instead of losing it.
 TEST(ReliableLogger, AnAnsweredTargetStaysReliableAndALoggerGoingAwaySendsWhatItHeld) {
-  const auto wire = unique_wire();
-  Far far(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
   {
-    auto c = config(wire);
+    auto c = reliable_config(wire);
     c.targets[0].reliable_tuning.start_handshake = true;
     auto lg = make(std::move(c));
     ASSERT_TRUE(lg);
@@ -325,7 +320,7 @@ TEST(ReliableLogger, AnAnsweredTargetStaysReliableAndALoggerGoingAwaySendsWhatIt
   }
   EXPECT_TRUE(far.take().empty());  // nor when it goes
 
-  auto c2 = config(wire);
+  auto c2 = reliable_config(wire);
   c2.targets[0].reliable_tuning.start_handshake = true;
   auto silent = make(std::move(c2));
   ASSERT_TRUE(silent);
@@ -337,10 +332,10 @@ TEST(ReliableLogger, AnAnsweredTargetStaysReliableAndALoggerGoingAwaySendsWhatIt
 }
 
 TEST(ReliableLogger, ResendsARecordAtMostOncePerHoldoff) {
-  const auto wire = unique_wire();
-  Far far(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
   FakeClock clock;
-  auto c = config(wire, kTarget, &clock);
+  auto c = reliable_config(wire, kTarget, &clock);
   c.targets[0].reliable_tuning.retransmit_holdoff = 100ms;
   auto lg = make(std::move(c));
   ASSERT_TRUE(lg);
@@ -367,9 +362,9 @@ TEST(ReliableLogger, ResendsARecordAtMostOncePerHoldoff) {
 }
 
 TEST(ReliableLogger, IgnoresAResponseFromAnotherIpAndCountsMalformedOnes) {
-  const auto wire = unique_wire();
-  Far far(wire);
-  auto lg = make(config(wire));
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
+  auto lg = make(reliable_config(wire));
   ASSERT_TRUE(lg);
   for (int i = 0; i < 3; ++i) lg->log(Level::kInfo, "r{}", i);
   lg->drain();
@@ -401,10 +396,10 @@ TEST(ReliableLogger, IgnoresAResponseFromAnotherIpAndCountsMalformedOnes) {
 }
 
 TEST(ReliableLogger, EmergencyCyclingAfterTheProgressTimeoutUntilAnAckMoves) {
-  const auto wire = unique_wire();
-  Far far(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
   FakeClock clock;
-  auto c = config(wire, kTarget, &clock);
+  auto c = reliable_config(wire, kTarget, &clock);
   c.targets[0].reliable_tuning.emergency_after = 100ms;
   c.targets[0].reliable_tuning.emergency_pause = 200ms;
   auto lg = make(std::move(c));
@@ -468,10 +463,10 @@ TEST(ReliableLogger, EmergencyCyclingAfterTheProgressTimeoutUntilAnAckMoves) {
 }
 
 TEST(ReliableLogger, EmergencyCyclingSendsABurstPerStep) {
-  const auto wire = unique_wire();
-  Far far(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
   FakeClock clock;
-  auto c = config(wire, kTarget, &clock);
+  auto c = reliable_config(wire, kTarget, &clock);
   c.targets[0].reliable_tuning.emergency_after = 50ms;
   c.targets[0].reliable_tuning.emergency_pause = 10s;
   c.targets[0].reliable_tuning.resend_burst = 2;
@@ -490,9 +485,9 @@ TEST(ReliableLogger, EmergencyCyclingSendsABurstPerStep) {
 }
 
 TEST(ReliableLogger, AFullWindowDropsTheOldestAndCountsIt) {
-  const auto wire = unique_wire();
-  Far far(wire);
-  auto c = config(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
+  auto c = reliable_config(wire);
   c.targets[0].reliable_tuning.window = 4;
   c.targets[0].reliable_tuning.retransmit_holdoff = 0ms;
   auto lg = make(std::move(c));
@@ -523,9 +518,9 @@ TEST(ReliableLogger, AFullWindowDropsTheOldestAndCountsIt) {
 }
 
 TEST(ReliableLogger, AFullMailboxKeepsTheNewestAck) {
-  const auto wire = unique_wire();
-  Far far(wire);
-  auto lg = make(config(wire));
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
+  auto lg = make(reliable_config(wire));
   ASSERT_TRUE(lg);
   for (int i = 0; i < 40; ++i) lg->log(Level::kInfo, "r{}", i);
   lg->drain();
@@ -542,9 +537,9 @@ TEST(ReliableLogger, AFullMailboxKeepsTheNewestAck) {
 }
 
 TEST(ReliableLogger, CrashPathResendsUnackedRecordsOnceMarkedNcemg) {
-  const auto wire = unique_wire();
-  Far far(wire);
-  auto lg = make(config(wire));
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
+  auto lg = make(reliable_config(wire));
   ASSERT_TRUE(lg);
   for (int i = 0; i < 5; ++i) lg->log(Level::kInfo, "r{}", i);
   lg->drain();
@@ -573,10 +568,10 @@ TEST(ReliableLogger, CrashPathResendsUnackedRecordsOnceMarkedNcemg) {
 }
 
 TEST(ReliableLogger, AllocatesNothingLoggingAckingRetransmittingCyclingOrCrashing) {
-  const auto wire = unique_wire();
-  Far far(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
   FakeClock clock;
-  auto c = config(wire, kTarget, &clock);
+  auto c = reliable_config(wire, kTarget, &clock);
   c.targets[0].sysdata = Sysdata{true, true, true, true};
   c.targets[0].reliable_tuning.emergency_after = 50ms;
   c.targets[0].reliable_tuning.retransmit_holdoff = 0ms;
@@ -622,9 +617,9 @@ TEST(ReliableLogger, AllocatesNothingLoggingAckingRetransmittingCyclingOrCrashin
 }
 
 TEST(ReliableLogger, WorksWithTheSenderAndServiceThreads) {
-  const auto wire = unique_wire();
-  Far far(wire);
-  auto c = config(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
+  auto c = reliable_config(wire);
   c.sender_thread = true;
   c.device.service_thread = true;
   c.targets[0].reliable_tuning.retransmit_holdoff = 0ms;
@@ -649,9 +644,9 @@ TEST(ReliableLogger, WorksWithTheSenderAndServiceThreads) {
 }
 
 TEST(ReliableLogger, WaitAckedPollsAndDrainsForALoggerWithoutThreads) {
-  const auto wire = unique_wire();
-  Far far(wire);
-  auto lg = make(config(wire));
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
+  auto lg = make(reliable_config(wire));
   ASSERT_TRUE(lg);
   for (int i = 0; i < 3; ++i) lg->log(Level::kInfo, "r{}", i);
   EXPECT_FALSE(lg->wait_acked(30ms));  // sent (it drains), not acknowledged
@@ -662,18 +657,18 @@ TEST(ReliableLogger, WaitAckedPollsAndDrainsForALoggerWithoutThreads) {
 }
 
 TEST(ReliableLogger, RefusesABasicTargetAndTargetsWhoseResponsesCannotBeToldApart) {
-  const auto wire = unique_wire();
-  Far far(wire);
+  const auto wire = unique_wire("reliable-test");
+  AnsweringFar far(wire);
   {
-    auto c = config(wire, "6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02");
+    auto c = reliable_config(wire, "6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02");
     auto lg = Logger::create(std::move(c));
     ASSERT_FALSE(lg);
     EXPECT_NE(lg.error().message.find("reliable mode needs the extended format ('+')"), std::string::npos)
         << lg.error().message;
   }
   {
-    auto c = config(wire);
-    auto second = config(wire, "+6665@10.0.0.1/DEV,7777@10.0.0.2/02:00:00:00:00:02");
+    auto c = reliable_config(wire);
+    auto second = reliable_config(wire, "+6665@10.0.0.1/DEV,7777@10.0.0.2/02:00:00:00:00:02");
     c.targets.push_back(second.targets[0]);
     auto lg = Logger::create(std::move(c));
     ASSERT_FALSE(lg);
@@ -682,8 +677,8 @@ TEST(ReliableLogger, RefusesABasicTargetAndTargetsWhoseResponsesCannotBeToldApar
   }
   {
     // Different local ports: fine; each takes the responses to its port.
-    auto c = config(wire);
-    auto second = config(wire, "+6667@10.0.0.1/DEV,7777@10.0.0.2/02:00:00:00:00:02");
+    auto c = reliable_config(wire);
+    auto second = reliable_config(wire, "+6667@10.0.0.1/DEV,7777@10.0.0.2/02:00:00:00:00:02");
     c.targets.push_back(second.targets[0]);
     EXPECT_TRUE(Logger::create(std::move(c)));
   }

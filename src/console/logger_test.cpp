@@ -25,11 +25,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace nc = np::wire::netconsole;
 
-std::string unique_wire() {
-  static std::atomic<int> n{0};
-  return "logger-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
-}
-
 // The receiving end of the wire.
 class Far {
  public:
@@ -115,7 +110,7 @@ std::vector<Message> reassemble(const std::vector<std::string>& datagrams) {
 }
 
 TEST(Logger, SendsExtendedRecordsWithHeaderFieldsAndEscapedText) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto lg = make(config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
   ASSERT_TRUE(lg);
@@ -150,7 +145,7 @@ TEST(Logger, SendsExtendedRecordsWithHeaderFieldsAndEscapedText) {
 // its rules (offsets and totals in body bytes, cuts inside escapes allowed,
 // every datagram at most 1000 bytes).
 TEST(Logger, TheSixTestRecordsMatchTheLinuxCapture) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto lg = make(config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
   ASSERT_TRUE(lg);
@@ -201,7 +196,7 @@ TEST(Logger, TheSixTestRecordsMatchTheLinuxCapture) {
 }
 
 TEST(Logger, BasicFormatSendsTheTextCutAt1000Bytes) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.max_text = 2048;
@@ -218,7 +213,7 @@ TEST(Logger, BasicFormatSendsTheTextCutAt1000Bytes) {
 }
 
 TEST(Logger, ReleaseUserdataAndSysdataInLinuxOrder) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"+r6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.targets[0].userdata = {{"host", "web-7"}, {"dc", "east"}};
@@ -246,7 +241,7 @@ TEST(Logger, ReleaseUserdataAndSysdataInLinuxOrder) {
 }
 
 TEST(Logger, MsgidIsPerTargetAndWrapsAt32Bits) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02",
                          "+6665@10.0.0.1/DEV,7777@10.0.0.2/02:00:00:00:00:02"});
@@ -271,7 +266,7 @@ TEST(Logger, MsgidIsPerTargetAndWrapsAt32Bits) {
 }
 
 TEST(Logger, RingOverflowIsCountedAndLeavesASequenceGap) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.ring_records = 4;
@@ -293,7 +288,7 @@ TEST(Logger, RingOverflowIsCountedAndLeavesASequenceGap) {
 }
 
 TEST(Logger, RateLimitDropsCountsAndLeavesAGap) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02",
                          "+6665@10.0.0.1/DEV,7777@10.0.0.2/02:00:00:00:00:02"});
@@ -319,7 +314,7 @@ TEST(Logger, RateLimitDropsCountsAndLeavesAGap) {
 }
 
 TEST(Logger, CutsTooLongTextAndCountsIt) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.max_text = 16;
@@ -336,7 +331,7 @@ TEST(Logger, CutsTooLongTextAndCountsIt) {
 // log() formats in place: a text longer than the slot is cut, and not
 // inside a character (é's first byte is the slot's last).
 TEST(Logger, LogCutsBetweenCharacters) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.max_text = 16;
@@ -352,7 +347,7 @@ TEST(Logger, LogCutsBetweenCharacters) {
 // the first flagged 'c', the others '+', cut where piece_length() says
 // (here before é, whose escaped bytes would not fit).
 TEST(Logger, ALongTextGoesAsContinuationRecordsCutBetweenCharacters) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.max_text = 32;
@@ -387,7 +382,7 @@ TEST(Logger, ALongTextGoesAsContinuationRecordsCutBetweenCharacters) {
 // takes: 8190 bytes of text and the newline, less what userdata and
 // sysdata take; a longer line is several records that join into it.
 TEST(Logger, RecordsStayWithinWhatNetconsdTakesByDefault) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto lg = make(config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
   ASSERT_TRUE(lg);
@@ -408,7 +403,7 @@ TEST(Logger, RecordsStayWithinWhatNetconsdTakesByDefault) {
 
   // Userdata and sysdata take their room; text that is sent escaped counts
   // four a byte.
-  const auto wire2 = unique_wire();
+  const auto wire2 = unique_wire("logger-test");
   Far far2(wire2);
   auto c = config(wire2, {"+r6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.targets[0].userdata = {{"host", "web-7"}};
@@ -440,7 +435,7 @@ TEST(Logger, RecordsStayWithinWhatNetconsdTakesByDefault) {
 // its newline, so the datagrams are the line and one newline, as if it had
 // been one record.
 TEST(Logger, BasicFormatSendsALongLineAsOneStreamOfText) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto lg = make(config(wire, {"6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
   ASSERT_TRUE(lg);
@@ -461,7 +456,7 @@ TEST(Logger, BasicFormatSendsALongLineAsOneStreamOfText) {
 // A rate-limited target takes or drops a line in several records whole:
 // its first record takes the token.
 TEST(Logger, RateLimitLetsALineInSeveralRecordsThroughWhole) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.targets[0].rate = RateLimit{std::chrono::hours(1), 1};
@@ -478,7 +473,7 @@ TEST(Logger, RateLimitLetsALineInSeveralRecordsThroughWhole) {
 }
 
 TEST(Logger, RefusesBadUserdataNamingTheTarget) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.targets[0].userdata = {{std::string(54, 'k'), "v"}};
   auto lg = Logger::create(std::move(c));
@@ -489,7 +484,7 @@ TEST(Logger, RefusesBadUserdataNamingTheTarget) {
 }
 
 TEST(Logger, LogAllocatesNothing) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto lg = make(config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
   ASSERT_TRUE(lg);
@@ -513,7 +508,7 @@ TEST(Logger, LogAllocatesNothing) {
 }
 
 TEST(Logger, SenderThreadDeliversAndFlushWaitsForIt) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.sender_thread = true;
@@ -546,7 +541,7 @@ namespace np::console {
 namespace {
 
 TEST(Logger, CrashPathEntryPointsAllocateNothing) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.targets[0].sysdata = Sysdata{true, true, true, true};
@@ -576,7 +571,7 @@ TEST(Logger, ACrashDuringSendingNumbersEachRecordOnce) {
   constexpr int kRounds = 40;
   constexpr int kRecords = 64;
   for (int round = 0; round < kRounds; ++round) {
-    const auto wire = unique_wire();
+    const auto wire = unique_wire("logger-test");
     Far far(wire);
     auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
     c.sender_thread = true;
@@ -619,7 +614,7 @@ std::vector<std::uint64_t> seqs_of(Far& far) {
 }
 
 TEST(Logger, ACrashWaitsForTheNumberASenderIsNoting) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto lg = make(config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
   ASSERT_TRUE(lg);
@@ -640,7 +635,7 @@ TEST(Logger, ACrashWaitsForTheNumberASenderIsNoting) {
 }
 
 TEST(Logger, ASenderThatNeverNotesItsNumberCostsAGapNotADuplicate) {
-  const auto wire = unique_wire();
+  const auto wire = unique_wire("logger-test");
   Far far(wire);
   auto lg = make(config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"}));
   ASSERT_TRUE(lg);
@@ -665,7 +660,7 @@ TEST(Logger, ASenderThatNeverNotesItsNumberCostsAGapNotADuplicate) {
 // frames) makes the sender wait instead of losing records: every record
 // arrives, in order, and none is counted as a transmit error.
 TEST(Logger, ADeviceWithoutRoomSlowsTheSenderInsteadOfLosingRecords) {
-  const std::string wire = unique_wire();
+  const std::string wire = unique_wire("logger-test");
   Far far(wire, 16);
   LoggerConfig c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
   c.sender_thread = true;

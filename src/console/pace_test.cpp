@@ -15,8 +15,6 @@ namespace {
 using namespace std::chrono_literals;
 using Time = Pacer::Time;
 
-constexpr Time kStart = Time(std::chrono::hours(1000));
-
 TEST(ParsePace, ReadsRecordsOrBytesASecond) {
   EXPECT_EQ(parse_pace("2000")->per_second, 2000u);
   EXPECT_FALSE(parse_pace("2000")->bytes);

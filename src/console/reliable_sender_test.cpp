@@ -30,9 +30,6 @@ namespace {
 using namespace std::chrono_literals;
 using Time = ReliableSender::Time;
 
-// Any instant will do; not the clock's epoch, which the timers start at.
-constexpr Time kStart = Time(std::chrono::hours(1000));
-
 // One record the sender asked to have sent.
 struct Sent {
   std::uint64_t seq = 0;

@@ -26,10 +26,6 @@ namespace np::console::symtest {
 namespace np::console {
 namespace {
 
-std::uintptr_t address_of(auto* fn) { return reinterpret_cast<std::uintptr_t>(fn); }
-
-const Symbolizer& symbolizer() { return test_symbolizer(); }
-
 std::string_view view(const char* s) { return s == nullptr ? "(null)" : s; }
 
 // A directory of our own under /tmp, removed with everything in it.
@@ -52,7 +48,7 @@ class TempDir {
 
 TEST(Symbolizer, NamesAnExternCFunctionOfTheTestBinaryByAnAddressInsideIt) {
   const std::uintptr_t fn = address_of(&np_symtest_marker);
-  const Symbol s = symbolizer().lookup(fn + 2);
+  const Symbol s = test_symbolizer().lookup(fn + 2);
   EXPECT_EQ(view(s.function), "np_symtest_marker");
   EXPECT_EQ(s.offset, 2u);
   EXPECT_EQ(view(s.object), "console_test");
@@ -60,7 +56,7 @@ TEST(Symbolizer, NamesAnExternCFunctionOfTheTestBinaryByAnAddressInsideIt) {
 }
 
 TEST(Symbolizer, GivesCppNamesMangled) {
-  const Symbol s = symbolizer().lookup(address_of(&symtest::twice) + 1);
+  const Symbol s = test_symbolizer().lookup(address_of(&symtest::twice) + 1);
   EXPECT_EQ(view(s.function), "_ZN2np7console7symtest5twiceEi");
   EXPECT_EQ(s.offset, 1u);
   EXPECT_EQ(np_symtest_marker(1), 4);  // (keeps the marker referenced)
@@ -83,7 +79,7 @@ TEST(Symbolizer, NamesALibcFunctionInLibc) {
   ASSERT_NE(::dladdr(reinterpret_cast<void*>(fn), &info), 0);
   ASSERT_EQ(std::filesystem::path(info.dli_fname).filename(), "libc.so.6");
 
-  const Symbol s = symbolizer().lookup(fn + 1);
+  const Symbol s = test_symbolizer().lookup(fn + 1);
   EXPECT_EQ(view(s.object), "libc.so.6");
   // libc exports getpid (weak) and __getpid (global) at one address; the
   // name without underscores is the one a person wrote.
@@ -95,14 +91,14 @@ TEST(Symbolizer, NamesALibcFunctionInLibc) {
 
 TEST(Symbolizer, AnAddressInNoObjectHasNoName) {
   for (const std::uintptr_t pc : {std::uintptr_t{0}, std::uintptr_t{0x1000}, ~std::uintptr_t{0}}) {
-    const Symbol s = symbolizer().lookup(pc);
+    const Symbol s = test_symbolizer().lookup(pc);
     EXPECT_EQ(s.object, nullptr) << pc;
     EXPECT_EQ(s.function, nullptr) << pc;
   }
   // Mapped memory that belongs to no ELF object (heap-like anonymous memory).
   void* anon = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(anon, MAP_FAILED);
-  const Symbol s = symbolizer().lookup(address_of(anon) + 16);
+  const Symbol s = test_symbolizer().lookup(address_of(anon) + 16);
   ::munmap(anon, 4096);
   EXPECT_EQ(s.object, nullptr);
   EXPECT_EQ(s.function, nullptr);
@@ -111,7 +107,7 @@ TEST(Symbolizer, AnAddressInNoObjectHasNoName) {
 TEST(Symbolizer, ListsTheObjectsItLoadedAndWhyOneHasNoNames) {
   bool saw_exe = false, saw_libc = false, saw_vdso = false;
   std::uintptr_t last_start = 0;
-  for (const LoadedObject& o : symbolizer().objects()) {
+  for (const LoadedObject& o : test_symbolizer().objects()) {
     EXPECT_GE(o.start, last_start) << "objects() is ordered by address";
     EXPECT_LT(o.start, o.end);
     last_start = o.start;
@@ -178,7 +174,7 @@ TEST(Symbolizer, IgnoresALibraryWhoseFileWasReplacedSinceLoading) {
 }
 
 TEST(Symbolizer, LookupAllocatesNothing) {
-  const Symbolizer& sym = symbolizer();  // loaded (allocating) before the guard
+  const Symbolizer& sym = test_symbolizer();  // loaded (allocating) before the guard
   const std::uintptr_t pcs[] = {address_of(&np_symtest_marker) + 1, libc_getpid() + 1, 0x1000};
   testing::AllocGuard guard;
   std::size_t named = 0;

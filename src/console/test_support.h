@@ -3,10 +3,16 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "netpoll/console/logger.h"
 #include "netpoll/console/symbolizer.h"
@@ -41,5 +47,22 @@ inline const Symbolizer& test_symbolizer() {
   }();
   return *sym;
 }
+
+// A pair wire's name no other test of this process uses.
+inline std::string unique_wire(std::string_view prefix) {
+  static std::atomic<int> n{0};
+  return std::string(prefix) + "-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+}
+
+// The address a pointer (to data or code) holds, for comparing with
+// return addresses.
+template <class T>
+std::uintptr_t address_of(T* p) {
+  return reinterpret_cast<std::uintptr_t>(p);
+}
+
+// Any instant will do for a test's clock; not the steady clock's epoch,
+// which timers start at.
+inline constexpr std::chrono::steady_clock::time_point kStart{std::chrono::hours(1000)};
 
 }  // namespace np::console

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "alloc_guard.h"
+#include "netpoll/base/bytes.h"
 #include "netpoll/dev/open.h"
 #include "netpoll/dev/pair.h"
 #include "testing.h"
@@ -30,8 +31,6 @@ std::string unique_wire() {
   static std::atomic<int> n{0};
   return "core-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
 }
-
-std::string text(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 struct Received {
   std::vector<std::string> payloads;
@@ -53,7 +52,7 @@ ClientConfig config(const std::string& device, const std::string& target_text, R
     c.rx_hook = [rx](Netpoll&, const RxInfo& info, std::span<const std::byte> payload) {
       ++rx->count;
       if (!rx->keep) return;
-      rx->payloads.push_back(text(payload));
+      rx->payloads.emplace_back(as_text(payload));
       rx->infos.push_back(info);
     };
   }
@@ -172,7 +171,7 @@ TEST(Netpoll, DropHandlerSeesThePayloadAndReason) {
   const std::string wire = unique_wire();
   auto cfg = config("pair:" + wire, "6665@10.0.0.1/,6666@10.0.0.2/02:00:00:00:00:0b");
   std::vector<std::pair<std::string, TxDrop>> drops;
-  cfg.drop_handler = [&drops](Netpoll&, std::span<const std::byte> p, TxDrop why) { drops.emplace_back(text(p), why); };
+  cfg.drop_handler = [&drops](Netpoll&, std::span<const std::byte> p, TxDrop why) { drops.emplace_back(std::string(as_text(p)), why); };
   auto a = Netpoll::setup(std::move(cfg));
   ASSERT_TRUE(a) << a.error().message;
   std::string big((*a)->max_payload() + 5, 'z');
@@ -306,7 +305,7 @@ TEST(Netpoll, AReceiveOnlyClientAnswersTheSenderOfADatagram) {
   ASSERT_TRUE(udp);
   EXPECT_EQ(udp->src_port, 7001);
   EXPECT_EQ(udp->dst_port, 5555);
-  EXPECT_EQ(text(udp->payload), "answer");
+  EXPECT_EQ(as_text(udp->payload), "answer");
   EXPECT_EQ((*b)->stats().tx_datagrams.value(), 1u);
   // Nowhere to send to: refused, nothing sent.
   EXPECT_EQ((*b)->send_udp_to({a_mac, Ipv4Addr(), 5555}, as_bytes("x")).error(), Errc::kInvalidArgument);

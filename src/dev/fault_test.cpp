@@ -23,6 +23,7 @@ using namespace std::chrono_literals;
 using np::testing::Bytes;
 using np::testing::drain;
 using np::testing::numbered_frame;
+using np::testing::open_pair_end;
 using np::testing::seq_of;
 
 std::atomic<std::int64_t> g_now_ns{0};
@@ -51,9 +52,7 @@ std::size_t bytes_differing(const Bytes& a, const Bytes& b) {
 std::unique_ptr<PairDevice> open_end(const std::string& wire, std::size_t slots = 256) {
   PairOptions o;
   o.slots = slots;
-  auto d = open_pair_device("pair:" + wire, wire, o);
-  EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().message);
-  return d ? std::move(*d) : nullptr;
+  return open_pair_end(wire, o);
 }
 
 std::unique_ptr<FaultDevice> wrap(std::unique_ptr<Device> inner, const FaultOptions& o) {

@@ -18,6 +18,7 @@ namespace {
 using np::testing::Bytes;
 using np::testing::drain;
 using np::testing::numbered_frame;
+using np::testing::open_pair_end;
 using np::testing::seq_of;
 
 PairOptions with_slots(std::size_t n) {
@@ -36,20 +37,14 @@ PairOptions with_mac(MacAddr m) {
   return o;
 }
 
-std::unique_ptr<PairDevice> open_end(std::string_view wire, PairOptions o = {}) {
-  auto d = open_pair_device("pair:" + std::string(wire), wire, o);
-  EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().message);
-  return d ? std::move(*d) : nullptr;
-}
-
 bool readable(int fd) {
   pollfd p{fd, POLLIN, 0};
   return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
 TEST(PairDevice, FramesCrossBothWaysByteExactAndInOrder) {
-  auto a = open_end("cross");
-  auto b = open_end("cross");
+  auto a = open_pair_end("cross");
+  auto b = open_pair_end("cross");
   ASSERT_TRUE(a && b);
   std::vector<Bytes> a_to_b, b_to_a;
   for (std::uint32_t i = 0; i < 20; ++i) {
@@ -72,7 +67,7 @@ TEST(PairDevice, FramesCrossBothWaysByteExactAndInOrder) {
 }
 
 TEST(PairDevice, EndsHaveDefaultMacsAndCarrierWhileBothAreOpen) {
-  auto a = open_end("macs");
+  auto a = open_pair_end("macs");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->mac(), MacAddr(2, 0, 0, 0, 0, 1));
   EXPECT_EQ(a->mtu(), 1500u);
@@ -80,7 +75,7 @@ TEST(PairDevice, EndsHaveDefaultMacsAndCarrierWhileBothAreOpen) {
   EXPECT_EQ(a->name(), "pair:macs");
   EXPECT_TRUE(a->link().running);
   EXPECT_FALSE(a->link().carrier);  // nobody on the other end yet
-  auto b = open_end("macs", with_mac(MacAddr(2, 0xaa, 0, 0, 0, 9)));
+  auto b = open_pair_end("macs", with_mac(MacAddr(2, 0xaa, 0, 0, 0, 9)));
   ASSERT_TRUE(b);
   EXPECT_EQ(b->mac(), MacAddr(2, 0xaa, 0, 0, 0, 9));
   EXPECT_TRUE(a->link().usable());
@@ -88,8 +83,8 @@ TEST(PairDevice, EndsHaveDefaultMacsAndCarrierWhileBothAreOpen) {
 }
 
 TEST(PairDevice, FullRingAnswersBusyAndLosesNothing) {
-  auto a = open_end("full");
-  auto b = open_end("full", with_slots(4));  // b's receive ring: what a can send ahead
+  auto a = open_pair_end("full");
+  auto b = open_pair_end("full", with_slots(4));  // b's receive ring: what a can send ahead
   ASSERT_TRUE(a && b);
   for (std::uint32_t i = 0; i < 4; ++i) ASSERT_EQ(a->transmit(numbered_frame(i, 60)), TxStatus::kOk);
   EXPECT_EQ(a->transmit(numbered_frame(4, 60)), TxStatus::kBusy);
@@ -108,8 +103,8 @@ TEST(PairDevice, FullRingAnswersBusyAndLosesNothing) {
 }
 
 TEST(PairDevice, CarrierOffOnEitherEndIsBusyBothWaysAndShowsInLink) {
-  auto a = open_end("carrier");
-  auto b = open_end("carrier");
+  auto a = open_pair_end("carrier");
+  auto b = open_pair_end("carrier");
   ASSERT_TRUE(a && b);
   a->set_carrier(false);
   EXPECT_TRUE(a->link().running);
@@ -130,11 +125,11 @@ TEST(PairDevice, CarrierOffOnEitherEndIsBusyBothWaysAndShowsInLink) {
 }
 
 TEST(PairDevice, FramesToAMissingPeerAreTakenLostAndCounted) {
-  auto a = open_end("lonely");
+  auto a = open_pair_end("lonely");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->transmit(numbered_frame(1, 60)), TxStatus::kOk);
   {
-    auto b = open_end("lonely");
+    auto b = open_pair_end("lonely");
     ASSERT_TRUE(b);
     EXPECT_EQ(b->mac(), MacAddr(2, 0, 0, 0, 0, 2));
     EXPECT_TRUE(drain(*b).empty());  // what was sent before b existed is gone
@@ -147,7 +142,7 @@ TEST(PairDevice, FramesToAMissingPeerAreTakenLostAndCounted) {
   EXPECT_EQ(a->stats().tx_frames.value(), 3u);
 
   // The replacement end takes b's place (and b's default MAC) with an empty ring.
-  auto b2 = open_end("lonely");
+  auto b2 = open_pair_end("lonely");
   ASSERT_TRUE(b2);
   EXPECT_EQ(b2->mac(), MacAddr(2, 0, 0, 0, 0, 2));
   EXPECT_TRUE(a->link().carrier);
@@ -155,8 +150,8 @@ TEST(PairDevice, FramesToAMissingPeerAreTakenLostAndCounted) {
 }
 
 TEST(PairDevice, FramesInFlightAreDeliveredAfterTheSenderCloses) {
-  auto a = open_end("inflight");
-  auto b = open_end("inflight");
+  auto a = open_pair_end("inflight");
+  auto b = open_pair_end("inflight");
   ASSERT_TRUE(a && b);
   for (std::uint32_t i = 0; i < 3; ++i) ASSERT_EQ(a->transmit(numbered_frame(i, 80)), TxStatus::kOk);
   a.reset();
@@ -182,22 +177,22 @@ TEST(PairDevice, ThirdOpenIsRefusedWhileBothEndsAreOpen) {
 }
 
 TEST(PairDevice, SecondEndWithAnotherMtuIsRefused) {
-  auto a = open_end("mtu", with_mtu(9000));
+  auto a = open_pair_end("mtu", with_mtu(9000));
   ASSERT_TRUE(a);
   auto b = open_pair_device("pair:mtu?mtu=1500", "mtu", {});
   ASSERT_FALSE(b);
   EXPECT_EQ(b.error().message,
             "device string 'pair:mtu?mtu=1500': mtu 1500 differs from the other end's 9000 (both ends of a wire "
             "have one MTU)");
-  auto c = open_end("mtu", with_mtu(9000));
+  auto c = open_pair_end("mtu", with_mtu(9000));
   ASSERT_TRUE(c);
   EXPECT_EQ(a->transmit(numbered_frame(1, 9014)), TxStatus::kOk);
   EXPECT_EQ(drain(*c), std::vector<Bytes>{numbered_frame(1, 9014)});
 }
 
 TEST(PairDevice, FramesTooLongOrShorterThanAHeaderAreErrors) {
-  auto a = open_end("sizes", with_mtu(100));
-  auto b = open_end("sizes", with_mtu(100));
+  auto a = open_pair_end("sizes", with_mtu(100));
+  auto b = open_pair_end("sizes", with_mtu(100));
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->transmit(numbered_frame(1, 115)), TxStatus::kError);
   EXPECT_EQ(a->transmit(numbered_frame(1, 13)), TxStatus::kError);
@@ -208,8 +203,8 @@ TEST(PairDevice, FramesTooLongOrShorterThanAHeaderAreErrors) {
 }
 
 TEST(PairDevice, EventfdIsReadableExactlyWhileFramesWait) {
-  auto a = open_end("efd");
-  auto b = open_end("efd");
+  auto a = open_pair_end("efd");
+  auto b = open_pair_end("efd");
   ASSERT_TRUE(a && b);
   ASSERT_GE(b->fd(), 0);
   EXPECT_NE(a->fd(), b->fd());
@@ -229,8 +224,8 @@ TEST(PairDevice, EventfdIsReadableExactlyWhileFramesWait) {
 
 TEST(PairDevice, ConcurrentSenderAndReceiverSeeEveryFrameOnceInOrder) {
   constexpr std::uint32_t kFrames = 200'000;
-  auto a = open_end("spsc");
-  auto b = open_end("spsc", with_slots(64));  // small: the ring is full often
+  auto a = open_pair_end("spsc");
+  auto b = open_pair_end("spsc", with_slots(64));  // small: the ring is full often
   ASSERT_TRUE(a && b);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   std::atomic<bool> give_up{false};
@@ -273,8 +268,8 @@ TEST(PairDevice, ConcurrentSenderAndReceiverSeeEveryFrameOnceInOrder) {
 }
 
 TEST(PairDevice, DataPathAllocatesNothing) {
-  auto a = open_end("alloc");
-  auto b = open_end("alloc", with_slots(8));
+  auto a = open_pair_end("alloc");
+  auto b = open_pair_end("alloc", with_slots(8));
   ASSERT_TRUE(a && b);
   const Bytes frame = numbered_frame(7, 1514);
   std::size_t received = 0;

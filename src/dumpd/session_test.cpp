@@ -55,7 +55,7 @@ TEST(Session, WritesDataWhereItsOffsetSaysAndAcksIt) {
   const Step st = s.receive(d, 1);
   EXPECT_EQ(st.refused, Refusal::kNone);
   EXPECT_EQ(st.offset, 8192u);
-  EXPECT_EQ(text(st.data), "hello");
+  EXPECT_EQ(as_text(st.data), "hello");
   EXPECT_TRUE(st.ack);
   EXPECT_EQ(st.ack_seqno, 2u);
   EXPECT_EQ(st.end, End::kNone);
@@ -214,7 +214,7 @@ TEST(Session, NumbersOlderThanTheWindowAreWrittenAndAckedAgain) {
   EXPECT_FALSE(old.duplicate);
   EXPECT_TRUE(old.out_of_window);
   EXPECT_TRUE(old.ack);
-  EXPECT_EQ(text(old.data), "a");
+  EXPECT_EQ(as_text(old.data), "a");
   EXPECT_EQ(s.counters().out_of_window, 1u);
 }
 

@@ -43,11 +43,6 @@ inline std::vector<std::byte> finished(std::uint32_t seqno, std::uint64_t length
   return message(dn::kFinished, seqno, length, {}, gave_up ? 1 : 0);
 }
 
-inline std::string_view text(std::span<const std::byte> b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-
-
 // A client's kernel UDP socket on 127.0.0.1 (a port the kernel picks, or
 // `port`), speaking to the server on loopback.
 class UdpPeer {

@@ -14,7 +14,7 @@ namespace {
 using test::kWhen;
 using test::kWhenUs;
 
-const FormatContext kContext{"10.77.0.2:6665", kWhenUs};
+using test::kContext;
 
 TEST(Output, WritesARecordAsTextOrJson) {
   const np::listen::Record r = test::record(362, "nctest: M6 daemon.err message");

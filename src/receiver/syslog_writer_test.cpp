@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 using np::listen::Clock;
 using test::LoopbackSocket;
 
-const FormatContext kContext{"10.77.0.2:6665", test::kWhenUs};
+using test::kContext;
 
 // The RFC 5424 message listen/format.h makes of `r`.
 std::string message(const np::listen::Record& r) {

@@ -17,12 +17,15 @@
 #include <vector>
 
 #include "netpoll/listen/source.h"
+#include "netpoll/receiver/output.h"
 
 namespace np::receiver::test {
 
 // 2026-11-22T05:12:01.123456Z (Python's calendar.timegm((2026, 11, 22, 5, 12, 1))).
 inline constexpr std::int64_t kWhenUs = 1795324321123456;
 inline constexpr std::string_view kWhen = "2026-11-22T05:12:01.123456Z";
+// A datagram from 10.77.0.2:6665 received at kWhen.
+inline const FormatContext kContext{"10.77.0.2:6665", kWhenUs};
 
 inline np::listen::Record record(std::uint64_t seq, std::string_view text) {
   np::listen::Record r;

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "netpoll/base/bytes.h"
 #include "golden.h"
 
 namespace np::wire {
@@ -28,7 +29,7 @@ constexpr auto kData = golden::bytes(kDataRaw);
 constexpr std::uint8_t kAckRaw[] = {0xde, 0xad, 0xbe, 0xef};
 constexpr auto kAck = golden::bytes(kAckRaw);
 
-std::string_view text(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+std::string_view as_text(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 std::vector<std::byte> copy_of(std::span<const std::byte> b) { return {b.begin(), b.end()}; }
 
@@ -40,7 +41,7 @@ TEST(DebugnetMessage, ReadsEveryFieldOfGoldenData) {
   EXPECT_EQ(m->offset(), 0x1122334455667788u);
   EXPECT_EQ(m->len(), 7u);
   EXPECT_EQ(m->aux2(), 0x99aabbccu);
-  EXPECT_EQ(text(m->payload()), "netpoll");
+  EXPECT_EQ(as_text(m->payload()), "netpoll");
 }
 
 TEST(DebugnetMessage, RejectsEveryTruncation) {
@@ -66,7 +67,7 @@ TEST(DebugnetMessage, TakesTrailingBytesAsPaddingOutsideThePayload) {
   d.push_back(std::byte{0x21});
   auto m = ConstMessage::check(d);
   ASSERT_TRUE(m);
-  EXPECT_EQ(text(m->payload()), "netpoll");
+  EXPECT_EQ(as_text(m->payload()), "netpoll");
 }
 
 TEST(DebugnetMessage, AHeaderAloneIsAMessageWithAnEmptyPayload) {
@@ -84,7 +85,7 @@ TEST(DebugnetRepr, ParsesGoldenData) {
   EXPECT_EQ(r->seqno, 0x01020304u);
   EXPECT_EQ(r->offset, 0x1122334455667788u);
   EXPECT_EQ(r->aux2, 0x99aabbccu);
-  EXPECT_EQ(text(r->payload), "netpoll");
+  EXPECT_EQ(as_text(r->payload), "netpoll");
   EXPECT_EQ(r->buffer_len(), kData.size());
 }
 
@@ -131,7 +132,7 @@ TEST(DebugnetRepr, EmitsAPayloadThatLiesWhereTheHeaderGoes) {
   const DebugnetRepr r{dn::kData, 0x01020304, 0x1122334455667788, 0x99aabbcc,
                        std::span<const std::byte>(buf).subspan(3, 7)};
   r.emit(buf);
-  EXPECT_TRUE(std::equal(buf.begin(), buf.end(), kData.begin())) << text(std::span(buf).subspan(24));
+  EXPECT_TRUE(std::equal(buf.begin(), buf.end(), kData.begin())) << as_text(std::span(buf).subspan(24));
 }
 
 TEST(DebugnetRepr, RoundTripsEachType) {
@@ -147,7 +148,7 @@ TEST(DebugnetRepr, RoundTripsEachType) {
     EXPECT_EQ(back->seqno, 77u);
     EXPECT_EQ(back->offset, (std::uint64_t{1} << 40) + 3);
     EXPECT_EQ(back->aux2, r.aux2);
-    EXPECT_EQ(text(back->payload), text(r.payload));
+    EXPECT_EQ(as_text(back->payload), as_text(r.payload));
   }
 }
 

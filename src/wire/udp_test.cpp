@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "netpoll/base/bytes.h"
 #include "golden.h"
 
 namespace np::wire {
@@ -21,10 +22,6 @@ std::vector<std::byte> golden_udp_copy() {
   return {u.begin(), u.end()};
 }
 
-std::string_view text(std::span<const std::byte> b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-
 TEST(UdpPacket, ReadsEveryFieldOfGoldenDatagram) {
   auto p = ConstUdp::check(golden_udp());
   ASSERT_TRUE(p);
@@ -32,7 +29,7 @@ TEST(UdpPacket, ReadsEveryFieldOfGoldenDatagram) {
   EXPECT_EQ(p->dst_port(), 6666);
   EXPECT_EQ(p->length(), 15);
   EXPECT_EQ(p->checksum(), 0xf977);
-  EXPECT_EQ(text(p->payload()), "netpoll");
+  EXPECT_EQ(as_text(p->payload()), "netpoll");
   EXPECT_TRUE(p->verify_checksum(kSrc, kDst));
 }
 
@@ -64,7 +61,7 @@ TEST(UdpRepr, ParsesGoldenDatagram) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->src_port, 6665);
   EXPECT_EQ(r->dst_port, 6666);
-  EXPECT_EQ(text(r->payload), "netpoll");
+  EXPECT_EQ(as_text(r->payload), "netpoll");
 }
 
 TEST(UdpRepr, RejectsEachCorruptedByte) {
@@ -133,7 +130,7 @@ TEST(UdpRepr, RoundTrips) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->src_port, 1234);
   EXPECT_EQ(r->dst_port, 53);
-  EXPECT_EQ(text(r->payload), msg);
+  EXPECT_EQ(as_text(r->payload), msg);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "alloc_guard.h"
 #include "net_helpers.h"
 #include "netns.h"
+#include "netpoll/base/bytes.h"
 #include "netpoll/core/crash_route.h"
 #include "netpoll/core/netpoll.h"
 #include "netpoll/dev/open.h"
@@ -31,8 +32,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace np::testing;
 
-std::string text(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
-
 // Datagrams a receive hook got, safe to read from the test thread.
 struct Inbox {
   std::mutex mu;
@@ -43,7 +42,7 @@ struct Inbox {
   RxHook hook() {
     return [this](Netpoll&, const RxInfo& info, std::span<const std::byte> p) {
       std::lock_guard lock(mu);
-      payloads.push_back(text(p));
+      payloads.emplace_back(as_text(p));
       infos.push_back(info);
       count.fetch_add(1);
     };
@@ -108,7 +107,7 @@ TEST_F(CoreOverVeth, OurDatagramReachesAKernelSocketExactly) {
     std::string from;
     auto got = peer.receive(2000ms, &from);
     ASSERT_TRUE(got) << "nothing arrived for a " << msg.size() << "-byte datagram";
-    EXPECT_EQ(text(*got), msg);
+    EXPECT_EQ(as_text(*got), msg);
     EXPECT_EQ(from, "10.77.0.1:6665");
   }
   EXPECT_EQ((*np)->stats().tx_datagrams.value(), 3u);
@@ -251,7 +250,7 @@ TEST_F(CoreOverVeth, LinkDownQueuesToTheBoundAndLinkUpDeliversInOrder) {
   for (int i = 0; i < 16; ++i) {
     auto got = peer.receive(3000ms);
     ASSERT_TRUE(got) << "datagram " << i << " missing; " << (*np)->shared().stats_text();
-    EXPECT_EQ(text(*got), "queued " + std::to_string(i));
+    EXPECT_EQ(as_text(*got), "queued " + std::to_string(i));
   }
   EXPECT_EQ((*np)->shared().deferred_depth(), 0u);
   EXPECT_EQ((*np)->shared().stats().tx_deferred.value(), 16u);
@@ -283,7 +282,7 @@ TEST(CoreRouting, ResolvesTheGatewayMacForAnOffLinkTarget) {
   std::string from;
   auto got = far.receive(2000ms, &from);
   ASSERT_TRUE(got);
-  EXPECT_EQ(text(*got), "routed through r");
+  EXPECT_EQ(as_text(*got), "routed through r");
   EXPECT_EQ(from, "10.77.0.1:6665");
 }
 
@@ -332,7 +331,7 @@ TEST_F(CoreOverVeth, BringsADownInterfaceUpAndWaitsForCarrier) {
   ASSERT_TRUE((*np)->send_udp(as_bytes("up again")));
   auto got = peer.receive(2000ms);
   ASSERT_TRUE(got);
-  EXPECT_EQ(text(*got), "up again");
+  EXPECT_EQ(as_text(*got), "up again");
 }
 
 // (g) A receiving client loses nothing while unrelated traffic floods the
@@ -456,7 +455,7 @@ TEST_F(CoreOverVeth, ACrashRouteSendsABatchAndSurvivesItsDescriptorBeingReused) 
   for (int i = 0; i < 100; ++i) {
     auto got = peer.receive(2000ms);
     ASSERT_TRUE(got) << "datagram " << i;
-    EXPECT_EQ(text(*got), "crash " + std::to_string(i));
+    EXPECT_EQ(as_text(*got), "crash " + std::to_string(i));
   }
   EXPECT_EQ(route->sent(), 100u);
   EXPECT_EQ((*np)->shared().stats().tx_frames.value(), device_frames) << "the normal send path was not used";
@@ -486,7 +485,7 @@ TEST_F(CoreOverVeth, ACrashRouteSendsABatchAndSurvivesItsDescriptorBeingReused) 
   EXPECT_EQ(route->errors(), 0u);
   auto got = peer.receive(2000ms);
   ASSERT_TRUE(got);
-  EXPECT_EQ(text(*got), "after");
+  EXPECT_EQ(as_text(*got), "after");
   EXPECT_EQ(::lseek(keep, 0, SEEK_END), 0) << "nothing was written into the file";
   route.reset();  // closes only its own new socket: the file stays open
   struct stat st {};

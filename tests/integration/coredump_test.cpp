@@ -23,8 +23,6 @@ using namespace std::chrono_literals;
 using namespace np::testing;
 namespace fs = std::filesystem;
 
-const std::string kBin = NP_NETPOLL_BIN;
-
 std::string sha256(const fs::path& p) {
   std::string out;
   EXPECT_EQ(sh("sha256sum " + p.string(), &out), 0) << out;
@@ -40,7 +38,7 @@ struct Helper {
 Helper coredump(const std::string& args, const std::string& input) {
   Helper h;
   const auto start = std::chrono::steady_clock::now();
-  h.status = sh("(" + kBin + " coredump " + args + " < " + input + " 2>&1 >/dev/null)", &h.err);
+  h.status = sh("(" + kNetpollBin + " coredump " + args + " < " + input + " 2>&1 >/dev/null)", &h.err);
   h.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   return h;
 }
@@ -69,7 +67,7 @@ fs::path make_core(const TempDir& dir) {
 
 TEST(CoredumpCommand, HelpShowsTheCorePatternLineAndWhatTheKernelDoes) {
   std::string help;
-  ASSERT_EQ(sh(kBin + " coredump --help", &help), 0);
+  ASSERT_EQ(sh(kNetpollBin + " coredump --help", &help), 0);
   EXPECT_EQ(help.rfind("usage: netpoll coredump --to HOST[:PORT] [options] PID SIGNAL COMM\n", 0), 0u) << help;
   for (const char* says :
        {"  echo '|/usr/bin/netpoll coredump --to 10.0.0.2 %P %s %e' \\\n      > /proc/sys/kernel/core_pattern\n",
@@ -80,7 +78,7 @@ TEST(CoredumpCommand, HelpShowsTheCorePatternLineAndWhatTheKernelDoes) {
     EXPECT_NE(help.find(says), std::string::npos) << says;
   }
   std::string top;
-  ASSERT_EQ(sh(kBin + " --help", &top), 0);
+  ASSERT_EQ(sh(kNetpollBin + " --help", &top), 0);
   EXPECT_NE(top.find("  coredump   the kernel's core_pattern helper: every core of the host to dumpd\n"),
             std::string::npos)
       << top;

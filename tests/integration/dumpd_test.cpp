@@ -32,8 +32,6 @@ using namespace np::testing;
 namespace dn = np::wire::debugnet;
 namespace fs = std::filesystem;
 
-const std::string kBin = NP_NETPOLL_BIN;
-
 std::vector<std::byte> message(std::uint32_t type, std::uint32_t seqno, std::uint64_t offset, std::string_view payload,
                                std::uint32_t aux2) {
   const np::wire::DebugnetRepr r{type, seqno, offset, aux2, as_bytes(payload)};
@@ -57,7 +55,7 @@ std::string exchange(const UdpSocket& s, const std::string& ip, std::uint16_t po
 
 TEST(DumpdCommand, HelpSaysWhatItTakesAndWhatItWrites) {
   std::string help;
-  ASSERT_EQ(sh(kBin + " dumpd --help", &help), 0);
+  ASSERT_EQ(sh(kNetpollBin + " dumpd --help", &help), 0);
   EXPECT_EQ(help.rfind("usage: netpoll dumpd [options]\n", 0), 0u) << help;
   for (const char* says : {"  --dir DIR ", "(default /var/crash/netpoll)", "  --port N ", "(default 20023)",
                            "  --bind ADDR ", "  --max-size BYTES ", "(default 64G)", "  --max-clients N ",
@@ -67,7 +65,7 @@ TEST(DumpdCommand, HelpSaysWhatItTakesAndWhatItWrites) {
     EXPECT_NE(help.find(says), std::string::npos) << says;
   }
   std::string top;
-  ASSERT_EQ(sh(kBin + " --help", &top), 0);
+  ASSERT_EQ(sh(kNetpollBin + " --help", &top), 0);
   EXPECT_NE(top.find("  dumpd      receive crash dumps (ELF cores) over debugnet's UDP protocol\n"), std::string::npos)
       << top;
 }
@@ -87,11 +85,11 @@ TEST(DumpdCommand, ABadOptionSaysWhatIsWrong) {
   };
   for (const auto& [args, message] : cases) {
     std::string out;
-    EXPECT_EQ(sh(kBin + " dumpd " + args + " 2>&1", &out), 2) << args;
+    EXPECT_EQ(sh(kNetpollBin + " dumpd " + args + " 2>&1", &out), 2) << args;
     EXPECT_EQ(out, "netpoll dumpd: " + message + "\nTry 'netpoll dumpd --help'.\n") << args;
   }
   std::string out;
-  EXPECT_EQ(sh(kBin + " dumpd --bind 10.0.0.300 --dir /tmp 2>&1", &out), 1);
+  EXPECT_EQ(sh(kNetpollBin + " dumpd --bind 10.0.0.300 --dir /tmp 2>&1", &out), 1);
   EXPECT_EQ(out, "netpoll dumpd: --bind '10.0.0.300': not an IPv4 or IPv6 address\n");
 }
 

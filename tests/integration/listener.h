@@ -153,6 +153,9 @@ inline void expect_each_once_in_order(const std::string& out, int n, const std::
   EXPECT_EQ(out.find(" gap "), std::string::npos) << out;
 }
 
-inline std::string netpoll_in(const np::testing::Netns& ns) { return ns.exec() + NP_NETPOLL_BIN; }
+// The netpoll binary under test.
+inline const std::string kNetpollBin = NP_NETPOLL_BIN;
+
+inline std::string netpoll_in(const np::testing::Netns& ns) { return ns.exec() + kNetpollBin; }
 
 }  // namespace np::tools

@@ -28,8 +28,6 @@ using namespace std::chrono_literals;
 using namespace np::testing;
 namespace fs = std::filesystem;
 
-const std::string kBin = NP_NETPOLL_BIN;
-
 // The files dumpd kept under `dir` whose names end with `suffix`.
 std::vector<fs::path> kept(const fs::path& dir, const std::string& suffix) {
   std::vector<fs::path> out;
@@ -71,7 +69,7 @@ std::size_t count_matches(const std::string& text, const std::string& re) {
 
 std::string run_with_dump(const VethBed& bed, const std::vector<std::string>& program, int* status,
                           const std::string& options = "") {
-  std::string cmd = bed.a.exec() + kBin + " run --new-stream --dump " + bed.b_ip + " " + options + " '+6665@/" +
+  std::string cmd = bed.a.exec() + kNetpollBin + " run --new-stream --dump " + bed.b_ip + " " + options + " '+6665@/" +
                     bed.a_if + ",6666@" + bed.b_ip + "/' --";
   for (const auto& p : program) cmd += " " + p;
   std::string out;

@@ -24,7 +24,7 @@ namespace {
 using namespace std::chrono_literals;
 using namespace np::testing;
 
-constexpr std::uint16_t kOurPort = 6665;
+constexpr std::uint16_t kLocalPort = 6665;
 constexpr std::uint16_t kKernelPort = 6666;
 const std::string kKernelIp = "10.78.0.1";
 const std::string kOurIp = "10.78.0.2";
@@ -49,7 +49,7 @@ class TapDeviceTest : public ::testing::Test {
     if (!dev) return nullptr;
     if (!sh_ok("ip -n " + ns.name() + " addr add " + kKernelIp + "/24 dev np-tap0")) return nullptr;
     kernel_mac = *MacAddr::parse(np::testing::mac_of(ns, "np-tap0"));
-    ours = Endpoint{dev->mac(), *Ipv4Addr::parse(kOurIp), kOurPort};
+    ours = Endpoint{dev->mac(), *Ipv4Addr::parse(kOurIp), kLocalPort};
     kernel = Endpoint{kernel_mac, *Ipv4Addr::parse(kKernelIp), kKernelPort};
     return dev;
   }
@@ -127,8 +127,8 @@ TEST_F(TapDeviceTest, AnswersTheKernelsArpAndReceivesItsDatagrams) {
   ASSERT_TRUE(dev);
   UdpSocket sock(ns, kKernelIp, kKernelPort);
   for (const auto& payload : {bytes_of("odd-length!"), pattern(1400, 3)}) {
-    ASSERT_TRUE(sock.send_to(kOurIp, kOurPort, payload));
-    const auto [got, broken] = receive_udp(*dev, kOurPort, 3000ms, &ours);
+    ASSERT_TRUE(sock.send_to(kOurIp, kLocalPort, payload));
+    const auto [got, broken] = receive_udp(*dev, kLocalPort, 3000ms, &ours);
     ASSERT_TRUE(got) << "no datagram of " << payload.size() << " bytes";
     EXPECT_TRUE(broken.empty()) << to_string(broken[0]);
     EXPECT_EQ(got->payload, payload);
@@ -241,7 +241,7 @@ TEST_F(TapDeviceTest, DataPathAllocatesNothing) {
   ASSERT_TRUE(sh_ok("ip -n " + ns.name() + " neigh add " + kOurIp + " lladdr " + ours.mac.to_string() +
                     " dev np-tap0"));
   const auto frame = udp_frame(ours, kernel, bytes_of("no allocation"));
-  ASSERT_TRUE(sock.send_to(kOurIp, kOurPort, bytes_of("incoming")));
+  ASSERT_TRUE(sock.send_to(kOurIp, kLocalPort, bytes_of("incoming")));
   pollfd p{dev->fd(), POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 2000), 1);
 

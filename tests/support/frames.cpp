@@ -1,5 +1,7 @@
 #include "frames.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -16,6 +18,12 @@ Bytes pattern(std::size_t n, std::uint8_t seed) {
 Bytes bytes_of(std::string_view s) {
   const auto b = as_bytes(s);
   return {b.begin(), b.end()};
+}
+
+std::unique_ptr<dev::PairDevice> open_pair_end(std::string_view wire, dev::PairOptions o) {
+  auto d = dev::open_pair_device("pair:" + std::string(wire), wire, o);
+  EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().message);
+  return d ? std::move(*d) : nullptr;
 }
 
 Bytes numbered_frame(std::uint32_t seq, std::size_t size, std::uint8_t src_last) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "netpoll/dev/device.h"
+#include "netpoll/dev/pair.h"
 
 namespace np::testing {
 
@@ -20,6 +22,10 @@ using Bytes = std::vector<std::byte>;
 Bytes pattern(std::size_t n, std::uint8_t seed);
 // The bytes of `s`.
 Bytes bytes_of(std::string_view s);
+
+// One end of the in-process pair wire `wire` (dev/pair.h; a second call
+// opens the other end); null, with a test failure, when it cannot open.
+std::unique_ptr<dev::PairDevice> open_pair_end(std::string_view wire, dev::PairOptions o = {});
 
 // A frame of `size` bytes: destination 02:00:00:00:00:(3 - src_last),
 // source 02:00:00:00:00:src_last, ethertype 0x88b5 (local experimental),

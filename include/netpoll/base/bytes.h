@@ -51,4 +51,9 @@ inline std::span<const std::byte> as_bytes(std::string_view s) noexcept {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }
 
+// Text over a span of bytes (the same bytes), for tests and tools.
+inline std::string_view as_text(std::span<const std::byte> b) noexcept {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
 }  // namespace np
