@@ -40,6 +40,9 @@ constexpr const char* kHelp =
     "                       (default 30)\n"
     "  --exec SCRIPT        after each dump kept, run (not waited for)\n"
     "                       SCRIPT complete|partial CORE JSON CLIENT\n"
+    "  --spin US            while dumps arrive, look for datagrams this many\n"
+    "                       microseconds before sleeping (default 100; 0: sleep\n"
+    "                       at once): a sleeping server answers late\n"
     "  --quiet              no line per dump (started, progress, complete, partial)\n"
     "  --stats-interval S   print statistics every S seconds (and on SIGUSR1, at exit)\n"
     "  --stats-format text|json  (default text; statistics go to standard error)\n"
@@ -103,7 +106,7 @@ std::uint64_t parse_size(const std::string& name, const std::string& text) {
 int cmd_dumpd(int argc, char** argv) {
   ArgParser args;
   args.option("dir").option("port").option("bind").option("max-size").option("max-clients").option("idle");
-  args.option("exec").flag("quiet").option("stats-interval").option("stats-format").option("timeout").flag("help");
+  args.option("exec").option("spin").flag("quiet").option("stats-interval").option("stats-format").option("timeout").flag("help");
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -129,6 +132,7 @@ int cmd_dumpd(int argc, char** argv) {
       throw UsageError("--exec '" + *e + "': " + std::strerror(errno) + " (a path to an executable)");
     o.exec = *e;
   }
+  o.spin_ns = static_cast<std::int64_t>(args.get_uint("spin", 100, 0, 1'000'000)) * 1000;
   const double interval = args.get_seconds("stats-interval", 0);
   const double timeout = args.get_seconds("timeout", 0);
   const std::string stats_format = args.get("stats-format").value_or("text");

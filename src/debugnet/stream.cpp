@@ -54,6 +54,7 @@ SetupResult<std::unique_ptr<Stream>> Stream::setup(StreamConfig cfg) {
   if (cfg.tries < 1 || cfg.herald_tries < 1) return setup_error(Errc::kInvalidArgument, "tries must be at least 1");
   if (cfg.ack_timeout.count() <= 0 || cfg.herald_interval.count() <= 0)
     return setup_error(Errc::kInvalidArgument, "timeouts must be positive");
+  if (cfg.spin.count() < 0) return setup_error(Errc::kInvalidArgument, "the spin time must not be negative");
   // Nobody else sends on this device; the transferring thread polls it.
   cfg.client.device.service_thread = false;
   cfg.client.device.pool_frames = std::max<std::size_t>(cfg.client.device.pool_frames, 2 * dn::kMaxInFlight);
@@ -146,7 +147,13 @@ bool Stream::transmit(Slot& s) noexcept {
 }
 
 void Stream::wait_for_frames(std::int64_t until_ns) noexcept {
-  const std::int64_t now = monotonic_ns();
+  std::int64_t now = monotonic_ns();
+  // Polling first: bounded by `spin` and by `until_ns`.
+  const std::int64_t spin_end = std::min(until_ns, now + std::chrono::nanoseconds(cfg_.spin).count());
+  while (now < spin_end) {
+    if (np_->poll(kPollBudget) > 0) return;
+    now = monotonic_ns();
+  }
   std::int64_t ns = std::min(until_ns - now, kMaxWaitNs);
   if (ns <= 0) return;
   const int fd = np_->shared().device().fd();

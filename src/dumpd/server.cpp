@@ -304,7 +304,15 @@ void Server::poll_once(std::int64_t now) {
   fds[0] = {fd_, POLLIN, 0};
   for (std::size_t i = 0; i < n_clients; ++i) fds[i + 1] = {clients_[i]->sock, POLLIN, 0};
   const int timeout_ms = wait_ns <= 0 ? 0 : static_cast<int>((wait_ns + 999'999) / 1'000'000);
-  if (::poll(fds, n_clients + 1, timeout_ms) > 0) {
+  int ready = 0;
+  if (options_.spin_ns > 0 && n_clients > 0) {
+    const std::int64_t spin_end = now + options_.spin_ns;
+    do {
+      ready = ::poll(fds, n_clients + 1, 0);
+    } while (ready == 0 && monotonic_ns() < spin_end);
+  }
+  if (ready == 0) ready = ::poll(fds, n_clients + 1, timeout_ms);
+  if (ready > 0) {
     // Heralds first: a new client appended to clients_ keeps the indices
     // of fds valid, and nothing is removed before the sweep below.
     if (fds[0].revents != 0) drain_heralds();
@@ -686,8 +694,9 @@ void Server::keep(Client& c, bool complete, std::int64_t now) {
     ::unlink((c.base + ".core.part").c_str());
     ::close(c.file);
     c.file = -1;
-    stats_.dumps.empty.add();
+    // The line before the count: whoever sees the count finds the line.
     say("dump abandoned: " + c.label() + ": " + end_text(c.machine.end()) + " before any data; nothing kept");
+    stats_.dumps.empty.add();
     return;
   }
   if (!complete) ::fsync(c.file);  // complete: finish() did
@@ -704,14 +713,14 @@ void Server::keep(Client& c, bool complete, std::int64_t now) {
   ::close(c.file);
   c.file = -1;
   if (complete) {
-    stats_.dumps.complete.add();
     say("dump complete: " + c.label() + ": " + human_bytes(c.machine.final_size()) + " in " + seconds_text(took) +
         " s, " + rate_text(n.bytes, took) + ", " + count_text(n.packets, "packet") + ", " +
         count_text(n.duplicates, "duplicate") + " -> " + core);
+    stats_.dumps.complete.add();
   } else {
-    stats_.dumps.partial.add();
     say("dump partial: " + c.label() + ": " + end_text(c.machine.end()) + (c.failure.empty() ? "" : " (" + c.failure + ")") +
         "; " + human_bytes(n.bytes) + " in " + seconds_text(took) + " s -> " + core);
+    stats_.dumps.partial.add();
   }
   if (json_err != 0) say("cannot write " + c.base + ".json: " + std::strerror(json_err));
   if (!options_.exec.empty()) run_exec(c, complete);

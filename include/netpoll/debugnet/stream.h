@@ -57,6 +57,12 @@ struct StreamConfig {
   std::chrono::milliseconds herald_interval{200};
   int herald_tries = 25;
   std::size_t window = wire::debugnet::kMaxInFlight;
+  // How long a wait for acknowledgements polls the device before it
+  // sleeps. A sleeping thread wakes some time after its frame arrives (a
+  // virtual CPU that went idle: hundreds of microseconds), and a dump
+  // waits for acknowledgements all the time; the dumping thread has
+  // nothing else to do. 0: sleep at once.
+  std::chrono::microseconds spin{200};
 };
 
 struct StreamStats {
