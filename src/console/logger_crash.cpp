@@ -45,6 +45,16 @@ void Logger::crash_take_over(std::chrono::nanoseconds device_wait) noexcept {
       // descriptor, frames already in its ring go out through a spare.
       static_cast<void>(t->route->revalidate());
       static_cast<void>(t->np->shared().revalidate());
+      // Records the sender thread sent while the device was busy wait in
+      // its deferred queue (the transmit lock's holder may never let go:
+      // a thread frozen inside a send). The sender counts them as sent, so
+      // nothing else will: take the device over, as a target without a
+      // route does, and send them now, before the crash path's own.
+      core::SharedDevice& d = t->np->shared();
+      if (d.deferred_depth() > 0 && d.enter_emergency(device_wait)) {
+        static_cast<void>(d.service_tx());
+        d.flush();
+      }
       continue;
     }
     t->np->shared().enter_emergency(device_wait);

@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i <= 3; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
     return recurse_forever(0);
   }
-  if (scenario == "abort-lock-held") {
+  if (scenario == "abort-lock-held" || scenario == "abort-lock-held-deferred") {
     // Another thread holds the device's transmit lock (as one frozen in the
     // middle of a transmit would) and never gives it back.
     std::atomic<bool> held{false};
@@ -138,6 +138,12 @@ int main(int argc, char** argv) {
     }).detach();
     while (!held) std::this_thread::yield();
     for (int i = 1; i <= 3; ++i) (*lg)->log(Level::kInfo, "last words {}", i);
+    if (scenario == "abort-lock-held-deferred") {
+      // The sender thread got to them first: its sends wait in the device's
+      // deferred queue (bounded wait: the test fails if they never do).
+      auto& dev = (*lg)->target_client(0).shared();
+      for (int i = 0; i < 2000 && dev.deferred_depth() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     std::abort();
   }
   if (scenario == "crash-in-malloc") {

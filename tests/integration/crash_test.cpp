@@ -109,6 +109,13 @@ TEST_F(CrashPath, AbortWhileAnotherThreadHoldsTheTransmitLock) {
   EXPECT_NE(last_report_.find(" _start+0x"), std::string::npos) << "to the outermost frame: " << last_report_;
 }
 
+// The same, when the sender thread took the records first: the device
+// being busy, its sends wait in the deferred queue, which the crash path
+// sends before its own records (the crash route alone would leave them).
+TEST_F(CrashPath, RecordsWaitingForTheHeldDeviceStillGoOutBeforeTheCrashRecord) {
+  check("abort-lock-held-deferred", "control-abort", SIGABRT, 3, "crashed: SIGABRT (SI_TKILL");
+}
+
 TEST_F(CrashPath, CrashInsideMalloc) {
   if (kAsanOwnsTheHeap) GTEST_SKIP() << "ASan replaces glibc's malloc; the optimised build runs this";
   check("crash-in-malloc", "control-malloc", SIGABRT, 3, "crashed: SIGABRT (SI_TKILL");
