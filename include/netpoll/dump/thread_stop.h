@@ -25,6 +25,20 @@
 // The handler is installed once per process (make) and reaches the
 // writer's control block through a global pointer; a count of handlers
 // inside lets the owner unmap the block only when none is using it.
+//
+// Resuming with changed registers (the gdb stub, gdb/stub.h): when the
+// writer sets StopControl::resume_with_capture, a held thread that is let
+// go by release_threads() (not by the hold limit) copies its slot's
+// registers back into its signal frame before it returns, so that
+// sigreturn applies what the writer changed there: general registers,
+// rip, eflags (the trap flag of a single step) and, when the writer set
+// ThreadCapture::fp_dirty, the x87/SSE part of the FXSAVE image. It then
+// marks the slot kResumed: until a slot leaves kFilled the writer must not
+// reuse it (the thread may still be reading it). Without the flag (the
+// core writer) a thread returns with its frame untouched, as before.
+//
+// Public for the gdb layer, which stops threads the same way; the
+// namespace says it is not an interface for programs.
 #pragma once
 
 #include <signal.h>
@@ -52,9 +66,12 @@ struct ThreadCapture {
   // form (fp_len > 512), with XCR0 at kXstateXcr0Offset when it is one.
   std::byte* fp = nullptr;  // fp_capacity bytes, 64-aligned
   std::uint32_t fp_len = 0;
+  // The writer changed fp's x87/SSE bytes: resume_with_capture puts them
+  // back into the frame too.
+  bool fp_dirty = false;
 };
 
-enum Phase : std::uint64_t { kFree = 0, kSignalled = 1, kFilling = 2, kFilled = 3, kAbandoned = 4 };
+enum Phase : std::uint64_t { kFree = 0, kSignalled = 1, kFilling = 2, kFilled = 3, kAbandoned = 4, kResumed = 5 };
 constexpr std::uint64_t slot_state(std::uint32_t gen, Phase p) noexcept { return (std::uint64_t{gen} << 8) | p; }
 constexpr Phase phase_of(std::uint64_t state) noexcept { return static_cast<Phase>(state & 0xff); }
 
@@ -74,6 +91,8 @@ struct StopControl {
   std::atomic<std::uint32_t> released{0};  // futex word: the last gen let go
   std::atomic<std::uint32_t> answered{0};  // futex word: handlers done with this gen
   std::atomic<std::int64_t> hold_until_ns{0};
+  // A released thread resumes with its slot's registers (see above).
+  bool resume_with_capture = false;
 };
 
 // The processor's XSAVE facts (CPUID leaf 0xD): XCR0, and the bytes an
@@ -102,6 +121,13 @@ XsaveInfo xsave_info() noexcept;
 // belongs to. Context: any (a signal handler).
 void capture_from_frame(ThreadCapture& cap, const ucontext_t& uc, std::size_t fp_capacity,
                         std::uint64_t xcr0) noexcept;
+
+// The reverse, for resuming: writes cap's general registers, rip and
+// eflags (and, when cap.fp_dirty, the x87 and SSE registers of its FXSAVE
+// image) into the signal frame `uc`, which sigreturn then loads. The
+// segment registers and fs/gs bases are left as the frame has them.
+// Context: any (a signal handler).
+void restore_to_frame(const ThreadCapture& cap, ucontext_t& uc) noexcept;
 
 // The calling thread's own registers, here: a debugger finds this
 // function at the top of the thread's stack, its callers below. Their

@@ -1,0 +1,150 @@
+// The gdb stub: stock gdb attaches over UDP (`target remote
+// udp:IP:PORT`) to this process, stopped, through netpoll's own path.
+//
+// The stub is a netpoll client on a device of its own (a private
+// registry, no service thread: the serving thread polls, as
+// debugnet/stream.h does), UDP port 6443 (kgdboe's) by default. It serves
+// one peer: with a remote IP in the client's target only that address, else
+// the first sender of a valid RSP packet (learned as kgdboe does); from
+// then on, until the session ends, every other sender is counted
+// (strangers) and ignored, and what the peer sends that is not RSP is
+// counted too (session stats). A flood of datagrams cannot make it
+// allocate or hang: each poll takes a bounded number of frames and every
+// loop has a deadline.
+//
+// Two ways it serves (session.h speaks the protocol, process_target.h is
+// the stopped process):
+//   on a crash  on_crash() as console::CrashConfig::after_report: every
+//               other thread stops, gdb is served until it kills or detaches
+//               or `wait` passes, then the hook returns and the process dies
+//               of its signal, as it would have. gdb's continue or step
+//               cannot bring a crashed program back: the stub answers that it
+//               ended with its signal (X) and returns.
+//   break-in    break_in() from any thread: it executes int3, and the
+//               stub's SIGTRAP handler stops every other thread and serves
+//               from the trapped thread. continue and step resume every
+//               thread; a breakpoint or a finished step later arrives as
+//               SIGTRAP in whichever thread meets it, whose handler then
+//               stops the others and answers the waiting gdb. kill ends
+//               the process (SIGKILL); detach, or `wait` without gdb,
+//               takes the breakpoints out and lets the program go on.
+//
+// Limits, said plainly: while the program runs nobody polls, so gdb's
+// Ctrl-C is not heard; breakpoints are taken out whenever the process
+// stops (gdb puts them back before it resumes, as it does by default), but
+// one gdb puts into code the stub itself runs before that (memcpy, ...)
+// would trap inside the stub; a signal gdb asks to pass on (C, S) is not
+// delivered. One stub per process; it cannot share the process with a
+// core writer (both own the stop signal).
+//
+// Context: as marked.
+#pragma once
+
+#include <signal.h>
+#include <ucontext.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "netpoll/base/counter.h"
+#include "netpoll/base/guarded.h"
+#include "netpoll/base/result.h"
+#include "netpoll/core/netpoll.h"
+#include "netpoll/core/registry.h"
+#include "netpoll/gdb/process_target.h"
+#include "netpoll/gdb/session.h"
+
+namespace np::gdb {
+
+inline constexpr std::uint16_t kDefaultPort = 6443;
+
+struct StubConfig {
+  // The local side: device and local IP (local port: 6443 unless the
+  // option string gives another); a remote IP restricts the peer to it.
+  core::ClientConfig client;
+  // How long the stub waits for gdb and serves it, each time it stops.
+  std::chrono::milliseconds wait{300'000};
+  // How long a finished session waits for gdb's acknowledgement of the
+  // last reply.
+  std::chrono::milliseconds linger{2000};
+  ProcessTargetConfig target;
+  SessionConfig session;
+  // Install the SIGTRAP handler for break-in and breakpoints.
+  bool break_in = true;
+};
+
+struct StubStats {
+  SharedCounter stops;       // times the process stopped for gdb
+  SharedCounter sessions;    // peers learned
+  SharedCounter datagrams;   // from the peer
+  SharedCounter strangers;   // datagrams from anyone else while a peer is set
+  SharedCounter garbage;     // datagrams that held no valid packet when no peer was set
+  SharedCounter timeouts;    // stops that ended because `wait` passed
+};
+
+// How a stop ended.
+enum class StubEnd : std::uint8_t { kResumed, kKilled, kDetached, kTimeout, kError };
+
+class Stub : public InGuardedMemory<Stub> {
+ public:
+  // Opens the stub's device and sets up its target (the stop signal's
+  // handler) and, with break_in, the SIGTRAP handler. One per process.
+  // Context: setup.
+  [[nodiscard]] static SetupResult<std::unique_ptr<Stub>> setup(StubConfig cfg);
+  ~Stub();
+  Stub(const Stub&) = delete;
+  Stub& operator=(const Stub&) = delete;
+
+  // For console::CrashConfig::after_report: `arg` is the Stub. Serves gdb
+  // with every thread stopped, then returns (the process then dies).
+  // Context: any.
+  static void on_crash(void* arg, const siginfo_t* si, const ucontext_t* ctx) noexcept;
+  StubEnd serve_crash(const siginfo_t* si, const ucontext_t* ctx) noexcept;
+
+  // Stops the process here and serves gdb (see above); returns when gdb
+  // lets the program go on. Needs break_in. Context: any.
+  static void break_in() noexcept;
+
+  // What a person types: "gdb PROGRAM -ex 'target remote udp:IP:PORT'".
+  // Context: setup.
+  std::string attach_command(const std::string& program) const;
+  // The address gdb connects to: "IP:PORT". Context: setup.
+  std::string address() const;
+
+  const StubStats& stats() const noexcept { return stats_; }
+  const Session& session() const noexcept { return *session_; }
+  ProcessTarget& target() noexcept { return *target_; }
+  // The SIGTRAP handler's work (not for callers). Context: any.
+  void on_trap(const siginfo_t& si, ucontext_t& ctx) noexcept;
+
+  // How the last stop ended.
+  StubEnd last_end() const noexcept { return last_end_; }
+
+ private:
+  class Link;
+  explicit Stub(StubConfig cfg);
+  StubEnd serve(int signal, const ucontext_t& ctx, bool crash, std::int64_t deadline_ns) noexcept;
+  void on_datagram(const core::RxInfo& info, std::span<const std::byte> payload) noexcept;
+  void wait_for_frames(std::int64_t until_ns) noexcept;
+  void say(std::string_view text) const noexcept;
+
+  StubConfig cfg_;
+  core::Registry registry_;  // the stub's own: its device is shared with no other client
+  std::unique_ptr<core::Netpoll> np_;
+  std::unique_ptr<ProcessTarget> target_;
+  std::unique_ptr<Link> link_;
+  std::unique_ptr<Session> session_;
+  struct sigaction old_trap_ {};
+  bool trap_installed_ = false;
+  std::atomic<pid_t> serving_{0};  // the thread serving gdb now
+  pid_t stepping_ = 0;             // the thread gdb asked to step
+  std::int64_t now_ns_ = 0;        // the serving loop's clock, for the receive hook
+  bool crash_ = false;
+  StubEnd last_end_ = StubEnd::kResumed;
+  StubStats stats_;
+};
+
+}  // namespace np::gdb
