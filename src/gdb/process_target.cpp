@@ -62,10 +62,13 @@ struct ThreadEntry {
   std::uint8_t name_len = 0;
 };
 
+// A breakpoint gdb inserted (used) and whether its int3 is in memory now
+// (armed: only while the program runs, see process_target.h).
 struct Breakpoint {
   std::uint64_t addr = 0;
   std::byte orig{};
   bool used = false;
+  bool armed = false;
 };
 
 struct ProcessTargetState {
@@ -275,7 +278,7 @@ std::size_t make_libraries(State& s) noexcept {
       d.hex(l_addr);
       d.put("\" l_ld=\"");
       d.hex(l_ld);
-      d.put("\"/>");
+      d.put("\" lmid=\"0x0\"/>");  // the default namespace (gdb 13 wants the attribute)
     }
     prev = lm;
     lm = l_next;
@@ -477,6 +480,7 @@ void ProcessTarget::resume(const Resume& how, ucontext_t& ctx) noexcept {
     auto& fl = cap->regs[dump::Reg::kEflags];
     fl = e.tid == how.step ? (fl | kTrapFlag) : (fl & ~kTrapFlag);
   }
+  arm_breakpoints();
   detail::restore_to_frame(s.self, ctx);
   release();
 }
@@ -490,18 +494,33 @@ void ProcessTarget::release() noexcept {
 
 bool ProcessTarget::has_breakpoint(std::uint64_t addr) const noexcept {
   for (std::size_t i = 0; i < s_->bp_room; ++i) {
-    if (s_->bps[i].used && s_->bps[i].addr == addr) return true;
+    if (s_->bps[i].used && s_->bps[i].armed && s_->bps[i].addr == addr) return true;
   }
   return false;
 }
 
-void ProcessTarget::remove_all_breakpoints() noexcept {
+void ProcessTarget::arm_breakpoints() noexcept {
+  static constexpr std::byte kInt3{0xcc};
   for (std::size_t i = 0; i < s_->bp_room; ++i) {
     Breakpoint& b = s_->bps[i];
-    if (!b.used) continue;
-    static_cast<void>(poke(*s_, b.addr, std::span(&b.orig, 1)));
-    b.used = false;
+    if (!b.used || b.armed) continue;
+    auto n = safe_read(b.addr, std::span(&b.orig, 1));
+    if (n && poke(*s_, b.addr, std::span(&kInt3, 1))) b.armed = true;
   }
+}
+
+void ProcessTarget::disarm_breakpoints() noexcept {
+  for (std::size_t i = 0; i < s_->bp_room; ++i) {
+    Breakpoint& b = s_->bps[i];
+    if (!b.armed) continue;
+    static_cast<void>(poke(*s_, b.addr, std::span(&b.orig, 1)));
+    b.armed = false;
+  }
+}
+
+void ProcessTarget::remove_all_breakpoints() noexcept {
+  disarm_breakpoints();
+  for (std::size_t i = 0; i < s_->bp_room; ++i) s_->bps[i].used = false;
 }
 
 std::uint32_t ProcessTarget::threads_without_registers() const noexcept { return s_->without_registers; }
@@ -551,7 +570,7 @@ Result<std::size_t> ProcessTarget::read_memory(std::uint64_t addr, std::span<std
   // gdb sees the program's bytes, not our int3s.
   for (std::size_t i = 0; i < s_->bp_room; ++i) {
     const Breakpoint& b = s_->bps[i];
-    if (b.used && b.addr >= addr && b.addr - addr < *n) out[b.addr - addr] = b.orig;
+    if (b.armed && b.addr >= addr && b.addr - addr < *n) out[b.addr - addr] = b.orig;
   }
   return n;
 }
@@ -562,7 +581,7 @@ Result<void> ProcessTarget::write_memory(std::uint64_t addr, std::span<const std
   static constexpr std::byte kInt3{0xcc};
   for (std::size_t i = 0; i < s_->bp_room; ++i) {
     Breakpoint& b = s_->bps[i];
-    if (b.used && b.addr >= addr && b.addr - addr < in.size()) {
+    if (b.armed && b.addr >= addr && b.addr - addr < in.size()) {
       b.orig = in[b.addr - addr];
       static_cast<void>(poke(*s_, b.addr, std::span(&kInt3, 1)));
     }
@@ -571,18 +590,20 @@ Result<void> ProcessTarget::write_memory(std::uint64_t addr, std::span<const std
 }
 
 Result<void> ProcessTarget::insert_breakpoint(std::uint64_t addr) noexcept {
-  if (has_breakpoint(addr)) return {};
+  for (std::size_t i = 0; i < s_->bp_room; ++i) {
+    if (s_->bps[i].used && s_->bps[i].addr == addr) return {};
+  }
   Breakpoint* slot = nullptr;
   for (std::size_t i = 0; i < s_->bp_room && slot == nullptr; ++i) {
     if (!s_->bps[i].used) slot = &s_->bps[i];
   }
   if (slot == nullptr) return fail(Errc::kNoBuffer);
+  // Its int3 goes in when the program runs on; that it can, is checked
+  // now: the byte is read and written back unchanged.
   std::byte orig{};
-  auto n = safe_read(addr, std::span(&orig, 1));
-  if (!n) return fail(Errc::kIo);
-  static constexpr std::byte kInt3{0xcc};
-  if (auto w = poke(*s_, addr, std::span(&kInt3, 1)); !w) return w;
-  *slot = Breakpoint{addr, orig, true};
+  if (auto n = safe_read(addr, std::span(&orig, 1)); !n) return fail(Errc::kIo);
+  if (auto w = poke(*s_, addr, std::span(&orig, 1)); !w) return w;
+  *slot = Breakpoint{addr, orig, true, false};
   return {};
 }
 
@@ -590,8 +611,10 @@ Result<void> ProcessTarget::remove_breakpoint(std::uint64_t addr) noexcept {
   for (std::size_t i = 0; i < s_->bp_room; ++i) {
     Breakpoint& b = s_->bps[i];
     if (!b.used || b.addr != addr) continue;
-    if (auto w = poke(*s_, addr, std::span(&b.orig, 1)); !w) return w;
-    b.used = false;
+    if (b.armed) {
+      if (auto w = poke(*s_, addr, std::span(&b.orig, 1)); !w) return w;
+    }
+    b = Breakpoint{};
   }
   return {};
 }

@@ -156,6 +156,15 @@ void Session::on_exit(int host_signal, std::int64_t now_ns) noexcept {
   send_reply(r.view(), now_ns);
 }
 
+void Session::on_exited(int code, std::int64_t now_ns) noexcept {
+  state_ = SessionState::kKilled;
+  if (!waiting_for_stop_) return;
+  waiting_for_stop_ = false;
+  Reply r(reply_);
+  r.put('W').hex(static_cast<std::uint64_t>(code & 0xff), 2);
+  send_reply(r.view(), now_ns);
+}
+
 void Session::feed(std::span<const std::byte> in, std::int64_t now_ns) noexcept {
   decoder_.feed(in, [&](wire::RspEvent e) { on_event(e, now_ns); });
 }

@@ -1,6 +1,8 @@
 #include "netpoll/gdb/stub.h"
 
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -61,6 +63,7 @@ Stub::~Stub() {
   Stub* me = this;
   g_stub.compare_exchange_strong(me, nullptr);
   if (trap_installed_) ::sigaction(SIGTRAP, &old_trap_, nullptr);
+  if (port_holder_ >= 0) ::close(port_holder_);
 }
 
 SetupResult<std::unique_ptr<Stub>> Stub::setup(StubConfig cfg) {
@@ -89,6 +92,25 @@ SetupResult<std::unique_ptr<Stub>> Stub::setup(StubConfig cfg) {
   auto np = core::Netpoll::setup(std::move(client), s->registry_);
   if (!np) return std::unexpected(np.error());
   s->np_ = std::move(*np);
+  // Hold the port in the host's stack (see stub.h); an address the host
+  // does not own gets no ICMP from it anyway.
+  s->port_holder_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s->port_holder_ < 0) return setup_error(Errc::kIo, std::string("socket: ") + std::strerror(errno));
+  int small = 1;  // the kernel's minimum
+  ::setsockopt(s->port_holder_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(s->np_->local_port());
+  std::memcpy(&a.sin_addr, s->np_->local_ip().bytes().data(), 4);
+  if (::bind(s->port_holder_, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+    const int e = errno;
+    ::close(s->port_holder_);
+    s->port_holder_ = -1;
+    if (e != EADDRNOTAVAIL)
+      return setup_error(e == EADDRINUSE ? Errc::kExists : Errc::kIo,
+                         "UDP port " + std::to_string(s->np_->local_port()) + " at " + s->np_->local_ip().to_string() +
+                             " in this host's stack: " + std::strerror(e));
+  }
   auto target = ProcessTarget::setup(s->cfg_.target);
   if (!target) return std::unexpected(target.error());
   s->target_ = std::move(*target);
@@ -104,6 +126,8 @@ SetupResult<std::unique_ptr<Stub>> Stub::setup(StubConfig cfg) {
     if (::sigaction(SIGTRAP, &sa, &s->old_trap_) != 0)
       return setup_error(Errc::kIo, std::string("sigaction(SIGTRAP): ") + std::strerror(errno));
     s->trap_installed_ = true;
+    // gdb waiting for a stop hears how the program ended.
+    ::on_exit([](int status, void*) { if (Stub* st = g_stub.load()) st->on_program_exit(status); }, nullptr);
   }
   return s;
 }
@@ -136,7 +160,11 @@ void Stub::on_datagram(const core::RxInfo& info, std::span<const std::byte> payl
   bool valid = false;
   probe.feed(payload, [&](wire::RspEvent e) { valid = valid || e == wire::RspEvent::kPacket; });
   if (!valid || info.src_port == 0) {
-    stats_.garbage.add();
+    // gdb's bare acknowledgements (it opens with '+') are not garbage.
+    const bool acks_only = std::all_of(payload.begin(), payload.end(), [](std::byte b) {
+      return b == std::byte{'+'} || b == std::byte{'-'};
+    });
+    if (!acks_only) stats_.garbage.add();
     return;
   }
   l.peer = core::UdpEndpoint{info.src_mac, info.src_ip, info.src_port};
@@ -227,6 +255,25 @@ StubEnd Stub::serve_crash(const siginfo_t* si, const ucontext_t* ctx) noexcept {
   return end;
 }
 
+void Stub::on_program_exit(int status) noexcept {
+  pid_t none = 0;
+  if (!link_->has_peer || session_->state() != SessionState::kResumed ||
+      !serving_.compare_exchange_strong(none, raw_gettid()))
+    return;
+  now_ns_ = monotonic_ns();
+  session_->on_exited(status, now_ns_);
+  const std::int64_t until = now_ns_ + std::chrono::nanoseconds(cfg_.linger).count();
+  for (int round = 0; round < 1 << 20 && !session_->settled(); ++round) {
+    now_ns_ = monotonic_ns();
+    if (now_ns_ >= until) break;
+    np_->poll(kPollBudget);
+    session_->tick(now_ns_);
+    wait_for_frames(until);
+  }
+  link_->forget();
+  serving_.store(0);
+}
+
 void Stub::break_in() noexcept {
   if (g_stub.load() == nullptr) return;
   asm volatile("int3");
@@ -248,8 +295,9 @@ void Stub::on_trap(const siginfo_t& si, ucontext_t& ctx) noexcept {
   const auto pc = static_cast<std::uint64_t>(rip);
   // An int3 of ours leaves the pc one past it (si_code SI_KERNEL).
   const bool at_breakpoint = si.si_code == SI_KERNEL && target_->has_breakpoint(pc - 1);
-  // Our int3s out first: gdb puts them back before it resumes us.
-  target_->remove_all_breakpoints();
+  // Our int3s out of memory first (they go back in when gdb resumes us):
+  // the stub's own code must not meet one.
+  target_->disarm_breakpoints();
   const std::int64_t deadline = monotonic_ns() + wait_ns;
   stats_.stops.add();
   static_cast<void>(target_->stop(SIGTRAP, ctx, deadline + kHoldMarginNs));

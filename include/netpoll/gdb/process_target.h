@@ -13,8 +13,12 @@
 //              writes through page protections (a breakpoint into read-only
 //              text) and fails cleanly on what is not mapped; reads show the
 //              original bytes under inserted breakpoints;
-//   breakpoints a table of fixed size: int3 written over the first byte,
-//              the original byte kept and put back on removal;
+//   breakpoints a table of fixed size. gdb inserts and removes them while
+//              the process is stopped; their int3s go into memory (the
+//              original byte kept) only when it runs on (resume()), and come
+//              out again as soon as it stops (disarm_breakpoints(), the
+//              first thing a trap does), so that the stub's own code, which
+//              runs while the process is stopped, never meets one;
 //   stepping   resume() sets the trap flag in the stepping thread's saved
 //              eflags; every held thread goes on with the registers gdb left
 //              in its capture (thread_stop.h: resume_with_capture), the
@@ -84,9 +88,13 @@ class ProcessTarget final : public Target, public InGuardedMemory<ProcessTarget>
   // Context: any.
   void release() noexcept;
 
-  // The int3 of a breakpoint of ours at `addr`? Context: any.
+  // An int3 of ours in memory at `addr`? Context: any.
   bool has_breakpoint(std::uint64_t addr) const noexcept;
-  // Takes every breakpoint out (the original bytes back). Context: any.
+  // Puts the int3 of every breakpoint gdb inserted into memory / takes
+  // them out again (the breakpoints stay inserted for gdb). Context: any.
+  void arm_breakpoints() noexcept;
+  void disarm_breakpoints() noexcept;
+  // Forgets every breakpoint (the original bytes back). Context: any.
   void remove_all_breakpoints() noexcept;
 
   // Threads that did not answer the stop signal in time / did not fit.

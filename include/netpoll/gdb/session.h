@@ -85,6 +85,9 @@ class Session {
   // a gdb waiting for the stop hears that it ended with `host_signal`
   // (X). Context: any.
   void on_exit(int host_signal, std::int64_t now_ns) noexcept;
+  // The program ended with exit status `code` while gdb waited for it to
+  // stop: it hears so (W). Context: any.
+  void on_exited(int code, std::int64_t now_ns) noexcept;
 
   // Bytes from gdb, in order. Context: any.
   void feed(std::span<const std::byte> in, std::int64_t now_ns) noexcept;

@@ -12,6 +12,12 @@
 // allocate or hang: each poll takes a bounded number of frames and every
 // loop has a deadline.
 //
+// The host's own stack sees the same frames: for an address it owns it
+// would answer gdb's datagrams with ICMP port unreachable, and gdb's
+// connected socket gives up ("Connection refused"). So the stub also holds
+// its port there, a UDP socket bound at setup that it never reads (its
+// receive buffer small: what queues there is dropped by the kernel).
+//
 // Two ways it serves (session.h speaks the protocol, process_target.h is
 // the stopped process):
 //   on a crash  on_crash() as console::CrashConfig::after_report: every
@@ -27,14 +33,20 @@
 //               SIGTRAP in whichever thread meets it, whose handler then
 //               stops the others and answers the waiting gdb. kill ends
 //               the process (SIGKILL); detach, or `wait` without gdb,
-//               takes the breakpoints out and lets the program go on.
+//               takes the breakpoints out and lets the program go on. When
+//               the program exits while gdb waits for it to stop, gdb hears
+//               the exit status (an on_exit(3) handler; the stub must then
+//               still exist: one kept until the process ends).
 //
 // Limits, said plainly: while the program runs nobody polls, so gdb's
-// Ctrl-C is not heard; breakpoints are taken out whenever the process
-// stops (gdb puts them back before it resumes, as it does by default), but
-// one gdb puts into code the stub itself runs before that (memcpy, ...)
-// would trap inside the stub; a signal gdb asks to pass on (C, S) is not
-// delivered. One stub per process; it cannot share the process with a
+// Ctrl-C is not heard; the int3s of breakpoints are out of memory while
+// the process is stopped (process_target.h), but a breakpoint gdb put into
+// code the SIGTRAP handler runs before it takes them out, or after it puts
+// them back (the first and last few calls), would trap inside the handler
+// and end the process; a signal gdb asks to pass on (C, S) is not
+// delivered; while one thread serves, a second thread's trap waits its
+// turn (it is shown to gdb stopped inside the handler) and is reported
+// after. One stub per process; it cannot share the process with a
 // core writer (both own the stop signal).
 //
 // Context: as marked.
@@ -117,6 +129,10 @@ class Stub : public InGuardedMemory<Stub> {
   const StubStats& stats() const noexcept { return stats_; }
   const Session& session() const noexcept { return *session_; }
   ProcessTarget& target() noexcept { return *target_; }
+  // The program is exiting with `status` (the on_exit(3) handler; not
+  // for callers). Context: any.
+  void on_program_exit(int status) noexcept;
+
   // The SIGTRAP handler's work (not for callers). Context: any.
   void on_trap(const siginfo_t& si, ucontext_t& ctx) noexcept;
 
@@ -137,6 +153,7 @@ class Stub : public InGuardedMemory<Stub> {
   std::unique_ptr<ProcessTarget> target_;
   std::unique_ptr<Link> link_;
   std::unique_ptr<Session> session_;
+  int port_holder_ = -1;  // the host stack's socket on our port (see above)
   struct sigaction old_trap_ {};
   bool trap_installed_ = false;
   std::atomic<pid_t> serving_{0};  // the thread serving gdb now
