@@ -118,7 +118,7 @@ void expect_crash_session(const std::string& g) {
   // The faulting thread is current, its function and line on top, its
   // caller below.
   EXPECT_TRUE(std::regex_search(g, std::regex(R"(\n#0  0x[0-9a-f]+ in crash_in_delta_function \(\) at [^\n]*gdb_child\.cpp:\d+)"))) << g;
-  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\n#1  0x[0-9a-f]+ in caller_with_locals \(depth=21\) at [^\n]*gdb_child\.cpp:\d+)")))
+  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\n#1  0x[0-9a-f]+ in caller_with_locals \(depth=[^\n]*\) at [^\n]*gdb_child\.cpp:\d+)")))
       << g;
   // Every thread, with its name.
   for (const char* name : {"\"gdb_child\"", "\"alpha-reader\"", "\"beta-sleeper\"", "\"gamma-waiter\""})
@@ -155,7 +155,7 @@ TEST(GdbStubOverVeth, RunGdbServesACrashedProgramAndKillEndsItWithItsSignal) {
   const auto records = parse_records(collector.finish());
   bool found = false;
   for (const auto& [seq, r] : records) {
-    if (r.text.find("SIGSEGV") == std::string::npos) continue;
+    if (r.level != 0) continue;  // the crash record is the one at emerg
     const std::string want = "stopped for gdb (60 s): gdb " + kChild + " -ex 'target remote udp:10.77.0.1:6443'";
     EXPECT_TRUE(r.text.ends_with(want)) << r.text;
     found = true;
@@ -186,7 +186,9 @@ TEST(GdbStubOverVeth, ASecondPeerIsRefusedWhileASessionIsOpenAndGarbageIsCounted
   ASSERT_TRUE(sh_ok(bed.b.exec() + "ip addr add 10.77.0.3/24 dev " + bed.b_if));
   Background run(run_crash_command(bed, 60), dir, "run");
   ASSERT_TRUE(run.wait_for("waiting 60 s for gdb at udp:10.77.0.1:6443", 20s)) << run.err();
-  // Before any gdb: datagrams that hold no packet are counted, unanswered.
+  // Before any gdb: datagrams that hold no valid packet are counted as
+  // garbage and not answered; a bare acknowledgement (gdb opens with one)
+  // is not garbage.
   UdpSocket noise(bed.b, bed.b_ip, 40001);
   for (const char* junk : {"hello", "$qC#00", "+"}) {
     const std::string_view j(junk);
@@ -215,7 +217,7 @@ TEST(GdbStubOverVeth, ASecondPeerIsRefusedWhileASessionIsOpenAndGarbageIsCounted
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGSEGV);
   const std::string err = run.err();
-  EXPECT_TRUE(std::regex_search(err, std::regex(R"(session ended \(killed\): packets \d+, resends \d+, strangers 1, garbage 3, bad packets 0)")))
+  EXPECT_TRUE(std::regex_search(err, std::regex(R"(session ended \(killed\): packets \d+, resends \d+, strangers 1, garbage 2, bad packets 0)")))
       << err;
 }
 
