@@ -118,9 +118,7 @@ class Session::Reply {
 };
 
 Session::Session(Target& target, Transport& out, SessionConfig cfg) noexcept
-    : target_(target), out_(out), cfg_(cfg), decoder_(std::span<char>(in_)) {
-  cfg_.max_threads_xml = std::min(cfg_.max_threads_xml, xml_.size());
-}
+    : target_(target), out_(out), cfg_(cfg), decoder_(std::span<char>(in_)) {}
 
 void Session::reset() noexcept {
   decoder_.reset();
@@ -471,7 +469,7 @@ void Session::xfer(std::string_view p, Reply& r) noexcept {
 
 // <threads><thread id="HEX" name="NAME"/>...</threads>, names escaped.
 std::size_t Session::threads_xml() noexcept {
-  Reply x(std::span<char>(xml_.data(), cfg_.max_threads_xml));
+  Reply x(xml_);
   x.put("<?xml version=\"1.0\"?>\n<threads>\n");
   const std::size_t n = target_.thread_count();
   for (std::size_t i = 0; i < n; ++i) {

@@ -188,7 +188,7 @@ void Stub::wait_for_frames(std::int64_t until_ns) noexcept {
   ::ppoll(&p, 1, &ts, nullptr);  // EINTR or a timeout: the loop looks again
 }
 
-StubEnd Stub::serve(int signal, const ucontext_t&, bool crash, std::int64_t deadline_ns) noexcept {
+StubEnd Stub::serve(int signal, bool crash, std::int64_t deadline_ns) noexcept {
   Session& s = *session_;
   now_ns_ = monotonic_ns();
   s.on_stop(now_ns_);
@@ -241,7 +241,7 @@ StubEnd Stub::serve_crash(const siginfo_t* si, const ucontext_t* ctx) noexcept {
   }
   where.append(':').append_uint(np_->local_port()).append('\n');
   say(where.view());
-  const StubEnd end = serve(si->si_signo, *ctx, true, deadline);
+  const StubEnd end = serve(si->si_signo, true, deadline);
   const SessionStats& ss = session_->stats();
   FixedText<256> done;
   done.append("netpoll gdb: session ended (");
@@ -303,7 +303,7 @@ void Stub::on_trap(const siginfo_t& si, ucontext_t& ctx) noexcept {
   static_cast<void>(target_->stop(SIGTRAP, ctx, deadline + kHoldMarginNs));
   if (at_breakpoint) target_->stopped_at_breakpoint(pc - 1);
   stepping_ = 0;
-  const StubEnd end = serve(SIGTRAP, ctx, false, deadline);
+  const StubEnd end = serve(SIGTRAP, false, deadline);
   last_end_ = end;
   switch (end) {
     case StubEnd::kResumed:

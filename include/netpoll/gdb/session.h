@@ -47,7 +47,6 @@ inline constexpr std::size_t kReplySize = kPacketSize + 64;
 struct SessionConfig {
   std::int64_t resend_after_ns = 300'000'000;
   int resends = 40;
-  std::size_t max_threads_xml = 48 * 1024;  // must match the buffer below
 };
 
 enum class SessionState : std::uint8_t {

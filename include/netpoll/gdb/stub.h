@@ -142,7 +142,7 @@ class Stub : public InGuardedMemory<Stub> {
  private:
   class Link;
   explicit Stub(StubConfig cfg);
-  StubEnd serve(int signal, const ucontext_t& ctx, bool crash, std::int64_t deadline_ns) noexcept;
+  StubEnd serve(int signal, bool crash, std::int64_t deadline_ns) noexcept;
   void on_datagram(const core::RxInfo& info, std::span<const std::byte> payload) noexcept;
   void wait_for_frames(std::int64_t until_ns) noexcept;
   void say(std::string_view text) const noexcept;
