@@ -230,7 +230,8 @@ StubEnd Stub::serve_crash(const siginfo_t* si, const ucontext_t* ctx) noexcept {
   static_cast<void>(target_->stop(si->si_signo, *ctx, deadline + kHoldMarginNs));
   FixedText<160> line;
   line.append("netpoll gdb: stopped by signal ").append_int(si->si_signo).append(", ");
-  line.append_uint(target_->thread_count()).append(" threads; waiting ");
+  line.append_uint(target_->thread_count()).append(target_->thread_count() == 1 ? " thread" : " threads");
+  line.append("; waiting ");
   line.append_uint(static_cast<std::uint64_t>(cfg_.wait.count() / 1000)).append(" s for gdb at udp:");
   say(line.view());
   FixedText<64> where;
