@@ -35,7 +35,7 @@ void on_trap_signal(int, siginfo_t* si, void* context);
 
 // The peer and the way to it: the session's Transport. Replies go out in
 // datagrams of at most the device's payload size (gdb reads a stream).
-class Stub::Link final : public Transport {
+class Stub::Link final : public Transport, public InGuardedMemory<Stub::Link> {
  public:
   explicit Link(core::Netpoll& np) noexcept : np_(np) {}
   void send(std::span<const char> bytes) noexcept override {
@@ -114,8 +114,9 @@ SetupResult<std::unique_ptr<Stub>> Stub::setup(StubConfig cfg) {
   auto target = ProcessTarget::setup(s->cfg_.target);
   if (!target) return std::unexpected(target.error());
   s->target_ = std::move(*target);
-  s->link_ = std::make_unique<Link>(*s->np_);
-  s->session_ = std::make_unique<Session>(*s->target_, *s->link_, s->cfg_.session);
+  // Both in guarded mappings of their own, off the program's heap.
+  s->link_.reset(new Link(*s->np_));
+  s->session_.reset(new Session(*s->target_, *s->link_, s->cfg_.session));
   if (!g_stub.compare_exchange_strong(none, self))
     return setup_error(Errc::kExists, "a gdb stub already exists in this process");
   if (s->cfg_.break_in) {

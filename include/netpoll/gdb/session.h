@@ -22,7 +22,10 @@
 //   k vKill      kill: the session ends killed; D: detached
 //   qAttached    1 (gdb detaches, not kills, when it quits)
 // Anything else gets the empty reply ("not supported"), as the protocol
-// asks. Thread ids are plain hex (no multiprocess extension).
+// asks. Thread ids are plain hex (no multiprocess extension). A resume
+// lets every thread run (gdb's scheduler-locking is not honoured); a
+// session made with `new` lives in a guarded mapping of its own (the crash
+// path's memory, base/guarded.h).
 //
 // Context: any (no allocation after construction; every loop is bounded
 // by the buffer it walks).
@@ -34,6 +37,7 @@
 #include <span>
 #include <string_view>
 
+#include "netpoll/base/guarded.h"
 #include "netpoll/gdb/target.h"
 #include "netpoll/wire/gdb_rsp.h"
 
@@ -67,7 +71,7 @@ struct SessionStats {
   std::uint64_t bad_packets = 0;  // checksum wrong or too long: answered '-'
 };
 
-class Session {
+class Session : public InGuardedMemory<Session> {
  public:
   Session(Target& target, Transport& out, SessionConfig cfg = {}) noexcept;
   Session(const Session&) = delete;
