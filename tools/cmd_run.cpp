@@ -88,9 +88,10 @@ constexpr const char* kHelp =
     "record ends with the command that does it,\n"
     "  gdb PROGRAM -ex 'target remote udp:IP:PORT'\n"
     "gdb's kill or detach, or --gdb-wait S without one (default 300), and\n"
-    "COMMAND dies of its signal as it would have. The first address that\n"
-    "sends gdb's protocol is served; others are ignored while it is. Like\n"
-    "--dump, --gdb runs COMMAND untraced (not both at once yet).\n"
+    "COMMAND dies of its signal as it would have (with --dump, its core is\n"
+    "sent first). The first address that sends gdb's protocol is served;\n"
+    "others are ignored while it is. Like --dump, --gdb runs COMMAND\n"
+    "untraced.\n"
     "TARGET is netconsole's option string on a packet device (both this\n"
     "runner and COMMAND open it), e.g. +6665@/eth0,6666@10.0.0.2/\n"
     "\n"
@@ -440,7 +441,6 @@ int cmd_run(int argc, char** argv) {
       if (*end != '\0' || v == 0 || v > 65535) throw UsageError("--gdb=" + p + ": expected a port, 1 to 65535");
       gdb_port = static_cast<std::uint16_t>(v);
     }
-    if (dump) throw UsageError("--gdb and --dump together are not supported yet (both stop every thread)");
   }
   std::string gdb_wait = "300";
   if (const auto w = args.get("gdb-wait")) {

@@ -27,8 +27,10 @@ constexpr std::uint32_t kFpXstateMagic1 = 0x46505853;  // at byte 464 of a frame
 constexpr std::uint32_t kFpXstateMagic2 = 0x46505845;  // right after the XSAVE area
 constexpr std::int64_t kHandlerNapNs = 100'000'000;
 
-// The writer the handler serves, and how many handlers are using it.
-constinit std::atomic<StopControl*> g_control{nullptr};
+// The writers the handler serves (each on a signal of its own: the core
+// writer and the gdb stub), and how many handlers are using them.
+constexpr std::size_t kMaxStoppers = 2;
+constinit std::atomic<StopControl*> g_controls[kMaxStoppers] = {};
 constinit std::atomic<int> g_inside{0};
 
 pid_t raw_getpid() noexcept { return static_cast<pid_t>(::syscall(SYS_getpid)); }
@@ -123,10 +125,14 @@ void answer(StopControl& c, const siginfo_t& si, ucontext_t& uc) noexcept {
   slot.state.store(slot_state(gen, kResumed), std::memory_order_release);
 }
 
-void on_stop_signal(int, siginfo_t* si, void* context) {
+void on_stop_signal(int sig, siginfo_t* si, void* context) {
   const int saved_errno = errno;
   g_inside.fetch_add(1, std::memory_order_seq_cst);
-  StopControl* c = g_control.load(std::memory_order_seq_cst);
+  StopControl* c = nullptr;
+  for (auto& slot : g_controls) {
+    StopControl* candidate = slot.load(std::memory_order_seq_cst);
+    if (candidate != nullptr && candidate->signal == sig) c = candidate;
+  }
   // Only what this process queued (SI_QUEUE from our own pid) is a stop
   // request; anything else sent on this signal is ignored.
   if (c != nullptr && si != nullptr && context != nullptr && si->si_code == SI_QUEUE && si->si_pid == raw_getpid())
@@ -288,24 +294,37 @@ SetupResult<void> install_stop_handler(StopControl& control, struct sigaction& o
   if (has_handler)
     return setup_error(Errc::kExists, "signal " + std::to_string(sig) +
                                           " already has a handler; choose another stop signal for the core writer");
-  StopControl* none = nullptr;
-  if (!g_control.compare_exchange_strong(none, &control, std::memory_order_seq_cst))
-    return setup_error(Errc::kExists, "a core writer already exists in this process (one at a time)");
+  // One writer per signal (the check above: its handler would be ours),
+  // two at most.
+  std::atomic<StopControl*>* taken = nullptr;
+  for (auto& slot : g_controls) {
+    StopControl* none = nullptr;
+    if (slot.compare_exchange_strong(none, &control, std::memory_order_seq_cst)) {
+      taken = &slot;
+      break;
+    }
+  }
+  if (taken == nullptr)
+    return setup_error(Errc::kExists, "two thread stoppers (a core writer and a gdb stub) already exist in this process");
   struct sigaction sa {};
   sa.sa_sigaction = on_stop_signal;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
   sigemptyset(&sa.sa_mask);
   if (::sigaction(sig, &sa, nullptr) != 0) {
     const int e = errno;
-    g_control.store(nullptr, std::memory_order_seq_cst);
+    taken->store(nullptr, std::memory_order_seq_cst);
     return setup_error(Errc::kIo, "sigaction(" + std::to_string(sig) + "): " + std::strerror(e));
   }
   return {};
 }
 
 void uninstall_stop_handler(StopControl& control, const struct sigaction& old, std::int64_t wait_ns) noexcept {
-  StopControl* mine = &control;
-  if (!g_control.compare_exchange_strong(mine, nullptr, std::memory_order_seq_cst)) return;
+  bool found = false;
+  for (auto& slot : g_controls) {
+    StopControl* mine = &control;
+    found = found || slot.compare_exchange_strong(mine, nullptr, std::memory_order_seq_cst);
+  }
+  if (!found) return;
   // Ignoring a signal drops what is queued of it, so a stop request still
   // pending for a thread that blocks the signal cannot reach the old
   // disposition (for a real-time signal by default: the process dies).

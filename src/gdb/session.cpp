@@ -176,7 +176,7 @@ void Session::tick(std::int64_t now_ns) noexcept {
   --resends_left_;
   ++stats_.resends;
   sent_ns_ = now_ns;
-  send_raw(std::string_view(frame_.data(), frame_len_));
+  send_raw(std::string_view(frame_.data() + 1, frame_len_));
 }
 
 void Session::on_event(wire::RspEvent e, std::int64_t now_ns) noexcept {
@@ -192,7 +192,7 @@ void Session::on_event(wire::RspEvent e, std::int64_t now_ns) noexcept {
         ++stats_.resends;
         sent_ns_ = now_ns;
         awaiting_ack_ = true;
-        send_raw(std::string_view(frame_.data(), frame_len_));
+        send_raw(std::string_view(frame_.data() + 1, frame_len_));
       }
       return;
     case wire::RspEvent::kInterrupt:
@@ -209,10 +209,14 @@ void Session::on_event(wire::RspEvent e, std::int64_t now_ns) noexcept {
       const std::string_view p = decoder_.payload();
       std::memcpy(work_.data(), p.data(), p.size());
       const std::size_t n = wire::rsp_unescape(std::span<char>(work_.data(), p.size()));
-      send_raw("+");
+      // The '+' goes out with the reply, in one datagram: one loss fewer
+      // to wait for. A packet without a reply gets it alone.
+      ack_owed_ = true;
       heard_ = true;
       ++stats_.packets;
       serve(std::string_view(work_.data(), n), now_ns);
+      if (ack_owed_) send_raw("+");
+      ack_owed_ = false;
       return;
     }
   }
@@ -221,12 +225,19 @@ void Session::on_event(wire::RspEvent e, std::int64_t now_ns) noexcept {
 void Session::send_raw(std::string_view bytes) noexcept { out_.send(std::span<const char>(bytes.data(), bytes.size())); }
 
 void Session::send_reply(std::string_view payload, std::int64_t now_ns) noexcept {
-  frame_len_ = wire::rsp_encode(payload, std::span<char>(frame_));
-  if (frame_len_ == 0) frame_len_ = wire::rsp_encode("E01", std::span<char>(frame_));  // cannot happen: sized for it
+  // frame_[0] is room for the '+' owed to the packet this answers; a
+  // resend never carries it (gdb would take a stray '+' for the
+  // acknowledgement of its next packet).
+  const std::span<char> room(frame_.data() + 1, frame_.size() - 1);
+  frame_len_ = wire::rsp_encode(payload, room);
+  if (frame_len_ == 0) frame_len_ = wire::rsp_encode("E01", room);  // cannot happen: sized for it
   awaiting_ack_ = true;
   resends_left_ = cfg_.resends;
   sent_ns_ = now_ns;
-  send_raw(std::string_view(frame_.data(), frame_len_));
+  frame_[0] = '+';
+  const bool ack = ack_owed_;
+  ack_owed_ = false;
+  send_raw(std::string_view(frame_.data() + (ack ? 0 : 1), frame_len_ + (ack ? 1 : 0)));
 }
 
 bool Session::known_thread(pid_t tid) const noexcept {

@@ -221,6 +221,15 @@ TEST(GdbSession, SendsTheLastReplyAgainOnNakAndAfterTheTimeoutUntilAcknowledged)
   EXPECT_EQ(b.session.stats().naks, 1u);
 }
 
+TEST(GdbSession, AcknowledgesAPacketInTheSameSendAsItsReply) {
+  Bench b;
+  b.out.sends = 0;
+  EXPECT_EQ(b.ask("qC"), "+" + framed("QC3039"));
+  EXPECT_EQ(b.out.sends, 1);
+  EXPECT_EQ(b.ask("vCont;c"), "+");  // no reply: the '+' alone
+  EXPECT_EQ(b.out.sends, 2);
+}
+
 TEST(GdbSession, GivesUpResendingAfterItsBudget) {
   FakeTarget t;
   t.add_thread(1, "a");

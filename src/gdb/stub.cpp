@@ -78,6 +78,10 @@ SetupResult<std::unique_ptr<Stub>> Stub::setup(StubConfig cfg) {
     cfg.client.device.rx_block_size = page;
     if (cfg.client.device.rx_blocks == 0) cfg.client.device.rx_blocks = std::max<std::size_t>(2, kRxRingBytes / page);
   }
+  // Replies sent from the receive hook wait in the deferred queue until
+  // the poll ends: room for a burst of them.
+  cfg.client.device.pool_frames = std::max<std::size_t>(cfg.client.device.pool_frames, 128);
+  cfg.client.device.deferred_limit = std::max<std::size_t>(cfg.client.device.deferred_limit, 96);
   // The peer's MAC comes with its frames.
   cfg.client.resolve_remote_mac = false;
   if (cfg.client.name == "netpoll") cfg.client.name = "gdb stub";

@@ -110,9 +110,13 @@ class FakeTarget final : public Target {
 // Everything the session sent, as one string.
 class RecordingTransport final : public Transport {
  public:
-  void send(std::span<const char> bytes) noexcept override { sent.append(bytes.data(), bytes.size()); }
+  void send(std::span<const char> bytes) noexcept override {
+    sent.append(bytes.data(), bytes.size());
+    ++sends;
+  }
   std::string take() { return std::exchange(sent, {}); }
   std::string sent;
+  int sends = 0;  // calls: one per datagram's worth
 };
 
 // $payload#cc with the checksum summed here (the naive reference).

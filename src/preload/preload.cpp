@@ -56,6 +56,24 @@ void dump_after_report(void* arg, const siginfo_t* si, const ucontext_t* ctx) no
                                  std::memory_order_release);
 }
 
+// netpoll run --gdb (with or without --dump): gdb first, every thread
+// stopped; when the session ends (kill, detach, or nobody came in time)
+// the threads go on for the moment the core writer needs to stop them
+// again, and the core follows.
+struct GdbHook {
+  np::gdb::Stub* stub = nullptr;
+  DumpHook* dump = nullptr;  // --dump too
+};
+GdbHook g_gdb_hook;  // written once, before the handler is installed
+
+void gdb_after_report(void* arg, const siginfo_t* si, const ucontext_t* ctx) noexcept {
+  const auto* hook = static_cast<const GdbHook*>(arg);
+  np::gdb::Stub::on_crash(hook->stub, si, ctx);
+  if (hook->dump == nullptr) return;
+  hook->stub->target().release();
+  dump_after_report(hook->dump, si, ctx);
+}
+
 void complain(const std::string& what) { std::fprintf(stderr, "netpoll run: crash path not installed: %s\n", what.c_str()); }
 
 __attribute__((constructor)) void netpoll_run_init() {
@@ -153,11 +171,14 @@ __attribute__((constructor)) void netpoll_run_init() {
     sc.break_in = false;  // the crash only: the program's own SIGTRAP stays its own
     if (const char* w = std::getenv(kRunEnvGdbWait))
       sc.wait = std::chrono::milliseconds(static_cast<std::int64_t>(std::strtod(w, nullptr) * 1000));
-    crash.after_report_deadline = sc.wait + std::chrono::seconds(10);
+    const auto dump_deadline = crash.after_report != nullptr ? crash.after_report_deadline : std::chrono::milliseconds(0);
+    crash.after_report_deadline = sc.wait + std::chrono::seconds(10) + dump_deadline;
     auto stub = np::gdb::Stub::setup(std::move(sc));
     if (!stub) return complain("--gdb: " + stub.error().message);
-    crash.after_report = &np::gdb::Stub::on_crash;
-    crash.after_report_arg = stub->release();  // lives until the process ends
+    g_gdb_hook.stub = stub->release();  // lives until the process ends
+    if (crash.after_report != nullptr) g_gdb_hook.dump = &g_dump_hook;  // --dump: the core after gdb
+    crash.after_report = &gdb_after_report;
+    crash.after_report_arg = &g_gdb_hook;
     if (const char* a = std::getenv(kRunEnvGdbAttach)) crash.report_trailer = a;
   }
   crash.drain_fds = {1, 2};

@@ -43,6 +43,7 @@ pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
 volatile bool g_never = false;
 volatile std::uintptr_t g_bad_address = 0x18;
+std::unique_ptr<np::gdb::Stub> g_stub;
 
 [[gnu::noinline]] void waits_in_alpha_read() {
   g_ready.fetch_add(1);
@@ -133,8 +134,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "gdb stub: %s\n", stub.error().message.c_str());
       return 2;
     }
-    // Kept until the process ends: gdb hears the exit status from it.
-    [[maybe_unused]] np::gdb::Stub* kept = stub->release();
+    // Kept until the process ends: gdb hears the exit status from it (its
+    // on_exit handler runs before the global is destroyed).
+    g_stub = std::move(*stub);
     start_threads();
     std::printf("ready\n");
     std::fflush(stdout);

@@ -22,9 +22,11 @@
 //    filled, the thread counts as without registers and the slot is not
 //    used again while it says kFilling.
 //
-// The handler is installed once per process (make) and reaches the
-// writer's control block through a global pointer; a count of handlers
-// inside lets the owner unmap the block only when none is using it.
+// The handler is installed once per writer (make) and reaches the
+// writer's control block through a global table, by the signal it came
+// on: two writers (the core writer and the gdb stub) may exist at once,
+// each on a signal of its own. A count of handlers inside lets an owner
+// unmap its block only when none is using it.
 //
 // Resuming with changed registers (the gdb stub, gdb/stub.h): when the
 // writer sets StopControl::resume_with_capture, a held thread that is let
@@ -139,8 +141,8 @@ void restore_to_frame(const ThreadCapture& cap, ucontext_t& uc) noexcept;
 std::size_t capture_self(ThreadCapture& cap, std::size_t fp_capacity, std::uint64_t xcr0, std::size_t xsave_size,
                          std::span<std::byte> stack_copy) noexcept;
 
-// Installs the handler for `signal` (refuses one that is already
-// handled) and makes `control` the one the handler serves.
+// Installs the handler for control.signal (refuses one that is already
+// handled) and makes `control` the one the handler serves on it.
 // Context: setup.
 SetupResult<void> install_stop_handler(StopControl& control, struct sigaction& old);
 // Serves nobody any more, restores `old` (dropping queued stop signals

@@ -28,8 +28,8 @@
 //              (qXfer:libraries-svr4) from the dynamic linker's r_debug and
 //              its link_map list, read through the same safe reads.
 //
-// One per process (the stop signal's handler is process-wide; the core
-// writer cannot be set up beside it). Context: as marked.
+// One per process (its stop signal's handler is process-wide); a core
+// writer may exist beside it, on its own signal. Context: as marked.
 #pragma once
 
 #include <signal.h>
@@ -52,9 +52,10 @@ namespace np::gdb {
 struct ProcessTargetConfig {
   std::size_t max_threads = 256;  // threads shown; more are left out (counted)
   std::size_t max_breakpoints = 64;
-  // The real-time signal that stops the other threads (as the core
-  // writer's; the program must not use it).
-  int stop_signal = SIGRTMIN + 7;
+  // The real-time signal that stops the other threads: the program must
+  // not use it. Not the core writer's (SIGRTMIN + 7): both may exist in a
+  // process (netpoll run --gdb --dump).
+  int stop_signal = SIGRTMIN + 8;
   std::chrono::milliseconds thread_wait{200};  // for the threads to answer it
 };
 

@@ -3,7 +3,7 @@
 // answered through a Transport) and a stopped Target (target.h).
 //
 // Acknowledgements stay on (gdb over UDP relies on them): every whole
-// packet is answered '+', a damaged one '-'; a reply not acknowledged is
+// packet is answered '+' (in the same send as its reply), a damaged one '-'; a reply not acknowledged is
 // sent again after `resend_after`, and at once on '-', up to `resends`
 // times. A packet gdb sends again (its '+' got lost) is simply served
 // again: every request the stub serves twice has the same effect as once.
@@ -139,6 +139,7 @@ class Session : public InGuardedMemory<Session> {
   bool waiting_for_stop_ = false;  // gdb resumed us and waits for a stop reply
   bool swbreak_ = false;           // gdb said swbreak+
   bool heard_ = false;
+  bool ack_owed_ = false;  // the packet being served has not had its '+' yet
   pid_t g_thread_ = 0;  // Hg: registers and memory (0: the stopped one)
   pid_t c_thread_ = 0;  // Hc: the thread s and c apply to
   // The last reply as sent (framed), until gdb acknowledges it.
@@ -150,7 +151,7 @@ class Session : public InGuardedMemory<Session> {
   std::array<char, kPacketSize + 32> in_{};
   std::array<char, kPacketSize + 32> work_{};
   std::array<char, kReplySize> reply_{};
-  std::array<char, 2 * kReplySize + 8> frame_{};
+  std::array<char, 2 * kReplySize + 9> frame_{};  // [0]: an owed '+'
   std::array<char, 48 * 1024> xml_{};
 };
 

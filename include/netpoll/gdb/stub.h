@@ -35,8 +35,9 @@
 //               the process (SIGKILL); detach, or `wait` without gdb,
 //               takes the breakpoints out and lets the program go on. When
 //               the program exits while gdb waits for it to stop, gdb hears
-//               the exit status (an on_exit(3) handler; the stub must then
-//               still exist: one kept until the process ends).
+//               the exit status (an on_exit(3) handler, registered by
+//               setup(): the stub must still exist then, as a global set
+//               after setup() is, whose destructor runs after the handler).
 //
 // Limits, said plainly: while the program runs nobody polls, so gdb's
 // Ctrl-C is not heard; the int3s of breakpoints are out of memory while
@@ -46,8 +47,7 @@
 // and end the process; a signal gdb asks to pass on (C, S) is not
 // delivered; while one thread serves, a second thread's trap waits its
 // turn (it is shown to gdb stopped inside the handler) and is reported
-// after. One stub per process; it cannot share the process with a
-// core writer (both own the stop signal).
+// after. One stub per process (a core writer may exist beside it).
 //
 // Context: as marked.
 #pragma once
