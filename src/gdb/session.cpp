@@ -125,6 +125,7 @@ void Session::reset() noexcept {
   state_ = SessionState::kServing;
   resume_ = {};
   waiting_for_stop_ = false;
+  interrupt_ = false;
   swbreak_ = false;
   heard_ = false;
   g_thread_ = 0;
@@ -135,6 +136,7 @@ void Session::reset() noexcept {
 
 void Session::on_stop(std::int64_t now_ns) noexcept {
   state_ = SessionState::kServing;
+  interrupt_ = false;
   resume_ = {};
   g_thread_ = 0;
   c_thread_ = 0;
@@ -197,8 +199,14 @@ void Session::on_event(wire::RspEvent e, std::int64_t now_ns) noexcept {
       return;
     case wire::RspEvent::kInterrupt:
       ++stats_.interrupts;
-      // Already stopped; a gdb that thinks it runs gets the stop at once.
-      if (state_ == SessionState::kServing && waiting_for_stop_) on_stop(now_ns);
+      // While the target runs: whoever polls then stops it (interrupt_
+      // asked()). Already stopped: a gdb that thinks it runs gets the stop
+      // at once.
+      if (state_ == SessionState::kResumed) {
+        interrupt_ = true;
+      } else if (waiting_for_stop_) {
+        on_stop(now_ns);
+      }
       return;
     case wire::RspEvent::kBadChecksum:
     case wire::RspEvent::kOverflow:

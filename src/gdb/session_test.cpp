@@ -168,6 +168,20 @@ TEST(GdbSession, VContResumesWithoutAReplyAndTheNextStopAnswersIt) {
   EXPECT_EQ(b.ask("vCont;x"), "+" + framed("E01"));
 }
 
+TEST(GdbSession, AnInterruptWhileTheTargetRunsAsksForAStopThatAnswersIt) {
+  Bench b;
+  EXPECT_EQ(b.ask("vCont;c"), "+");
+  EXPECT_FALSE(b.session.interrupt_asked());
+  b.feed_raw("\x03");
+  EXPECT_EQ(b.out.take(), "");  // nothing until the target stopped
+  EXPECT_TRUE(b.session.interrupt_asked());
+  b.target.stop = StopEvent{SIGINT, 0x3039, false};
+  b.session.on_stop(0);
+  EXPECT_EQ(b.out.take(), framed("T02thread:3039;"));
+  EXPECT_FALSE(b.session.interrupt_asked());
+  EXPECT_EQ(b.session.stats().interrupts, 1u);
+}
+
 TEST(GdbSession, TellsABreakpointStopWhenGdbOffersSwbreak) {
   Bench b;
   b.ask(kQSupported);

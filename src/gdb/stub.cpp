@@ -60,6 +60,10 @@ class Stub::Link final : public Transport, public InGuardedMemory<Stub::Link> {
 Stub::Stub(StubConfig cfg) : cfg_(std::move(cfg)) {}
 
 Stub::~Stub() {
+  if (watcher_started_) {
+    stop_watching_.store(true);
+    pthread_join(watcher_, nullptr);
+  }
   Stub* me = this;
   g_stub.compare_exchange_strong(me, nullptr);
   if (trap_installed_) ::sigaction(SIGTRAP, &old_trap_, nullptr);
@@ -133,8 +137,62 @@ SetupResult<std::unique_ptr<Stub>> Stub::setup(StubConfig cfg) {
     s->trap_installed_ = true;
     // gdb waiting for a stop hears how the program ended.
     ::on_exit([](int status, void*) { if (Stub* st = g_stub.load()) st->on_program_exit(status); }, nullptr);
+    if (s->cfg_.watch) {
+      if (const int e = pthread_create(&s->watcher_, nullptr, &Stub::watch_main, self); e != 0)
+        return setup_error(Errc::kIo, std::string("the gdb stub's watching thread: ") + std::strerror(e));
+      s->watcher_started_ = true;
+    }
   }
   return s;
+}
+
+bool Stub::take_turn(pid_t me, std::int64_t wait_ns) noexcept {
+  const std::int64_t until = monotonic_ns() + wait_ns;
+  for (int round = 0; round < 1 << 22; ++round) {
+    pid_t none = 0;
+    if (serving_.compare_exchange_strong(none, me)) return true;
+    if (monotonic_ns() >= until) return false;
+    nap(std::chrono::microseconds(200));
+  }
+  return false;
+}
+
+void* Stub::watch_main(void* self) noexcept {
+  pthread_setname_np(pthread_self(), "np-gdb-watch");
+  static_cast<Stub*>(self)->watch();
+  return nullptr;
+}
+
+// While the program runs and gdb waits for it to stop, takes in what gdb
+// sends (its interrupt; a packet it sends again because our '+' was lost
+// gets its '+'). An interrupt stops the program by a SIGTRAP to its main
+// thread, which then serves. Otherwise it stays out of the way: it naps
+// without touching the device, whose frames wait for the next stop.
+void Stub::watch() noexcept {
+  const pid_t me = raw_gettid();
+  while (!stop_watching_.load()) {
+    bool ask = false;
+    bool active = false;
+    if (take_turn(me, 0)) {
+      active = link_->has_peer && session_->state() == SessionState::kResumed && !interrupting_.load();
+      if (active) {
+        now_ns_ = monotonic_ns();
+        np_->poll(kPollBudget);
+        session_->tick(now_ns_);
+        ask = session_->interrupt_asked();
+      }
+      serving_.store(0);
+    }
+    if (ask && !interrupting_.exchange(true)) {
+      ::syscall(SYS_tgkill, ::getpid(), ::getpid(), SIGTRAP);
+      continue;
+    }
+    if (active) {
+      wait_for_frames(monotonic_ns() + 50'000'000);
+    } else {
+      nap(std::chrono::milliseconds(20));
+    }
+  }
 }
 
 std::string Stub::address() const {
@@ -226,8 +284,8 @@ void Stub::on_crash(void* arg, const siginfo_t* si, const ucontext_t* ctx) noexc
 }
 
 StubEnd Stub::serve_crash(const siginfo_t* si, const ucontext_t* ctx) noexcept {
-  pid_t none = 0;
-  if (!serving_.compare_exchange_strong(none, raw_gettid())) return last_end_ = StubEnd::kError;
+  // The watcher may be polling this moment: it lets go at once.
+  if (!take_turn(raw_gettid(), 200'000'000)) return last_end_ = StubEnd::kError;
   crash_ = true;
   const std::int64_t deadline = monotonic_ns() + std::chrono::nanoseconds(cfg_.wait).count();
   stats_.stops.add();
@@ -262,10 +320,11 @@ StubEnd Stub::serve_crash(const siginfo_t* si, const ucontext_t* ctx) noexcept {
 }
 
 void Stub::on_program_exit(int status) noexcept {
-  pid_t none = 0;
-  if (!link_->has_peer || session_->state() != SessionState::kResumed ||
-      !serving_.compare_exchange_strong(none, raw_gettid()))
+  if (!take_turn(raw_gettid(), 200'000'000)) return;
+  if (!link_->has_peer || session_->state() != SessionState::kResumed) {
+    serving_.store(0);
     return;
+  }
   now_ns_ = monotonic_ns();
   session_->on_exited(status, now_ns_);
   const std::int64_t until = now_ns_ + std::chrono::nanoseconds(cfg_.linger).count();
@@ -290,13 +349,9 @@ void Stub::on_trap(const siginfo_t& si, ucontext_t& ctx) noexcept {
   const std::int64_t wait_ns = std::chrono::nanoseconds(cfg_.wait).count();
   // Another thread serves gdb (it stops this one too, inside this
   // handler): wait our turn, then report this trap.
-  pid_t none = 0;
-  const std::int64_t give_up = monotonic_ns() + wait_ns + kHoldMarginNs;
-  for (int round = 0; round < 1 << 20 && !serving_.compare_exchange_strong(none, me); ++round) {
-    none = 0;
-    if (monotonic_ns() >= give_up) return;
-    nap(std::chrono::milliseconds(1));
-  }
+  if (!take_turn(me, wait_ns + kHoldMarginNs)) return;
+  // gdb's interrupt, as the watcher delivered it: a stop by SIGINT.
+  const bool interrupt = si.si_code == SI_TKILL && si.si_pid == ::getpid() && interrupting_.exchange(false);
   greg_t& rip = ctx.uc_mcontext.gregs[REG_RIP];
   const auto pc = static_cast<std::uint64_t>(rip);
   // An int3 of ours leaves the pc one past it (si_code SI_KERNEL).
@@ -306,10 +361,10 @@ void Stub::on_trap(const siginfo_t& si, ucontext_t& ctx) noexcept {
   target_->disarm_breakpoints();
   const std::int64_t deadline = monotonic_ns() + wait_ns;
   stats_.stops.add();
-  static_cast<void>(target_->stop(SIGTRAP, ctx, deadline + kHoldMarginNs));
+  static_cast<void>(target_->stop(interrupt ? SIGINT : SIGTRAP, ctx, deadline + kHoldMarginNs));
   if (at_breakpoint) target_->stopped_at_breakpoint(pc - 1);
   stepping_ = 0;
-  const StubEnd end = serve(SIGTRAP, false, deadline);
+  const StubEnd end = serve(interrupt ? SIGINT : SIGTRAP, false, deadline);
   last_end_ = end;
   switch (end) {
     case StubEnd::kResumed:

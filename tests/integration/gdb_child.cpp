@@ -13,7 +13,11 @@
 //                       PORT (the peer learned), prints "ready", breaks in
 //                       (every thread stops until gdb continues), then adds
 //                       squares in add_square() four times, prints "total 14"
-//                       and exits with status 3.
+//                       and exits with status 3;
+//   spin DEV IP PORT    as breakin, then prints "running" and spins in
+//                       spin_until_told() until gdb sets gdb_child_told
+//                       (after interrupting it), prints "told" and exits
+//                       with status 4.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -34,6 +38,7 @@
 // What gdb prints: names kept global (and used) on purpose.
 int gdb_child_global = 515151;
 char* gdb_child_heap_string = nullptr;
+volatile int gdb_child_told = 0;
 
 namespace {
 
@@ -105,6 +110,11 @@ void start_threads() {
   return local_counter + static_cast<int>(local_twice);
 }
 
+[[gnu::noinline]] void spin_until_told() {
+  while (gdb_child_told == 0) {
+  }
+}
+
 [[gnu::noinline]] int add_square(int i) {
   volatile int square = i * i;
   return square;
@@ -120,7 +130,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     return caller_with_locals(21);
   }
-  if (mode == "breakin" && argc == 5) {
+  if ((mode == "breakin" || mode == "spin") && argc == 5) {
     np::gdb::StubConfig cfg;
     cfg.client.target.device = argv[2];
     const auto ip = np::Ipv4Addr::parse(argv[3]);
@@ -141,12 +151,20 @@ int main(int argc, char** argv) {
     std::printf("ready\n");
     std::fflush(stdout);
     np::gdb::Stub::break_in();
+    if (mode == "spin") {
+      std::printf("running\n");  // gdb let it go: it now waits for the program to stop
+      std::fflush(stdout);
+      spin_until_told();
+      std::printf("told\n");
+      std::fflush(stdout);
+      return 4;
+    }
     int total = 0;
     for (int i = 0; i < 4; ++i) total += add_square(i);
     std::printf("total %d\n", total);
     std::fflush(stdout);
     return 3;
   }
-  std::fprintf(stderr, "usage: gdb_child crash | gdb_child breakin DEVICE IP PORT\n");
+  std::fprintf(stderr, "usage: gdb_child crash | gdb_child breakin|spin DEVICE IP PORT\n");
   return 2;
 }

@@ -283,5 +283,32 @@ TEST(GdbStubOverVeth, NoGdbInTimeAndTheCoreGoesToDumpdBeforeTheProgramDies) {
     EXPECT_NE(json.find(says), std::string::npos) << says << " in " << json;
 }
 
+TEST(GdbStubOverVeth, GdbsInterruptStopsTheRunningProgramWhichGoesOnWhenToldTo) {
+  VethBed bed;
+  TempDir dir;
+  Background child(bed.a.exec() + kChild + " spin " + bed.a_if + " 10.77.0.1 6443", dir, "child");
+  ASSERT_TRUE(child.wait_for("ready", 20s)) << child.err();
+  // gdb's own pid (ip netns exec execs it), for its Ctrl-C.
+  const fs::path pidfile = dir.path() / "gdb.pid";
+  Background gdb("echo $$ > " + pidfile.string() + "; exec " + bed.b.exec() +
+                     "gdb -batch -nx -ex 'set pagination off' -ex 'target remote udp:10.77.0.1:6443' -ex continue "
+                     "-ex 'bt 1' -ex 'set var gdb_child_told = 1' -ex continue " + kChild,
+                 dir, "gdb");
+  // The program says when gdb has let it go; gdb then waits for a stop.
+  ASSERT_TRUE(child.wait_for("running", 30s)) << gdb.out() << gdb.err();
+  const pid_t gdb_pid = std::stoi(read_file(pidfile));
+  ASSERT_EQ(::kill(gdb_pid, SIGINT), 0);
+  const int gdb_status = gdb.wait(60s);
+  EXPECT_TRUE(WIFEXITED(gdb_status) && WEXITSTATUS(gdb_status) == 0) << gdb_status;
+  const std::string g = gdb.out() + gdb.err();
+  EXPECT_NE(g.find("Thread 1 \"gdb_child\" received signal SIGINT, Interrupt."), std::string::npos) << g;
+  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\n#0  (0x[0-9a-f]+ in )?spin_until_told \(\) at [^\n]*gdb_child\.cpp:\d+)"))) << g;
+  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\[Inferior 1 \(Remote target\) exited with code 04\])"))) << g;
+  const int status = child.wait(30s);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 4);
+  EXPECT_EQ(child.out(), "ready\nrunning\ntold\n");
+}
+
 }  // namespace
 }  // namespace np::tools

@@ -20,6 +20,8 @@
 //                gdb asks to pass with C/S is not delivered)
 //   Z0 z0        software breakpoints; other kinds: the empty reply
 //   k vKill      kill: the session ends killed; D: detached
+//   0x03         while the target runs: interrupt_asked() (the stub stops
+//                it, the stop reply says SIGINT)
 //   qAttached    1 (gdb detaches, not kills, when it quits)
 // Anything else gets the empty reply ("not supported"), as the protocol
 // asks. Thread ids are plain hex (no multiprocess extension). A resume
@@ -67,7 +69,7 @@ struct SessionStats {
   std::uint64_t acks = 0;
   std::uint64_t naks = 0;         // '-' from gdb
   std::uint64_t resends = 0;      // replies sent again (on '-' or a timeout)
-  std::uint64_t interrupts = 0;   // 0x03 (the target is already stopped)
+  std::uint64_t interrupts = 0;   // 0x03
   std::uint64_t bad_packets = 0;  // checksum wrong or too long: answered '-'
 };
 
@@ -106,6 +108,9 @@ class Session : public InGuardedMemory<Session> {
   bool settled() const noexcept { return !awaiting_ack_; }
   // gdb has said something valid since the last reset().
   bool heard() const noexcept { return heard_; }
+  // gdb sent an interrupt (its Ctrl-C, 0x03) while the target ran: the
+  // caller should stop it (the stop reply then goes out from on_stop()).
+  bool interrupt_asked() const noexcept { return interrupt_; }
   const SessionStats& stats() const noexcept { return stats_; }
   const wire::RspStats& framing() const noexcept { return decoder_.stats(); }
 
@@ -139,7 +144,8 @@ class Session : public InGuardedMemory<Session> {
   bool waiting_for_stop_ = false;  // gdb resumed us and waits for a stop reply
   bool swbreak_ = false;           // gdb said swbreak+
   bool heard_ = false;
-  bool ack_owed_ = false;  // the packet being served has not had its '+' yet
+  bool ack_owed_ = false;
+  bool interrupt_ = false;  // 0x03 while resumed, not yet acted on  // the packet being served has not had its '+' yet
   pid_t g_thread_ = 0;  // Hg: registers and memory (0: the stopped one)
   pid_t c_thread_ = 0;  // Hc: the thread s and c apply to
   // The last reply as sent (framed), until gdb acknowledges it.

@@ -39,8 +39,10 @@
 //               setup(): the stub must still exist then, as a global set
 //               after setup() is, whose destructor runs after the handler).
 //
-// Limits, said plainly: while the program runs nobody polls, so gdb's
-// Ctrl-C is not heard; the int3s of breakpoints are out of memory while
+// Limits, said plainly: without the watching thread (StubConfig::watch)
+// nobody polls while the program runs, so gdb's Ctrl-C is not heard; a
+// gdb that connects while the program runs is not heard until the program
+// breaks in or traps; the int3s of breakpoints are out of memory while
 // the process is stopped (process_target.h), but a breakpoint gdb put into
 // code the SIGTRAP handler runs before it takes them out, or after it puts
 // them back (the first and last few calls), would trap inside the handler
@@ -52,6 +54,7 @@
 // Context: as marked.
 #pragma once
 
+#include <pthread.h>
 #include <signal.h>
 #include <ucontext.h>
 
@@ -86,6 +89,10 @@ struct StubConfig {
   SessionConfig session;
   // Install the SIGTRAP handler for break-in and breakpoints.
   bool break_in = true;
+  // With break_in: a thread of the stub's ("np-gdb-watch") polls the
+  // device while the program runs and gdb waits for it to stop, so that
+  // gdb's interrupt (Ctrl-C) is heard (the stop then says SIGINT).
+  bool watch = true;
 };
 
 struct StubStats {
@@ -144,6 +151,11 @@ class Stub : public InGuardedMemory<Stub> {
   explicit Stub(StubConfig cfg);
   StubEnd serve(int signal, bool crash, std::int64_t deadline_ns) noexcept;
   void on_datagram(const core::RxInfo& info, std::span<const std::byte> payload) noexcept;
+  static void* watch_main(void* self) noexcept;
+  void watch() noexcept;
+  // Takes the right to use the session and the device (serving_), waiting
+  // up to `wait_ns` for whoever has it. Context: any.
+  bool take_turn(pid_t me, std::int64_t wait_ns) noexcept;
   void wait_for_frames(std::int64_t until_ns) noexcept;
   void say(std::string_view text) const noexcept;
 
@@ -156,7 +168,13 @@ class Stub : public InGuardedMemory<Stub> {
   int port_holder_ = -1;  // the host stack's socket on our port (see above)
   struct sigaction old_trap_ {};
   bool trap_installed_ = false;
-  std::atomic<pid_t> serving_{0};  // the thread serving gdb now
+  // The thread that uses the session and the device now (serving gdb, or
+  // the watcher polling while the program runs): one at a time.
+  std::atomic<pid_t> serving_{0};
+  pthread_t watcher_{};
+  bool watcher_started_ = false;
+  std::atomic<bool> stop_watching_{false};
+  std::atomic<bool> interrupting_{false};  // the watcher sent SIGTRAP for gdb's interrupt
   pid_t stepping_ = 0;             // the thread gdb asked to step
   std::int64_t now_ns_ = 0;        // the serving loop's clock, for the receive hook
   bool crash_ = false;
