@@ -256,6 +256,7 @@ StubEnd Stub::serve(int signal, bool crash, std::int64_t deadline_ns) noexcept {
   now_ns_ = monotonic_ns();
   s.on_stop(now_ns_);
   std::int64_t linger_until = 0;
+  bool continued = false;
   // Bounded by the deadline; the count guards against a clock that stops.
   for (std::int64_t round = 0; round < (std::int64_t{1} << 26); ++round) {
     now_ns_ = monotonic_ns();
@@ -265,10 +266,15 @@ StubEnd Stub::serve(int signal, bool crash, std::int64_t deadline_ns) noexcept {
     if (st == SessionState::kResumed && !crash) return StubEnd::kResumed;
     if (st != SessionState::kServing) {
       // A crashed program cannot go on: gdb hears that it ended.
-      if (st == SessionState::kResumed) s.on_exit(signal, now_ns_);
+      if (st == SessionState::kResumed) {
+        s.on_exit(signal, now_ns_);
+        continued = true;
+      }
       if (linger_until == 0) linger_until = std::min(deadline_ns, now_ns_ + std::chrono::nanoseconds(cfg_.linger).count());
       if (s.settled() || now_ns_ >= linger_until)
-        return s.state() == SessionState::kDetached ? StubEnd::kDetached : StubEnd::kKilled;
+        return s.state() == SessionState::kDetached ? StubEnd::kDetached
+               : continued                          ? StubEnd::kContinued
+                                                    : StubEnd::kKilled;
     }
     if (now_ns_ >= deadline_ns) {
       stats_.timeouts.add();
@@ -309,7 +315,10 @@ StubEnd Stub::serve_crash(const siginfo_t* si, const ucontext_t* ctx) noexcept {
   const SessionStats& ss = session_->stats();
   FixedText<256> done;
   done.append("netpoll gdb: session ended (");
-  done.append(end == StubEnd::kKilled ? "killed" : end == StubEnd::kDetached ? "detached" : "no gdb in time");
+  done.append(end == StubEnd::kKilled      ? "killed"
+              : end == StubEnd::kDetached  ? "detached"
+              : end == StubEnd::kContinued ? "continued: the program dies of its signal"
+                                           : "no gdb in time");
   done.append("): packets ").append_uint(ss.packets).append(", resends ").append_uint(ss.resends);
   done.append(", strangers ").append_uint(stats_.strangers.value()).append(", garbage ").append_uint(stats_.garbage.value());
   done.append(", bad packets ").append_uint(ss.bad_packets).append('\n');
@@ -375,6 +384,7 @@ void Stub::on_trap(const siginfo_t& si, ucontext_t& ctx) noexcept {
       ::syscall(SYS_kill, ::getpid(), SIGKILL);
       break;
     case StubEnd::kDetached:
+    case StubEnd::kContinued:  // not in break-in mode
     case StubEnd::kTimeout:
     case StubEnd::kError:
       // The program goes on without a debugger.

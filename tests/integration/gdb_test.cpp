@@ -124,6 +124,9 @@ void expect_crash_session(const std::string& g) {
   // Every thread, with its name.
   for (const char* name : {"\"gdb_child\"", "\"alpha-reader\"", "\"beta-sleeper\"", "\"gamma-waiter\""})
     EXPECT_EQ(count_matches(g, std::string(R"(\n[* ] +\d+ +Thread \d+ )") + name), 1u) << name << "\n" << g;
+  // A frame inside libc resolves (the reader thread waits in read(2)).
+  EXPECT_TRUE(std::regex_search(g, std::regex(R"("alpha-reader" +0x[0-9a-f]+ in [_A-Za-z]*read \([^\n]*\) at [^\n]*read\.c:\d+)")))
+      << g;
   EXPECT_NE(g.find("$1 = 515151"), std::string::npos) << g;
   EXPECT_TRUE(std::regex_search(g, std::regex(R"(0x[0-9a-f]+:\s+"netpoll gdb child heap string")"))) << g;
   EXPECT_TRUE(std::regex_search(g, std::regex(R"(0x[0-9a-f]+ +0x[0-9a-f]+ +Yes[^\n]*/libc\.so\.6)"))) << g;
@@ -308,6 +311,20 @@ TEST(GdbStubOverVeth, GdbsInterruptStopsTheRunningProgramWhichGoesOnWhenToldTo) 
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 4);
   EXPECT_EQ(child.out(), "ready\nrunning\ntold\n");
+}
+
+TEST(GdbStubOverVeth, ContinuingACrashedProgramLetsItDieOfItsSignal) {
+  VethBed bed;
+  TempDir dir;
+  Background run(run_crash_command(bed, 60), dir, "run");
+  ASSERT_TRUE(run.wait_for("waiting 60 s for gdb at udp:10.77.0.1:6443", 20s)) << run.err();
+  const std::string g = gdb_remote(bed.b, kChild, "10.77.0.1:6443", {"continue"});
+  EXPECT_NE(g.find("Program terminated with signal SIGSEGV, Segmentation fault."), std::string::npos) << g;
+  const int status = run.wait(30s);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGSEGV);
+  EXPECT_NE(run.err().find("netpoll gdb: session ended (continued: the program dies of its signal)"), std::string::npos)
+      << run.err();
 }
 
 }  // namespace

@@ -105,7 +105,9 @@ struct StubStats {
 };
 
 // How a stop ended.
-enum class StubEnd : std::uint8_t { kResumed, kKilled, kDetached, kTimeout, kError };
+// kContinued: gdb continued or stepped a crashed program (it was told
+// the program ended with its signal).
+enum class StubEnd : std::uint8_t { kResumed, kKilled, kDetached, kContinued, kTimeout, kError };
 
 class Stub : public InGuardedMemory<Stub> {
  public:
