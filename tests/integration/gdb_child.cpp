@@ -14,7 +14,9 @@
 //                       (every thread stops until gdb continues), then adds
 //                       squares in add_square() four times, prints "total 14"
 //                       and exits with status 3;
-//   spin DEV IP PORT    as breakin, then prints "running" and spins in
+//   spin DEV IP PORT    as breakin, then starts a thread that spins in
+//                       spins_in_epsilon() ("epsilon-spinner"), prints
+//                       "running" and spins in
 //                       spin_until_told() until gdb sets gdb_child_told
 //                       (after interrupting it), prints "told" and exits
 //                       with status 4.
@@ -110,6 +112,14 @@ void start_threads() {
   return local_counter + static_cast<int>(local_twice);
 }
 
+volatile unsigned long gdb_child_spins = 0;
+
+// A thread that never blocks (spin mode): gdb steps it while the others,
+// the one that serves gdb among them, stay stopped.
+[[gnu::noinline]] void spins_in_epsilon() {
+  for (;;) gdb_child_spins = gdb_child_spins + 1;
+}
+
 [[gnu::noinline]] void spin_until_told() {
   while (gdb_child_told == 0) {
   }
@@ -152,6 +162,11 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     np::gdb::Stub::break_in();
     if (mode == "spin") {
+      pthread_t t;
+      if (pthread_create(&t, nullptr, [](void*) -> void* { spins_in_epsilon(); return nullptr; }, nullptr) != 0)
+        return 2;
+      pthread_setname_np(t, "epsilon-spinner");
+      pthread_detach(t);
       std::printf("running\n");  // gdb let it go: it now waits for the program to stop
       std::fflush(stdout);
       spin_until_told();

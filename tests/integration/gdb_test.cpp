@@ -295,7 +295,8 @@ TEST(GdbStubOverVeth, GdbsInterruptStopsTheRunningProgramWhichGoesOnWhenToldTo) 
   const fs::path pidfile = dir.path() / "gdb.pid";
   Background gdb("echo $$ > " + pidfile.string() + "; exec " + bed.b.exec() +
                      "gdb -batch -nx -ex 'set pagination off' -ex 'target remote udp:10.77.0.1:6443' -ex continue "
-                     "-ex 'bt 1' -ex 'set var gdb_child_told = 1' -ex continue " + kChild,
+                     "-ex 'bt 1' -ex 'thread 6' -ex stepi -ex stepi -ex 'print $pc' -ex 'info threads' -ex 'thread 1' "
+                     "-ex 'set var gdb_child_told = 1' -ex continue " + kChild,
                  dir, "gdb");
   // The program says when gdb has let it go; gdb then waits for a stop.
   ASSERT_TRUE(child.wait_for("running", 30s)) << gdb.out() << gdb.err();
@@ -306,6 +307,13 @@ TEST(GdbStubOverVeth, GdbsInterruptStopsTheRunningProgramWhichGoesOnWhenToldTo) 
   const std::string g = gdb.out() + gdb.err();
   EXPECT_NE(g.find("Thread 1 \"gdb_child\" received signal SIGINT, Interrupt."), std::string::npos) << g;
   EXPECT_TRUE(std::regex_search(g, std::regex(R"(\n#0  (0x[0-9a-f]+ in )?spin_until_told \(\) at [^\n]*gdb_child\.cpp:\d+)"))) << g;
+  // A thread held while another serves is stepped on its own: thread 6
+  // (created sixth: main, the stub's watcher, alpha, beta, gamma, epsilon)
+  // is still the current one, two instructions on, in its function.
+  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\[Switching to thread 6 \(Thread \d+\)\]\n#0  0x[0-9a-f]+ in spins_in_epsilon \(\))")))
+      << g;
+  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\$1 = \(void \(\*\)\(void\)\) 0x[0-9a-f]+ <spins_in_epsilon\(\)\+\d+>)"))) << g;
+  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\n\* 6 +Thread \d+ "epsilon-spinner" +0x[0-9a-f]+ in spins_in_epsilon \(\))"))) << g;
   EXPECT_TRUE(std::regex_search(g, std::regex(R"(\[Inferior 1 \(Remote target\) exited with code 04\])"))) << g;
   const int status = child.wait(30s);
   ASSERT_TRUE(WIFEXITED(status)) << status;
