@@ -31,7 +31,10 @@
 //               from the trapped thread. continue and step resume every
 //               thread; a breakpoint or a finished step later arrives as
 //               SIGTRAP in whichever thread meets it, whose handler then
-//               stops the others and answers the waiting gdb. kill ends
+//               stops the others and answers the waiting gdb; gdb's
+//               interrupt (Ctrl-C) meanwhile is heard by a thread of the
+//               stub's (StubConfig::watch), which stops the program from
+//               its main thread (the stop says SIGINT). kill ends
 //               the process (SIGKILL); detach, or `wait` without gdb,
 //               takes the breakpoints out and lets the program go on. When
 //               the program exits while gdb waits for it to stop, gdb hears
