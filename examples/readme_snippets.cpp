@@ -6,6 +6,7 @@
 #include "netpoll/console/crash.h"
 #include "netpoll/console/logger.h"
 #include "netpoll/core/netpoll.h"
+#include "netpoll/gdb/stub.h"
 #include "netpoll/netdump/dumper.h"
 
 namespace {
@@ -61,9 +62,30 @@ int logging_with_the_crash_path() {
   return with_dump ? 0 : 1;
 }
 
+int debugging_with_gdb(np::console::Logger& logger) {
+  np::gdb::StubConfig gdb;
+  gdb.client.target = np::core::parse_targets("6443@/eth0,6443@0.0.0.0/")->targets[0];  // any peer: the first gdb
+  auto stub = np::gdb::Stub::setup(std::move(gdb));  // SetupResult: its own device, the stop and trap handlers
+  if (!stub) { /* stub.error().message */
+    return 1;
+  }
+  std::printf("%s\n", (*stub)->attach_command("./server").c_str());  // gdb ./server -ex 'target remote udp:IP:6443'
+  np::console::CrashConfig crash;
+  crash.after_report = &np::gdb::Stub::on_crash;  // a crash waits for gdb (5 minutes), then dies as it would have
+  crash.after_report_arg = stub->get();
+  crash.after_report_deadline = std::chrono::minutes(6);
+  auto installed = np::console::install_crash_handler(logger, crash);
+  np::gdb::Stub::break_in();  // or now: every thread stops until gdb continues
+  return installed ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char**) {
+  if (argc > 2) {
+    auto logger = np::console::Logger::create({});
+    return logger ? debugging_with_gdb(**logger) : 1;
+  }
   if (argc > 1) return using_the_library() + logging_with_the_crash_path();
   std::puts("readme_snippets: compiled to keep README.md true; run with an argument to try them");
   return 0;

@@ -44,6 +44,12 @@ ArgParser& ArgParser::flag(std::string name) {
   return *this;
 }
 
+ArgParser& ArgParser::flag_with_value(std::string name) {
+  declared_[name] = false;
+  optional_value_[std::move(name)] = true;
+  return *this;
+}
+
 void ArgParser::parse(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     const std::string a = argv[i];
@@ -60,6 +66,10 @@ void ArgParser::parse(int argc, char** argv, int first) {
     const auto it = declared_.find(name);
     if (it == declared_.end()) throw UsageError("unknown option --" + name);
     const bool takes_value = it->second;
+    if (!takes_value && optional_value_.contains(name)) {
+      values_[name].push_back(eq == std::string::npos ? std::string() : a.substr(eq + 1));
+      continue;
+    }
     if (!takes_value) {
       if (eq != std::string::npos) throw UsageError("option --" + name + " takes no value");
       values_[name].emplace_back();

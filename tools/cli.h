@@ -25,12 +25,15 @@ struct UsageError : std::runtime_error {
 //   ArgParser p;
 //   p.option("count").flag("stats");
 //   p.parse(argc, argv, 2);
-// Options are "--name VALUE", "--name=VALUE" or a bare "--flag"; "--" ends
-// options (what follows is after_dashes()). Everything else is positional.
+// Options are "--name VALUE", "--name=VALUE" or a bare "--flag"; a flag
+// declared with a value (flag_with_value) is "--name" or "--name=VALUE"
+// (get() then gives "" or VALUE). "--" ends options (what follows is
+// after_dashes()). Everything else is positional.
 class ArgParser {
  public:
   ArgParser& option(std::string name);  // takes a value; may repeat
   ArgParser& flag(std::string name);
+  ArgParser& flag_with_value(std::string name);  // --name or --name=VALUE, never the next argument
 
   void parse(int argc, char** argv, int first);
 
@@ -45,6 +48,7 @@ class ArgParser {
 
  private:
   std::map<std::string, bool, std::less<>> declared_;  // name -> takes a value
+  std::map<std::string, bool, std::less<>> optional_value_;  // flags that may carry =VALUE
   std::map<std::string, std::vector<std::string>, std::less<>> values_;
   std::vector<std::string> positional_;
   std::vector<std::string> after_dashes_;

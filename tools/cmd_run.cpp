@@ -82,6 +82,16 @@ constexpr const char* kHelp =
     "is made inside COMMAND by the preloaded crash path, so --dump runs COMMAND\n"
     "untraced, as --no-trace does (the crash record is then the in-process\n"
     "one); --dump-deadline S bounds the whole dump (default 120).\n"
+    "With --gdb[=PORT], a crashed COMMAND does not die at once: every thread\n"
+    "stops and stock gdb can attach to it over UDP (port 6443 by default, on\n"
+    "the TARGET's device and address), through netpoll's own path; the crash\n"
+    "record ends with the command that does it,\n"
+    "  gdb PROGRAM -ex 'target remote udp:IP:PORT'\n"
+    "gdb's kill or detach, or --gdb-wait S without one (default 300), and\n"
+    "COMMAND dies of its signal as it would have (with --dump, its core is\n"
+    "sent first). The first address that sends gdb's protocol is served;\n"
+    "others are ignored while it is. Like --dump, --gdb runs COMMAND\n"
+    "untraced.\n"
     "TARGET is netconsole's option string on a packet device (both this\n"
     "runner and COMMAND open it), e.g. +6665@/eth0,6666@10.0.0.2/\n"
     "\n"
@@ -370,6 +380,7 @@ int cmd_run(int argc, char** argv) {
   declare_client_options(args);
   args.option("stdout-level").option("stderr-level").option("facility").option("userdata").option("sysdata");
   args.option("preload").option("linger").option("pace").option("dump").option("dump-deadline");
+  args.flag_with_value("gdb").option("gdb-wait");
   args.flag("no-echo").flag("reliable").flag("no-trace").flag("help");
   declare_stream_options(args);
   args.parse(argc, argv, 2);
@@ -420,8 +431,29 @@ int cmd_run(int argc, char** argv) {
     if (!dump) throw UsageError("--dump-deadline needs --dump HOST[:PORT]");
     dump_deadline = *d;
   }
-  // The core is made inside the program, by the preloaded crash path.
-  const bool want_trace = !args.has("no-trace") && !dump;
+  std::optional<std::uint16_t> gdb_port;
+  if (args.has("gdb")) {
+    const std::string p = *args.get("gdb");
+    gdb_port = 6443;
+    if (!p.empty()) {
+      char* end = nullptr;
+      const unsigned long v = std::strtoul(p.c_str(), &end, 10);
+      if (*end != '\0' || v == 0 || v > 65535) throw UsageError("--gdb=" + p + ": expected a port, 1 to 65535");
+      gdb_port = static_cast<std::uint16_t>(v);
+    }
+  }
+  std::string gdb_wait = "300";
+  if (const auto w = args.get("gdb-wait")) {
+    char* end = nullptr;
+    const double v = std::strtod(w->c_str(), &end);
+    if (w->empty() || *end != '\0' || !(v > 0) || v > 86400)
+      throw UsageError("--gdb-wait '" + *w + "': expected seconds, more than 0");
+    if (!gdb_port) throw UsageError("--gdb-wait needs --gdb");
+    gdb_wait = *w;
+  }
+  // The core and the gdb stub work inside the program, in the preloaded
+  // crash path.
+  const bool want_trace = !args.has("no-trace") && !dump && !gdb_port;
 
   // The debug information the witness names frames with, loaded from now
   // on while the runner sets up and the program runs: the program's file
@@ -546,6 +578,17 @@ int cmd_run(int argc, char** argv) {
     }
     untraced_env.emplace_back(console::kRunEnvDump, dump_target + (*server)->remote_mac().to_string());
     untraced_env.emplace_back(console::kRunEnvDumpDeadline, dump_deadline);
+  }
+  if (gdb_port) {
+    // The stub listens on the first target's device and address.
+    const auto& t = (*lg)->target_client(0).target();
+    const std::string where = t.local_ip.to_string() + ":" + std::to_string(*gdb_port);
+    std::string program = witness::resolve_program(command);
+    if (program.empty()) program = command;
+    untraced_env.emplace_back(console::kRunEnvGdb, std::to_string(*gdb_port) + "@" + t.local_ip.to_string() + "/" + t.device);
+    untraced_env.emplace_back(console::kRunEnvGdbWait, gdb_wait);
+    untraced_env.emplace_back(console::kRunEnvGdbAttach, "stopped for gdb (" + gdb_wait + " s): gdb " + program +
+                                                             " -ex 'target remote udp:" + where + "'");
   }
   if (!sysdata_list.empty()) untraced_env.emplace_back(console::kRunEnvSysdata, sysdata_list);
   if (!userdata_env.empty()) untraced_env.emplace_back(console::kRunEnvUserdata, userdata_env);

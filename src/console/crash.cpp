@@ -50,6 +50,7 @@ struct Config {
   void (*after_report)(void*, const siginfo_t*, const ucontext_t*) noexcept = nullptr;
   void* after_report_arg = nullptr;
   std::chrono::milliseconds after_report_deadline{};
+  FixedText<256> report_trailer;
   // Never freed: a crash may come during exit, after static destructors.
   const Symbolizer* symbolizer = nullptr;
   CfiIndex cfi;  // call-frame information of every object loaded at install
@@ -181,6 +182,10 @@ void report(const Config& c, Scratch& s, const siginfo_t* si, void* context) noe
   s.report.clear();
   format_crash_report(*si, static_cast<const ucontext_t*>(context), c.symbolizer, c.have_cfi ? &c.cfi : nullptr,
                       s.report);
+  if (!c.report_trailer.view().empty()) {
+    if (!s.report.view().ends_with('\n')) s.report.append('\n');
+    s.report.append(c.report_trailer.view());
+  }
   lg.crash_send(Level::kEmerg, s.report.view());
   if (c.resend_budget.count() > 0) lg.crash_resend_unacked(c.record_wait, c.resend_budget);
   if (c.after_report != nullptr) {
@@ -304,6 +309,8 @@ SetupResult<void> install_crash_handler(Logger& logger, CrashConfig cfg) {
   if (cfg.deadline.count() <= 0) return setup_error(Errc::kInvalidArgument, "the crash deadline must be positive");
   if (cfg.after_report != nullptr && cfg.after_report_deadline.count() <= 0)
     return setup_error(Errc::kInvalidArgument, "the after-report deadline must be positive");
+  if (cfg.report_trailer.size() > 255)
+    return setup_error(Errc::kInvalidArgument, "the crash record's last line takes at most 255 bytes");
   for (const int sig : cfg.signals) {
     if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP || sig == kDeadlineSignal)
       return setup_error(Errc::kInvalidArgument, "signal " + std::to_string(sig) + " cannot be handled");
@@ -337,6 +344,7 @@ SetupResult<void> install_crash_handler(Logger& logger, CrashConfig cfg) {
   c->after_report = cfg.after_report;
   c->after_report_arg = cfg.after_report_arg;
   c->after_report_deadline = cfg.after_report_deadline;
+  c->report_trailer.append(cfg.report_trailer);
   c->symbolizer = cfg.symbolize ? symbolizer : nullptr;
   // Past the index's capacity the first objects are still indexed: usable.
   const auto cfi = build_cfi_index(c->cfi);

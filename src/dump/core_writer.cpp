@@ -14,7 +14,7 @@
 #include "netpoll/dump/elf_core.h"
 #include "netpoll/dump/proc_maps.h"
 #include "proc_file.h"
-#include "thread_stop.h"
+#include "netpoll/dump/thread_stop.h"
 
 namespace np::dump {
 

@@ -1,4 +1,4 @@
-#include "thread_stop.h"
+#include "netpoll/dump/thread_stop.h"
 
 #include <asm/prctl.h>
 #include <cpuid.h>
@@ -27,8 +27,10 @@ constexpr std::uint32_t kFpXstateMagic1 = 0x46505853;  // at byte 464 of a frame
 constexpr std::uint32_t kFpXstateMagic2 = 0x46505845;  // right after the XSAVE area
 constexpr std::int64_t kHandlerNapNs = 100'000'000;
 
-// The writer the handler serves, and how many handlers are using it.
-constinit std::atomic<StopControl*> g_control{nullptr};
+// The writers the handler serves (each on a signal of its own: the core
+// writer and the gdb stub), and how many handlers are using them.
+constexpr std::size_t kMaxStoppers = 2;
+constinit std::atomic<StopControl*> g_controls[kMaxStoppers] = {};
 constinit std::atomic<int> g_inside{0};
 
 pid_t raw_getpid() noexcept { return static_cast<pid_t>(::syscall(SYS_getpid)); }
@@ -83,7 +85,7 @@ bool same_gen_or_later(std::uint32_t released, std::uint32_t gen) noexcept {
   return static_cast<std::int32_t>(released - gen) >= 0;
 }
 
-void answer(StopControl& c, const siginfo_t& si, const ucontext_t& uc) noexcept {
+void answer(StopControl& c, const siginfo_t& si, ucontext_t& uc) noexcept {
   const auto token = reinterpret_cast<std::uintptr_t>(si.si_value.sival_ptr);
   const auto gen = static_cast<std::uint32_t>(token >> 32);
   const std::size_t index = token & 0xffffffffu;
@@ -104,24 +106,37 @@ void answer(StopControl& c, const siginfo_t& si, const ucontext_t& uc) noexcept 
   // Held until the writer lets this generation go, or its hold limit
   // (which it may move later while it works) passes. The time bounds the
   // loop; the count guards against a clock that does not move.
+  bool let_go = false;
   for (int round = 0; round < 1 << 20; ++round) {
     const std::uint32_t released = c.released.load(std::memory_order_acquire);
-    if (same_gen_or_later(released, gen)) return;
+    if (same_gen_or_later(released, gen)) {
+      let_go = true;
+      break;
+    }
     const std::int64_t now = monotonic_ns();
     const std::int64_t until = c.hold_until_ns.load(std::memory_order_acquire);
-    if (now >= until) return;
+    if (now >= until) break;
     futex_wait(c.released, released, std::min(until - now, kHandlerNapNs));
   }
+  if (!c.resume_with_capture) return;
+  // Let go by the writer: it may have changed the registers (gdb's G and
+  // P, the trap flag of a step). Held past the limit: as we were.
+  if (let_go) restore_to_frame(slot.cap, uc);
+  slot.state.store(slot_state(gen, kResumed), std::memory_order_release);
 }
 
-void on_stop_signal(int, siginfo_t* si, void* context) {
+void on_stop_signal(int sig, siginfo_t* si, void* context) {
   const int saved_errno = errno;
   g_inside.fetch_add(1, std::memory_order_seq_cst);
-  StopControl* c = g_control.load(std::memory_order_seq_cst);
+  StopControl* c = nullptr;
+  for (auto& slot : g_controls) {
+    StopControl* candidate = slot.load(std::memory_order_seq_cst);
+    if (candidate != nullptr && candidate->signal == sig) c = candidate;
+  }
   // Only what this process queued (SI_QUEUE from our own pid) is a stop
   // request; anything else sent on this signal is ignored.
   if (c != nullptr && si != nullptr && context != nullptr && si->si_code == SI_QUEUE && si->si_pid == raw_getpid())
-    answer(*c, *si, *static_cast<const ucontext_t*>(context));
+    answer(*c, *si, *static_cast<ucontext_t*>(context));
   g_inside.fetch_sub(1, std::memory_order_seq_cst);
   errno = saved_errno;
 }
@@ -176,7 +191,53 @@ void capture_from_frame(ThreadCapture& cap, const ucontext_t& uc, std::size_t fp
     set_software_bytes(cap.fp, len, features);
     cap.fp_len = len;
   }
+  cap.fp_dirty = false;
   cap.valid = true;
+}
+
+void restore_to_frame(const ThreadCapture& cap, ucontext_t& uc) noexcept {
+  const UserRegs& r = cap.regs;
+  greg_t* g = uc.uc_mcontext.gregs;
+  const auto put = [&](int at, Reg reg) { g[at] = static_cast<greg_t>(r[reg]); };
+  put(REG_R8, Reg::kR8);
+  put(REG_R9, Reg::kR9);
+  put(REG_R10, Reg::kR10);
+  put(REG_R11, Reg::kR11);
+  put(REG_R12, Reg::kR12);
+  put(REG_R13, Reg::kR13);
+  put(REG_R14, Reg::kR14);
+  put(REG_R15, Reg::kR15);
+  put(REG_RDI, Reg::kRdi);
+  put(REG_RSI, Reg::kRsi);
+  put(REG_RBP, Reg::kRbp);
+  put(REG_RBX, Reg::kRbx);
+  put(REG_RDX, Reg::kRdx);
+  put(REG_RAX, Reg::kRax);
+  put(REG_RCX, Reg::kRcx);
+  put(REG_RSP, Reg::kRsp);
+  put(REG_RIP, Reg::kRip);
+  put(REG_EFL, Reg::kEflags);  // sigreturn keeps only the flags a program may set
+  auto* f = reinterpret_cast<std::byte*>(uc.uc_mcontext.fpregs);
+  if (!cap.fp_dirty || f == nullptr || cap.fp == nullptr || cap.fp_len < kFxsaveSize) return;
+  // The FXSAVE image's registers: control, status, tag, opcode, the last
+  // instruction and operand pointers and MXCSR (bytes 0..27), then st0-7
+  // and xmm0-15 (32..415). MXCSR_MASK (28) and the software bytes the
+  // kernel checks on sigreturn (464..) stay the frame's; MXCSR keeps to
+  // the mask (a reserved bit set would make sigreturn fail).
+  std::uint32_t mxcsr = load32(cap.fp + 24);
+  const std::uint32_t mask = load32(f + 28);
+  if (mask != 0) mxcsr &= mask;
+  std::memcpy(f, cap.fp, 24);
+  std::memcpy(f + 24, &mxcsr, sizeof mxcsr);
+  std::memcpy(f + 32, cap.fp + 32, 416 - 32);
+  // In an XSAVE frame the header says which components the area holds;
+  // x87 and SSE (bits 0 and 1) must be marked, or XRSTOR would load their
+  // initial state instead of what was written.
+  if ((uc.uc_flags & kUcFpXstate) != 0 && load32(f + kXstateXcr0Offset) == kFpXstateMagic1) {
+    std::uint64_t bv = load64(f + kFxsaveSize);
+    bv |= 0x3;
+    std::memcpy(f + kFxsaveSize, &bv, sizeof bv);
+  }
 }
 
 [[gnu::noinline]] std::size_t capture_self(ThreadCapture& cap, std::size_t fp_capacity, std::uint64_t xcr0,
@@ -233,24 +294,37 @@ SetupResult<void> install_stop_handler(StopControl& control, struct sigaction& o
   if (has_handler)
     return setup_error(Errc::kExists, "signal " + std::to_string(sig) +
                                           " already has a handler; choose another stop signal for the core writer");
-  StopControl* none = nullptr;
-  if (!g_control.compare_exchange_strong(none, &control, std::memory_order_seq_cst))
-    return setup_error(Errc::kExists, "a core writer already exists in this process (one at a time)");
+  // One writer per signal (the check above: its handler would be ours),
+  // two at most.
+  std::atomic<StopControl*>* taken = nullptr;
+  for (auto& slot : g_controls) {
+    StopControl* none = nullptr;
+    if (slot.compare_exchange_strong(none, &control, std::memory_order_seq_cst)) {
+      taken = &slot;
+      break;
+    }
+  }
+  if (taken == nullptr)
+    return setup_error(Errc::kExists, "two thread stoppers (a core writer and a gdb stub) already exist in this process");
   struct sigaction sa {};
   sa.sa_sigaction = on_stop_signal;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
   sigemptyset(&sa.sa_mask);
   if (::sigaction(sig, &sa, nullptr) != 0) {
     const int e = errno;
-    g_control.store(nullptr, std::memory_order_seq_cst);
+    taken->store(nullptr, std::memory_order_seq_cst);
     return setup_error(Errc::kIo, "sigaction(" + std::to_string(sig) + "): " + std::strerror(e));
   }
   return {};
 }
 
 void uninstall_stop_handler(StopControl& control, const struct sigaction& old, std::int64_t wait_ns) noexcept {
-  StopControl* mine = &control;
-  if (!g_control.compare_exchange_strong(mine, nullptr, std::memory_order_seq_cst)) return;
+  bool found = false;
+  for (auto& slot : g_controls) {
+    StopControl* mine = &control;
+    found = found || slot.compare_exchange_strong(mine, nullptr, std::memory_order_seq_cst);
+  }
+  if (!found) return;
   // Ignoring a signal drops what is queued of it, so a stop request still
   // pending for a thread that blocks the signal cannot reach the old
   // disposition (for a real-time signal by default: the process dies).

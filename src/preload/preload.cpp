@@ -28,6 +28,7 @@
 #include "netpoll/console/logger.h"
 #include "netpoll/console/run_shared.h"
 #include "netpoll/console/stream_state.h"
+#include "netpoll/gdb/stub.h"
 #include "netpoll/netdump/dumper.h"
 
 namespace {
@@ -53,6 +54,24 @@ void dump_after_report(void* arg, const siginfo_t* si, const ucontext_t* ctx) no
   hook->shared->dump_error.store(static_cast<std::uint32_t>(o.error), std::memory_order_relaxed);
   hook->shared->dump_state.store(o.complete ? kDumpComplete : o.answered ? kDumpFailed : kDumpUnanswered,
                                  std::memory_order_release);
+}
+
+// netpoll run --gdb (with or without --dump): gdb first, every thread
+// stopped; when the session ends (kill, detach, or nobody came in time)
+// the threads go on for the moment the core writer needs to stop them
+// again, and the core follows.
+struct GdbHook {
+  np::gdb::Stub* stub = nullptr;
+  DumpHook* dump = nullptr;  // --dump too
+};
+GdbHook g_gdb_hook;  // written once, before the handler is installed
+
+void gdb_after_report(void* arg, const siginfo_t* si, const ucontext_t* ctx) noexcept {
+  const auto* hook = static_cast<const GdbHook*>(arg);
+  np::gdb::Stub::on_crash(hook->stub, si, ctx);
+  if (hook->dump == nullptr) return;
+  hook->stub->target().release();
+  dump_after_report(hook->dump, si, ctx);
 }
 
 void complain(const std::string& what) { std::fprintf(stderr, "netpoll run: crash path not installed: %s\n", what.c_str()); }
@@ -131,6 +150,36 @@ __attribute__((constructor)) void netpoll_run_init() {
     g_dump_hook.shared = shared;
     crash.after_report = &dump_after_report;
     crash.after_report_arg = &g_dump_hook;
+  }
+  if (const char* g = std::getenv(kRunEnvGdb)) {
+    // netpoll run --gdb: after the crash record, every thread stops and
+    // gdb is served ("PORT@LOCAL_IP/DEVICE"; the peer is learned).
+    const std::string_view spec(g);
+    const auto at = spec.find('@');
+    const auto slash = spec.find('/');
+    const auto ip = at != std::string_view::npos && slash != std::string_view::npos && slash > at
+                        ? np::Ipv4Addr::parse(spec.substr(at + 1, slash - at - 1))
+                        : std::nullopt;
+    const unsigned long port = std::strtoul(std::string(spec.substr(0, at)).c_str(), nullptr, 10);
+    if (!ip || port == 0 || port > 65535) return complain(std::string("--gdb: cannot read ") + g);
+    np::gdb::StubConfig sc;
+    sc.client.name = "netpoll run: gdb stub";
+    sc.client.target.local_port = static_cast<std::uint16_t>(port);
+    sc.client.target.local_ip = *ip;
+    sc.client.target.device = std::string(spec.substr(slash + 1));
+    sc.client.target.remote_ip = np::Ipv4Addr{};
+    sc.break_in = false;  // the crash only: the program's own SIGTRAP stays its own
+    if (const char* w = std::getenv(kRunEnvGdbWait))
+      sc.wait = std::chrono::milliseconds(static_cast<std::int64_t>(std::strtod(w, nullptr) * 1000));
+    const auto dump_deadline = crash.after_report != nullptr ? crash.after_report_deadline : std::chrono::milliseconds(0);
+    crash.after_report_deadline = sc.wait + std::chrono::seconds(10) + dump_deadline;
+    auto stub = np::gdb::Stub::setup(std::move(sc));
+    if (!stub) return complain("--gdb: " + stub.error().message);
+    g_gdb_hook.stub = stub->release();  // lives until the process ends
+    if (crash.after_report != nullptr) g_gdb_hook.dump = &g_dump_hook;  // --dump: the core after gdb
+    crash.after_report = &gdb_after_report;
+    crash.after_report_arg = &g_gdb_hook;
+    if (const char* a = std::getenv(kRunEnvGdbAttach)) crash.report_trailer = a;
   }
   crash.drain_fds = {1, 2};
   crash.peer_idle = &shared->runner_idle;

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -151,6 +152,12 @@ inline void expect_each_once_in_order(const std::string& out, int n, const std::
   }
   EXPECT_EQ(count_of(out, " " + what + " "), static_cast<std::size_t>(n)) << "a record delivered twice";
   EXPECT_EQ(out.find(" gap "), std::string::npos) << out;
+}
+
+// How many times `re` matches in `text`.
+inline std::size_t count_matches(const std::string& text, const std::string& re) {
+  const std::regex r(re);
+  return static_cast<std::size_t>(std::distance(std::sregex_iterator(text.begin(), text.end(), r), std::sregex_iterator()));
 }
 
 // The netpoll binary under test.

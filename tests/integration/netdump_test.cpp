@@ -61,12 +61,6 @@ std::string gdb(const std::string& program, const fs::path& core, const std::vec
   return out;
 }
 
-// Lines of `text` that match `re`.
-std::size_t count_matches(const std::string& text, const std::string& re) {
-  const std::regex r(re);
-  return static_cast<std::size_t>(std::distance(std::sregex_iterator(text.begin(), text.end(), r), std::sregex_iterator()));
-}
-
 std::string run_with_dump(const VethBed& bed, const std::vector<std::string>& program, int* status,
                           const std::string& options = "") {
   std::string cmd = bed.a.exec() + kNetpollBin + " run --new-stream --dump " + bed.b_ip + " " + options + " '+6665@/" +

@@ -46,6 +46,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "netpoll/base/result.h"
@@ -90,6 +91,10 @@ struct CrashConfig {
   void (*after_report)(void* arg, const siginfo_t* si, const ucontext_t* ctx) noexcept = nullptr;
   void* after_report_arg = nullptr;
   std::chrono::milliseconds after_report_deadline{120'000};
+  // A last line of the crash record (netpoll run --gdb: the command that
+  // attaches gdb to the stopped process). Fixed at install; at most 255
+  // bytes (longer is refused).
+  std::string report_trailer;
 };
 
 // Installs the handler for `cfg.signals` and gives the calling thread an

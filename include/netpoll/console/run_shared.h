@@ -48,5 +48,11 @@ inline constexpr const char* kRunEnvUserdata = "NETPOLL_RUN_USERDATA";  // key=v
 // ("20024@LOCAL_IP/DEVICE,PORT@SERVER_IP/").
 inline constexpr const char* kRunEnvDump = "NETPOLL_RUN_DUMP";
 inline constexpr const char* kRunEnvDumpDeadline = "NETPOLL_RUN_DUMP_DEADLINE";  // seconds
+// netpoll run --gdb: the gdb stub's device, address and port, as a target
+// string ("PORT@LOCAL_IP/DEVICE"), how long it waits for gdb (seconds),
+// and the line the crash record ends with (the command that attaches).
+inline constexpr const char* kRunEnvGdb = "NETPOLL_RUN_GDB";
+inline constexpr const char* kRunEnvGdbWait = "NETPOLL_RUN_GDB_WAIT";
+inline constexpr const char* kRunEnvGdbAttach = "NETPOLL_RUN_GDB_ATTACH";
 
 }  // namespace np::console

@@ -22,9 +22,25 @@
 //    filled, the thread counts as without registers and the slot is not
 //    used again while it says kFilling.
 //
-// The handler is installed once per process (make) and reaches the
-// writer's control block through a global pointer; a count of handlers
-// inside lets the owner unmap the block only when none is using it.
+// The handler is installed once per writer (make) and reaches the
+// writer's control block through a global table, by the signal it came
+// on: two writers (the core writer and the gdb stub) may exist at once,
+// each on a signal of its own. A count of handlers inside lets an owner
+// unmap its block only when none is using it.
+//
+// Resuming with changed registers (the gdb stub, gdb/stub.h): when the
+// writer sets StopControl::resume_with_capture, a held thread that is let
+// go by release_threads() (not by the hold limit) copies its slot's
+// registers back into its signal frame before it returns, so that
+// sigreturn applies what the writer changed there: general registers,
+// rip, eflags (the trap flag of a single step) and, when the writer set
+// ThreadCapture::fp_dirty, the x87/SSE part of the FXSAVE image. It then
+// marks the slot kResumed: until a slot leaves kFilled the writer must not
+// reuse it (the thread may still be reading it). Without the flag (the
+// core writer) a thread returns with its frame untouched, as before.
+//
+// Public for the gdb layer, which stops threads the same way; the
+// namespace says it is not an interface for programs.
 #pragma once
 
 #include <signal.h>
@@ -52,9 +68,12 @@ struct ThreadCapture {
   // form (fp_len > 512), with XCR0 at kXstateXcr0Offset when it is one.
   std::byte* fp = nullptr;  // fp_capacity bytes, 64-aligned
   std::uint32_t fp_len = 0;
+  // The writer changed fp's x87/SSE bytes: resume_with_capture puts them
+  // back into the frame too.
+  bool fp_dirty = false;
 };
 
-enum Phase : std::uint64_t { kFree = 0, kSignalled = 1, kFilling = 2, kFilled = 3, kAbandoned = 4 };
+enum Phase : std::uint64_t { kFree = 0, kSignalled = 1, kFilling = 2, kFilled = 3, kAbandoned = 4, kResumed = 5 };
 constexpr std::uint64_t slot_state(std::uint32_t gen, Phase p) noexcept { return (std::uint64_t{gen} << 8) | p; }
 constexpr Phase phase_of(std::uint64_t state) noexcept { return static_cast<Phase>(state & 0xff); }
 
@@ -74,6 +93,8 @@ struct StopControl {
   std::atomic<std::uint32_t> released{0};  // futex word: the last gen let go
   std::atomic<std::uint32_t> answered{0};  // futex word: handlers done with this gen
   std::atomic<std::int64_t> hold_until_ns{0};
+  // A released thread resumes with its slot's registers (see above).
+  bool resume_with_capture = false;
 };
 
 // The processor's XSAVE facts (CPUID leaf 0xD): XCR0, and the bytes an
@@ -103,6 +124,13 @@ XsaveInfo xsave_info() noexcept;
 void capture_from_frame(ThreadCapture& cap, const ucontext_t& uc, std::size_t fp_capacity,
                         std::uint64_t xcr0) noexcept;
 
+// The reverse, for resuming: writes cap's general registers, rip and
+// eflags (and, when cap.fp_dirty, the x87 and SSE registers of its FXSAVE
+// image) into the signal frame `uc`, which sigreturn then loads. The
+// segment registers and fs/gs bases are left as the frame has them.
+// Context: any (a signal handler).
+void restore_to_frame(const ThreadCapture& cap, ucontext_t& uc) noexcept;
+
 // The calling thread's own registers, here: a debugger finds this
 // function at the top of the thread's stack, its callers below. Their
 // frames are gone once it returns and the caller goes on (emit() reuses
@@ -113,8 +141,8 @@ void capture_from_frame(ThreadCapture& cap, const ucontext_t& uc, std::size_t fp
 std::size_t capture_self(ThreadCapture& cap, std::size_t fp_capacity, std::uint64_t xcr0, std::size_t xsave_size,
                          std::span<std::byte> stack_copy) noexcept;
 
-// Installs the handler for `signal` (refuses one that is already
-// handled) and makes `control` the one the handler serves.
+// Installs the handler for control.signal (refuses one that is already
+// handled) and makes `control` the one the handler serves on it.
 // Context: setup.
 SetupResult<void> install_stop_handler(StopControl& control, struct sigaction& old);
 // Serves nobody any more, restores `old` (dropping queued stop signals
