@@ -20,7 +20,11 @@
 namespace np::gdb {
 namespace {
 
-std::atomic<int> g_phase{0};
+// Read and written with the compiler's atomic builtins, not std::atomic:
+// they are instructions in place in every build (an unoptimised build calls
+// std::atomic's load() out of line, and the worker's rip, tested below,
+// would be in that function, not in spin_in_place).
+int g_phase = 0;
 std::atomic<pid_t> g_worker_tid{0};
 volatile int g_spins = 0;
 const char kReadOnly[] = "read-only bytes";
@@ -29,14 +33,14 @@ int g_value = 0x5a5a1234;
 pid_t gettid_raw() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
 [[gnu::noinline]] void spin_in_place() {
-  while (g_phase.load() == 0) g_spins = g_spins + 1;
+  while (__atomic_load_n(&g_phase, __ATOMIC_ACQUIRE) == 0) g_spins = g_spins + 1;
 }
 
 // Entered only by a jump (the test sets the thread's rip here): it says
 // so, and never returns (there is nowhere to return to); the thread sleeps
 // until the process ends.
 [[gnu::noinline]] void landed_here() {
-  g_phase.store(2);
+  __atomic_store_n(&g_phase, 2, __ATOMIC_RELEASE);
   for (;;) ::pause();
 }
 
@@ -44,7 +48,7 @@ pid_t gettid_raw() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
 // A thread named np-worker spinning in spin_in_place() until the phase moves.
 pthread_t start_worker() {
-  g_phase.store(0);
+  __atomic_store_n(&g_phase, 0, __ATOMIC_RELEASE);
   g_spins = 0;
   pthread_t t;
   pthread_attr_t attr;
@@ -111,7 +115,7 @@ TEST(GdbProcessTarget, StopsEveryOtherThreadWithItsNameAndRegisters) {
   EXPECT_EQ(reg(**t, gettid_raw(), kRegRip), static_cast<std::uint64_t>(uc.uc_mcontext.gregs[REG_RIP]));
   std::array<std::byte, 8> none{};
   EXPECT_EQ((*t)->read_register(1, 0, none).error(), Errc::kNotFound);
-  g_phase.store(1);
+  __atomic_store_n(&g_phase, 1, __ATOMIC_RELEASE);
   (*t)->release();
 }
 
@@ -130,8 +134,8 @@ TEST(GdbProcessTarget, AReleasedThreadGoesOnWithTheRegistersWrittenForIt) {
   set_reg(**t, worker, 7, ((rsp - 64) & ~std::uint64_t{15}) - 8);
   ucontext_t mine = uc;
   (*t)->resume(Resume{}, mine);
-  for (int i = 0; i < 5000 && g_phase.load() != 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  EXPECT_EQ(g_phase.load(), 2) << "the worker did not go on where its registers said";
+  for (int i = 0; i < 5000 && __atomic_load_n(&g_phase, __ATOMIC_ACQUIRE) != 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(__atomic_load_n(&g_phase, __ATOMIC_ACQUIRE), 2) << "the worker did not go on where its registers said";
 }
 
 TEST(GdbProcessTarget, ReadsMemoryWithoutFaultingAndWritesThroughPageProtections) {
