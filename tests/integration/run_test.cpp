@@ -117,16 +117,20 @@ TEST_F(RunCommand, PassesTheExitStatusThrough) {
 }
 
 // Standard error's lines take their place among standard output's by
-// when they were written. --pace keeps the runner a second behind the
-// program: a burst of 20,000 lines waits in the runner while an error line
-// is written 50 ms after it; the error line must not overtake the burst's
-// last lines, nor be overtaken by the lines written 50 ms after it. Every
-// record arrives, numbered in that order.
+// when they were written, as the runner sees it: when it reads them (two
+// pipes; lines that wait in both when the runner wakes are taken in one
+// order). --pace keeps the runner a second behind the program: a burst of
+// 20,000 lines waits in the runner while an error line is written 300 ms
+// after it; the error line must not overtake the burst's last lines, nor
+// be overtaken by the lines written 300 ms after it. (At 50 ms apart, a
+// runner kept from its CPU that long on a loaded 2-CPU machine read both
+// in one wake-up, once in a CI run.) Every record arrives, numbered in
+// that order.
 TEST_F(RunCommand, StandardErrorLinesKeepTheirPlaceAmongStandardOutputs) {
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   DatagramCollector collector(peer);
-  ASSERT_EQ(run("sh -c 'seq 1 20000; sleep 0.05; echo err-1 >&2; sleep 0.05; echo out-after; sleep 0.05; "
-                "echo err-2 >&2; seq 20001 25000; sleep 0.05; echo err-3 >&2'",
+  ASSERT_EQ(run("sh -c 'seq 1 20000; sleep 0.3; echo err-1 >&2; sleep 0.3; echo out-after; sleep 0.3; "
+                "echo err-2 >&2; seq 20001 25000; sleep 0.3; echo err-3 >&2'",
                 nullptr, "--pace 20000"),
             0);
   const auto records = parse_records(collector.finish());
