@@ -3,15 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "netpoll/base/hex.h"
+
 namespace np {
 namespace {
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 }  // namespace
 
@@ -28,8 +24,8 @@ std::optional<MacAddr> MacAddr::parse(std::string_view text) noexcept {
   if (sep != ':' && sep != '-') return std::nullopt;
   std::array<std::byte, kLen> a;
   for (std::size_t i = 0; i < kLen; ++i) {
-    const int hi = hex_value(text[i * 3]);
-    const int lo = hex_value(text[i * 3 + 1]);
+    const int hi = hex_digit(text[i * 3]);
+    const int lo = hex_digit(text[i * 3 + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     if (i + 1 < kLen && text[i * 3 + 2] != sep) return std::nullopt;
     a[i] = static_cast<std::byte>(hi * 16 + lo);

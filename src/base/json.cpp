@@ -2,12 +2,12 @@
 
 #include <charconv>
 
+#include "netpoll/base/hex.h"
 #include "netpoll/base/utf8.h"
 
 namespace np {
 
 bool append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   bool exact = true;
   std::size_t run = 0;  // start of the bytes not yet appended
@@ -34,7 +34,7 @@ bool append_json_string(std::string& out, std::string_view s) {
           out.append("\\ufffd");  // a byte that is not UTF-8
           exact = false;
         } else {
-          const char e[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+          const char e[6] = {'\\', 'u', '0', '0', kHexDigits[c >> 4], kHexDigits[c & 0xf]};
           out.append(e, 6);
         }
     }

@@ -1,11 +1,11 @@
 #include "netpoll/base/printable.h"
 
+#include "netpoll/base/hex.h"
 #include "netpoll/base/utf8.h"
 
 namespace np {
 
 void append_printable(std::string& out, std::string_view s, PrintableStyle style) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::size_t run = 0;  // start of the bytes not yet appended
   for (std::size_t i = 0; i < s.size(); ++i) {
     if ((i = skip_plain<'\\'>(s, i)) == s.size()) break;
@@ -26,7 +26,7 @@ void append_printable(std::string& out, std::string_view s, PrintableStyle style
     } else if (c == '\n' && !style.line_break.empty()) {
       out.append(style.line_break);
     } else {
-      const char e[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
+      const char e[4] = {'\\', 'x', kHexDigits[c >> 4], kHexDigits[c & 0xf]};
       out.append(e, 4);
     }
     run = i + 1;

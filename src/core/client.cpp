@@ -1,7 +1,11 @@
 // Netpoll, the client: its life on the shared device and send_udp.
+#include <poll.h>
+
+#include <algorithm>
 #include <cstring>
 
 #include "frame_layout.h"
+#include "netpoll/base/clock.h"
 #include "netpoll/core/netpoll.h"
 
 namespace np::core {
@@ -26,6 +30,19 @@ MacAddr Netpoll::remote_mac() const noexcept {
 void Netpoll::set_remote_mac(const MacAddr& m) noexcept {
   remote_mac_.store(detail::pack_mac(m), std::memory_order_relaxed);
   cfg_.target.remote_mac = m;
+}
+
+void Netpoll::wait_for_frames(std::int64_t until_ns, std::int64_t max_ns) noexcept {
+  const std::int64_t ns = std::min(until_ns - monotonic_ns(), max_ns);
+  if (ns <= 0) return;
+  const int fd = dev_->device().fd();
+  if (fd < 0) {
+    nap(std::chrono::nanoseconds(std::min<std::int64_t>(ns, 100'000)));
+    return;
+  }
+  pollfd p{fd, POLLIN, 0};
+  const timespec ts{ns / 1'000'000'000, ns % 1'000'000'000};
+  ::ppoll(&p, 1, &ts, nullptr);
 }
 
 Result<void> Netpoll::send_udp(std::span<const std::byte> payload, Flush flush) noexcept {

@@ -1,6 +1,5 @@
 #include "netpoll/debugnet/stream.h"
 
-#include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -154,16 +153,7 @@ void Stream::wait_for_frames(std::int64_t until_ns) noexcept {
     if (np_->poll(kPollBudget) > 0) return;
     now = monotonic_ns();
   }
-  std::int64_t ns = std::min(until_ns - now, kMaxWaitNs);
-  if (ns <= 0) return;
-  const int fd = np_->shared().device().fd();
-  if (fd < 0) {
-    nap(std::chrono::nanoseconds(std::min<std::int64_t>(ns, 50'000)));
-    return;
-  }
-  pollfd p{fd, POLLIN, 0};
-  timespec ts{0, static_cast<long>(ns)};
-  ::ppoll(&p, 1, &ts, nullptr);  // EINTR or a timeout: the caller looks again
+  np_->wait_for_frames(until_ns, kMaxWaitNs);
 }
 
 Result<void> Stream::fail_transfer(Errc e) noexcept {

@@ -1,5 +1,7 @@
 #include "netpoll/dump/proc_maps.h"
 
+#include "netpoll/base/hex.h"
+
 namespace np::dump {
 namespace {
 
@@ -44,12 +46,6 @@ class Cursor {
   std::string_view rest() const noexcept { return done() ? std::string_view{} : s_.substr(at_); }
 
  private:
-  static int hex_digit(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
   std::string_view s_;
   std::size_t at_ = 0;
 };

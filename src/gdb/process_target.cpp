@@ -107,17 +107,16 @@ namespace {
 
 using State = ProcessTargetState;
 
-// The capture of thread `tid`, or nullptr; `known`: its registers are.
-ThreadCapture* capture_of(State& s, pid_t tid, bool& known) noexcept {
-  known = false;
+// The registers of thread `tid`: kNotFound when it is not one of the
+// stopped threads, kUnsupported when its registers could not be had.
+Result<ThreadCapture*> capture_of(State& s, pid_t tid) noexcept {
   for (std::size_t i = 0; i < s.count; ++i) {
     ThreadEntry& e = s.entries[i];
     if (e.tid != tid) continue;
-    known = e.valid;
-    if (e.self) return &s.self;
-    return e.slot == kNoSlot ? nullptr : &s.ctl.slots[e.slot].cap;
+    if (!e.valid || (!e.self && e.slot == kNoSlot)) return fail(Errc::kUnsupported);
+    return e.self ? &s.self : &s.ctl.slots[e.slot].cap;
   }
-  return nullptr;
+  return fail(Errc::kNotFound);
 }
 
 void read_name(State& s, ThreadEntry& e) noexcept {
@@ -537,31 +536,17 @@ std::string_view ProcessTarget::thread_name(std::size_t i) const noexcept {
 StopEvent ProcessTarget::stop_event() const noexcept { return s_->event; }
 
 Result<std::size_t> ProcessTarget::read_register(pid_t tid, int regno, std::span<std::byte> out) noexcept {
-  bool known = false;
-  ThreadCapture* cap = capture_of(*s_, tid, known);
-  if (cap == nullptr && !known) {
-    for (std::size_t i = 0; i < s_->count; ++i) {
-      if (s_->entries[i].tid == tid) return fail(Errc::kUnsupported);
-    }
-    return fail(Errc::kNotFound);
-  }
-  if (!known) return fail(Errc::kUnsupported);
-  const std::size_t n = gdb::read_register(*cap, regno, out);
+  auto cap = capture_of(*s_, tid);
+  if (!cap) return fail(cap.error());
+  const std::size_t n = gdb::read_register(**cap, regno, out);
   if (n == 0) return fail(Errc::kUnsupported);
   return n;
 }
 
 Result<void> ProcessTarget::write_register(pid_t tid, int regno, std::span<const std::byte> in) noexcept {
-  bool known = false;
-  ThreadCapture* cap = capture_of(*s_, tid, known);
-  if (cap == nullptr && !known) {
-    for (std::size_t i = 0; i < s_->count; ++i) {
-      if (s_->entries[i].tid == tid) return fail(Errc::kUnsupported);
-    }
-    return fail(Errc::kNotFound);
-  }
-  if (!known) return fail(Errc::kUnsupported);
-  return gdb::write_register(*cap, regno, in);
+  auto cap = capture_of(*s_, tid);
+  if (!cap) return fail(cap.error());
+  return gdb::write_register(**cap, regno, in);
 }
 
 Result<std::size_t> ProcessTarget::read_memory(std::uint64_t addr, std::span<std::byte> out) noexcept {

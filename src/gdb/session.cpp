@@ -5,19 +5,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "netpoll/base/hex.h"
 #include "netpoll/gdb/registers.h"
 
 namespace np::gdb {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
 
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Takes a hex number (1 to 16 digits) off the front of `s`.
 bool take_hex(std::string_view& s, std::uint64_t& v) noexcept {
@@ -83,7 +77,7 @@ class Session::Reply {
   Reply& hex_bytes(std::span<const std::byte> b) noexcept {
     for (const std::byte x : b) {
       const auto v = std::to_integer<unsigned>(x);
-      put(kHex[v >> 4]).put(kHex[v & 15]);
+      put(kHexDigits[v >> 4]).put(kHexDigits[v & 15]);
     }
     return *this;
   }
@@ -91,7 +85,7 @@ class Session::Reply {
     char tmp[16];
     int n = 0;
     do {
-      tmp[n++] = kHex[v & 15];
+      tmp[n++] = kHexDigits[v & 15];
       v >>= 4;
     } while (v != 0 && n < 16);
     while (n < min_digits && n < 16) tmp[n++] = '0';

@@ -1,7 +1,6 @@
 #include "netpoll/gdb/stub.h"
 
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -188,7 +187,7 @@ void Stub::watch() noexcept {
       continue;
     }
     if (active) {
-      wait_for_frames(monotonic_ns() + 50'000'000);
+      np_->wait_for_frames(monotonic_ns() + 50'000'000, kMaxWaitNs);
     } else {
       nap(std::chrono::milliseconds(20));
     }
@@ -238,19 +237,6 @@ void Stub::on_datagram(const core::RxInfo& info, std::span<const std::byte> payl
   session_->feed(payload, now_ns_);
 }
 
-void Stub::wait_for_frames(std::int64_t until_ns) noexcept {
-  const std::int64_t ns = std::min(until_ns - monotonic_ns(), kMaxWaitNs);
-  if (ns <= 0) return;
-  const int fd = np_->shared().device().fd();
-  if (fd < 0) {
-    nap(std::chrono::nanoseconds(std::min<std::int64_t>(ns, 200'000)));
-    return;
-  }
-  pollfd p{fd, POLLIN, 0};
-  timespec ts{0, static_cast<long>(ns)};
-  ::ppoll(&p, 1, &ts, nullptr);  // EINTR or a timeout: the loop looks again
-}
-
 StubEnd Stub::serve(int signal, bool crash, std::int64_t deadline_ns) noexcept {
   Session& s = *session_;
   now_ns_ = monotonic_ns();
@@ -280,7 +266,7 @@ StubEnd Stub::serve(int signal, bool crash, std::int64_t deadline_ns) noexcept {
       stats_.timeouts.add();
       return StubEnd::kTimeout;
     }
-    wait_for_frames(linger_until != 0 ? std::min(linger_until, deadline_ns) : deadline_ns);
+    np_->wait_for_frames(linger_until != 0 ? std::min(linger_until, deadline_ns) : deadline_ns, kMaxWaitNs);
   }
   return StubEnd::kTimeout;
 }
@@ -342,7 +328,7 @@ void Stub::on_program_exit(int status) noexcept {
     if (now_ns_ >= until) break;
     np_->poll(kPollBudget);
     session_->tick(now_ns_);
-    wait_for_frames(until);
+    np_->wait_for_frames(until, kMaxWaitNs);
   }
   link_->forget();
   serving_.store(0);

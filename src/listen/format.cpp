@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "netpoll/base/hex.h"
 #include "netpoll/base/json.h"
 #include "netpoll/base/printable.h"
 #include "netpoll/base/utf8.h"
@@ -17,7 +18,6 @@ namespace {
 
 namespace nc = np::wire::netconsole;
 
-constexpr char kHex[] = "0123456789abcdef";
 
 void append_uint(std::string& out, std::uint64_t v) {
   char buf[24];
@@ -26,7 +26,7 @@ void append_uint(std::string& out, std::uint64_t v) {
 }
 
 void append_hex_byte(std::string& out, unsigned char c) {
-  const char e[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
+  const char e[4] = {'\\', 'x', kHexDigits[c >> 4], kHexDigits[c & 0xf]};
   out.append(e, 4);
 }
 

@@ -1,16 +1,9 @@
 #include "netpoll/wire/gdb_rsp.h"
 
+#include "netpoll/base/hex.h"
+
 namespace np::wire {
 namespace {
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-constexpr char kHex[] = "0123456789abcdef";
 
 bool must_escape(char c) noexcept { return c == '#' || c == '$' || c == '}' || c == '*'; }
 
@@ -53,7 +46,7 @@ RspDecoder::Maybe RspDecoder::step(char c) noexcept {
       }
       return {};
     case State::kCheck1: {
-      const int v = hex_value(c);
+      const int v = hex_digit(c);
       if (v < 0) {
         state_ = State::kIdle;
         ++stats_.bad_checksums;
@@ -65,7 +58,7 @@ RspDecoder::Maybe RspDecoder::step(char c) noexcept {
     }
     case State::kCheck2: {
       state_ = State::kIdle;
-      const int v = hex_value(c);
+      const int v = hex_digit(c);
       if (overflow_) {
         ++stats_.overflows;
         len_ = 0;
@@ -104,7 +97,7 @@ std::size_t rsp_encode(std::string_view payload, std::span<char> out) noexcept {
       sum = static_cast<std::uint8_t>(sum + static_cast<std::uint8_t>(c));
     }
   }
-  if (!put('#') || !put(kHex[sum >> 4]) || !put(kHex[sum & 0xf])) return 0;
+  if (!put('#') || !put(kHexDigits[sum >> 4]) || !put(kHexDigits[sum & 0xf])) return 0;
   return at;
 }
 

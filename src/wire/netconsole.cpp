@@ -4,19 +4,13 @@
 #include <charconv>
 #include <cstring>
 
+#include "netpoll/base/hex.h"
 #include "netpoll/base/text.h"
 
 namespace np::wire::netconsole {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
 
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 template <class T>
 bool parse_uint(std::string_view s, T& out) noexcept {
@@ -70,8 +64,8 @@ std::size_t escape(std::string_view in, std::span<char> out) noexcept {
       if (at + 4 > out.size()) break;
       out[at++] = '\\';
       out[at++] = 'x';
-      out[at++] = kHex[c >> 4];
-      out[at++] = kHex[c & 0xf];
+      out[at++] = kHexDigits[c >> 4];
+      out[at++] = kHexDigits[c & 0xf];
     } else {
       if (at + 1 > out.size()) break;
       out[at++] = ch;

@@ -46,6 +46,7 @@
 
 #include "netpoll/base/clock.h"
 #include "netpoll/dump/core_writer.h"
+#include "parked_threads.h"
 
 // What gdb prints: names kept global (and used) on purpose.
 int core_child_global = 424242;
@@ -55,11 +56,6 @@ namespace {
 
 std::unique_ptr<np::dump::CoreWriter> g_writer;
 int g_core_fd = -1;
-std::atomic<int> g_ready{0};
-int g_pipe[2] = {-1, -1};
-pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
-pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
-volatile bool g_never = false;
 volatile std::uintptr_t g_bad_address = 0x18;
 
 void say(std::string_view s) { [[maybe_unused]] const ssize_t w = ::write(STDOUT_FILENO, s.data(), s.size()); }
@@ -72,48 +68,6 @@ void say_number(std::uint64_t v) {
     v /= 10;
   } while (v != 0 && n < 20);
   say(std::string_view(buf + sizeof buf - n, static_cast<std::size_t>(n)));
-}
-
-[[gnu::noinline]] void waits_in_alpha_read() {
-  g_ready.fetch_add(1);
-  char c = 0;
-  // read(2) returns only when the pipe is written or closed, never here.
-  while (::read(g_pipe[0], &c, 1) != 0 || g_never) {
-  }
-  g_ready.fetch_add(100);  // work after the call: no tail call hides this frame
-}
-
-[[gnu::noinline]] void sleeps_in_beta_nanosleep() {
-  g_ready.fetch_add(1);
-  for (;;) {
-    timespec ts{3600, 0};
-    ::nanosleep(&ts, nullptr);
-    if (g_never) break;
-  }
-  g_ready.fetch_add(100);
-}
-
-[[gnu::noinline]] void blocks_in_gamma_condvar() {
-  pthread_mutex_lock(&g_mutex);
-  g_ready.fetch_add(1);
-  while (!g_never) pthread_cond_wait(&g_cond, &g_mutex);
-  pthread_mutex_unlock(&g_mutex);
-  g_ready.fetch_add(100);
-}
-
-void start_threads() {
-  if (::pipe(g_pipe) != 0) std::abort();
-  void* (*const bodies[3])(void*) = {
-      [](void*) -> void* { waits_in_alpha_read(); return nullptr; },
-      [](void*) -> void* { sleeps_in_beta_nanosleep(); return nullptr; },
-      [](void*) -> void* { blocks_in_gamma_condvar(); return nullptr; },
-  };
-  for (auto* body : bodies) {
-    pthread_t t;
-    if (pthread_create(&t, nullptr, body, nullptr) != 0) std::abort();
-  }
-  for (int i = 0; i < 2000 && g_ready.load() < 3; ++i) np::nap(std::chrono::milliseconds(1));
-  np::nap(std::chrono::milliseconds(50));  // into their system calls
 }
 
 bool sink(std::uint64_t offset, std::span<const std::byte> bytes) {

@@ -36,6 +36,7 @@
 #include "netpoll/base/addr.h"
 #include "netpoll/base/clock.h"
 #include "netpoll/gdb/stub.h"
+#include "parked_threads.h"
 
 // What gdb prints: names kept global (and used) on purpose.
 int gdb_child_global = 515151;
@@ -44,59 +45,8 @@ volatile int gdb_child_told = 0;
 
 namespace {
 
-std::atomic<int> g_ready{0};
-int g_pipe[2] = {-1, -1};
-pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
-pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
-volatile bool g_never = false;
 volatile std::uintptr_t g_bad_address = 0x18;
 std::unique_ptr<np::gdb::Stub> g_stub;
-
-[[gnu::noinline]] void waits_in_alpha_read() {
-  g_ready.fetch_add(1);
-  char c = 0;
-  while (::read(g_pipe[0], &c, 1) != 0 || g_never) {
-  }
-  g_ready.fetch_add(100);
-}
-
-[[gnu::noinline]] void sleeps_in_beta_nanosleep() {
-  g_ready.fetch_add(1);
-  for (;;) {
-    timespec ts{3600, 0};
-    ::nanosleep(&ts, nullptr);
-    if (g_never) break;
-  }
-  g_ready.fetch_add(100);
-}
-
-[[gnu::noinline]] void blocks_in_gamma_condvar() {
-  pthread_mutex_lock(&g_mutex);
-  g_ready.fetch_add(1);
-  while (!g_never) pthread_cond_wait(&g_cond, &g_mutex);
-  pthread_mutex_unlock(&g_mutex);
-  g_ready.fetch_add(100);
-}
-
-void start_threads() {
-  if (::pipe(g_pipe) != 0) std::abort();
-  struct Body {
-    void* (*fn)(void*);
-    const char* name;
-  };
-  const Body bodies[3] = {
-      {[](void*) -> void* { waits_in_alpha_read(); return nullptr; }, "alpha-reader"},
-      {[](void*) -> void* { sleeps_in_beta_nanosleep(); return nullptr; }, "beta-sleeper"},
-      {[](void*) -> void* { blocks_in_gamma_condvar(); return nullptr; }, "gamma-waiter"},
-  };
-  for (const auto& b : bodies) {
-    pthread_t t;
-    if (pthread_create(&t, nullptr, b.fn, nullptr) != 0) std::abort();
-    pthread_setname_np(t, b.name);
-  }
-  for (int i = 0; i < 2000 && g_ready.load() < 3; ++i) np::nap(std::chrono::milliseconds(1));
-  np::nap(std::chrono::milliseconds(50));  // into their system calls
-}
 
 }  // namespace
 

@@ -97,6 +97,13 @@ class Netpoll : public InGuardedMemory<Netpoll> {
   // Polls the shared device (see SharedDevice::poll). Context: any.
   std::size_t poll(std::size_t budget = 0) noexcept { return dev_->poll(budget); }
 
+  // For a client polled by its own thread (no service thread): sleeps
+  // until the device may have a frame, or until `until_ns` (monotonic)
+  // passes, or `max_ns` at most; EINTR ends it early (the caller looks
+  // again). A device without a descriptor to wait on: a short nap.
+  // Context: any.
+  void wait_for_frames(std::int64_t until_ns, std::int64_t max_ns) noexcept;
+
   // Resolves the remote MAC again, asking the network even if the device's
   // ARP cache knows an answer (after the peer changed). Setup uses the cache
   // when another client already resolved the same next hop. Context: setup.

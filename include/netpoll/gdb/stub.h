@@ -161,7 +161,6 @@ class Stub : public InGuardedMemory<Stub> {
   // Takes the right to use the session and the device (serving_), waiting
   // up to `wait_ns` for whoever has it. Context: any.
   bool take_turn(pid_t me, std::int64_t wait_ns) noexcept;
-  void wait_for_frames(std::int64_t until_ns) noexcept;
   void say(std::string_view text) const noexcept;
 
   StubConfig cfg_;
