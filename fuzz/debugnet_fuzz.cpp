@@ -23,6 +23,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto e = emit_debugnet_ack(*ack, out);
     if (e.size() != 4 || !std::equal(e.begin(), e.end(), in.begin()) || out[4] != std::byte{0xa5}) std::abort();
   }
+  // netpoll's range ack: exactly 8 bytes, a run a window long at most,
+  // never also a plain ack; it re-emits to the same bytes.
+  if (const auto range = parse_debugnet_ack_range(in)) {
+    if (size != debugnet::kAckRangeLen || ack || range->first == 0 || range->first > range->last ||
+        range->last - range->first >= debugnet::kMaxInFlight)
+      std::abort();
+    std::byte out[12];
+    std::fill(std::begin(out), std::end(out), std::byte{0xa5});
+    const auto e = emit_debugnet_ack_range(*range, out);
+    if (e.size() != 8 || !std::equal(e.begin(), e.end(), in.begin()) || out[8] != std::byte{0xa5}) std::abort();
+  }
   const auto m = DebugnetMessage<const std::byte>::check(in);
   if (size < DebugnetMessage<const std::byte>::kHeaderLen) {
     if (m) std::abort();

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <span>
+#include <vector>
 
 #include "netpoll/base/bytes.h"
 #include "netpoll/dumpd/session.h"
@@ -34,6 +35,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Session s(limits, load_be32(in, 4), now);
   int ends = 0;
   std::uint64_t receives = 0;
+  // The acks asked for, through AckRuns as a range client gets them: the
+  // runs, expanded, are exactly the numbers in the order they were asked.
+  AckRuns runs(true);
+  std::vector<std::uint32_t> asked;
+  const auto take_run = [&](const AckRun& r) {
+    if ((r.first == 0 && r.last != 0) || r.first > r.last || r.last - r.first >= 64 || asked.size() < r.last - r.first + 1u) std::abort();
+    for (std::uint32_t k = 0; k <= r.last - r.first; ++k) {
+      if (asked[k] != r.first + k) std::abort();
+    }
+    asked.erase(asked.begin(), asked.begin() + (r.last - r.first + 1));
+  };
   for (std::size_t at = 8; at + 4 <= size;) {
     const auto op = static_cast<std::uint8_t>(in[at]);
     now += static_cast<std::int64_t>(in[at + 1]) * 10'000'000;
@@ -64,6 +76,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (st.end != End::kNone) {
           if (++ends > 1 || st.final_size > limits.max_size) std::abort();
         }
+        if (st.ack) {
+          asked.push_back(st.ack_seqno);
+          if (const auto r = runs.add(st.ack_seqno)) take_run(*r);
+        }
         if (before == Session::State::kClosed) std::abort();  // nothing accepted once closed
         if (before == Session::State::kFinished && !st.duplicate) std::abort();
         break;
@@ -81,5 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (s.extent() > limits.max_size) std::abort();
     if (s.counters().packets + s.counters().refused != receives) std::abort();
   }
+  if (const auto r = runs.close()) take_run(*r);
+  if (!asked.empty()) std::abort();
   return 0;
 }

@@ -108,6 +108,7 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
     };
     suggest("rx_block_size", np->cfg_.device.rx_block_size);
     suggest("rx_blocks", np->cfg_.device.rx_blocks);
+    if (np->cfg_.device.rx_copy && spec->option("rx") == nullptr) spec->options.emplace_back("rx", "copy");
   }
   auto dev = registry.acquire(*spec, np->cfg_.device);
   if (!dev) return fail_with(dev.error().code, dev.error().message);

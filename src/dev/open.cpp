@@ -85,9 +85,14 @@ SetupResult<std::optional<MacAddr>> mac_option(const DeviceSpec& spec) {
 
 SetupResult<std::unique_ptr<Device>> open_backend(const DeviceSpec& spec) {
   if (spec.kind == "packet") {
-    if (auto ok = check_known(spec, {"bypass", "rx_blocks", "rx_block_size", "tx_frames"}); !ok)
+    if (auto ok = check_known(spec, {"bypass", "rx", "rx_blocks", "rx_block_size", "tx_frames"}); !ok)
       return std::unexpected(ok.error());
     PacketOptions o;
+    if (const std::string* rx = spec.option("rx"); rx != nullptr) {
+      if (*rx != "ring" && *rx != "copy")
+        return setup_error(Errc::kInvalidArgument, bad_value(spec, "rx", "expected ring or copy"));
+      o.rx_ring = *rx == "ring";
+    }
     auto bypass = bool_option(spec, "bypass", false);
     auto blocks = uint_option(spec, "rx_blocks", o.rx_blocks, 2, 4096);
     auto block_size = uint_option(spec, "rx_block_size", o.rx_block_size, 4096, 1u << 22);

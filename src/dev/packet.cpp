@@ -20,6 +20,14 @@
 // when we retire a block with that flag, so the common path makes no system
 // call.
 //
+// Receive without the ring (rx=copy). recvmmsg() copies each frame out of
+// the socket's queue into a batch of fixed buffers set aside at open, each
+// as it comes: no block to fill and no timer to wait for, at a system call
+// per batch. For clients that wait on a few small answers (acknowledgements,
+// a debugger's packets), which a ring hands over only when a block is full
+// or its timer fires. Frames the socket's queue had no room for are counted
+// from the kernel's SO_RXQ_OVFL total.
+//
 // Transmit. Fixed slots, each a tpacket3_hdr with the data at a fixed offset.
 // A slot is ours when its tp_status is TP_STATUS_AVAILABLE. On send() the
 // kernel walks the slots from its own head, in ring order, taking every slot
@@ -84,6 +92,8 @@ constexpr std::size_t kMinSlotSize = 2048;
 // Short enough that a lone frame reaches us quickly (the kernel rounds up to
 // one jiffy, 4 ms at HZ=250), long enough not to close blocks needlessly.
 constexpr unsigned kRxBlockTimeoutMs = 1;
+// rx=copy: frames taken by one recvmmsg() at most.
+constexpr unsigned kRxCopyBatch = 16;
 
 // Ring status words are shared with the kernel: acquire on reading the
 // status before the data it guards, release on handing data over.
@@ -100,6 +110,8 @@ struct Geometry {
   std::size_t slot_size = 0;  // TX slot, and the nominal RX frame size
   std::size_t tx_block_size = 0;
   std::size_t tx_slots = 0;
+
+  std::size_t rx_copy_bytes = 0;  // rx=copy: kRxCopyBatch buffers of slot_size (0: the ring)
 
   std::size_t rx_bytes() const noexcept { return rx_block_size * rx_blocks; }
   std::size_t tx_bytes() const noexcept { return slot_size * tx_slots; }
@@ -127,7 +139,7 @@ void complete_checksum(std::byte* frame, std::size_t len, std::size_t start, std
 
 class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
  public:
-  PacketDevice(std::string name, int fd, std::byte* map, const Geometry& g, int ifindex,
+  PacketDevice(std::string name, int fd, std::byte* map, std::byte* rx_copy, const Geometry& g, int ifindex,
                MacAddr mac, std::size_t mtu) noexcept
       : name_(std::move(name)),
         fd_(fd),
@@ -135,12 +147,14 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
         map_(map),
         geo_(g),
         tx_base_(map + g.rx_bytes()),
+        rx_copy_(rx_copy),
         ifindex_(ifindex),
         mac_(mac),
         mtu_(mtu) {}
 
   ~PacketDevice() override {
     ::munmap(map_, geo_.rx_bytes() + geo_.tx_bytes());
+    if (rx_copy_ != nullptr) ::munmap(rx_copy_, geo_.rx_copy_bytes);
     if (!lost_) ::close(fd_);  // a lost descriptor is someone else's now
     if (spare_fd_ >= 0) ::close(spare_fd_);
   }
@@ -169,8 +183,13 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
   tpacket3_hdr* tx_slot(std::size_t i) const noexcept {
     return reinterpret_cast<tpacket3_hdr*>(tx_base_ + i * geo_.slot_size);
   }
-  // Hands one examined frame on, or counts why it could not be.
+  // Hands one examined frame of the ring on, or counts why it could not be.
   void deliver(std::byte* block, std::size_t offset, FrameSink& sink, std::size_t& delivered) noexcept;
+  // The same for a whole frame of `len` bytes with its virtio header right
+  // before it, from either receive path.
+  void deliver_frame(std::byte* frame, std::size_t len, FrameSink& sink, std::size_t& delivered) noexcept;
+  // rx=copy's receive().
+  std::size_t receive_copy(std::size_t budget, FrameSink& sink) noexcept;
   void retire_block() noexcept;
   // send(MSG_DONTWAIT): asks the kernel to take every requested TX slot.
   // Returns 0 or the errno of the failure.
@@ -188,6 +207,7 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
   std::byte* map_;
   Geometry geo_;
   std::byte* tx_base_;
+  std::byte* rx_copy_;  // rx=copy's buffers (a mapping of their own), or null
   int ifindex_;
   MacAddr mac_;
   std::size_t mtu_;
@@ -199,6 +219,7 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
   std::uint32_t rx_left_ = 0;    // frames in it not yet examined
   std::size_t rx_offset_ = 0;    // offset of the next of them in the block
   bool rx_losing_ = false;       // the block says the kernel dropped frames
+  std::uint32_t rx_overflows_ = 0;  // rx=copy: the kernel's SO_RXQ_OVFL total, as last seen
 
   // Transmit side.
   std::size_t tx_head_ = 0;      // next slot to fill
@@ -227,14 +248,20 @@ void PacketDevice::deliver(std::byte* block, std::size_t offset, FrameSink& sink
 
   const std::size_t mac_off = offset + hdr->tp_mac;
   const std::size_t len = hdr->tp_snaplen;
-  // A frame cut short (longer than a block) or longer than the device may
-  // carry is of no use to a receiver that expects whole Ethernet frames.
-  if (hdr->tp_snaplen != hdr->tp_len || len < kEthHeaderLen || len > mtu_ + kEthHeaderLen ||
-      hdr->tp_mac < kVnetHdrLen || mac_off + len > geo_.rx_block_size) {
+  // A frame cut short (longer than a block) is of no use to a receiver
+  // that expects whole Ethernet frames.
+  if (hdr->tp_snaplen != hdr->tp_len || hdr->tp_mac < kVnetHdrLen || mac_off + len > geo_.rx_block_size) {
     stats_.rx_dropped.add();
     return;
   }
-  std::byte* frame = block + mac_off;
+  deliver_frame(block + mac_off, len, sink, delivered);
+}
+
+void PacketDevice::deliver_frame(std::byte* frame, std::size_t len, FrameSink& sink, std::size_t& delivered) noexcept {
+  if (len < kEthHeaderLen || len > mtu_ + kEthHeaderLen) {  // longer than the device may carry
+    stats_.rx_dropped.add();
+    return;
+  }
   VnetHdr vh;
   std::memcpy(&vh, frame - kVnetHdrLen, sizeof vh);
   if (vh.gso_type != kVnetGsoNone) {  // a merged super-frame (GRO)
@@ -256,8 +283,55 @@ void PacketDevice::deliver(std::byte* block, std::size_t offset, FrameSink& sink
   sink(std::span<const std::byte>(frame, len));
 }
 
+std::size_t PacketDevice::receive_copy(std::size_t budget, FrameSink& sink) noexcept {
+  if (lost_) return 0;  // the program took the descriptor: nothing to read from
+  std::size_t examined = 0;
+  std::size_t delivered = 0;
+  mmsghdr msgs[kRxCopyBatch];
+  iovec iov[kRxCopyBatch];
+  sockaddr_ll from[kRxCopyBatch];
+  alignas(cmsghdr) char control[kRxCopyBatch][CMSG_SPACE(sizeof(std::uint32_t))];
+  while (examined < budget) {
+    const auto want = static_cast<unsigned>(std::min<std::size_t>(budget - examined, kRxCopyBatch));
+    for (unsigned i = 0; i < want; ++i) {
+      iov[i] = {rx_copy_ + i * geo_.slot_size, geo_.slot_size};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+      msgs[i].msg_hdr.msg_control = control[i];
+      msgs[i].msg_hdr.msg_controllen = sizeof control[i];
+    }
+    const int n = ::recvmmsg(fd_, msgs, want, MSG_DONTWAIT, nullptr);
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) {
+      ++examined;
+      const msghdr& h = msgs[i].msg_hdr;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL) continue;
+        std::uint32_t total = 0;
+        std::memcpy(&total, CMSG_DATA(c), sizeof total);
+        stats_.rx_dropped.add(total - rx_overflows_);  // modulo 2^32, as the kernel counts
+        rx_overflows_ = total;
+      }
+      // PACKET_IGNORE_OUTGOING should keep these out; kernels without it do not.
+      if (from[i].sll_pkttype == PACKET_OUTGOING) continue;
+      const std::size_t got = msgs[i].msg_len;
+      if ((h.msg_flags & MSG_TRUNC) != 0 || got < kVnetHdrLen) {
+        stats_.rx_dropped.add();
+        continue;
+      }
+      deliver_frame(static_cast<std::byte*>(iov[i].iov_base) + kVnetHdrLen, got - kVnetHdrLen, sink, delivered);
+    }
+    if (static_cast<unsigned>(n) < want) break;
+  }
+  return delivered;
+}
+
 std::size_t PacketDevice::receive(std::size_t budget, FrameSink sink) noexcept {
   ErrnoSaver keep_errno;
+  if (rx_copy_ != nullptr) return receive_copy(budget, sink);
   std::size_t examined = 0;
   std::size_t delivered = 0;
   while (examined < budget) {
@@ -459,7 +533,7 @@ SetupResult<Geometry> plan_rings(const std::string& name, const PacketOptions& o
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   Geometry g;
   g.slot_size = std::bit_ceil(std::max(kMinSlotSize, kTxDataOffset + kVnetHdrLen + Device::kEthHeaderLen + mtu));
-  if (o.rx_blocks == 0 || o.rx_block_size == 0) {
+  if (o.rx_ring && (o.rx_blocks == 0 || o.rx_block_size == 0)) {
     return setup_error(Errc::kInvalidArgument, name + ": the receive ring needs at least one block of some bytes");
   }
   if (o.tx_frames == 0) {
@@ -467,8 +541,12 @@ SetupResult<Geometry> plan_rings(const std::string& name, const PacketOptions& o
   }
   // Whole pages, holding a full frame at least (a block is one buffer
   // of the kernel's).
-  g.rx_block_size = (std::max(o.rx_block_size, g.slot_size) + page - 1) / page * page;
-  g.rx_blocks = o.rx_blocks;
+  if (o.rx_ring) {
+    g.rx_block_size = (std::max(o.rx_block_size, g.slot_size) + page - 1) / page * page;
+    g.rx_blocks = o.rx_blocks;
+  } else {
+    g.rx_copy_bytes = (kRxCopyBatch * g.slot_size + page - 1) / page * page;
+  }
   // TX blocks must be whole pages; both sizes are powers of two, so a block
   // holds a whole number of slots, and the slot count is rounded up to fill
   // the last block.
@@ -546,17 +624,24 @@ SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::s
     if (int e = set_int(PACKET_QDISC_BYPASS, 1)) return os_error(Errc::kUnsupported, name, "PACKET_QDISC_BYPASS", e);
   }
 
-  tpacket_req3 rx{};
-  rx.tp_block_size = static_cast<unsigned>(geo->rx_block_size);
-  rx.tp_block_nr = static_cast<unsigned>(geo->rx_blocks);
-  rx.tp_frame_size = static_cast<unsigned>(geo->slot_size);
-  rx.tp_frame_nr = static_cast<unsigned>(geo->rx_block_size / geo->slot_size * geo->rx_blocks);
-  rx.tp_retire_blk_tov = kRxBlockTimeoutMs;
-  if (::setsockopt(sock.get(), SOL_PACKET, PACKET_RX_RING, &rx, sizeof rx) != 0) {
-    return os_error(Errc::kIo, name,
-                    "cannot set up the receive ring (" + std::to_string(geo->rx_blocks) + " blocks of " +
-                        std::to_string(geo->rx_block_size) + " bytes)",
-                    errno);
+  if (options.rx_ring) {
+    tpacket_req3 rx{};
+    rx.tp_block_size = static_cast<unsigned>(geo->rx_block_size);
+    rx.tp_block_nr = static_cast<unsigned>(geo->rx_blocks);
+    rx.tp_frame_size = static_cast<unsigned>(geo->slot_size);
+    rx.tp_frame_nr = static_cast<unsigned>(geo->rx_block_size / geo->slot_size * geo->rx_blocks);
+    rx.tp_retire_blk_tov = kRxBlockTimeoutMs;
+    if (::setsockopt(sock.get(), SOL_PACKET, PACKET_RX_RING, &rx, sizeof rx) != 0) {
+      return os_error(Errc::kIo, name,
+                      "cannot set up the receive ring (" + std::to_string(geo->rx_blocks) + " blocks of " +
+                          std::to_string(geo->rx_block_size) + " bytes)",
+                      errno);
+    }
+  } else {
+    // rx=copy: the kernel's drop count comes with each frame.
+    const int one = 1;
+    if (::setsockopt(sock.get(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) != 0)
+      return os_error(Errc::kUnsupported, name, "SO_RXQ_OVFL", errno);
   }
   tpacket_req3 tx{};  // the kernel refuses a TX ring with a timeout or private area
   tx.tp_block_size = static_cast<unsigned>(geo->tx_block_size);
@@ -576,13 +661,29 @@ SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::s
     return os_error(Errc::kIo, name, "cannot map the rings (" + std::to_string(map_len) + " bytes)", errno);
   }
 
+  // rx=copy's buffers, faulted in now as the rings are.
+  void* rx_copy = nullptr;
+  if (geo->rx_copy_bytes != 0) {
+    rx_copy = ::mmap(nullptr, geo->rx_copy_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                     -1, 0);
+    if (rx_copy == MAP_FAILED) {
+      const int e = errno;
+      ::munmap(map, map_len);
+      return os_error(Errc::kIo, name, "cannot map the receive buffers", e);
+    }
+  }
+  const auto unmap_all = [&] {
+    ::munmap(map, map_len);
+    if (rx_copy != nullptr) ::munmap(rx_copy, geo->rx_copy_bytes);
+  };
+
   sockaddr_ll addr{};
   addr.sll_family = AF_PACKET;
   addr.sll_protocol = htons(ETH_P_ALL);
   addr.sll_ifindex = ifindex;
   if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     const int e = errno;
-    ::munmap(map, map_len);
+    unmap_all();
     return os_error(Errc::kIo, name, "cannot bind to " + ifname_s, e);
   }
   // Binding to an interface that is down succeeds but leaves ENETDOWN
@@ -591,8 +692,8 @@ SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::s
   socklen_t so_len = sizeof so_error;
   static_cast<void>(::getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &so_error, &so_len));
 
-  return std::unique_ptr<Device>(new PacketDevice(std::move(name), sock.release(),
-                                                  static_cast<std::byte*>(map), *geo, ifindex,
+  return std::unique_ptr<Device>(new PacketDevice(std::move(name), sock.release(), static_cast<std::byte*>(map),
+                                                  static_cast<std::byte*>(rx_copy), *geo, ifindex,
                                                   MacAddr(mac_bytes), mtu));
 }
 

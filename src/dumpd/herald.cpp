@@ -20,8 +20,8 @@ bool parse_number(std::string_view v, std::uint64_t max, std::uint64_t& out) {
   return true;
 }
 
-enum Key : unsigned { kKind, kProgram, kPid, kSignal, kThreads, kSize, kHost, kKeys };
-constexpr std::string_view kKeyNames[kKeys] = {"kind", "program", "pid", "signal", "threads", "size", "host"};
+enum Key : unsigned { kKind, kProgram, kPid, kSignal, kThreads, kSize, kHost, kAcks, kKeys };
+constexpr std::string_view kKeyNames[kKeys] = {"kind", "program", "pid", "signal", "threads", "size", "host", "acks"};
 
 }  // namespace
 
@@ -71,6 +71,11 @@ Result<DumpInfo> parse_description(std::span<const std::byte> payload) {
         if (!parse_number(value, 0x7fffffffffffffff, n)) return fail(Errc::kMalformed);
         info.size = n;
         break;
+      case kAcks:
+        // Another word is a newer client's way of acknowledging: it gets
+        // the plain acks every debugnet client takes.
+        info.range_acks = value == "ranges";
+        break;
     }
   }
   return info;
@@ -91,6 +96,7 @@ std::string format_description(const DumpInfo& info) {
   number("threads", info.threads);
   number("size", info.size);
   name("host", info.host);
+  if (info.range_acks) out.append("acks=ranges\n");
   return out;
 }
 

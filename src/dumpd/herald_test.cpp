@@ -33,6 +33,17 @@ TEST(Description, MissingKeysAreZeroOrEmptyAndUnknownKeysAreSkipped) {
   EXPECT_TRUE(parse(""));
 }
 
+TEST(Description, AcksRangesAsksForRangeAcksAndAnyOtherWordForPlainOnes) {
+  EXPECT_FALSE(parse("pid=7\n")->range_acks);
+  EXPECT_TRUE(parse("pid=7\nacks=ranges\n")->range_acks);
+  EXPECT_FALSE(parse("acks=sacks\n")->range_acks);  // a newer client's word: not an error
+  EXPECT_FALSE(parse("acks=ranges\nacks=ranges\n"));  // a key twice, as for every key
+  DumpInfo d;
+  d.pid = 3;
+  d.range_acks = true;
+  EXPECT_EQ(format_description(d), "pid=3\nacks=ranges\n");
+}
+
 TEST(Description, ValuesMayHoldSpacesAndEqualsSigns) {
   auto i = parse("program=my prog=2\n");
   ASSERT_TRUE(i);

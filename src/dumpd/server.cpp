@@ -22,6 +22,7 @@
 #include "netpoll/base/human.h"
 #include "netpoll/base/json.h"
 #include "netpoll/base/write_all.h"
+#include "netpoll/wire/debugnet.h"
 
 extern char** environ;
 
@@ -145,8 +146,8 @@ struct Server::Buffers {
   iovec iov[kBatch]{};
   sockaddr_storage addrs[kBatch]{};
   alignas(cmsghdr) char control[kBatch][256]{};
-  // A batch's acks, sent together.
-  std::uint32_t acks[kBatch]{};
+  // A batch's acks, sent together: 4 bytes each, or 8 for a range.
+  std::byte acks[kBatch][wire::debugnet::kAckRangeLen]{};
   mmsghdr ack_msgs[kBatch]{};
   iovec ack_iov[kBatch]{};
   // A batch's contiguous writes, one pwritev.
@@ -157,7 +158,7 @@ struct Server::Buffers {
       iov[i] = {data.data() + i * kDatagramMax, kDatagramMax};
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
-      ack_iov[i] = {&acks[i], sizeof acks[i]};
+      ack_iov[i] = {acks[i], wire::debugnet::kAckLen};
       ack_msgs[i].msg_hdr.msg_iov = &ack_iov[i];
       ack_msgs[i].msg_hdr.msg_iovlen = 1;
     }
@@ -525,7 +526,15 @@ void Server::drain_client(Client& c) {
     // The batch's writes: a run of contiguous pieces, one pwritev.
     std::uint64_t run_offset = 0, run_len = 0;
     unsigned run_pieces = 0;
+    // The batch's acks (at most one per packet), sent after its writes.
     unsigned acks = 0;
+    AckRuns runs(c.info.range_acks);
+    const auto put_ack = [&](const AckRun& r) {
+      const std::span<std::byte> out(b.acks[acks]);
+      b.ack_iov[acks].iov_len = r.first == r.last ? wire::emit_debugnet_ack(r.first, out).size()
+                                                  : wire::emit_debugnet_ack_range({r.first, r.last}, out).size();
+      ++acks;
+    };
     const auto flush = [&]() -> bool {
       iovec* iov = b.writes;
       unsigned pieces = run_pieces;
@@ -609,7 +618,9 @@ void Server::drain_client(Client& c) {
           failed = c.machine.state() == Session::State::kClosed;
         }
       }
-      if (!failed && s.ack) b.acks[acks++] = htonl(s.ack_seqno);
+      if (!failed && s.ack) {
+        if (const auto r = runs.add(s.ack_seqno)) put_ack(*r);
+      }
     }
     if (!failed) failed = !flush();
     if (failed) {
@@ -617,6 +628,7 @@ void Server::drain_client(Client& c) {
       end_partial(c, End::kWriteFailed, now);
       return;
     }
+    if (const auto r = runs.close()) put_ack(*r);
     if (acks > 0) {
       stats_.dumps.acks.add(acks);  // before: whoever sees an ack sees it counted
       for (unsigned i = 0; i < acks; ++i) {

@@ -159,6 +159,25 @@ Step Session::receive(std::span<const std::byte> datagram, std::int64_t now_ns) 
   return step;
 }
 
+std::optional<AckRun> AckRuns::add(std::uint32_t seqno) noexcept {
+  if (!ranges_) return AckRun{seqno, seqno};
+  // A range never starts at 0 (no sender numbers a packet 0; a client
+  // refuses such a range): a 0 stays a plain ack of its own.
+  if (open_ && open_->first != 0 && seqno == open_->last + 1 && seqno - open_->first < dn::kMaxInFlight) {
+    open_->last = seqno;
+    return std::nullopt;
+  }
+  const std::optional<AckRun> closed = close();
+  open_ = AckRun{seqno, seqno};
+  return closed;
+}
+
+std::optional<AckRun> AckRuns::close() noexcept {
+  const std::optional<AckRun> r = open_;
+  open_.reset();
+  return r;
+}
+
 bool Session::herald_again(std::uint32_t seqno, std::int64_t now_ns) noexcept {
   if (state_ != State::kReceiving || any_data_) return false;
   last_ns_ = now_ns;

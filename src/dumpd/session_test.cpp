@@ -22,6 +22,45 @@ Limits limits(std::uint64_t max_size = 1 << 20) {
   return l;
 }
 
+// The acks a batch of numbers gets, as "first-last" (or "n" for one).
+std::string acks_for(bool ranges, std::initializer_list<std::uint32_t> seqnos) {
+  AckRuns runs(ranges);
+  std::string out;
+  const auto put = [&](const AckRun& r) {
+    out += (out.empty() ? "" : " ") + std::to_string(r.first);
+    if (r.last != r.first) out += "-" + std::to_string(r.last);
+  };
+  for (const std::uint32_t s : seqnos) {
+    if (const auto r = runs.add(s)) put(*r);
+  }
+  if (const auto r = runs.close()) put(*r);
+  return out;
+}
+
+TEST(AckRuns, APlainClientGetsOneAckPerPacket) {
+  EXPECT_EQ(acks_for(false, {2, 3, 4, 9, 4}), "2 3 4 9 4");
+}
+
+TEST(AckRuns, ARangeClientGetsOneAckPerRunOfConsecutiveNumbersInArrivalOrder) {
+  EXPECT_EQ(acks_for(true, {2, 3, 4, 5, 9, 10, 7, 8, 8, 11}), "2-5 9-10 7-8 8 11");
+  EXPECT_EQ(acks_for(true, {}), "");
+  EXPECT_EQ(acks_for(true, {42}), "42");
+  EXPECT_EQ(acks_for(true, {0, 1, 2}), "0 1-2");  // a range never starts at 0
+}
+
+TEST(AckRuns, ARunIsAtMostAWindowLong) {
+  AckRuns runs(true);
+  std::vector<AckRun> sent;
+  for (std::uint32_t s = 1; s <= 130; ++s) {
+    if (const auto r = runs.add(s)) sent.push_back(*r);
+  }
+  if (const auto r = runs.close()) sent.push_back(*r);
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0], (AckRun{1, 64}));
+  EXPECT_EQ(sent[1], (AckRun{65, 128}));
+  EXPECT_EQ(sent[2], (AckRun{129, 130}));
+}
+
 TEST(CheckHerald, AcceptsAHeraldWithItsDescription) {
   auto h = check_herald(herald(1, "program=crashy\npid=42\nsize=4096\n"), limits());
   ASSERT_TRUE(h);

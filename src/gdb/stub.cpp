@@ -22,7 +22,6 @@ constexpr std::int64_t kMaxWaitNs = 10'000'000;
 // Held threads wait this much past the stub's deadline when nobody lets
 // them go (the process is dying, or the stub itself was cut short).
 constexpr std::int64_t kHoldMarginNs = 5'000'000'000;
-constexpr std::size_t kRxRingBytes = 1u << 20;
 
 constinit std::atomic<Stub*> g_stub{nullptr};
 
@@ -74,13 +73,9 @@ SetupResult<std::unique_ptr<Stub>> Stub::setup(StubConfig cfg) {
     return setup_error(Errc::kInvalidArgument, "the gdb stub's wait must be positive");
   // Nobody else sends on this device; the serving thread polls it.
   cfg.client.device.service_thread = false;
-  // Answers come a few at a time: small receive blocks hand them over at
-  // once (see debugnet/stream.h).
-  if (cfg.client.device.rx_block_size == 0) {
-    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    cfg.client.device.rx_block_size = page;
-    if (cfg.client.device.rx_blocks == 0) cfg.client.device.rx_blocks = std::max<std::size_t>(2, kRxRingBytes / page);
-  }
+  // gdb's packets come one at a time and gdb waits for each answer: each
+  // is handed over as it comes, not when a ring's block is full.
+  cfg.client.device.rx_copy = true;
   // Replies sent from the receive hook wait in the deferred queue until
   // the poll ends: room for a burst of them.
   cfg.client.device.pool_frames = std::max<std::size_t>(cfg.client.device.pool_frames, 128);

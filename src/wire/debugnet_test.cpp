@@ -188,5 +188,47 @@ TEST(DebugnetAck, AFourBytePayloadIsAnAckAndNothingElse) {
   EXPECT_FALSE(parse_debugnet_ack(std::span(kData).first(24)));
 }
 
+// netpoll's range ack: first and last, big-endian. Made with Python:
+//   struct.pack('>II', 0x102, 0x141)
+constexpr std::array<std::byte, 8> kAckRange = {std::byte{0x00}, std::byte{0x00}, std::byte{0x01}, std::byte{0x02},
+                                                std::byte{0x00}, std::byte{0x00}, std::byte{0x01}, std::byte{0x41}};
+
+TEST(DebugnetAckRange, ParsesAndEmitsTheGoldenRangeIntoADirtyBuffer) {
+  const auto r = parse_debugnet_ack_range(kAckRange);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, 0x102u);
+  EXPECT_EQ(r->last, 0x141u);  // 64 numbers: a whole window
+  std::array<std::byte, 12> buf;
+  buf.fill(std::byte{0xa5});
+  const auto out = emit_debugnet_ack_range(*r, buf);
+  ASSERT_EQ(out.size(), 8u);
+  EXPECT_TRUE(std::equal(out.begin(), out.end(), kAckRange.begin()));
+  EXPECT_EQ(buf[8], std::byte{0xa5});
+}
+
+TEST(DebugnetAckRange, RefusesEveryOtherLengthAndEveryRunNoSenderHas) {
+  std::array<std::byte, 32> buf{};
+  for (std::size_t n = 0; n <= buf.size(); ++n) {
+    if (n == dn::kAckRangeLen) continue;
+    const auto r = parse_debugnet_ack_range(std::span(buf).first(n));
+    ASSERT_FALSE(r) << n;
+    EXPECT_EQ(r.error(), Errc::kBadLength) << n;
+  }
+  const auto range = [](std::uint32_t first, std::uint32_t last) {
+    std::array<std::byte, 8> b;
+    return parse_debugnet_ack_range(emit_debugnet_ack_range({first, last}, b));
+  };
+  EXPECT_TRUE(range(7, 7));
+  EXPECT_TRUE(range(1, 64));
+  EXPECT_EQ(range(0, 3).error(), Errc::kMalformed);   // no packet is number 0
+  EXPECT_EQ(range(9, 8).error(), Errc::kMalformed);   // backwards
+  EXPECT_EQ(range(1, 65).error(), Errc::kMalformed);  // longer than a window
+  EXPECT_EQ(range(5, 0xffffffff).error(), Errc::kMalformed);
+  // Neither a plain ack nor a message: a debugnet peer that does not know
+  // ranges sees neither.
+  EXPECT_FALSE(parse_debugnet_ack(kAckRange));
+  EXPECT_FALSE(ConstMessage::check(kAckRange));
+}
+
 }  // namespace
 }  // namespace np::wire

@@ -48,6 +48,7 @@ class PacketDeviceTest : public ::testing::Test {
   }
 
   std::unique_ptr<Device> open(const std::string& spec) { return open_in(bed.a, spec); }
+  void expect_drops_counted(Device& dev);
 
   std::unique_ptr<Device> open(const PacketOptions& options) {
     ScopedNetns in(bed.a);
@@ -104,56 +105,64 @@ TEST_F(PacketDeviceTest, KernelSocketReceivesOurDatagramsExactly) {
 }
 
 TEST_F(PacketDeviceTest, ReceivesKernelDatagramsWithVerifiedChecksums) {
-  auto dev = open("packet:np0");
-  ASSERT_TRUE(dev);
-  UdpSocket sock(bed.b, bed.b_ip, kPeerPort);
+  // With the receive ring and without it (rx=copy).
+  for (const std::string spec : {"packet:np0", "packet:np0?rx=copy"}) {
+    SCOPED_TRACE(spec);
+    auto dev = open(spec);
+    ASSERT_TRUE(dev);
+    UdpSocket sock(bed.b, bed.b_ip, kPeerPort);
 
-  // Over veth the sender's stack leaves the UDP checksum to "hardware";
-  // the device must hand us frames whose checksums verify.
-  for (const auto& payload : {bytes_of("odd-length!"), pattern(1400, 5)}) {
-    ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, payload));
-    const auto [got, broken] = receive_udp(*dev, kOurPort, 2000ms);
-    ASSERT_TRUE(got) << "no datagram of " << payload.size() << " bytes; IPv4/UDP frames failing checks: "
-                     << broken.size() << (broken.empty() ? "" : std::string(" first: ") + to_string(broken[0]));
-    EXPECT_TRUE(broken.empty()) << to_string(broken[0]);
-    EXPECT_EQ(got->payload, payload);
-    EXPECT_NE(got->checksum, 0) << "the checksum must have been there to verify";
-    EXPECT_EQ(got->src, peer.ip);
-    EXPECT_EQ(got->dst, ours.ip);
-    EXPECT_EQ(got->src_port, kPeerPort);
-    EXPECT_EQ(got->src_mac, peer.mac);
-    EXPECT_EQ(got->dst_mac, ours.mac);
+    // Over veth the sender's stack leaves the UDP checksum to "hardware";
+    // the device must hand us frames whose checksums verify.
+    for (const auto& payload : {bytes_of("odd-length!"), pattern(1400, 5)}) {
+      ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, payload));
+      const auto [got, broken] = receive_udp(*dev, kOurPort, 2000ms);
+      ASSERT_TRUE(got) << "no datagram of " << payload.size() << " bytes; IPv4/UDP frames failing checks: "
+                       << broken.size() << (broken.empty() ? "" : std::string(" first: ") + to_string(broken[0]));
+      EXPECT_TRUE(broken.empty()) << to_string(broken[0]);
+      EXPECT_EQ(got->payload, payload);
+      EXPECT_NE(got->checksum, 0) << "the checksum must have been there to verify";
+      EXPECT_EQ(got->src, peer.ip);
+      EXPECT_EQ(got->dst, ours.ip);
+      EXPECT_EQ(got->src_port, kPeerPort);
+      EXPECT_EQ(got->src_mac, peer.mac);
+      EXPECT_EQ(got->dst_mac, ours.mac);
+    }
+    EXPECT_GE(dev->stats().rx_frames.value(), 2u);
+    EXPECT_EQ(dev->stats().rx_dropped.value(), 0u);
   }
-  EXPECT_GE(dev->stats().rx_frames.value(), 2u);
-  EXPECT_EQ(dev->stats().rx_dropped.value(), 0u);
 }
 
 TEST_F(PacketDeviceTest, DoesNotSeeOutgoingFrames) {
-  auto dev = open("packet:np0");
-  ASSERT_TRUE(dev);
-  UdpSocket peer_sock(bed.b, bed.b_ip, kPeerPort);
-  UdpSocket local_sock(bed.a, bed.a_ip, 7000);  // namespace a's own stack
+  // With the receive ring and without it (rx=copy).
+  for (const std::string spec : {"packet:np0", "packet:np0?rx=copy"}) {
+    SCOPED_TRACE(spec);
+    auto dev = open(spec);
+    ASSERT_TRUE(dev);
+    UdpSocket peer_sock(bed.b, bed.b_ip, kPeerPort);
+    UdpSocket local_sock(bed.a, bed.a_ip, 7000);  // namespace a's own stack
 
-  const auto own = bytes_of("own frame");
-  const auto local = bytes_of("local stack frame");
-  const auto sentinel = bytes_of("sentinel from the peer");
-  ASSERT_EQ(dev->transmit(udp_frame(ours, peer, own)), TxStatus::kOk);
-  ASSERT_TRUE(local_sock.send_to(bed.b_ip, kPeerPort, local));
-  // Both left through np0: the peer has them.
-  for (int i = 0; i < 2; ++i) ASSERT_TRUE(peer_sock.receive(2000ms)) << "frame " << i << " never reached the peer";
+    const auto own = bytes_of("own frame");
+    const auto local = bytes_of("local stack frame");
+    const auto sentinel = bytes_of("sentinel from the peer");
+    ASSERT_EQ(dev->transmit(udp_frame(ours, peer, own)), TxStatus::kOk);
+    ASSERT_TRUE(local_sock.send_to(bed.b_ip, kPeerPort, local));
+    // Both left through np0: the peer has them.
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(peer_sock.receive(2000ms)) << "frame " << i << " never reached the peer";
 
-  // Anything np0 sent went through the packet tap before the peer could
-  // answer, so once the peer's sentinel is here, an echo would be too.
-  ASSERT_TRUE(peer_sock.send_to(bed.a_ip, kOurPort, sentinel));
-  int echoes = 0;
-  const bool ok = receive_until(*dev, 2000ms, [&](std::span<const std::byte> f) {
-    auto udp = parse_udp(f);
-    if (!udp) return false;
-    if (udp->payload == own || udp->payload == local) ++echoes;
-    return udp->payload == sentinel;
-  });
-  ASSERT_TRUE(ok) << "the sentinel never arrived";
-  EXPECT_EQ(echoes, 0);
+    // Anything np0 sent went through the packet tap before the peer could
+    // answer, so once the peer's sentinel is here, an echo would be too.
+    ASSERT_TRUE(peer_sock.send_to(bed.a_ip, kOurPort, sentinel));
+    int echoes = 0;
+    const bool ok = receive_until(*dev, 2000ms, [&](std::span<const std::byte> f) {
+      auto udp = parse_udp(f);
+      if (!udp) return false;
+      if (udp->payload == own || udp->payload == local) ++echoes;
+      return udp->payload == sentinel;
+    });
+    ASSERT_TRUE(ok) << "the sentinel never arrived";
+    EXPECT_EQ(echoes, 0);
+  }
 }
 
 TEST_F(PacketDeviceTest, SmallBudgetResumesWhereItStopped) {
@@ -190,19 +199,34 @@ TEST_F(PacketDeviceTest, SmallBudgetResumesWhereItStopped) {
   EXPECT_EQ(got, want);
 }
 
-TEST_F(PacketDeviceTest, CountsFramesTheKernelDroppedWhenTheRingWasFull) {
-  PacketOptions small;
-  small.rx_blocks = 2;
-  small.rx_block_size = 8192;  // a handful of 1 KB frames per block
-  auto dev = open(small);
-  ASSERT_TRUE(dev);
+TEST_F(PacketDeviceTest, CountsFramesTheKernelDroppedForWantOfRoom) {
+  // A small ring, and without a ring (rx=copy) a small socket queue.
+  for (const bool ring : {true, false}) {
+    SCOPED_TRACE(ring ? "ring" : "rx=copy");
+    PacketOptions small;
+    small.rx_ring = ring;
+    small.rx_blocks = 2;
+    small.rx_block_size = 8192;  // a handful of 1 KB frames per block
+    auto dev = open(small);
+    ASSERT_TRUE(dev);
+    const int queue = 4096;  // the kernel doubles it: a few 1 KB frames
+    if (!ring) {
+      ASSERT_EQ(::setsockopt(dev->fd(), SOL_SOCKET, SO_RCVBUF, &queue, sizeof queue), 0);
+    }
+    expect_drops_counted(*dev);
+  }
+}
+
+// Floods `dev` from the peer without receiving, then drains it: every
+// flood frame was delivered or counted as dropped.
+void PacketDeviceTest::expect_drops_counted(Device& dev) {
   UdpSocket sock(bed.b, bed.b_ip, kPeerPort);
   ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, bytes_of("warm-up")));
-  ASSERT_TRUE(receive_udp(*dev, kOurPort, 2000ms).udp);
-  ASSERT_EQ(dev->stats().rx_dropped.value(), 0u);
+  ASSERT_TRUE(receive_udp(dev, kOurPort, 2000ms).udp);
+  ASSERT_EQ(dev.stats().rx_dropped.value(), 0u);
 
-  // Flood without receiving: both blocks fill, the rest is dropped by the
-  // kernel.
+  // Flood without receiving: the ring's blocks or the socket's queue fill,
+  // the kernel drops the rest.
   constexpr std::uint64_t kFlood = 300;
   const auto filler = pattern(1000, 1);
   for (std::uint64_t i = 0; i < kFlood; ++i) ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, filler));
@@ -214,27 +238,35 @@ TEST_F(PacketDeviceTest, CountsFramesTheKernelDroppedWhenTheRingWasFull) {
   };
   // Drain until the wire has been quiet for 100 ms.
   for (int rounds = 0; rounds < 100; ++rounds) {
-    if (dev->receive(64, count_flood) > 0) continue;
-    pollfd p{dev->fd(), POLLIN, 0};
+    if (dev.receive(64, count_flood) > 0) continue;
+    pollfd p{dev.fd(), POLLIN, 0};
     if (::poll(&p, 1, 100) == 0) break;
   }
-  // The kernel reports its drops on the next block it closes, so the count
-  // is complete once the sentinel's block has been consumed.
+  // The kernel reports its drops on the next block it closes (or, without
+  // a ring, with the next frame it queues), so the count is complete once
+  // the sentinel has been received.
   const auto sentinel = bytes_of("after the flood");
   ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, sentinel));
-  ASSERT_TRUE(receive_until(*dev, 2000ms, [&](std::span<const std::byte> f) {
+  ASSERT_TRUE(receive_until(dev, 2000ms, [&](std::span<const std::byte> f) {
     count_flood(f);
     auto u = parse_udp(f);
     return u && u->payload == sentinel;
   })) << "the sentinel never arrived";
 
-  const std::uint64_t dropped = dev->stats().rx_dropped.value();
+  const std::uint64_t dropped = dev.stats().rx_dropped.value();
   EXPECT_GT(flood_seen, 0u);
   EXPECT_LT(flood_seen, kFlood);
   EXPECT_GT(dropped, 0u);
   // Every flood frame was either delivered or counted (the count may also
   // hold a few unrelated frames dropped meanwhile, e.g. ARP).
   EXPECT_GE(flood_seen + dropped, kFlood);
+}
+
+TEST_F(PacketDeviceTest, SaysWhichReceiveModesThereAre) {
+  ScopedNetns in(bed.a);
+  auto dev = open_device("packet:np0?rx=fast");
+  ASSERT_FALSE(dev);
+  EXPECT_NE(dev.error().message.find("expected ring or copy"), std::string::npos) << dev.error().message;
 }
 
 TEST_F(PacketDeviceTest, FullRingIsBusyAndABusyFrameIsNotSent) {
@@ -352,47 +384,51 @@ TEST(PacketDevice, WithoutCapNetRawSaysWhatIsMissing) {
 }
 
 TEST_F(PacketDeviceTest, DataPathAllocatesNothing) {
-  auto dev = open("packet:np0");
-  ASSERT_TRUE(dev);
-  UdpSocket sock(bed.b, bed.b_ip, kPeerPort);
-  const auto frame = udp_frame(ours, peer, bytes_of("no allocation"));
-  ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, bytes_of("incoming")));
+  // With the receive ring and without it (rx=copy).
+  for (const std::string spec : {"packet:np0", "packet:np0?rx=copy"}) {
+    SCOPED_TRACE(spec);
+    auto dev = open(spec);
+    ASSERT_TRUE(dev);
+    UdpSocket sock(bed.b, bed.b_ip, kPeerPort);
+    const auto frame = udp_frame(ours, peer, bytes_of("no allocation"));
+    ASSERT_TRUE(sock.send_to(bed.a_ip, kOurPort, bytes_of("incoming")));
 
-  // Frames are copied into storage made before the guard is armed. Other
-  // traffic (the peer's ARP, IPv6 neighbour discovery) may come first, so
-  // the guarded region receives until the kernel's datagram is seen
-  // (bounded; poll(2) between rounds allocates nothing either).
-  FrameStore frames;
-  std::size_t received = 0;
-  bool found = false;
-  TxStatus sent = TxStatus::kError;
-  LinkState link;
-  AllocGuard guard;
-  sent = dev->transmit(frame);
-  for (int round = 0; round < 200 && !found; ++round) {
-    received += dev->receive(16, [&](std::span<const std::byte> f) {
-      frames.keep(f);
-      // Views only: parse_udp() would allocate its result.
-      auto eth = wire::EthernetFrame<const std::byte>::check(f);
-      if (!eth || eth->ethertype() != wire::ethertype::kIpv4) return;
-      auto ip = wire::Ipv4Packet<const std::byte>::check(eth->payload());
-      if (!ip || ip->protocol() != wire::ip_proto::kUdp) return;
-      auto udp = wire::UdpPacket<const std::byte>::check(ip->payload());
-      found = found || (udp && udp->payload().size() == 8 && std::memcmp(udp->payload().data(), "incoming", 8) == 0);
-    });
-    pollfd p{dev->fd(), POLLIN, 0};
-    if (!found) ::poll(&p, 1, 10);
+    // Frames are copied into storage made before the guard is armed. Other
+    // traffic (the peer's ARP, IPv6 neighbour discovery) may come first, so
+    // the guarded region receives until the kernel's datagram is seen
+    // (bounded; poll(2) between rounds allocates nothing either).
+    FrameStore frames;
+    std::size_t received = 0;
+    bool found = false;
+    TxStatus sent = TxStatus::kError;
+    LinkState link;
+    AllocGuard guard;
+    sent = dev->transmit(frame);
+    for (int round = 0; round < 200 && !found; ++round) {
+      received += dev->receive(16, [&](std::span<const std::byte> f) {
+        frames.keep(f);
+        // Views only: parse_udp() would allocate its result.
+        auto eth = wire::EthernetFrame<const std::byte>::check(f);
+        if (!eth || eth->ethertype() != wire::ethertype::kIpv4) return;
+        auto ip = wire::Ipv4Packet<const std::byte>::check(eth->payload());
+        if (!ip || ip->protocol() != wire::ip_proto::kUdp) return;
+        auto udp = wire::UdpPacket<const std::byte>::check(ip->payload());
+        found = found || (udp && udp->payload().size() == 8 && std::memcmp(udp->payload().data(), "incoming", 8) == 0);
+      });
+      pollfd p{dev->fd(), POLLIN, 0};
+      if (!found) ::poll(&p, 1, 10);
+    }
+    dev->poll();
+    link = dev->link();
+    const std::uint64_t allocations = guard.stop();
+
+    EXPECT_EQ(allocations, 0u);
+    EXPECT_EQ(sent, TxStatus::kOk);
+    EXPECT_GE(received, 1u);
+    EXPECT_TRUE(link.usable());
+    EXPECT_TRUE(found) << "the kernel's datagram was not among the " << frames.kept() << " frames received";
+    EXPECT_TRUE(sock.receive(2000ms)) << "the transmitted frame never reached the kernel socket";
   }
-  dev->poll();
-  link = dev->link();
-  const std::uint64_t allocations = guard.stop();
-
-  EXPECT_EQ(allocations, 0u);
-  EXPECT_EQ(sent, TxStatus::kOk);
-  EXPECT_GE(received, 1u);
-  EXPECT_TRUE(link.usable());
-  EXPECT_TRUE(found) << "the kernel's datagram was not among the " << frames.kept() << " frames received";
-  EXPECT_TRUE(sock.receive(2000ms)) << "the transmitted frame never reached the kernel socket";
 }
 
 }  // namespace

@@ -91,6 +91,10 @@ struct DeviceConfig {
   // client waiting for a few small answers wants blocks they fill.
   std::size_t rx_block_size = 0;
   std::size_t rx_blocks = 0;
+  // A packet device opened by this setup receives without a ring (rx=copy,
+  // dev/packet.h), unless its device string says otherwise: every frame as
+  // it comes, for a client that waits on a few short answers.
+  bool rx_copy = false;
 };
 
 struct ResolveConfig {

@@ -17,9 +17,11 @@
 // lock, pool or queue with the program's other netpoll clients (a thread
 // stopped while holding one cannot stall a dump), and no service thread
 // (the transferring thread polls for acknowledgements itself), and a
-// packet device's receive ring in blocks of a page (the kernel hands a
-// block over when it is full or after 1 ms: acknowledgements must fill
-// one to come at once; DeviceConfig::rx_block_size). Its packet
+// packet device receiving without a ring (DeviceConfig::rx_copy: a ring
+// hands a block over when it is full or after 1 ms, and a range
+// acknowledgement fills none). The herald asks the server for range
+// acknowledgements (wire/debugnet.h: one datagram answers a run of
+// packets); plain ones are taken as well. Its packet
 // buffers are set aside at setup in a guarded mapping: a transfer
 // allocates nothing, takes no lock and waits only in bounded steps, so it
 // runs from a fatal-signal handler. One transfer at a time: open() fails
@@ -126,7 +128,7 @@ class Stream : public InGuardedMemory<Stream> {
   Slot& slot(std::uint32_t seq) noexcept;
   [[nodiscard]] Result<void> queue_packet(std::uint32_t type, std::uint64_t offset, std::span<const std::byte> data,
                                           std::uint32_t aux2, std::int64_t deadline_ns) noexcept;
-  [[nodiscard]] Result<void> seal_pending(std::int64_t deadline_ns) noexcept;
+  void seal_pending() noexcept;
   [[nodiscard]] Result<void> wait_for_room(std::int64_t deadline_ns) noexcept;
   [[nodiscard]] Result<void> service(std::int64_t deadline_ns, bool wait) noexcept;
   bool transmit(Slot& s) noexcept;

@@ -27,8 +27,12 @@
 // the kernel leaves on the socket when the interface goes down, which would
 // otherwise make poll(2) report POLLERR on fd() until then.
 //
-// Device string: packet:IFNAME[?bypass=0|1&rx_blocks=N&rx_block_size=BYTES&tx_frames=N]
+// Device string: packet:IFNAME[?bypass=0|1&rx=ring|copy&rx_blocks=N&rx_block_size=BYTES&tx_frames=N]
 //   bypass=1     PACKET_QDISC_BYPASS: hand frames straight to the driver
+//   rx=copy      no receive ring: each frame is copied out of the socket as
+//                it comes (recvmmsg into buffers set aside at open), for a
+//                client that waits on a few short answers; rx=ring (the
+//                default) for traffic in bulk
 //   rx_blocks=N  receive ring blocks (default 16)
 //   rx_block_size=BYTES  of this size (default 131072; rounded up to whole
 //                pages holding a full frame): a block is handed over when
@@ -53,6 +57,7 @@ namespace np::dev {
 
 struct PacketOptions {
   bool qdisc_bypass = false;
+  bool rx_ring = true;  // false: rx=copy
   std::size_t rx_blocks = 16;
   std::size_t rx_block_size = 1u << 17;
   std::size_t tx_frames = 256;

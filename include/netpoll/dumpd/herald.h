@@ -3,8 +3,10 @@
 //
 // The payload is "key=value" lines of printable ASCII, each ended by '\n'.
 // Known keys: kind (crash | live | kernel), program, pid, signal, threads,
-// size (the file's length in bytes), host. Unknown keys are skipped, so a
-// newer client may say more. Every key is optional; a missing number is 0
+// size (the file's length in bytes), host, acks (ranges: the client takes
+// range acknowledgements, wire/debugnet.h; another word is not an error,
+// the client gets plain acks). Unknown keys are skipped, so a newer client
+// may say more. Every key is optional; a missing number is 0
 // and a missing name is empty.
 //
 // The parser is strict, because the bytes come from anyone who can reach
@@ -43,6 +45,7 @@ struct DumpInfo {
   std::uint32_t signal = 0;
   std::uint32_t threads = 0;
   std::uint64_t size = 0;  // the file's length as announced; 0: not said
+  bool range_acks = false;  // acks=ranges: one range ack may answer a run of packets
 };
 
 // Parses a herald's payload. kTooBig: longer than kMaxDescription;

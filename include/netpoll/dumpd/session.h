@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <span>
 
 #include "netpoll/dumpd/herald.h"
@@ -102,6 +103,30 @@ struct Step {
   std::uint64_t final_size = 0;
   bool duplicate = false;      // seen before: acked again, not written again
   bool out_of_window = false;  // older than the window: written and acked again
+};
+
+// The acknowledgements of one batch of packets, in the order the packets
+// came: one per packet, or for a client whose herald said acks=ranges,
+// one range (wire/debugnet.h) for each run of consecutive numbers, at
+// most a window (64) long. A run of one is a plain 4-byte ack.
+struct AckRun {
+  std::uint32_t first = 0;
+  std::uint32_t last = 0;
+  friend constexpr bool operator==(const AckRun&, const AckRun&) = default;
+};
+
+class AckRuns {
+ public:
+  explicit AckRuns(bool ranges) noexcept : ranges_(ranges) {}
+  // The ack of `seqno` is due. Returns the run it closed, if any: the
+  // ack to send now. Context: any.
+  [[nodiscard]] std::optional<AckRun> add(std::uint32_t seqno) noexcept;
+  // The end of the batch: the run still open, if any. Context: any.
+  [[nodiscard]] std::optional<AckRun> close() noexcept;
+
+ private:
+  bool ranges_;
+  std::optional<AckRun> open_;  // the run not yet answered
 };
 
 // One client's numbers, for its .json and the server's totals.

@@ -11,6 +11,17 @@
 // sequence number it acknowledges. Length tells the two apart: a datagram of
 // 4 bytes is an ack, one of 24 or more a message, anything else neither.
 //
+// netpoll's extension, the range acknowledgement: exactly 8 bytes, the
+// first and the last sequence number of a run of packets the server has
+// (big-endian; first <= last, at most kMaxInFlight numbers). It takes the
+// place of one 4-byte ack per packet of the run: a server answering a
+// batch of 40 DATA packets sends one datagram, not 40 (each of which costs
+// both hosts a trip through their network stacks). A server sends it only
+// to a client whose herald says it takes them (the description line
+// "acks=ranges", which netpoll's stream adds itself); a debugnet client
+// that does not know it never asks, and would see neither an ack nor a
+// message in 8 bytes.
+//
 // Types: HERALD (1) opens a transfer (sent to the server's herald port; the
 // server answers from a fresh port that the client then uses for everything
 // else), DATA (3) carries bytes to write at `offset`, FINISHED (2) closes it.
@@ -19,7 +30,8 @@
 //   HERALD    payload: the transfer's description, "key=value" lines of
 //             printable ASCII, each ended by '\n', unknown keys ignored:
 //             kind (crash | live | kernel), program, pid, signal, threads,
-//             size (the file's length), host; aux2: the revision (1).
+//             size (the file's length), host, acks (ranges: the client
+//             takes range acknowledgements); aux2: the revision (1).
 //   DATA      offset: where the payload goes in the file.
 //   FINISHED  offset: the file's final length (a sparse tail is never sent);
 //             aux2: 1 if the sender gave up before the end (a partial file).
@@ -44,6 +56,7 @@ inline constexpr std::uint32_t kHerald = 1;
 inline constexpr std::uint32_t kFinished = 2;
 inline constexpr std::uint32_t kData = 3;
 inline constexpr std::size_t kAckLen = 4;
+inline constexpr std::size_t kAckRangeLen = 8;
 // Packets a sender keeps unacknowledged at most (debugnet's window).
 inline constexpr std::size_t kMaxInFlight = 64;
 // netdump's ports: the server's herald port and the client's source port.
@@ -145,6 +158,30 @@ inline std::span<std::byte> emit_debugnet_ack(std::uint32_t seqno, std::span<std
   NP_ASSERT(buf.size() >= debugnet::kAckLen);
   store_be32(buf, 0, seqno);
   return buf.first(debugnet::kAckLen);
+}
+
+// A range acknowledgement (netpoll's extension, above): every sequence
+// number from `first` to `last`.
+struct DebugnetAckRange {
+  std::uint32_t first = 0;
+  std::uint32_t last = 0;
+  friend constexpr bool operator==(const DebugnetAckRange&, const DebugnetAckRange&) = default;
+};
+
+// Exactly 8 bytes; kBadLength otherwise, kMalformed when first is 0, first
+// is past last or the run is longer than a window. Context: any.
+[[nodiscard]] inline Result<DebugnetAckRange> parse_debugnet_ack_range(std::span<const std::byte> buf) noexcept {
+  if (buf.size() != debugnet::kAckRangeLen) return fail(Errc::kBadLength);
+  const DebugnetAckRange r{load_be32(buf, 0), load_be32(buf, 4)};
+  if (r.first == 0 || r.first > r.last || r.last - r.first >= debugnet::kMaxInFlight) return fail(Errc::kMalformed);
+  return r;
+}
+
+inline std::span<std::byte> emit_debugnet_ack_range(DebugnetAckRange r, std::span<std::byte> buf) noexcept {
+  NP_ASSERT(buf.size() >= debugnet::kAckRangeLen);
+  store_be32(buf, 0, r.first);
+  store_be32(buf, 4, r.last);
+  return buf.first(debugnet::kAckRangeLen);
 }
 
 }  // namespace np::wire
