@@ -209,6 +209,19 @@ void Session::on_event(wire::RspEvent e, std::int64_t now_ns) noexcept {
       return;
     case wire::RspEvent::kPacket: {
       const std::string_view p = decoder_.payload();
+      std::uint64_t hash = 0xcbf29ce484222325;  // FNV-1a
+      for (const char c : p) hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3;
+      if (awaiting_ack_ && p.size() == served_len_ && hash == served_hash_ &&
+          now_ns - served_ns_ < cfg_.resend_after_ns) {
+        ++stats_.copies;
+        return;
+      }
+      // gdb sends a packet only once it has the reply to the one before:
+      // whatever was not acknowledged arrived (its '+' was lost).
+      awaiting_ack_ = false;
+      served_len_ = p.size();
+      served_hash_ = hash;
+      served_ns_ = now_ns;
       std::memcpy(work_.data(), p.data(), p.size());
       const std::size_t n = wire::rsp_unescape(std::span<char>(work_.data(), p.size()));
       // The '+' goes out with the reply, in one datagram: one loss fewer

@@ -57,6 +57,7 @@ TEST(GdbSession, AnswersGdbsQSupportedWithTheFeaturesItServes) {
 TEST(GdbSession, StopReplyNamesGdbsSignalNumberAndTheThread) {
   Bench b;
   EXPECT_EQ(b.ask("?"), "+" + framed("T0bthread:3039;"));
+  b.feed_raw("+");  // gdb has it: the same question again is a new one
   b.target.stop = StopEvent{SIGBUS, 0x303a, false};
   EXPECT_EQ(b.ask("?"), "+" + framed("T0athread:303a;"));  // SIGBUS is 10 to gdb, 7 to Linux
 }
@@ -142,6 +143,7 @@ TEST(GdbSession, ServesTheTargetDescriptionAndTheTargetsObjects) {
 TEST(GdbSession, InsertsAndRemovesSoftwareBreakpointsOnly) {
   Bench b;
   EXPECT_EQ(b.ask("Z0,401136,1"), "+" + framed("OK"));
+  b.feed_raw("+");
   EXPECT_EQ(b.ask("Z0,401136,1"), "+" + framed("OK"));  // again: still one
   ASSERT_EQ(b.target.breakpoints.size(), 1u);
   EXPECT_EQ(b.target.breakpoints[0], 0x401136u);
@@ -242,6 +244,33 @@ TEST(GdbSession, AcknowledgesAPacketInTheSameSendAsItsReply) {
   EXPECT_EQ(b.out.sends, 1);
   EXPECT_EQ(b.ask("vCont;c"), "+");  // no reply: the '+' alone
   EXPECT_EQ(b.out.sends, 2);
+}
+
+TEST(GdbSession, ACopyOfAPacketBeforeItsReplyCouldBeAcknowledgedIsNotAnsweredAgain) {
+  Bench b;
+  const std::string reply = framed("QC3039");
+  EXPECT_EQ(b.ask("qC", 1'000'000'000), "+" + reply);
+  // Both copies waited for a slow stub: gdb gets the reply already sent;
+  // a second one would answer its next packet.
+  EXPECT_EQ(b.ask("qC", 1'010'000'000), "");
+  EXPECT_EQ(b.session.stats().copies, 1u);
+  // Later, unacknowledged: the reply was lost, gdb asks again and is served.
+  EXPECT_EQ(b.ask("qC", 3'000'000'000), "+" + reply);
+  // Acknowledged: the same packet again is a new question.
+  b.feed_raw("+", 3'001'000'000);
+  EXPECT_EQ(b.ask("qC", 3'002'000'000), "+" + reply);
+  EXPECT_EQ(b.session.stats().copies, 1u);
+}
+
+TEST(GdbSession, APacketWithoutAReplyStillSettlesTheLastReply) {
+  Bench b;
+  EXPECT_EQ(b.ask("qC", 0), "+" + framed("QC3039"));
+  // gdb's '+' for it was lost; then it continues the target.
+  EXPECT_EQ(b.ask("vCont;c", 1000), "+");
+  EXPECT_TRUE(b.session.settled());
+  b.session.tick(2'000'000'000);
+  EXPECT_EQ(b.out.take(), "") << "an old reply while gdb waits for the stop reply would be taken for it";
+  EXPECT_EQ(b.session.stats().resends, 0u);
 }
 
 TEST(GdbSession, GivesUpResendingAfterItsBudget) {

@@ -302,7 +302,7 @@ StubEnd Stub::serve_crash(const siginfo_t* si, const ucontext_t* ctx) noexcept {
                                            : "no gdb in time");
   done.append("): packets ").append_uint(ss.packets).append(", resends ").append_uint(ss.resends);
   done.append(", strangers ").append_uint(stats_.strangers.value()).append(", garbage ").append_uint(stats_.garbage.value());
-  done.append(", bad packets ").append_uint(ss.bad_packets).append('\n');
+  done.append(", bad packets ").append_uint(ss.bad_packets).append(", copies ").append_uint(ss.copies).append('\n');
   say(done.view());
   last_end_ = end;
   serving_.store(0);

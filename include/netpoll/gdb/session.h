@@ -3,10 +3,17 @@
 // answered through a Transport) and a stopped Target (target.h).
 //
 // Acknowledgements stay on (gdb over UDP relies on them): every whole
-// packet is answered '+' (in the same send as its reply), a damaged one '-'; a reply not acknowledged is
-// sent again after `resend_after`, and at once on '-', up to `resends`
-// times. A packet gdb sends again (its '+' got lost) is simply served
-// again: every request the stub serves twice has the same effect as once.
+// packet is answered '+' (in the same send as its reply), a damaged one
+// '-'; a reply not acknowledged is sent again after `resend_after` (alone:
+// gdb, waiting for the '+' of a packet, takes a reply for an old one and
+// drops it), and at once on '-', up to `resends` times. A new packet from
+// gdb means it has the last reply: that one is not sent again. A packet
+// gdb sends again because it saw no '+' in time is served again (every
+// request served twice has the effect of one), unless it comes within
+// `resend_after` of the first while that reply is unacknowledged: then
+// both copies were waiting for a stub that was slow (gdb's 2 s went by),
+// the reply already sent is on its way, and a second '+' and reply would
+// be taken by gdb for the answer to its next packet.
 //
 // Packets served (gdb's manual, "Packets" and "General Query Packets"):
 //   qSupported   PacketSize, qXfer:features/threads/libraries-svr4/auxv/
@@ -71,6 +78,7 @@ struct SessionStats {
   std::uint64_t resends = 0;      // replies sent again (on '-' or a timeout)
   std::uint64_t interrupts = 0;   // 0x03
   std::uint64_t bad_packets = 0;  // checksum wrong or too long: answered '-'
+  std::uint64_t copies = 0;       // a packet again before its reply could be acknowledged: not answered again
 };
 
 class Session : public InGuardedMemory<Session> {
@@ -144,8 +152,8 @@ class Session : public InGuardedMemory<Session> {
   bool waiting_for_stop_ = false;  // gdb resumed us and waits for a stop reply
   bool swbreak_ = false;           // gdb said swbreak+
   bool heard_ = false;
-  bool ack_owed_ = false;
-  bool interrupt_ = false;  // 0x03 while resumed, not yet acted on  // the packet being served has not had its '+' yet
+  bool ack_owed_ = false;   // the packet being served has not had its '+' yet
+  bool interrupt_ = false;  // 0x03 while resumed, not yet acted on
   pid_t g_thread_ = 0;  // Hg: registers and memory (0: the stopped one)
   pid_t c_thread_ = 0;  // Hc: the thread s and c apply to
   // The last reply as sent (framed), until gdb acknowledges it.
@@ -153,6 +161,11 @@ class Session : public InGuardedMemory<Session> {
   int resends_left_ = 0;
   std::int64_t sent_ns_ = 0;
   std::size_t frame_len_ = 0;
+  // The last packet served (its length and FNV-1a hash) and when: a copy
+  // of it that comes before its reply was acknowledged is not answered.
+  std::size_t served_len_ = 0;
+  std::uint64_t served_hash_ = 0;
+  std::int64_t served_ns_ = 0;
   SessionStats stats_;
   std::array<char, kPacketSize + 32> in_{};
   std::array<char, kPacketSize + 32> work_{};
