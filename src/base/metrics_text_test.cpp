@@ -1,0 +1,67 @@
+#include "netpoll/base/metrics_text.h"
+
+#include <gtest/gtest.h>
+
+namespace np {
+namespace {
+
+struct TwoCounters {
+  Counter sent;
+  Counter dropped;
+};
+inline constexpr CounterName<TwoCounters> kTwoCounters[] = {
+    {&TwoCounters::sent, "sent", "datagrams sent"},
+    {&TwoCounters::dropped, "dropped", "datagrams dropped"},
+};
+static_assert(names_every_counter(kTwoCounters));
+
+TEST(MetricsText, WritesAFamilyWithHelpTypeAndEscapedLabelValues) {
+  MetricsText m;
+  m.family("np_x_total", "counter", "a \\ and\na newline").sample("np_x_total", "source", "a\"b\\c\nd", 7);
+  EXPECT_EQ(m.str(),
+            "# HELP np_x_total a \\\\ and\\na newline\n"
+            "# TYPE np_x_total counter\n"
+            "np_x_total{source=\"a\\\"b\\\\c\\nd\"} 7\n");
+}
+
+TEST(MetricsText, WritesEveryCounterOfATableAsAFamily) {
+  TwoCounters s;
+  s.sent.add(3);
+  s.dropped.add(1);
+  CounterRows<TwoCounters> rows(kTwoCounters);
+  rows.add({}, s);
+  MetricsText m;
+  rows.write(m, "np", {}, ", in all");
+  EXPECT_EQ(m.str(),
+            "# HELP np_sent_total datagrams sent, in all\n# TYPE np_sent_total counter\nnp_sent_total 3\n"
+            "# HELP np_dropped_total datagrams dropped, in all\n# TYPE np_dropped_total counter\nnp_dropped_total 1\n");
+}
+
+TEST(MetricsText, GroupsTheRowsOfEachCounterUnderItsFamily) {
+  TwoCounters a;
+  TwoCounters b;
+  a.sent.add(1);
+  b.sent.add(2);
+  b.dropped.add(5);
+  CounterRows<TwoCounters> rows(kTwoCounters);
+  rows.add("10.0.0.1:6665", a);
+  rows.add("10.0.0.2:6665", b);
+  a.sent.add(100);  // read at add(): later counts are not in the rows
+  MetricsText m;
+  rows.write(m, "np_source", "source", "");
+  EXPECT_EQ(m.str(),
+            "# HELP np_source_sent_total datagrams sent\n# TYPE np_source_sent_total counter\n"
+            "np_source_sent_total{source=\"10.0.0.1:6665\"} 1\nnp_source_sent_total{source=\"10.0.0.2:6665\"} 2\n"
+            "# HELP np_source_dropped_total datagrams dropped\n# TYPE np_source_dropped_total counter\n"
+            "np_source_dropped_total{source=\"10.0.0.1:6665\"} 0\nnp_source_dropped_total{source=\"10.0.0.2:6665\"} 5\n");
+}
+
+TEST(MetricsText, WritesNoFamilyForALabelledTableWithoutRows) {
+  CounterRows<TwoCounters> rows(kTwoCounters);
+  MetricsText m;
+  rows.write(m, "np_source", "source", "");
+  EXPECT_EQ(m.str(), "");
+}
+
+}  // namespace
+}  // namespace np
