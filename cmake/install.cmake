@@ -15,6 +15,19 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
+# netpoll run finds the preload beside itself (the build tree) or, installed,
+# at this path from its own directory.
+file(RELATIVE_PATH np_preload_from_bin "${CMAKE_INSTALL_FULL_BINDIR}"
+     "${CMAKE_INSTALL_FULL_LIBDIR}/netpoll/libnetpoll_preload.so")
+set_property(SOURCE "${PROJECT_SOURCE_DIR}/tools/cmd_run.cpp" DIRECTORY tools APPEND PROPERTY
+             COMPILE_DEFINITIONS NP_PRELOAD_FROM_BINDIR="${np_preload_from_bin}")
+
+# Nothing is installed from the sanitizer build: it makes no library, no
+# man pages.
+if(NP_SANITIZE)
+  return()
+endif()
+
 # The library's layers: what a program links to log, dump or debug itself.
 # The servers' layers (receiver, devlisten, dumpd) and the witness (libdw)
 # are the command's own.
@@ -62,13 +75,6 @@ file(RELATIVE_PATH np_pc_to_prefix "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig" "${C
 configure_file("${PROJECT_SOURCE_DIR}/packaging/netpoll.pc.in" "${CMAKE_CURRENT_BINARY_DIR}/netpoll.pc" @ONLY)
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/netpoll.pc" DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-# netpoll run finds the preload beside itself (the build tree) or, installed,
-# at this path from its own directory.
-file(RELATIVE_PATH np_preload_from_bin "${CMAKE_INSTALL_FULL_BINDIR}"
-     "${CMAKE_INSTALL_FULL_LIBDIR}/netpoll/libnetpoll_preload.so")
-set_property(SOURCE "${PROJECT_SOURCE_DIR}/tools/cmd_run.cpp" DIRECTORY tools APPEND PROPERTY
-             COMPILE_DEFINITIONS NP_PRELOAD_FROM_BINDIR="${np_preload_from_bin}")
-
 install(FILES "${PROJECT_SOURCE_DIR}/packaging/bash-completion/netpoll"
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 
@@ -81,11 +87,7 @@ set(NP_BINDIR \"${CMAKE_INSTALL_BINDIR}\")
 include(\"${PROJECT_SOURCE_DIR}/cmake/install_config.cmake\")")
 
 # Man pages: each command's own --help through help2man
-# (scripts/man-pages), so no option is written down twice. Not made in the
-# sanitizer build: nobody installs from it.
-if(NP_SANITIZE)
-  return()
-endif()
+# (scripts/man-pages), so no option is written down twice.
 find_program(NP_HELP2MAN help2man REQUIRED)
 set(np_man_dir "${CMAKE_CURRENT_BINARY_DIR}/man")
 add_custom_command(OUTPUT "${np_man_dir}/netpoll.8"
