@@ -63,5 +63,22 @@ TEST(MetricsText, WritesNoFamilyForALabelledTableWithoutRows) {
   EXPECT_EQ(m.str(), "");
 }
 
+// The statistics that exist only as JSON (netpoll's own client and device
+// under `netpoll listen --device`): every number a family of its own.
+TEST(MetricsText, WritesEveryNumberOfAJsonObject) {
+  MetricsText m;
+  m.json_numbers("np_x", R"({"device":"packet:eth1","trapped":true,"rx":{"frames":8,"drops":{"other_host":1}},"a-b":2})",
+                 "own path:");
+  EXPECT_EQ(m.str(),
+            "# HELP np_x_trapped own path: trapped\n# TYPE np_x_trapped untyped\nnp_x_trapped 1\n"
+            "# HELP np_x_rx_frames own path: rx frames\n# TYPE np_x_rx_frames untyped\nnp_x_rx_frames 8\n"
+            "# HELP np_x_rx_drops_other_host own path: rx drops other_host\n# TYPE np_x_rx_drops_other_host untyped\n"
+            "np_x_rx_drops_other_host 1\n"
+            "# HELP np_x_a_b own path: a-b\n# TYPE np_x_a_b untyped\nnp_x_a_b 2\n");
+  MetricsText cut;
+  cut.json_numbers("np_y", R"({"n":1,"m":x,"o":2})", "");
+  EXPECT_EQ(cut.str(), "# HELP np_y_n n\n# TYPE np_y_n untyped\nnp_y_n 1\n");
+}
+
 }  // namespace
 }  // namespace np

@@ -78,7 +78,10 @@ void StatsReport::end_sources() {
 
 void StatsReport::add_section(std::string_view key, std::string_view json, std::string_view text) {
   end_sources();
-  if (format_.prometheus) return;
+  if (format_.prometheus) {
+    metrics_.json_numbers("netpoll_listen_" + std::string(key), json, key);
+    return;
+  }
   if (format_.output == OutputFormat::kJson) {
     json_.field_json(key, json);
   } else {

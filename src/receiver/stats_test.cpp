@@ -181,7 +181,7 @@ TEST(StatsReport, ServesEveryCounterAsPrometheusTextUpToTheSourceCap) {
   r.add_source("127.0.0.1:7004", one);
   r.add_source("[fd00::1]:6665", two);
   r.add_source("10.0.0.9:6665", SourceStats{});  // beyond the cap
-  r.add_section("netpoll", "{}", "not in it\n");
+  r.add_section("netpoll", R"({"device":{"rx":{"frames":7}}})", "not in it\n");
   const std::string m = r.finish();
   EXPECT_EQ(m.rfind("# HELP netpoll_listen_records_total records, every source\n"
                     "# TYPE netpoll_listen_records_total counter\n"
@@ -196,6 +196,10 @@ TEST(StatsReport, ServesEveryCounterAsPrometheusTextUpToTheSourceCap) {
   }
   EXPECT_EQ(m.find("10.0.0.9"), std::string::npos) << m;
   EXPECT_EQ(m.find("not in it"), std::string::npos) << m;
+  EXPECT_TRUE(m.ends_with("# HELP netpoll_listen_netpoll_device_rx_frames netpoll device rx frames\n"
+                          "# TYPE netpoll_listen_netpoll_device_rx_frames untyped\n"
+                          "netpoll_listen_netpoll_device_rx_frames 7\n"))
+      << m;
   // Every counter of both tables, totals and per source.
   for (const auto& n : np::listen::kSourceCounters) {
     EXPECT_NE(m.find("\nnetpoll_listen_" + std::string(n.key) + "_total "), std::string::npos) << n.key;

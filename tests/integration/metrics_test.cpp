@@ -39,12 +39,25 @@ Scrape scrape_metrics(const Netns& ns, const TempDir& dir, const std::string& ad
   return s;
 }
 
+// Waits (bounded) until `text()` holds `line`: the command says where it
+// serves metrics just after it says its port, which the fixtures wait for.
+template <class Text>
+bool await_metrics_line(const Text& text, const std::string& line) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (text().find(line) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
 TEST(Metrics, ListenServesItsStatisticsPerSourceAndPromtoolAcceptsThem) {
   Netns ns("metrics");
   TempDir dir;
   Listener l(ns, {"--bind", "127.0.0.1", "--workers", "1", "--metrics", "127.0.0.1:9466", "--metrics-max-sources", "1"},
              dir);
-  ASSERT_NE(l.err().find("netpoll listen: metrics at http://127.0.0.1:9466/metrics\n"), std::string::npos) << l.err();
+  ASSERT_TRUE(await_metrics_line([&l] { return l.err(); }, "netpoll listen: metrics at http://127.0.0.1:9466/metrics\n"))
+      << l.err();
   // Three records from one source, a record and a duplicate from another.
   UdpSocket a(ns, "127.0.0.1", 6665), b(ns, "127.0.0.1", 6667);
   for (int i = 0; i < 3; ++i) {
@@ -82,7 +95,8 @@ TEST(Metrics, DumpdServesItsStatisticsAndPromtoolAcceptsThem) {
   TempDir dir;
   DumpServer d(ns, {"--bind", "127.0.0.1", "--dir", (dir.path() / "cores").string(), "--metrics", "127.0.0.1:9467"},
                dir);
-  ASSERT_NE(d.err().find("netpoll dumpd: metrics at http://127.0.0.1:9467/metrics\n"), std::string::npos) << d.err();
+  ASSERT_TRUE(await_metrics_line([&d] { return d.err(); }, "netpoll dumpd: metrics at http://127.0.0.1:9467/metrics\n"))
+      << d.err();
   // Two datagrams too short for debugnet's header: refused, counted.
   UdpSocket c(ns, "127.0.0.1", 20024);
   ASSERT_TRUE(c.send_to("127.0.0.1", 20023, as_bytes("hi")));

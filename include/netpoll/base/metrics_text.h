@@ -37,6 +37,14 @@ class MetricsText {
   MetricsText& single(std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
     return family(name, type, help).sample(name, value);
   }
+  // Every number of a JSON object (as base/json.h writes statistics:
+  // objects, unsigned numbers, strings, booleans) as a family of its own,
+  // untyped (such a text mixes counters and gauges): a leaf at keys a, b, c
+  // is PREFIX_a_b_c (a key's other characters than [a-zA-Z0-9_] as '_'),
+  // HELP "<help_head> a b c"; true and false are 1 and 0; strings say
+  // nothing and are left out. What does not parse ends the walk there.
+  // Context: setup.
+  MetricsText& json_numbers(std::string_view prefix, std::string_view json, std::string_view help_head);
   const std::string& str() const { return out_; }
 
  private:

@@ -90,7 +90,8 @@ struct ReportFormat {
 //         max_sources) as netpoll_listen_source_<key>_total{source="<address>"},
 //         the gauges netpoll_listen_sources_tracked and
 //         netpoll_listen_metrics_sources_omitted (tracked, not listed);
-//         sections are not in it.
+//         then every number of each section's JSON, untyped,
+//         netpoll_listen_<key>_<path> (MetricsText::json_numbers).
 // Context: setup.
 class StatsReport {
  public:
