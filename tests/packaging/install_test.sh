@@ -55,6 +55,7 @@ others=$(grep -v -E '^((vtable|typeinfo|typeinfo name|VTT|guard variable) for )?
 [ -z "$others" ] || fail "exported beyond namespace np::: $(echo "$others" | head -5)"
 grep -q '^np::console::Logger::create(' "$work/exports" || fail "Logger::create is not exported"
 grep -q '^np::netdump::Dumper::setup(' "$work/exports" || fail "Dumper::setup is not exported"
+if grep -E '^np::(console::cfi|core::detail)::|^np::dump::detail::(LineReader|Fd|open_read|read_file)' "$work/exports"; then fail "a layer's private code is exported"; fi
 ok "SONAME $soname, $(wc -l < "$work/exports") symbols exported, all of namespace np::"
 # The preload library exports its wrapper alone (src/preload/exports.map).
 [ "$(nm -D --defined-only "$libdir/netpoll/libnetpoll_preload.so" | awk '{print $3}')" = "pthread_create" ] ||
