@@ -12,6 +12,10 @@
 #   systemd units and /etc/default files         written at install time for the
 #                                                prefix installed to
 #                                                (cmake/install_config.cmake)
+# LIBDIR is lib/x86_64-linux-gnu: dh sets it for /usr, the default preset
+# for any prefix, so one build tree installs to /usr/local (README) and to
+# /usr (scripts/deb --reuse) alike, and the relative paths compiled in
+# (the preload's, netpoll.pc's prefix) hold for both.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 

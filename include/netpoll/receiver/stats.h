@@ -65,7 +65,7 @@ void add_counters_json(JsonWriter& j, const WorkerStats& s);
 // OutputFormat), or as Prometheus text for `--metrics` (at most
 // `max_sources` sources listed one by one).
 struct ReportFormat {
-  ReportFormat(OutputFormat f) : output(f) {}  // NOLINT: implicit, a format is a report's format
+  ReportFormat(OutputFormat f) : output(f) {}  // implicit: every OutputFormat is one
   static ReportFormat metrics(std::size_t max_sources) {
     ReportFormat r(OutputFormat::kText);
     r.prometheus = true;
