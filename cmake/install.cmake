@@ -76,6 +76,7 @@ install(FILES "${CMAKE_CURRENT_BINARY_DIR}/netpollConfig.cmake" "${CMAKE_CURRENT
         DESTINATION ${np_cmake_dir})
 # Relocatable: the prefix is found from the file's own directory.
 file(RELATIVE_PATH np_pc_to_prefix "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig" "${CMAKE_INSTALL_PREFIX}")
+string(REGEX REPLACE "/$" "" np_pc_to_prefix "${np_pc_to_prefix}")
 configure_file("${PROJECT_SOURCE_DIR}/packaging/netpoll.pc.in" "${CMAKE_CURRENT_BINARY_DIR}/netpoll.pc" @ONLY)
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/netpoll.pc" DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
