@@ -3,12 +3,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+
+#include "netpoll/metrics/http_request.h"
 
 
 namespace np::metrics {
@@ -106,11 +109,15 @@ void HttpServer::run() {
 }
 
 void HttpServer::serve(int client) {
+  // A scraper that stops reading cannot hold this thread: a send blocked
+  // longer than a request may take gives up.
+  const timeval limit{static_cast<time_t>(kRequestTimeout.count()), 0};
+  ::setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   // The request's head, up to its blank line, within the time and size
   // allowed.
   std::string head;
   const auto deadline = std::chrono::steady_clock::now() + kRequestTimeout;
-  while (head.find("\r\n\r\n") == std::string::npos && head.find("\n\n") == std::string::npos) {
+  while (!head_complete(head)) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     pollfd p{client, POLLIN, 0};
     if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
@@ -120,13 +127,9 @@ void HttpServer::serve(int client) {
     head.append(buf, static_cast<std::size_t>(n));
     if (head.size() > kMaxRequest) return;
   }
-  // "METHOD PATH HTTP/x.y"; a query string is no part of the path.
-  const auto sp1 = head.find(' ');
-  const auto sp2 = sp1 == std::string::npos ? sp1 : head.find(' ', sp1 + 1);
-  if (sp2 == std::string::npos) return;
-  const std::string_view method(head.data(), sp1);
-  std::string_view path(head.data() + sp1 + 1, sp2 - sp1 - 1);
-  path = path.substr(0, path.find('?'));
+  const auto request = parse_request_head(head);
+  if (!request) return;
+  const std::string_view method = request->method, path = request->path;
   requests_.add();
   const bool head_only = method == "HEAD";
   std::string answer;
