@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "metrics_option.h"
 #include "netpoll/base/clock.h"
 #include "netpoll/dumpd/server.h"
 
@@ -107,9 +108,12 @@ int cmd_dumpd(int argc, char** argv) {
   ArgParser args;
   args.option("dir").option("port").option("bind").option("max-size").option("max-clients").option("idle");
   args.option("exec").option("spin").flag("quiet").option("stats-interval").option("stats-format").option("timeout").flag("help");
+  declare_metrics_options(args);
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
+    std::fputs("\nServing the statistics:\n", stdout);
+    std::fputs(kMetricsOptionHelp, stdout);
     return 0;
   }
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
@@ -154,6 +158,12 @@ int cmd_dumpd(int argc, char** argv) {
   std::snprintf(limit, sizeof limit, "%.1f GiB", static_cast<double>(o.limits.max_size) / (1ull << 30));
   std::fprintf(stderr, "netpoll dumpd: %s port %u, dumps to %s (at most %u clients, %s a dump, idle %g s)\n",
                o.bind.c_str(), s.port(), o.dir.c_str(), o.max_clients, limit, idle);
+
+  auto metrics = start_metrics(args, "dumpd", [&s] { return dumpd::stats_metrics(s.stats()); });
+  if (!metrics) {
+    print_error("dumpd", metrics.error().message);
+    return 1;
+  }
 
   struct sigaction sa {};
   sa.sa_handler = on_stop;

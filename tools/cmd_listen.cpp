@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "metrics_option.h"
 #include "netpoll/devlisten/device_receiver.h"
 #include "netpoll/receiver/worker.h"
 
@@ -77,6 +78,11 @@ constexpr const char* kHelp =
     "Records, formats, files, syslog, --count and --timeout are as with sockets.\n"
     "It does not do IPv6, IP fragments or ICMP (a ping gets no answer), and it\n"
     "is one thread: --workers, --bind and --rcvbuf are for kernel sockets.\n";
+
+constexpr const char* kMetricsSourcesHelp =
+    "  --metrics-max-sources N  sources listed one by one (netpoll_listen_source_*),\n"
+    "                       the first N the statistics list (default 256); the\n"
+    "                       totals count every source\n";
 
 volatile sig_atomic_t g_stop = 0;
 volatile sig_atomic_t g_dump = 0;
@@ -144,9 +150,14 @@ int cmd_listen(int argc, char** argv) {
   args.option("syslog").flag("ack").option("stats-interval").option("stats-format").option("max-sources");
   args.option("window").option("memory").option("max-record").option("reorder-timeout").option("rcvbuf").option("count");
   args.option("timeout").option("device").option("ip").flag("help");
+  declare_metrics_options(args);
+  args.option("metrics-max-sources");
   args.parse(argc, argv, 2);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
+    std::fputs("\nServing the statistics:\n", stdout);
+    std::fputs(kMetricsOptionHelp, stdout);
+    std::fputs(kMetricsSourcesHelp, stdout);
     return 0;
   }
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
@@ -180,6 +191,7 @@ int cmd_listen(int argc, char** argv) {
   const std::string stats_format = args.get("stats-format").value_or("text");
   if (stats_format != "text" && stats_format != "json") throw UsageError("--stats-format must be text or json");
   const OutputFormat stats_as = stats_format == "json" ? OutputFormat::kJson : OutputFormat::kText;
+  const std::size_t metrics_sources = args.get_uint("metrics-max-sources", 256, 0, 1 << 20);
   const std::optional<devlisten::DeviceOptions> device_opts = device_options(args);
   if (device_opts && o.port == 0) throw UsageError("--port 0 (a port the kernel picks) is for kernel sockets; --device needs a port");
 
@@ -229,6 +241,15 @@ int cmd_listen(int argc, char** argv) {
     std::fputs(report.c_str(), stderr);
     std::fflush(stderr);
   };
+
+  auto metrics = start_metrics(args, "listen", [&] {
+    const auto as = ReportFormat::metrics(metrics_sources);
+    return device ? device->stats_report(as) : stats_report(workers, as);
+  });
+  if (!metrics) {
+    print_error("listen", metrics.error().message);
+    return 1;
+  }
 
   struct sigaction sa {};
   sa.sa_handler = on_stop;

@@ -115,14 +115,20 @@ constexpr const char* kHelp =
     "  --no-trace           do not trace COMMAND (to attach a debugger to it, or\n"
     "                       for a program that traces itself); its crash is then\n"
     "                       reported from inside it\n"
-    "  --preload PATH       the library (default: next to this netpoll binary)\n"
+    "  --preload PATH       the library (default: next to this netpoll binary, else\n"
+    "                       where it is installed, LIBDIR/netpoll/)\n"
     "  --linger S           at exit, wait up to S seconds for records to go out\n"
     "                       (with --reliable: to be acknowledged) (default 2)\n";
 
+// Beside this binary (the build tree), else where `cmake --install` and the
+// Debian package put it, found from this binary's directory
+// (NP_PRELOAD_FROM_BINDIR, e.g. ../lib/x86_64-linux-gnu/netpoll/...).
 std::string default_preload() {
   std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return (exe.parent_path() / "libnetpoll_preload.so").string();
+  const auto dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  const auto beside = dir / "libnetpoll_preload.so";
+  if (!std::filesystem::exists(beside, ec)) return (dir / NP_PRELOAD_FROM_BINDIR).lexically_normal().string();
+  return beside.string();
 }
 
 // The sanitizer build's library needs the sanitizer runtime loaded first in

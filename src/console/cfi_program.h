@@ -23,6 +23,9 @@
 #include <cstddef>
 #include <cstdint>
 
+// Private to this layer: hidden, so that libnetpoll.so, which exports
+// namespace np:: (src/library/exports.map), does not export it.
+#pragma GCC visibility push(hidden)
 namespace np::console::cfi {
 
 inline constexpr unsigned kColumns = 17;
@@ -201,3 +204,4 @@ bool apply_row(const Row& row, Memory code, Memory data, const Registers& regs, 
                std::uintptr_t& cfa) noexcept;
 
 }  // namespace np::console::cfi
+#pragma GCC visibility pop

@@ -11,6 +11,9 @@
 #include "netpoll/base/result.h"
 #include "netpoll/core/stats.h"
 
+// Private to this layer: hidden, so that libnetpoll.so, which exports
+// namespace np:: (src/library/exports.map), does not export it.
+#pragma GCC visibility push(hidden)
 namespace np::core::detail {
 
 enum class Layer : std::uint8_t { kEthernet, kIpv4, kUdp, kArp, kDispatch };
@@ -59,3 +62,4 @@ constexpr RxDrop verdict(Layer layer, Errc error) noexcept {
 }
 
 }  // namespace np::core::detail
+#pragma GCC visibility pop

@@ -106,11 +106,11 @@ std::string DeviceReceiver::where() const {
          client_->target().device + " (" + client_->shared().device().mac().to_string() + ")";
 }
 
-std::string DeviceReceiver::stats_report(receiver::OutputFormat format) const {
+std::string DeviceReceiver::stats_report(receiver::ReportFormat format) const {
   const receiver::Engine* engines[] = {&engine_};
   receiver::StatsReport report = receiver::engines_report(engines, format);
   core::SharedDevice& dev = client_->shared();
-  if (format == receiver::OutputFormat::kJson) {
+  if (format.prometheus || format.output == receiver::OutputFormat::kJson) {
     JsonWriter j;
     j.begin_object().field_json("client", client_->stats_json()).field_json("device", dev.stats_json()).end_object();
     report.add_section("netpoll", j.str(), {});

@@ -167,6 +167,15 @@ TEST(DeviceReceiver, WritesRecordsInOrderAndCountsEveryFrameItDrops) {
   EXPECT_EQ(json.substr(json.size() - 3), "}}\n");
   const std::string text = w.receiver().stats_report(OutputFormat::kText);
   EXPECT_EQ(text.rfind("netpoll listen: records 3, datagrams 4, ", 0), 0u) << text;
+  // --metrics: the same counts, the device's and the client's included.
+  const std::string metrics = w.receiver().stats_report(receiver::ReportFormat::metrics(256));
+  for (const char* line : {"\nnetpoll_listen_records_total 3\n", "\nnetpoll_listen_source_records_total{source=\"10.0.0.1:6665\"} 3\n",
+                           "\nnetpoll_listen_netpoll_device_rx_frames 8\n",
+                           "\nnetpoll_listen_netpoll_device_rx_drops_other_host 1\n",
+                           "\nnetpoll_listen_netpoll_device_rx_drops_udp_checksum 1\n",
+                           "\nnetpoll_listen_netpoll_client_rx_datagrams 4\n"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
+  }
   for (const char* line : {"\n  rx frames               8\n", "\n  rx drop not_ipv4        1\n",
                            "\n  rx drop other_host      1\n", "\n  rx drop udp_checksum    1\n",
                            "\n  rx drop no_client       1\n", "\n  rx datagrams 4, bytes "}) {

@@ -8,6 +8,9 @@
 
 #include "netpoll/base/result.h"
 
+// Private to this layer: hidden, so that libnetpoll.so, which exports
+// namespace np:: (src/library/exports.map), does not export it.
+#pragma GCC visibility push(hidden)
 namespace np::dump::detail {
 
 // A descriptor closed when it goes. Context: any.
@@ -65,3 +68,4 @@ class LineReader {
 };
 
 }  // namespace np::dump::detail
+#pragma GCC visibility pop

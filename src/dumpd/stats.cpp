@@ -1,6 +1,7 @@
 #include "netpoll/dumpd/stats.h"
 
 #include "netpoll/base/json.h"
+#include "netpoll/base/metrics_text.h"
 
 namespace np::dumpd {
 namespace {
@@ -33,6 +34,20 @@ std::string stats_json(const DumpdStats& s) {
   json_of(j, "errors", s.errors, kErrorCounters);
   j.end_object();
   return j.str() + "\n";
+}
+
+std::string stats_metrics(const DumpdStats& s) {
+  MetricsText m;
+  const auto families = [&m]<class S>(std::string_view prefix, const S& stats, CounterSpan<S> table,
+                                      std::string_view tail) {
+    CounterRows<S> rows(table);
+    rows.add({}, stats);
+    rows.write(m, prefix, {}, tail);
+  };
+  families("netpoll_dumpd", s.dumps, kDumpCounters, std::string_view(""));
+  families("netpoll_dumpd_refused", s.refused, kRefusalCounters, std::string_view(": datagrams refused"));
+  families("netpoll_dumpd_errors", s.errors, kErrorCounters, std::string_view(": the server's own errors"));
+  return m.str();
 }
 
 }  // namespace np::dumpd

@@ -176,7 +176,7 @@ void Engine::for_each_source(
 
 void Engine::add_totals(np::listen::SourceStats& into) const { table_.add_totals(into); }
 
-StatsReport engines_report(std::span<const Engine* const> engines, OutputFormat format) {
+StatsReport engines_report(std::span<const Engine* const> engines, ReportFormat format) {
   np::listen::SourceStats sources;
   WorkerStats totals;
   for (const Engine* e : engines) {

@@ -22,9 +22,17 @@ void add_counters_json(JsonWriter& j, const np::listen::SourceStats& s) { json_o
 
 void add_counters_json(JsonWriter& j, const WorkerStats& s) { json_of(j, s, kWorkerCounters); }
 
-StatsReport::StatsReport(OutputFormat format, const np::listen::SourceStats& sources, const WorkerStats& workers)
+StatsReport::StatsReport(ReportFormat format, const np::listen::SourceStats& sources, const WorkerStats& workers)
     : format_(format) {
-  if (format_ == OutputFormat::kJson) {
+  if (format_.prometheus) {
+    CounterRows<np::listen::SourceStats> total_sources(np::listen::kSourceCounters);
+    total_sources.add({}, sources);
+    total_sources.write(metrics_, "netpoll_listen", {}, ", every source");
+    CounterRows<WorkerStats> total_workers(kWorkerCounters);
+    total_workers.add({}, workers);
+    total_workers.write(metrics_, "netpoll_listen", {}, "");
+    per_source_.emplace(np::listen::kSourceCounters);
+  } else if (format_.output == OutputFormat::kJson) {
     json_.begin_object().begin_object("total");
     add_counters_json(json_, sources);
     add_counters_json(json_, workers);
@@ -39,7 +47,9 @@ StatsReport::StatsReport(OutputFormat format, const np::listen::SourceStats& sou
 }
 
 void StatsReport::add_source(std::string_view address, const np::listen::SourceStats& s) {
-  if (format_ == OutputFormat::kJson) {
+  if (format_.prometheus) {
+    if (++tracked_ <= format_.max_sources) per_source_->add(std::string(address), s);
+  } else if (format_.output == OutputFormat::kJson) {
     json_.begin_object(address);
     add_counters_json(json_, s);
     json_.end_object();
@@ -55,12 +65,24 @@ void StatsReport::add_source(std::string_view address, const np::listen::SourceS
 void StatsReport::end_sources() {
   if (!sources_open_) return;
   sources_open_ = false;
-  if (format_ == OutputFormat::kJson) json_.end_object();
+  if (format_.prometheus) {
+    per_source_->write(metrics_, "netpoll_listen_source", "source", ", this source");
+    metrics_.single("netpoll_listen_sources_tracked", "gauge", "sources tracked now", tracked_);
+    metrics_.single("netpoll_listen_metrics_sources_omitted", "gauge",
+                    "sources tracked but not listed one by one (beyond --metrics-max-sources)",
+                    tracked_ - per_source_->size());
+  } else if (format_.output == OutputFormat::kJson) {
+    json_.end_object();
+  }
 }
 
 void StatsReport::add_section(std::string_view key, std::string_view json, std::string_view text) {
   end_sources();
-  if (format_ == OutputFormat::kJson) {
+  if (format_.prometheus) {
+    metrics_.json_numbers("netpoll_listen_" + std::string(key), json, key);
+    return;
+  }
+  if (format_.output == OutputFormat::kJson) {
     json_.field_json(key, json);
   } else {
     text_ += text;
@@ -69,7 +91,8 @@ void StatsReport::add_section(std::string_view key, std::string_view json, std::
 
 std::string StatsReport::finish() {
   end_sources();
-  if (format_ == OutputFormat::kJson) {
+  if (format_.prometheus) return metrics_.str();
+  if (format_.output == OutputFormat::kJson) {
     json_.end_object();
     return json_.str() + "\n";
   }

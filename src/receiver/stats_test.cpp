@@ -168,5 +168,47 @@ TEST(StatsReport, AddsASectionAfterTheSources) {
   EXPECT_TRUE(t.ends_with("basic cut 0\ndevice np1\n  rx frames 7\n")) << t;
 }
 
+// --metrics: every total and worker counter a family of its own, each
+// source's counters under one family per counter, up to the cap.
+TEST(StatsReport, ServesEveryCounterAsPrometheusTextUpToTheSourceCap) {
+  SourceStats total, one, two;
+  total.records.add(6);
+  one.records.add(2);
+  two.records.add(4);
+  WorkerStats workers;
+  workers.sources_seen.add(3);
+  StatsReport r(ReportFormat::metrics(2), total, workers);
+  r.add_source("127.0.0.1:7004", one);
+  r.add_source("[fd00::1]:6665", two);
+  r.add_source("10.0.0.9:6665", SourceStats{});  // beyond the cap
+  r.add_section("netpoll", R"({"device":{"rx":{"frames":7}}})", "not in it\n");
+  const std::string m = r.finish();
+  EXPECT_EQ(m.rfind("# HELP netpoll_listen_records_total records, every source\n"
+                    "# TYPE netpoll_listen_records_total counter\n"
+                    "netpoll_listen_records_total 6\n"
+                    "# HELP netpoll_listen_datagrams_total datagrams, every source\n", 0), 0u) << m;
+  for (const char* line : {"\n# HELP netpoll_listen_sources_total sources seen\n# TYPE netpoll_listen_sources_total "
+                           "counter\nnetpoll_listen_sources_total 3\n",
+                           "\nnetpoll_listen_source_records_total{source=\"127.0.0.1:7004\"} 2\n"
+                           "netpoll_listen_source_records_total{source=\"[fd00::1]:6665\"} 4\n# HELP ",
+                           "\nnetpoll_listen_sources_tracked 3\n", "\nnetpoll_listen_metrics_sources_omitted 1\n"}) {
+    EXPECT_NE(m.find(line), std::string::npos) << line << "\n" << m;
+  }
+  EXPECT_EQ(m.find("10.0.0.9"), std::string::npos) << m;
+  EXPECT_EQ(m.find("not in it"), std::string::npos) << m;
+  EXPECT_TRUE(m.ends_with("# HELP netpoll_listen_netpoll_device_rx_frames netpoll device rx frames\n"
+                          "# TYPE netpoll_listen_netpoll_device_rx_frames untyped\n"
+                          "netpoll_listen_netpoll_device_rx_frames 7\n"))
+      << m;
+  // Every counter of both tables, totals and per source.
+  for (const auto& n : np::listen::kSourceCounters) {
+    EXPECT_NE(m.find("\nnetpoll_listen_" + std::string(n.key) + "_total "), std::string::npos) << n.key;
+    EXPECT_NE(m.find("\nnetpoll_listen_source_" + std::string(n.key) + "_total{"), std::string::npos) << n.key;
+  }
+  for (const auto& n : kWorkerCounters) {
+    EXPECT_NE(m.find("\nnetpoll_listen_" + std::string(n.key) + "_total "), std::string::npos) << n.key;
+  }
+}
+
 }  // namespace
 }  // namespace np::receiver

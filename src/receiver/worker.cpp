@@ -158,7 +158,7 @@ void Worker::run() {
   engine_.stop(ReceiveTime::now());
 }
 
-std::string stats_report(std::span<const std::unique_ptr<Worker>> workers, OutputFormat format) {
+std::string stats_report(std::span<const std::unique_ptr<Worker>> workers, ReportFormat format) {
   std::vector<const Engine*> engines;
   for (const auto& w : workers) engines.push_back(&w->engine());
   return engines_report(engines, format).finish();

@@ -58,8 +58,9 @@ class DeviceReceiver : private receiver::Responder {
   std::string where() const;
   // The engine's report (receiver/stats.h) and a "netpoll" section: the
   // client's counters and its device's (frames received, every drop by
-  // reason, ARP replies, transmit). Context: setup.
-  std::string stats_report(receiver::OutputFormat format) const;
+  // reason, ARP replies, transmit), in the Prometheus form too. Context:
+  // setup.
+  std::string stats_report(receiver::ReportFormat format) const;
 
  private:
   DeviceReceiver(const receiver::Options& options, receiver::Shared& shared);

@@ -117,8 +117,12 @@ struct DumpdStats {
 //         "  refused: <refusal counters>\n"
 //         "  errors: <error counters>\n"
 //   JSON: {"dumps":{...},"refused":{...},"errors":{...}} and '\n'.
+//   Prometheus (base/metrics_text.h, --metrics): every counter a family,
+//         netpoll_dumpd_<key>_total, netpoll_dumpd_refused_<key>_total,
+//         netpoll_dumpd_errors_<key>_total.
 // Context: setup.
 std::string stats_text(const DumpdStats& s);
 std::string stats_json(const DumpdStats& s);
+std::string stats_metrics(const DumpdStats& s);
 
 }  // namespace np::dumpd

@@ -162,6 +162,6 @@ class Engine : private np::listen::Sink {
 // The statistics of every engine as one report builder (receiver/stats.h):
 // totals over all of them, then each source they track; the caller may add
 // more before finish(). Context: setup.
-StatsReport engines_report(std::span<const Engine* const> engines, OutputFormat format);
+StatsReport engines_report(std::span<const Engine* const> engines, ReportFormat format);
 
 }  // namespace np::receiver

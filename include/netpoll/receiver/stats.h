@@ -8,12 +8,15 @@
 // iterate those tables, in their order, so they cannot drift apart.
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "netpoll/base/counter.h"
 #include "netpoll/base/counter_table.h"
 #include "netpoll/base/json.h"
+#include "netpoll/base/metrics_text.h"
 #include "netpoll/listen/source.h"
 #include "netpoll/receiver/output.h"
 
@@ -58,6 +61,22 @@ void append_counters_text(std::string& out, const WorkerStats& s);
 void add_counters_json(JsonWriter& j, const np::listen::SourceStats& s);
 void add_counters_json(JsonWriter& j, const WorkerStats& s);
 
+// How a report is written: as the records are (text or JSON, from an
+// OutputFormat), or as Prometheus text for `--metrics` (at most
+// `max_sources` sources listed one by one).
+struct ReportFormat {
+  ReportFormat(OutputFormat f) : output(f) {}  // implicit: every OutputFormat is one
+  static ReportFormat metrics(std::size_t max_sources) {
+    ReportFormat r(OutputFormat::kText);
+    r.prometheus = true;
+    r.max_sources = max_sources;
+    return r;
+  }
+  OutputFormat output;
+  bool prometheus = false;
+  std::size_t max_sources = 0;
+};
+
 // The report, built in one pass: the totals, each tracked source, then
 // any sections the receiver adds (the device of netpoll's own path).
 //   text: "netpoll listen: <source counters>; <worker counters>\n"
@@ -65,11 +84,18 @@ void add_counters_json(JsonWriter& j, const WorkerStats& s);
 //         then each section's text;
 //   JSON: {"total":{<source counters>,<worker counters>},
 //          "sources":{"<address>":{<source counters>},...},
-//          "<section>":<its JSON>,...} and '\n'.
+//          "<section>":<its JSON>,...} and '\n';
+//   Prometheus (base/metrics_text.h): every total as a counter
+//         netpoll_listen_<key>_total, each source's (the first
+//         max_sources) as netpoll_listen_source_<key>_total{source="<address>"},
+//         the gauges netpoll_listen_sources_tracked and
+//         netpoll_listen_metrics_sources_omitted (tracked, not listed);
+//         then every number of each section's JSON, untyped,
+//         netpoll_listen_<key>_<path> (MetricsText::json_numbers).
 // Context: setup.
 class StatsReport {
  public:
-  StatsReport(OutputFormat format, const np::listen::SourceStats& sources, const WorkerStats& workers);
+  StatsReport(ReportFormat format, const np::listen::SourceStats& sources, const WorkerStats& workers);
   // Before any section.
   void add_source(std::string_view address, const np::listen::SourceStats& s);
   // After the sources: `json` (a JSON text) under `key`, or `text` (whole
@@ -80,9 +106,12 @@ class StatsReport {
 
  private:
   void end_sources();
-  OutputFormat format_;
+  ReportFormat format_;
   std::string text_;
   JsonWriter json_;
+  MetricsText metrics_;
+  std::optional<CounterRows<np::listen::SourceStats>> per_source_;  // Prometheus: the sources listed
+  std::size_t tracked_ = 0;
   bool sources_open_ = true;
 };
 

@@ -71,6 +71,6 @@ class Worker : private Responder {
 // The statistics of every worker as one report (receiver/stats.h): totals
 // over all of them, then each source they track (engines_report()).
 // Context: setup.
-std::string stats_report(std::span<const std::unique_ptr<Worker>> workers, OutputFormat format);
+std::string stats_report(std::span<const std::unique_ptr<Worker>> workers, ReportFormat format);
 
 }  // namespace np::receiver
