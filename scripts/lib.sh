@@ -7,7 +7,7 @@ NP_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # (tcpdump, socat, nftables, jq, the kernel's veth/tap through iproute2;
 # gdb and its gcore open and make the core writer's cores) and the fuzz
 # build needs clang 16 with its libFuzzer runtime.
-NP_PACKAGES="g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev libdw-dev libc6-dbg
+NP_PACKAGES="g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev libdw-dev libsodium-dev libc6-dbg
   iproute2 tcpdump socat nftables procps kmod python3 rsyslog jq gdb
   clang-16 libclang-rt-16-dev"
 
