@@ -66,8 +66,6 @@ struct GdbHook {
   DumpHook* dump = nullptr;  // --dump too
 };
 GdbHook g_gdb_hook;  // written once, before the handler is installed
-std::string g_gdb_attach;  // the command that attaches gdb (setup only)
-std::chrono::milliseconds g_gdb_wait{300'000};
 
 // The crash path has begun: a remote `gdb` grants, never breaks in.
 std::atomic<bool> g_crashed{false};
@@ -81,14 +79,15 @@ void gdb_after_report(void* arg, const siginfo_t* si, const ucontext_t* ctx) noe
   dump_after_report(hook->dump, si, ctx);
 }
 
-// netpoll run --commands: what `dump` and `gdb` reach.
+// netpoll run --commands: what `dump` and `gdb` reach. Made by the
+// constructor below (not a global with a constructor of its own, which
+// might run after it) and never freed.
 struct CommandHooks {
   DumpHook* dump = nullptr;
   np::gdb::Stub* stub = nullptr;
   np::FixedText<128> dump_to;   // "10.0.0.2:20023 via ..."
   np::FixedText<256> attach;    // "gdb PROGRAM -ex 'target remote udp:IP:PORT'"
 };
-CommandHooks g_command_hooks;  // written once, before the server starts
 
 void dump_command(void* arg, np::remote::Reply& reply) noexcept {
   auto* h = static_cast<CommandHooks*>(arg);
@@ -131,6 +130,8 @@ __attribute__((constructor)) void netpoll_run_init() {
   void* mem = ::mmap(nullptr, sizeof(RunShared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (mem == MAP_FAILED || static_cast<RunShared*>(mem)->magic != kRunMagic) return complain("no shared counters");
   auto* shared = static_cast<RunShared*>(mem);
+  std::string gdb_attach;  // --gdb: the command that attaches gdb
+  std::chrono::milliseconds gdb_wait{300'000};
   const char* stream_fd = std::getenv(kRunEnvStream);
   if (stream_fd == nullptr) return complain("no stream counters");
   void* counters = ::mmap(nullptr, sizeof(StreamCounters), PROT_READ | PROT_WRITE, MAP_SHARED, std::atoi(stream_fd), 0);
@@ -228,7 +229,7 @@ __attribute__((constructor)) void netpoll_run_init() {
       sc.wait = std::chrono::milliseconds(static_cast<std::int64_t>(std::strtod(w, nullptr) * 1000));
     const auto dump_deadline = crash.after_report != nullptr ? crash.after_report_deadline : std::chrono::milliseconds(0);
     crash.after_report_deadline = sc.wait + std::chrono::seconds(10) + dump_deadline;
-    g_gdb_wait = sc.wait;
+    gdb_wait = sc.wait;
     auto stub = np::gdb::Stub::setup(std::move(sc));
     if (!stub) return complain("--gdb: " + stub.error().message);
     g_gdb_hook.stub = stub->release();  // lives until the process ends
@@ -240,7 +241,7 @@ __attribute__((constructor)) void netpoll_run_init() {
       // "stopped for gdb (S s): gdb PROGRAM -ex '...'": the command.
       const std::string_view attach(a);
       const auto colon = attach.find("): ");
-      g_gdb_attach = std::string(colon == std::string_view::npos ? attach : attach.substr(colon + 3));
+      gdb_attach = std::string(colon == std::string_view::npos ? attach : attach.substr(colon + 3));
     }
   }
   crash.drain_fds = {1, 2};
@@ -264,19 +265,20 @@ __attribute__((constructor)) void netpoll_run_init() {
     sc.facility = logger_facility;
     sc.hooks.dump_missing = "no dump server (netpoll run --dump HOST)";
     sc.hooks.gdb_missing = "no gdb stub (netpoll run --gdb)";
+    auto* hooks = new CommandHooks();
     if (g_dump_hook.dumper != nullptr) {
-      g_command_hooks.dump = &g_dump_hook;
-      g_command_hooks.dump_to.append(g_dump_hook.dumper->describe());
+      hooks->dump = &g_dump_hook;
+      hooks->dump_to.append(g_dump_hook.dumper->describe());
       sc.hooks.dump = &dump_command;
-      sc.hooks.dump_arg = &g_command_hooks;
+      sc.hooks.dump_arg = hooks;
     }
     if (g_gdb_hook.stub != nullptr) {
-      g_command_hooks.stub = g_gdb_hook.stub;
-      g_command_hooks.attach.append(g_gdb_attach);
+      hooks->stub = g_gdb_hook.stub;
+      hooks->attach.append(gdb_attach);
       sc.hooks.gdb_grant = &gdb_command;
       sc.hooks.gdb_break_in = &gdb_break_in;
-      sc.hooks.gdb_arg = &g_command_hooks;
-      sc.hooks.gdb_grant_time = g_gdb_wait;
+      sc.hooks.gdb_arg = hooks;
+      sc.hooks.gdb_grant_time = gdb_wait;
       // Stopped for gdb after a crash, the program still takes commands.
       sc.blocked_signals.push_back(np::gdb::ProcessTargetConfig{}.stop_signal);
     }

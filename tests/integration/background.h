@@ -69,6 +69,13 @@ class Background {
     ADD_FAILURE() << "did not end in time; stderr:\n" << err();
     return -1;
   }
+  // Ends the whole group now (SIGKILL), if it is still there.
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
   std::string out() const { return read_file(out_); }
   std::string err() const { return read_file(err_); }
 
