@@ -128,15 +128,9 @@ int cmd_cmd(int argc, char** argv) {
   const command::Key key = (*ring)[0];
 
   // The request: counter and timestamp from this machine's clock.
-  const std::int64_t now = realtime_ns();
-  wire::CommandRepr req;
-  req.kind = cm::kRequest;
-  req.key_id = key.id;
-  req.counter = static_cast<std::uint64_t>(now);
-  req.timestamp_ns = static_cast<std::uint64_t>(now);
-  req.body = as_bytes(body);
-  std::vector<std::byte> out(req.buffer_len());
-  command::seal(key, req.emit(out));
+  const auto now = static_cast<std::uint64_t>(realtime_ns());
+  std::vector<std::byte> out(cm::kHeaderLen + body.size() + cm::kMacLen);
+  static_cast<void>(command::seal_request(key, now, now, as_bytes(body), out));
 
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -185,7 +179,7 @@ int cmd_cmd(int argc, char** argv) {
       continue;
     }
     const auto r = wire::CommandRepr::parse(*d);
-    if (!r || r->kind != cm::kReply || r->counter != req.counter) {
+    if (!r || r->kind != cm::kReply || r->counter != now) {
       ++ignored;
       continue;
     }

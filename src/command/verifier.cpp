@@ -58,6 +58,20 @@ std::expected<Verified, CommandDrop> Verifier::verify(std::span<const std::byte>
   return Verified{r->key_id, r->counter, r->timestamp_ns, r->body};
 }
 
+std::span<std::byte> seal_request(const Key& key, std::uint64_t counter, std::uint64_t timestamp_ns,
+                                  std::span<const std::byte> body, std::span<std::byte> out) noexcept {
+  wire::CommandRepr r;
+  r.kind = cm::kRequest;
+  r.key_id = key.id;
+  r.counter = counter;
+  r.timestamp_ns = timestamp_ns;
+  r.body = body;
+  if (body.size() > 0xffff || out.size() < r.buffer_len()) return {};
+  const auto d = r.emit(out);
+  seal(key, d);
+  return d;
+}
+
 void seal(const Key& key, std::span<std::byte> datagram) noexcept {
   const std::size_t covered = datagram.size() - cm::kMacLen;
   ::crypto_auth_hmacsha256(reinterpret_cast<unsigned char*>(datagram.data() + covered),

@@ -16,37 +16,10 @@
 namespace np::remote {
 
 namespace detail = dump::detail;
-using dump::Reg;
 
 namespace {
 
 constexpr std::size_t kDirentBuffer = 8192;
-
-// A ucontext whose general registers are a captured thread's: what the
-// unwinder reads (no FP state, no signal mask).
-void context_from(const dump::UserRegs& r, ucontext_t& uc) noexcept {
-  std::memset(&uc, 0, sizeof uc);
-  auto& g = uc.uc_mcontext.gregs;
-  const auto set = [&](int at, Reg from) { g[at] = static_cast<greg_t>(r[from]); };
-  set(REG_R8, Reg::kR8);
-  set(REG_R9, Reg::kR9);
-  set(REG_R10, Reg::kR10);
-  set(REG_R11, Reg::kR11);
-  set(REG_R12, Reg::kR12);
-  set(REG_R13, Reg::kR13);
-  set(REG_R14, Reg::kR14);
-  set(REG_R15, Reg::kR15);
-  set(REG_RDI, Reg::kRdi);
-  set(REG_RSI, Reg::kRsi);
-  set(REG_RBP, Reg::kRbp);
-  set(REG_RBX, Reg::kRbx);
-  set(REG_RDX, Reg::kRdx);
-  set(REG_RAX, Reg::kRax);
-  set(REG_RCX, Reg::kRcx);
-  set(REG_RSP, Reg::kRsp);
-  set(REG_RIP, Reg::kRip);
-  set(REG_EFL, Reg::kEflags);
-}
 
 // The thread's name (the kernel's comm), read with plain system calls.
 void thread_name(pid_t tid, FixedText<32>& out) noexcept {
@@ -210,8 +183,11 @@ std::size_t Stacks::walk(StackSink sink, std::size_t* left_out) noexcept {
         st = detail::slot_state(gen, detail::kAbandoned);
       if (st == detail::slot_state(gen, detail::kFilled) && ts.cap.valid) {
         put_text("\n");
+        // A context whose general registers are the thread's: what the
+        // unwinder reads (no FP state: fp_dirty is never set here).
         ucontext_t uc;
-        context_from(ts.cap.regs, uc);
+        std::memset(&uc, 0, sizeof uc);
+        detail::restore_to_frame(ts.cap, uc);
         console::format_backtrace(uc, s.sym, s.cfi, [&](std::string_view piece) { put_text(piece); });
       } else {
         put_text(": did not answer the stop signal (no stack)\n");

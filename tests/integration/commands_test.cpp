@@ -83,13 +83,8 @@ std::string cmds_thread_record(const std::string& reply, const std::string& name
 // A request sealed with the key in `path` (or a forger's), as bytes.
 std::vector<std::byte> cmds_request(const command::Key& k, std::uint64_t counter, std::int64_t ts,
                                     std::string_view body) {
-  wire::CommandRepr r;
-  r.key_id = k.id;
-  r.counter = counter;
-  r.timestamp_ns = static_cast<std::uint64_t>(ts);
-  r.body = as_bytes(body);
-  std::vector<std::byte> out(r.buffer_len());
-  command::seal(k, r.emit(out));
+  std::vector<std::byte> out(wire::command::kHeaderLen + body.size() + wire::command::kMacLen);
+  static_cast<void>(command::seal_request(k, counter, static_cast<std::uint64_t>(ts), as_bytes(body), out));
   return out;
 }
 

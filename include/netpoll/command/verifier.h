@@ -92,7 +92,13 @@ class Verifier {
   SharedCounter accepted_;
 };
 
-// Writes the MAC of a datagram RepR::emit() made (its last kMacLen bytes)
+// A request for `body` made and sealed with `key` at the start of `out`
+// (which holds at least kHeaderLen + body + kMacLen bytes: else empty);
+// the datagram. netpoll cmd's way, and the tests'. Context: any.
+std::span<std::byte> seal_request(const Key& key, std::uint64_t counter, std::uint64_t timestamp_ns,
+                                  std::span<const std::byte> body, std::span<std::byte> out) noexcept;
+
+// Writes the MAC of a datagram Repr::emit() made (its last kMacLen bytes)
 // with `key`. Context: any.
 void seal(const Key& key, std::span<std::byte> datagram) noexcept;
 
