@@ -43,7 +43,7 @@ std::atomic<bool> g_holder_has_b{false};
 
 int ticks() {
   start_threads();
-  std::puts("ready");
+  std::printf("ready pid %d\n", static_cast<int>(::getpid()));
   std::fflush(stdout);
   for (unsigned long n = 1;; ++n) {
     std::printf("out tick %lu\n", n);

@@ -317,6 +317,39 @@ TEST_F(CommandsOverVeth, GdbBreaksInForTheAddressThatAskedAndTheProgramGoesOnAft
   EXPECT_EQ(h.status, 0) << h.out;
 }
 
+TEST_F(CommandsOverVeth, AProgramWaitingForGdbAfterACrashStillAnswersAndGdbAttachesFromTheAskingAddress) {
+  launch("ticks", "--gdb --gdb-wait 60");
+  std::smatch m;
+  const std::string out = run_->out();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(ready pid (\d+))"))) << out;
+  const pid_t child = static_cast<pid_t>(std::stol(m[1]));
+  ASSERT_EQ(::kill(child, SIGSEGV), 0);  // our own child, as a crash from outside would come
+  ASSERT_TRUE(run_->wait_for("waiting 60 s for gdb at udp:10.77.0.1:6443", 20s)) << run_->err();
+  // Every thread but np-cmd is held; np-cmd answers. The main thread is in
+  // the crash path, serving gdb.
+  const CmdResult t = send("t");
+  ASSERT_EQ(t.status, 0) << t.out;
+  const std::string main_thread = cmds_thread_record(t.out, "cmd_child");
+  EXPECT_NE(main_thread.find("serve_crash"), std::string::npos) << t.out;
+  EXPECT_NE(main_thread.find("ticks"), std::string::npos) << main_thread;
+  // Nobody is served until a `gdb` command names an address.
+  const CmdResult g = send("g");
+  ASSERT_EQ(g.status, 0) << g.out;
+  EXPECT_NE(g.out.find("gdb: after the crash the program waits for gdb from 10.77.0.2 only (60 s): gdb " + kCmdChild),
+            std::string::npos)
+      << g.out;
+  std::string gdb_out;
+  sh(bed_.b.exec() + "timeout 120 gdb -batch -nx -ex 'set pagination off' -ex 'target remote udp:10.77.0.1:6443' "
+                     "-ex 'info threads' -ex 'kill' " +
+         kCmdChild + " 2>&1",
+     &gdb_out);
+  EXPECT_NE(gdb_out.find("\"alpha-reader\""), std::string::npos) << gdb_out;
+  EXPECT_NE(gdb_out.find("[Inferior 1 (Remote target) killed]"), std::string::npos) << gdb_out;
+  const int status = run_->wait(30s);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGSEGV);
+}
+
 TEST_F(CommandsOverVeth, ForgedReplayedStaleTruncatedAndOversizedRequestsAreDroppedCountedAndNeverRun) {
   launch("ticks");
   auto ring = command::load_key_file(key_);
