@@ -311,9 +311,6 @@ class Logger : public InGuardedMemory<Logger> {
     level_->store(level > kAllLevels ? kAllLevels : level, std::memory_order_relaxed);
   }
   std::uint8_t console_level() const noexcept { return level_->load(std::memory_order_relaxed); }
-  // Whether a thread of the logger's sends what log() writes (else the
-  // caller drains). Context: any.
-  bool has_sender_thread() const noexcept { return cfg_.sender_thread; }
 
   const LoggerStats& stats() const noexcept { return stats_; }
   // LoggerConfig::max_text as set up (0 made into the default). Context: any.
