@@ -8,6 +8,7 @@
 #include "netpoll/core/netpoll.h"
 #include "netpoll/gdb/stub.h"
 #include "netpoll/netdump/dumper.h"
+#include "netpoll/remote/server.h"
 
 namespace {
 
@@ -79,9 +80,32 @@ int debugging_with_gdb(np::console::Logger& logger) {
   return installed ? 0 : 1;
 }
 
+int taking_remote_commands(np::console::Logger& logger) {
+  np::remote::ServerConfig cmds;
+  cmds.client.target = np::core::parse_targets("6665@/eth0,6666@0.0.0.0/")->targets[0];  // the console's source
+  auto keys = np::command::load_key_file("/etc/netpoll/commands.key");  // netpoll keygen; mode 0600
+  if (!keys) { /* keys.error().message */
+    return 1;
+  }
+  cmds.keys = *keys;
+  cmds.logger = &logger;  // who asked what, and the replies, as records
+  auto server = np::remote::Server::setup(std::move(cmds));  // its own client and thread (np-cmd)
+  if (!server) { /* server.error().message */
+    return 1;
+  }
+  auto added = (*server)->add_command("queue", "the job queue's length", [](std::string_view, np::remote::Reply& r) {
+    r.format("queue: {} jobs", 42).end_record();  // runs on np-cmd; netpoll cmd ... queue
+  });
+  return added ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char**) {
+  if (argc > 3) {
+    auto logger = np::console::Logger::create({});
+    return logger ? taking_remote_commands(**logger) : 1;
+  }
   if (argc > 2) {
     auto logger = np::console::Logger::create({});
     return logger ? debugging_with_gdb(**logger) : 1;

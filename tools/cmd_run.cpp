@@ -28,6 +28,7 @@
 
 #include "client_options.h"
 #include "commands.h"
+#include "netpoll/command/key.h"
 #include "netpoll/console/crash_report.h"
 #include "netpoll/console/logger.h"
 #include "netpoll/console/run_shared.h"
@@ -92,6 +93,18 @@ constexpr const char* kHelp =
     "sent first). The first address that sends gdb's protocol is served;\n"
     "others are ignored while it is. Like --dump, --gdb runs COMMAND\n"
     "untraced.\n"
+    "With --commands KEYFILE, COMMAND takes authenticated remote commands\n"
+    "(netpoll cmd --key KEYFILE IP COMMAND) on the first TARGET's local\n"
+    "address and port, through netpoll's own receive path, answered by a\n"
+    "thread of netpoll's (np-cmd) even while COMMAND's own threads are stuck:\n"
+    "help, stacks (every thread's backtrace), memory, level N (the console\n"
+    "level, for this runner's records too), stats, dump (with --dump), gdb\n"
+    "(with --gdb: break in, serving only the address that asked), crash,\n"
+    "terminate. KEYFILE comes from netpoll keygen and must be mode 0600. Each\n"
+    "command and its reply are logged as records; requests that fail\n"
+    "verification are dropped, counted and reported at most once a second.\n"
+    "With --gdb too, the stub serves only an address a remote gdb (or crash)\n"
+    "command came from. Like --dump, --commands runs COMMAND untraced.\n"
     "TARGET is netconsole's option string on a packet device (both this\n"
     "runner and COMMAND open it), e.g. +6665@/eth0,6666@10.0.0.2/\n"
     "\n"
@@ -115,6 +128,7 @@ constexpr const char* kHelp =
     "  --no-trace           do not trace COMMAND (to attach a debugger to it, or\n"
     "                       for a program that traces itself); its crash is then\n"
     "                       reported from inside it\n"
+    "  --commands KEYFILE   take remote commands (see above)\n"
     "  --preload PATH       the library (default: next to this netpoll binary, else\n"
     "                       where it is installed, LIBDIR/netpoll/)\n"
     "  --linger S           at exit, wait up to S seconds for records to go out\n"
@@ -386,7 +400,7 @@ int cmd_run(int argc, char** argv) {
   declare_client_options(args);
   args.option("stdout-level").option("stderr-level").option("facility").option("userdata").option("sysdata");
   args.option("preload").option("linger").option("pace").option("dump").option("dump-deadline");
-  args.flag_with_value("gdb").option("gdb-wait");
+  args.flag_with_value("gdb").option("gdb-wait").option("commands");
   args.flag("no-echo").flag("reliable").flag("no-trace").flag("help");
   declare_stream_options(args);
   args.parse(argc, argv, 2);
@@ -457,9 +471,17 @@ int cmd_run(int argc, char** argv) {
     if (!gdb_port) throw UsageError("--gdb-wait needs --gdb");
     gdb_wait = *w;
   }
-  // The core and the gdb stub work inside the program, in the preloaded
-  // crash path.
-  const bool want_trace = !args.has("no-trace") && !dump && !gdb_port;
+  std::string commands_keys;
+  if (const auto k = args.get("commands")) {
+    // Read here first: a key the program would refuse is said before it runs.
+    auto ring = command::load_key_file(*k);
+    if (!ring) throw UsageError("--commands: " + ring.error().message);
+    std::error_code ec;
+    commands_keys = std::filesystem::absolute(*k, ec).string();
+  }
+  // The core, the gdb stub and the command server work inside the
+  // program, in the preloaded crash path.
+  const bool want_trace = !args.has("no-trace") && !dump && !gdb_port && commands_keys.empty();
 
   // The debug information the witness names frames with, loaded from now
   // on while the runner sets up and the program runs: the program's file
@@ -514,6 +536,7 @@ int cmd_run(int argc, char** argv) {
     return 1;
   }
   if (args.has("reliable")) cfg.on_reliable_fallback = reliable_fallback_notice("run", cfg.targets);
+  cfg.shared_console_level = &shared->console_level;  // a remote `level` in the program changes ours
   auto lg = console::Logger::create(std::move(cfg));
   if (!lg) {
     std::fprintf(stderr, "%s\n", lg.error().message.c_str());
@@ -596,6 +619,7 @@ int cmd_run(int argc, char** argv) {
     untraced_env.emplace_back(console::kRunEnvGdbAttach, "stopped for gdb (" + gdb_wait + " s): gdb " + program +
                                                              " -ex 'target remote udp:" + where + "'");
   }
+  if (!commands_keys.empty()) untraced_env.emplace_back(console::kRunEnvCommands, commands_keys);
   if (!sysdata_list.empty()) untraced_env.emplace_back(console::kRunEnvSysdata, sysdata_list);
   if (!userdata_env.empty()) untraced_env.emplace_back(console::kRunEnvUserdata, userdata_env);
   spec.env_untraced = environment_with(untraced_env);

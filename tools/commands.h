@@ -20,6 +20,8 @@ int cmd_run(int argc, char** argv);
 int cmd_listen(int argc, char** argv);
 int cmd_dumpd(int argc, char** argv);
 int cmd_coredump(int argc, char** argv);
+int cmd_cmd(int argc, char** argv);
+int cmd_keygen(int argc, char** argv);
 int bench_listen(int argc, char** argv);  // netpoll bench listen
 int bench_console(int argc, char** argv);  // netpoll bench console
 int bench_crash(int argc, char** argv);    // netpoll bench crash

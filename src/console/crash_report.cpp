@@ -244,29 +244,36 @@ void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbol
   write_first_line(w, si);
   write_thread_line(w);
 
-  std::uintptr_t frames[kCrashReportFrames];
-  std::size_t n = 0;
   if (uc != nullptr) {
     write_registers(w, *uc, true);
-    n = backtrace_from_context(*uc, frames);
-    if (cfi != nullptr && cfi_index_intact(*cfi)) {
-      std::uintptr_t from_cfi[kCrashReportFrames];
-      const std::size_t m = cfi_backtrace(*cfi, *uc, from_cfi);
-      if (m >= n) {
-        for (std::size_t i = 0; i < m; ++i) frames[i] = from_cfi[i];
-        n = m;
-      }
-    }
     w.text("backtrace:\n");
-  } else {
-    n = backtrace_here(frames);
-    w.text("registers: not available (no signal context)\n");
-    w.text("backtrace (of the code that wrote this report):\n");
+    format_backtrace(*uc, sym, cfi, sink);
+    return;
   }
-  for (std::size_t i = 0; i < n; ++i) {
-    // From a context, frame 0 is the interrupted instruction itself.
-    write_frame(w, i, frames[i], uc == nullptr || i > 0, sym);
+  std::uintptr_t frames[kCrashReportFrames];
+  const std::size_t n = backtrace_here(frames);
+  w.text("registers: not available (no signal context)\n");
+  w.text("backtrace (of the code that wrote this report):\n");
+  // All return addresses.
+  for (std::size_t i = 0; i < n; ++i) write_frame(w, i, frames[i], true, sym);
+}
+
+void format_backtrace(const ucontext_t& uc, const Symbolizer* sym, const CfiIndex* cfi, CrashTextSink sink) noexcept {
+  ErrnoSaver keep_errno;
+  Writer w(sink);
+  std::uintptr_t frames[kCrashReportFrames];
+  std::size_t n = backtrace_from_context(uc, frames);
+  if (cfi != nullptr && cfi_index_intact(*cfi)) {
+    std::uintptr_t from_cfi[kCrashReportFrames];
+    const std::size_t m = cfi_backtrace(*cfi, uc, from_cfi);
+    if (m >= n) {
+      for (std::size_t i = 0; i < m; ++i) frames[i] = from_cfi[i];
+      n = m;
+    }
   }
+  // Frame 0 is the interrupted instruction itself, the others return
+  // addresses.
+  for (std::size_t i = 0; i < n; ++i) write_frame(w, i, frames[i], i > 0, sym);
 }
 
 void format_signal_line(const siginfo_t& si, CrashTextSink sink) noexcept {

@@ -102,7 +102,8 @@ Logger::Logger(LoggerConfig cfg)
     : cfg_(std::move(cfg)),
       config_facility_(cfg_.facility),
       ring_(cfg_.ring_records, cfg_.max_text),
-      seq_(cfg_.shared_seq != nullptr ? cfg_.shared_seq : &own_seq_) {}
+      seq_(cfg_.shared_seq != nullptr ? cfg_.shared_seq : &own_seq_),
+      level_(cfg_.shared_console_level != nullptr ? cfg_.shared_console_level : &own_level_) {}
 
 SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
   if (cfg.targets.empty()) return setup_error(Errc::kInvalidArgument, cfg.name + ": no target");
@@ -404,6 +405,12 @@ Logger::Emitted Logger::emit(Target& t, std::uint64_t seq, const RecordMeta& met
 
 bool Logger::send_record(std::uint64_t seq, const RecordMeta& meta, std::string_view text, Scratch& scratch,
                          bool crash) noexcept {
+  // The console level: the record keeps its number (the receiver sees a
+  // gap) and reaches no target.
+  if (!meta.bypass_rate_limit && meta.level >= level_->load(std::memory_order_relaxed)) {
+    stats_.filtered.add();
+    return true;
+  }
   for (auto& tp : targets_) {
     Target& t = *tp;
     if (!crash && crash_owner_.load(std::memory_order_acquire) != 0) return false;
@@ -651,7 +658,8 @@ std::string Logger::stats_json() const {
   core::JsonWriter j;
   j.begin_object();
   j.field("name", cfg_.name).field("logged", stats_.logged.value()).field("truncated", stats_.truncated.value());
-  j.field("continued", stats_.continued.value());
+  j.field("continued", stats_.continued.value()).field("filtered", stats_.filtered.value());
+  j.field("console_level", static_cast<std::uint64_t>(console_level()));
   j.field("ring_overflows", ring_.overflows()).field("ring_records", ring_.slots());
   j.field("pending", ring_.next_ticket() - consumed_.load());
   for (std::size_t i = 0; i < targets_.size(); ++i) {

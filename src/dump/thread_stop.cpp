@@ -28,8 +28,9 @@ constexpr std::uint32_t kFpXstateMagic2 = 0x46505845;  // right after the XSAVE 
 constexpr std::int64_t kHandlerNapNs = 100'000'000;
 
 // The writers the handler serves (each on a signal of its own: the core
-// writer and the gdb stub), and how many handlers are using them.
-constexpr std::size_t kMaxStoppers = 2;
+// writer, the gdb stub and remote commands' stacks), and how many
+// handlers are using them.
+constexpr std::size_t kMaxStoppers = 3;
 constinit std::atomic<StopControl*> g_controls[kMaxStoppers] = {};
 constinit std::atomic<int> g_inside{0};
 
@@ -305,7 +306,9 @@ SetupResult<void> install_stop_handler(StopControl& control, struct sigaction& o
     }
   }
   if (taken == nullptr)
-    return setup_error(Errc::kExists, "two thread stoppers (a core writer and a gdb stub) already exist in this process");
+    return setup_error(Errc::kExists,
+                       "three thread stoppers (a core writer, a gdb stub, remote commands' stacks) already exist in "
+                       "this process");
   struct sigaction sa {};
   sa.sa_sigaction = on_stop_signal;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;

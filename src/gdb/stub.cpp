@@ -201,8 +201,25 @@ void Stub::say(std::string_view text) const noexcept {
   [[maybe_unused]] const ssize_t w = ::write(STDERR_FILENO, text.data(), text.size());
 }
 
+void Stub::grant(const Ipv4Addr& ip, std::int64_t until_ns) noexcept {
+  std::uint32_t word = 0;
+  std::memcpy(&word, ip.bytes().data(), sizeof word);
+  granted_until_ns_.store(0, std::memory_order_release);  // never the new address with the old time
+  granted_ip_.store(word, std::memory_order_release);
+  granted_until_ns_.store(until_ns, std::memory_order_release);
+}
+
 void Stub::on_datagram(const core::RxInfo& info, std::span<const std::byte> payload) noexcept {
   Link& l = *link_;
+  if (cfg_.granted_only) {
+    std::uint32_t from = 0;
+    std::memcpy(&from, info.src_ip.bytes().data(), sizeof from);
+    if (from != granted_ip_.load(std::memory_order_acquire) ||
+        monotonic_ns() >= granted_until_ns_.load(std::memory_order_acquire)) {
+      stats_.strangers.add();
+      return;
+    }
+  }
   if (l.has_peer) {
     if (info.src_ip != l.peer.ip || info.src_port != l.peer.port) {
       stats_.strangers.add();

@@ -30,6 +30,7 @@
 #include "netpoll/console/stream_state.h"
 #include "netpoll/gdb/stub.h"
 #include "netpoll/netdump/dumper.h"
+#include "netpoll/remote/server.h"
 
 namespace {
 
@@ -66,13 +67,58 @@ struct GdbHook {
 };
 GdbHook g_gdb_hook;  // written once, before the handler is installed
 
+// The crash path has begun: a remote `gdb` grants, never breaks in.
+std::atomic<bool> g_crashed{false};
+
 void gdb_after_report(void* arg, const siginfo_t* si, const ucontext_t* ctx) noexcept {
   const auto* hook = static_cast<const GdbHook*>(arg);
+  g_crashed.store(true, std::memory_order_release);
   np::gdb::Stub::on_crash(hook->stub, si, ctx);
   if (hook->dump == nullptr) return;
   hook->stub->target().release();
   dump_after_report(hook->dump, si, ctx);
 }
+
+// netpoll run --commands: what `dump` and `gdb` reach. Made by the
+// constructor below (not a global with a constructor of its own, which
+// might run after it) and never freed.
+struct CommandHooks {
+  DumpHook* dump = nullptr;
+  np::gdb::Stub* stub = nullptr;
+  np::FixedText<128> dump_to;   // "10.0.0.2:20023 via ..."
+  np::FixedText<256> attach;    // "gdb PROGRAM -ex 'target remote udp:IP:PORT'"
+};
+
+void dump_command(void* arg, np::remote::Reply& reply) noexcept {
+  auto* h = static_cast<CommandHooks*>(arg);
+  const std::int64_t start = np::monotonic_ns();
+  const np::netdump::DumpOutcome o = h->dump->dumper->dump_live();
+  const auto ms = (np::monotonic_ns() - start) / 1'000'000;
+  if (o.complete) {
+    reply.format("dump: core of process {} sent to {}: {} bytes ({} threads) in {} ms; the process goes on",
+                 o.core.pid, h->dump_to.view(), o.core.bytes_sent, o.core.threads, ms);
+  } else {
+    reply.format("dump: core not sent whole to {}: {} ({}, {} bytes sent)", h->dump_to.view(), np::to_string(o.error),
+                 o.answered ? "the server answered" : "no dump server answered", o.core.bytes_sent);
+  }
+}
+
+bool gdb_command(void* arg, const np::core::UdpEndpoint& peer, std::chrono::milliseconds grant, bool crash,
+                 np::remote::Reply& reply) noexcept {
+  auto* h = static_cast<CommandHooks*>(arg);
+  h->stub->grant(peer.ip, np::monotonic_ns() + std::chrono::nanoseconds(grant).count());
+  const auto secs = grant.count() / 1000;
+  if (crash || g_crashed.load(std::memory_order_acquire)) {
+    reply.format("gdb: after the crash the program waits for gdb from {} only ({} s): {}", peer.ip.text().view(),
+                 secs, h->attach.view());
+    return false;
+  }
+  reply.format("gdb: every thread stops now and waits for gdb from {} only ({} s): {}", peer.ip.text().view(), secs,
+               h->attach.view());
+  return true;
+}
+
+void gdb_break_in(void*) noexcept { np::gdb::Stub::break_in(); }
 
 void complain(const std::string& what) { std::fprintf(stderr, "netpoll run: crash path not installed: %s\n", what.c_str()); }
 
@@ -84,6 +130,8 @@ __attribute__((constructor)) void netpoll_run_init() {
   void* mem = ::mmap(nullptr, sizeof(RunShared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (mem == MAP_FAILED || static_cast<RunShared*>(mem)->magic != kRunMagic) return complain("no shared counters");
   auto* shared = static_cast<RunShared*>(mem);
+  std::string gdb_attach;  // --gdb: the command that attaches gdb
+  std::chrono::milliseconds gdb_wait{300'000};
   const char* stream_fd = std::getenv(kRunEnvStream);
   if (stream_fd == nullptr) return complain("no stream counters");
   void* counters = ::mmap(nullptr, sizeof(StreamCounters), PROT_READ | PROT_WRITE, MAP_SHARED, std::atoi(stream_fd), 0);
@@ -127,6 +175,8 @@ __attribute__((constructor)) void netpoll_run_init() {
   cfg.ring_records = 64;                 // the program logs nothing itself
   cfg.shared_seq = &stream->seq;
   cfg.shared_msgid = stream->msgid;
+  cfg.shared_console_level = &shared->console_level;
+  const Facility logger_facility = cfg.facility;
   auto lg = Logger::create(std::move(cfg));
   if (!lg) return complain(lg.error().message);
   // Lives until the process ends: a crash may come at any moment, even
@@ -168,24 +218,74 @@ __attribute__((constructor)) void netpoll_run_init() {
     sc.client.target.local_ip = *ip;
     sc.client.target.device = std::string(spec.substr(slash + 1));
     sc.client.target.remote_ip = np::Ipv4Addr{};
-    sc.break_in = false;  // the crash only: the program's own SIGTRAP stays its own
+    // The crash only: the program's own SIGTRAP stays its own. With
+    // --commands, a remote `gdb` breaks in too, and only the address that
+    // sent an authenticated command is served.
+    const bool commands = std::getenv(kRunEnvCommands) != nullptr;
+    sc.break_in = commands;
+    sc.watch = commands;
+    sc.granted_only = commands;
     if (const char* w = std::getenv(kRunEnvGdbWait))
       sc.wait = std::chrono::milliseconds(static_cast<std::int64_t>(std::strtod(w, nullptr) * 1000));
     const auto dump_deadline = crash.after_report != nullptr ? crash.after_report_deadline : std::chrono::milliseconds(0);
     crash.after_report_deadline = sc.wait + std::chrono::seconds(10) + dump_deadline;
+    gdb_wait = sc.wait;
     auto stub = np::gdb::Stub::setup(std::move(sc));
     if (!stub) return complain("--gdb: " + stub.error().message);
     g_gdb_hook.stub = stub->release();  // lives until the process ends
     if (crash.after_report != nullptr) g_gdb_hook.dump = &g_dump_hook;  // --dump: the core after gdb
     crash.after_report = &gdb_after_report;
     crash.after_report_arg = &g_gdb_hook;
-    if (const char* a = std::getenv(kRunEnvGdbAttach)) crash.report_trailer = a;
+    if (const char* a = std::getenv(kRunEnvGdbAttach)) {
+      crash.report_trailer = a;
+      // "stopped for gdb (S s): gdb PROGRAM -ex '...'": the command.
+      const std::string_view attach(a);
+      const auto colon = attach.find("): ");
+      gdb_attach = std::string(colon == std::string_view::npos ? attach : attach.substr(colon + 3));
+    }
   }
   crash.drain_fds = {1, 2};
   crash.peer_idle = &shared->runner_idle;
   crash.report_count = &shared->crash_reports;
   if (auto r = install_crash_handler(*logger, crash); !r) return complain(r.error().message);
   ::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (const char* keys = std::getenv(kRunEnvCommands)) {
+    // netpoll run --commands: a thread of netpoll's (np-cmd) takes
+    // authenticated commands on the first target's local address and port.
+    auto ring = np::command::load_key_file(keys);
+    if (!ring) return complain("--commands: " + ring.error().message);
+    const auto& t = logger->target_client(0).target();
+    np::remote::ServerConfig sc;
+    sc.client.name = "netpoll run: remote commands";
+    sc.client.target.local_ip = t.local_ip;
+    sc.client.target.local_port = t.local_port;
+    sc.client.target.device = t.device;
+    sc.keys = *ring;
+    sc.logger = logger;
+    sc.facility = logger_facility;
+    sc.hooks.dump_missing = "no dump server (netpoll run --dump HOST)";
+    sc.hooks.gdb_missing = "no gdb stub (netpoll run --gdb)";
+    auto* hooks = new CommandHooks();
+    if (g_dump_hook.dumper != nullptr) {
+      hooks->dump = &g_dump_hook;
+      hooks->dump_to.append(g_dump_hook.dumper->describe());
+      sc.hooks.dump = &dump_command;
+      sc.hooks.dump_arg = hooks;
+    }
+    if (g_gdb_hook.stub != nullptr) {
+      hooks->stub = g_gdb_hook.stub;
+      hooks->attach.append(gdb_attach);
+      sc.hooks.gdb_grant = &gdb_command;
+      sc.hooks.gdb_break_in = &gdb_break_in;
+      sc.hooks.gdb_arg = hooks;
+      sc.hooks.gdb_grant_time = gdb_wait;
+      // Stopped for gdb after a crash, the program still takes commands.
+      sc.blocked_signals.push_back(np::gdb::ProcessTargetConfig{}.stop_signal);
+    }
+    auto server = np::remote::Server::setup(std::move(sc));
+    if (!server) return complain("--commands: " + server.error().message);
+    server->release();  // lives until the process ends, as the logger does
+  }
 }
 
 struct ThreadStart {

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "background.h"
 #include "dump_server.h"
 #include "listener.h"
 #include "net_helpers.h"
@@ -31,63 +32,6 @@ namespace fs = std::filesystem;
 
 const std::string kBin = NP_NETPOLL_BIN;
 const std::string kChild = NP_GDB_CHILD;
-
-// A command run with /bin/sh in a process group of its own, its output in
-// files; the whole group is killed if it is still there at the end.
-class Background {
- public:
-  Background(const std::string& cmd, const TempDir& dir, const std::string& name)
-      : out_(dir.path() / (name + ".out")), err_(dir.path() / (name + ".err")) {
-    const std::string o = out_.string(), e = err_.string();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      const int fo = ::open(o.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int fe = ::open(e.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fo < 0 || fe < 0) ::_exit(125);
-      ::dup2(fo, 1);
-      ::dup2(fe, 2);
-      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::setpgid(pid_, pid_);
-  }
-  ~Background() {
-    if (pid_ > 0) {
-      ::kill(-pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // Waits (bounded) until its standard output or error holds `text`.
-  bool wait_for(const std::string& text, std::chrono::milliseconds limit) const {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (out().find(text) != std::string::npos || err().find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-  // Waits (bounded) for it to end; its status, -1 (and a failure) if not.
-  int wait(std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return status;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "did not end in time; stderr:\n" << err();
-    return -1;
-  }
-  std::string out() const { return read_file(out_); }
-  std::string err() const { return read_file(err_); }
-
- private:
-  fs::path out_, err_;
-  pid_t pid_ = -1;
-};
 
 // gdb in batch mode inside `ns`, attached to udp:ADDRESS, running
 // `commands`; what it printed.

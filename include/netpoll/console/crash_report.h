@@ -65,6 +65,13 @@ void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbol
 void format_crash_report(const siginfo_t& si, const ucontext_t* uc, const Symbolizer* sym, const CfiIndex* cfi,
                          CrashTextSink sink) noexcept;
 
+// Only the backtrace part of a report: a line per frame ("#0 0x... name+0x1f
+// (object)"), from call-frame information where `cfi` is given and intact,
+// else (or when it finds more) the frame-pointer walk, for the code whose
+// registers `uc` holds (a signal's context, or registers captured from a
+// stopped thread: remote commands' `stacks`). Context: any.
+void format_backtrace(const ucontext_t& uc, const Symbolizer* sym, const CfiIndex* cfi, CrashTextSink sink) noexcept;
+
 // The pieces of a report, for a reporter outside the process (netpoll
 // run's witness) that has its own way to name frames:
 //  - the first line ("crashed: SIGSEGV (...) at address 0x...\n");

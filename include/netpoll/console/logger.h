@@ -143,7 +143,13 @@ struct LoggerStats {
   SharedCounter logged;     // records written into the ring
   SharedCounter truncated;  // log() records cut to max_text
   SharedCounter continued;  // records that carry a piece of a log_text() text longer than max_text ('c' and '+')
+  SharedCounter filtered;   // records not sent: their level was not below the console level
 };
+
+// The console level, as Linux's console_loglevel: a record is sent only
+// when its level is below it (numerically: 4 sends emerg, alert, crit and
+// err). kAllLevels sends everything, the default.
+inline constexpr std::uint8_t kAllLevels = 8;
 
 struct LoggerConfig {
   std::string name = "netconsole";
@@ -169,6 +175,10 @@ struct LoggerConfig {
   // runner number their records in one sequence). nullptr: our own.
   std::atomic<std::uint64_t>* shared_seq = nullptr;
   std::atomic<std::uint32_t>* shared_msgid = nullptr;  // one per target
+  // The console level (kAllLevels: every record), shared with another
+  // process the same way (netpoll run: a remote command in the program
+  // changes what the runner sends). nullptr: our own.
+  std::atomic<std::uint8_t>* shared_console_level = nullptr;
   // The time reliable mode's timers read (holdoff, probe, progress,
   // pause). nullptr: the steady clock. A test passes one it moves itself;
   // it must outlive the logger.
@@ -290,6 +300,17 @@ class Logger : public InGuardedMemory<Logger> {
   // skipped (as it is when the crashing thread itself was changing it).
   // Returns the records sent. Context: any.
   std::size_t crash_resend_unacked(std::chrono::nanoseconds wait, std::chrono::nanoseconds budget) noexcept;
+
+  // The console level (see kAllLevels): records at this level or above
+  // are not sent, counted as filtered; they keep their sequence numbers,
+  // so a receiver sees the gap, as with Linux's console_loglevel (msgid
+  // does not move: netpoll listen tells them from losses). Records that
+  // bypass the rate limit (send_now(), the crash path's) are always sent.
+  // Values above kAllLevels are taken as kAllLevels. Context: any.
+  void set_console_level(std::uint8_t level) noexcept {
+    level_->store(level > kAllLevels ? kAllLevels : level, std::memory_order_relaxed);
+  }
+  std::uint8_t console_level() const noexcept { return level_->load(std::memory_order_relaxed); }
 
   const LoggerStats& stats() const noexcept { return stats_; }
   // LoggerConfig::max_text as set up (0 made into the default). Context: any.
@@ -421,6 +442,8 @@ class Logger : public InGuardedMemory<Logger> {
   std::mutex direct_mutex_;
   std::atomic<std::uint64_t> own_seq_{0};
   std::atomic<std::uint64_t>* seq_;
+  std::atomic<std::uint8_t> own_level_{kAllLevels};
+  std::atomic<std::uint8_t>* level_;
   std::atomic<std::uint64_t> consumed_{0};  // tickets fully sent
   // The record being sent and the number it was given: if the crash path
   // takes over in the middle, it sends that record again under the same

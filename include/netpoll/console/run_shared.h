@@ -19,7 +19,7 @@
 namespace np::console {
 
 inline constexpr std::size_t kRunMaxTargets = 8;
-inline constexpr std::uint32_t kRunMagic = 0x4e505233;  // "NPR3"
+inline constexpr std::uint32_t kRunMagic = 0x4e505234;  // "NPR4"
 
 struct RunShared {
   std::uint32_t magic = kRunMagic;
@@ -33,6 +33,9 @@ struct RunShared {
   std::atomic<std::uint32_t> dump_error{0};
   std::atomic<std::uint64_t> dump_bytes{0};
   std::atomic<std::uint64_t> dump_ms{0};
+  // The console level both loggers read (Logger's shared_console_level):
+  // a remote `level` command in the program changes what the runner sends.
+  std::atomic<std::uint8_t> console_level{8};
 };
 inline constexpr std::uint32_t kDumpNone = 0, kDumpSending = 1, kDumpComplete = 2, kDumpFailed = 3,
                                 kDumpUnanswered = 4;
@@ -54,5 +57,8 @@ inline constexpr const char* kRunEnvDumpDeadline = "NETPOLL_RUN_DUMP_DEADLINE"; 
 inline constexpr const char* kRunEnvGdb = "NETPOLL_RUN_GDB";
 inline constexpr const char* kRunEnvGdbWait = "NETPOLL_RUN_GDB_WAIT";
 inline constexpr const char* kRunEnvGdbAttach = "NETPOLL_RUN_GDB_ATTACH";
+// netpoll run --commands: the key file's path; the program takes remote
+// commands on its first target's local address and port.
+inline constexpr const char* kRunEnvCommands = "NETPOLL_RUN_COMMANDS";
 
 }  // namespace np::console

@@ -24,7 +24,8 @@
 //
 // The handler is installed once per writer (make) and reaches the
 // writer's control block through a global table, by the signal it came
-// on: two writers (the core writer and the gdb stub) may exist at once,
+// on: three writers (the core writer, the gdb stub, remote commands'
+// stacks) may exist at once,
 // each on a signal of its own. A count of handlers inside lets an owner
 // unmap its block only when none is using it.
 //

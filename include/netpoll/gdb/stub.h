@@ -96,6 +96,10 @@ struct StubConfig {
   // device while the program runs and gdb waits for it to stop, so that
   // gdb's interrupt (Ctrl-C) is heard (the stop then says SIGINT).
   bool watch = true;
+  // Serve only an address grant() named, until its grant ends (remote
+  // commands' `gdb`: the sender of an authenticated command); every
+  // other sender is a stranger. Off: the given peer or the first one.
+  bool granted_only = false;
 };
 
 struct StubStats {
@@ -131,6 +135,10 @@ class Stub : public InGuardedMemory<Stub> {
   // Stops the process here and serves gdb (see above); returns when gdb
   // lets the program go on. Needs break_in. Context: any.
   static void break_in() noexcept;
+
+  // With StubConfig::granted_only: `ip` may talk to the stub until
+  // `until_ns` (monotonic), in place of any earlier grant. Context: any.
+  void grant(const Ipv4Addr& ip, std::int64_t until_ns) noexcept;
 
   // What a person types: "gdb PROGRAM -ex 'target remote udp:IP:PORT'".
   // Context: setup.
@@ -178,7 +186,9 @@ class Stub : public InGuardedMemory<Stub> {
   pthread_t watcher_{};
   bool watcher_started_ = false;
   std::atomic<bool> stop_watching_{false};
-  std::atomic<bool> interrupting_{false};  // the watcher sent SIGTRAP for gdb's interrupt
+  std::atomic<bool> interrupting_{false};
+  std::atomic<std::uint32_t> granted_ip_{0};  // the address's bytes, in memory order
+  std::atomic<std::int64_t> granted_until_ns_{0};  // the watcher sent SIGTRAP for gdb's interrupt
   pid_t stepping_ = 0;             // the thread gdb asked to step
   std::int64_t now_ns_ = 0;        // the serving loop's clock, for the receive hook
   bool crash_ = false;
