@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstring>
