@@ -620,6 +620,7 @@ int cmd_run(int argc, char** argv) {
                                                              " -ex 'target remote udp:" + where + "'");
   }
   if (!commands_keys.empty()) untraced_env.emplace_back(console::kRunEnvCommands, commands_keys);
+  untraced_env.emplace_back(console::kRunEnvRunner, std::to_string(::getpid()));
   if (!sysdata_list.empty()) untraced_env.emplace_back(console::kRunEnvSysdata, sysdata_list);
   if (!userdata_env.empty()) untraced_env.emplace_back(console::kRunEnvUserdata, userdata_env);
   spec.env_untraced = environment_with(untraced_env);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -201,7 +202,10 @@ __attribute__((constructor)) void netpoll_run_init() {
     crash.after_report = &dump_after_report;
     crash.after_report_arg = &g_dump_hook;
   }
-  if (const char* g = std::getenv(kRunEnvGdb)) {
+  // The program netpoll run started, or a process it started in turn.
+  const char* runner = std::getenv(kRunEnvRunner);
+  const bool the_program = runner == nullptr || std::strtol(runner, nullptr, 10) == ::getppid();
+  if (const char* g = the_program ? std::getenv(kRunEnvGdb) : nullptr) {
     // netpoll run --gdb: after the crash record, every thread stops and
     // gdb is served ("PORT@LOCAL_IP/DEVICE"; the peer is learned).
     const std::string_view spec(g);
@@ -249,7 +253,7 @@ __attribute__((constructor)) void netpoll_run_init() {
   crash.report_count = &shared->crash_reports;
   if (auto r = install_crash_handler(*logger, crash); !r) return complain(r.error().message);
   ::setvbuf(stdout, nullptr, _IOLBF, 0);
-  if (const char* keys = std::getenv(kRunEnvCommands)) {
+  if (const char* keys = the_program ? std::getenv(kRunEnvCommands) : nullptr) {
     // netpoll run --commands: a thread of netpoll's (np-cmd) takes
     // authenticated commands on the first target's local address and port.
     auto ring = np::command::load_key_file(keys);

@@ -106,6 +106,22 @@ TEST(GdbStubOverVeth, RunGdbServesACrashedProgramAndKillEndsItWithItsSignal) {
   EXPECT_TRUE(found) << "no crash record";
 }
 
+TEST(GdbStubOverVeth, TheProgramsChildrenKeepTheCrashPathWithoutTheStubsPort) {
+  VethBed bed;
+  TempDir dir;
+  // A shell that starts children: the stub's port is the program's; each
+  // child (also preloaded) must neither fight for it nor lose its crash
+  // path, nor say anything on the program's standard error.
+  Background run(bed.a.exec() + kBin + " run --new-stream --gdb '+6665@/" + bed.a_if + ",6666@" + bed.b_ip +
+                     "/' -- sh -c 'sleep 0.1; sleep 0.1; /bin/true; echo end'",
+                 dir, "run");
+  const int status = run.wait(30s);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << run.err();
+  EXPECT_EQ(run.err().find("crash path not installed"), std::string::npos) << run.err();
+  EXPECT_NE(run.out().find("end\n"), std::string::npos) << run.out();
+}
+
 TEST(GdbStubOverVeth, TheCrashSessionCompletesUnderLossBothWays) {
   VethBed bed;
   TempDir dir;

@@ -60,5 +60,10 @@ inline constexpr const char* kRunEnvGdbAttach = "NETPOLL_RUN_GDB_ATTACH";
 // netpoll run --commands: the key file's path; the program takes remote
 // commands on its first target's local address and port.
 inline constexpr const char* kRunEnvCommands = "NETPOLL_RUN_COMMANDS";
+// The runner's pid: a process whose parent it is, is the program it
+// started; the gdb stub's port and the commands' are that program's, and
+// the processes the program starts in turn keep the console's crash path
+// (and --dump) without them.
+inline constexpr const char* kRunEnvRunner = "NETPOLL_RUN_RUNNER";
 
 }  // namespace np::console
