@@ -163,7 +163,9 @@ std::optional<AckRun> AckRuns::add(std::uint32_t seqno) noexcept {
   if (!ranges_) return AckRun{seqno, seqno};
   // A range never starts at 0 (no sender numbers a packet 0; a client
   // refuses such a range): a 0 stays a plain ack of its own.
-  if (open_ && open_->first != 0 && seqno == open_->last + 1 && seqno - open_->first < dn::kMaxInFlight) {
+  // Nor does one wrap past 2^32 - 1 (its last would come before its first).
+  if (open_ && open_->first != 0 && open_->last != UINT32_MAX && seqno == open_->last + 1 &&
+      seqno - open_->first < dn::kMaxInFlight) {
     open_->last = seqno;
     return std::nullopt;
   }

@@ -46,6 +46,7 @@ TEST(AckRuns, ARangeClientGetsOneAckPerRunOfConsecutiveNumbersInArrivalOrder) {
   EXPECT_EQ(acks_for(true, {}), "");
   EXPECT_EQ(acks_for(true, {42}), "42");
   EXPECT_EQ(acks_for(true, {0, 1, 2}), "0 1-2");  // a range never starts at 0
+  EXPECT_EQ(acks_for(true, {0xfffffffe, 0xffffffff, 0, 1}), "4294967294-4294967295 0 1");  // nor wraps
 }
 
 TEST(AckRuns, ARunIsAtMostAWindowLong) {
