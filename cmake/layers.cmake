@@ -38,4 +38,13 @@ function(np_layer name)
   # Library code never throws: errors are values (STYLE.md, "Errors").
   target_compile_options(np_${name} PRIVATE -fno-exceptions)
   set_target_properties(np_${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  if(NP_UNITY)
+    # A layer's sources compiled in batches of 8 (one parse of the headers
+    # they share). g++ takes a type from an anonymous namespace in a
+    # class of an included .cpp for one in a header's class: not so here.
+    set_target_properties(np_${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+      target_compile_options(np_${name} PRIVATE -Wno-subobject-linkage)
+    endif()
+  endif()
 endfunction()
