@@ -11,8 +11,12 @@
 //   witness     netpoll run traces the program, which writes its lines to
 //               stdout; the runner forwards them, stops every thread,
 //               unwinds them and sends the crash record.
+//   forward     netpoll run forwarding a program's output, no crash: lines
+//               per second from the program's first write to the arrival
+//               of its last line (the runner's pipes-to-wire rate).
 // Both clocks are CLOCK_REALTIME on one machine.
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -49,7 +53,8 @@ namespace {
 namespace nc = wire::netconsole;
 
 constexpr const char* kHelp =
-    "usage: netpoll bench crash [--runs N] [--records N] [--path both|inproc|witness]\n"
+    "usage: netpoll bench crash [--runs N] [--records N] [--lines N]\n"
+    "                           [--path all|floor|inproc|witness|forward]\n"
     "\n"
     "A program logs --records records (default 1000; the last one carries a\n"
     "timestamp taken just before the faulting instruction) and crashes at\n"
@@ -65,10 +70,20 @@ constexpr const char* kHelp =
     "           built ahead and pushed from a standing start, 64 per sendmmsg\n"
     "           (the physical limit of this path on this machine)\n"
     "Prints p50 and max of the latency and how many of the records plus the\n"
-    "crash record arrived (the least of any run). Needs root (namespaces,\n"
-    "AF_PACKET, ptrace).\n";
+    "crash record arrived (the least of any run).\n"
+    "  forward  netpoll run forwarding --lines lines (default 100000) that a\n"
+    "           program writes to its stdout at once, a second after it\n"
+    "           started, and then exits: lines/s from its first write to the\n"
+    "           arrival of its last line, min(--runs, 5) runs\n"
+    "Needs root (namespaces, AF_PACKET, ptrace).\n";
 
 volatile std::uintptr_t g_null = 0;
+
+// The forward path's first and last lines are at least this long, its
+// other lines far shorter: the capture takes only frames this long, and
+// the peer's nftables counter counts every line (a capture of every
+// frame would cost a core of the two the runner needs).
+constexpr std::size_t kForwardMarker = 300;
 
 [[gnu::noinline]] void crash_now() { *reinterpret_cast<volatile int*>(g_null) = 1; }
 
@@ -78,6 +93,22 @@ int child(const std::string& mode, const std::string& target, std::size_t n) {
     // A program that has run for a while before it crashes, as most do.
     ::sleep(1);
     return child("plain", target, n);
+  }
+  if (mode == "lines") {
+    // netpoll run's forwarding: n lines at once (the first carries the
+    // time of the first write), then a normal exit. The first and the last
+    // line are long: the capture takes only those (kForwardMarker).
+    ::sleep(1);
+    const std::string pad(kForwardMarker, '.');
+    std::string lines = "first t=" + std::to_string(realtime_ns()) + " " + pad + "\n";
+    for (std::size_t i = 2; i < n; ++i) lines += "record " + std::to_string(i) + "\n";
+    lines += "end " + pad + "\n";
+    for (std::size_t done = 0; done < lines.size();) {
+      const ssize_t w = ::write(STDOUT_FILENO, lines.data() + done, lines.size() - done);
+      if (w <= 0) return 1;
+      done += static_cast<std::size_t>(w);
+    }
+    return 0;
   }
   if (mode == "plain") {
     std::string lines;
@@ -118,6 +149,7 @@ int child(const std::string& mode, const std::string& target, std::size_t n) {
 struct RunResult {
   double latency_ms = -1;  // -1: no crash record or no timestamp
   std::size_t arrived = 0;  // of the program's records and its crash record
+  double lines_per_s = 0;   // forward: its n lines over the time they took
 };
 
 RunResult one_run(BenchNet& net, const std::string& target, const std::string& mode, std::size_t n) {
@@ -137,6 +169,15 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
     at.sll_family = AF_PACKET;
     at.sll_protocol = htons(ETH_P_ALL);
     at.sll_ifindex = static_cast<int>(::if_nametoindex("npb1"));
+    // forward: frames at least kForwardMarker long only.
+    sock_filter code[] = {BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+                          BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kForwardMarker, 0, 1), BPF_STMT(BPF_RET | BPF_K, 0xffff),
+                          BPF_STMT(BPF_RET | BPF_K, 0)};
+    const sock_fprog prog{static_cast<unsigned short>(std::size(code)), code};
+    if (mode == "forward" && sock >= 0 && ::setsockopt(sock, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
+      ::close(sock);
+      return r;
+    }
     if (sock < 0 || at.sll_ifindex == 0 || ::bind(sock, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) {
       if (sock >= 0) ::close(sock);
       return r;
@@ -170,12 +211,14 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
   if (mode == "inproc") {
     argv_s = {exe, "bench", "crash", "--child", "inproc", target, std::to_string(n)};
   } else {
+    const char* child_mode = mode == "forward" ? "lines" : mode == "witness-cold" ? "plain" : "plain-late";
     argv_s = {exe, "run", "--quiet", "--no-echo", target, "--", exe, "bench", "crash", "--child",
-              mode == "witness-cold" ? "plain" : "plain-late", target, std::to_string(n)};
+              child_mode, target, std::to_string(n)};
   }
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
   argv.push_back(nullptr);
+  const std::int64_t counted_before = mode == "forward" ? net.peer_udp_count() : 0;
   const pid_t pid = mode == "floor" ? 0 : ::fork();
   if (pid == 0 && mode != "floor") {
     const rlimit none{0, 0};
@@ -187,6 +230,7 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
   std::int64_t t0 = 0, t1 = 0;
   std::set<std::uint64_t> program_records;
   bool crash_seen = false;
+  std::int64_t first_write = 0, end_rx = 0;  // forward
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(12);
   bool exited = mode == "floor";
   auto quiet_since = std::chrono::steady_clock::now();
@@ -230,6 +274,14 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
         std::string_view(buf + kUdpPayload, static_cast<std::size_t>(got) - kUdpPayload));
     if (!p) continue;
     if (p->body.rfind("record ", 0) == 0) program_records.insert(p->seq);
+    if (p->body.rfind("first t=", 0) == 0) {
+      program_records.insert(p->seq);
+      first_write = std::strtoll(std::string(p->body.substr(8)).c_str(), nullptr, 10);
+    }
+    if (p->body.rfind("end ", 0) == 0) {
+      program_records.insert(p->seq);
+      end_rx = rx_ns;
+    }
     if (p->body.rfind("last t=", 0) == 0) {
       program_records.insert(p->seq);
       t0 = std::strtoll(std::string(p->body.substr(7)).c_str(), nullptr, 10);
@@ -246,6 +298,14 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
   ::close(sock);
   r.arrived = program_records.size() + (crash_seen ? 1 : 0);
   if (crash_seen && t0 != 0) r.latency_ms = static_cast<double>(t1 - t0) / 1e6;
+  if (mode == "forward") {
+    const std::int64_t counted = net.peer_udp_count();
+    r.arrived = counted >= 0 && counted_before >= 0 ? static_cast<std::size_t>(counted - counted_before) : 0;
+  }
+  if (first_write != 0 && end_rx > first_write) {
+    r.latency_ms = static_cast<double>(end_rx - first_write) / 1e6;
+    r.lines_per_s = static_cast<double>(n) / (static_cast<double>(end_rx - first_write) / 1e9);
+  }
   return r;
 }
 
@@ -253,7 +313,7 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
 
 int bench_crash(int argc, char** argv) {
   ArgParser args;
-  args.option("runs").option("records").option("path").option("child").flag("help");
+  args.option("runs").option("records").option("lines").option("path").option("child").flag("help");
   args.parse(argc, argv, 3);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -266,9 +326,11 @@ int bench_crash(int argc, char** argv) {
     return child(*mode, args.positional()[0], count);
   }
   const std::size_t runs = args.get_uint("runs", 20, 1, 1000);
-  const std::string path = args.get("path").value_or("both");
-  if (path != "both" && path != "inproc" && path != "witness" && path != "floor")
-    throw UsageError("--path must be both, floor, inproc or witness");
+  const std::size_t lines = args.get_uint("lines", 100000, 2, 10000000);
+  std::string path = args.get("path").value_or("all");
+  if (path == "both") path = "all";  // its name before the forward path
+  if (path != "all" && path != "inproc" && path != "witness" && path != "floor" && path != "forward")
+    throw UsageError("--path must be all, floor, inproc, witness or forward");
   if (::geteuid() != 0) {
     print_error("bench crash", "needs root: it creates network namespaces and uses AF_PACKET");
     return 1;
@@ -285,7 +347,7 @@ int bench_crash(int argc, char** argv) {
   std::printf("%zu records then a crash, %zu runs per path\n\n", n, runs);
   std::printf("%-13s %10s %10s %10s   %s\n", "path", "p50 ms", "max ms", "failed", "records arrived (least, of N+1)");
   for (const std::string mode : {"floor", "inproc", "witness", "witness-cold"}) {
-    if (path != "both" && mode.rfind(path, 0) != 0 && !(path == "inproc" && mode == "floor")) continue;
+    if (path != "all" && mode.rfind(path, 0) != 0 && !(path == "inproc" && mode == "floor")) continue;
     std::vector<double> lat;
     std::size_t least = SIZE_MAX, failed = 0;
     for (std::size_t i = 0; i < runs; ++i) {
@@ -302,6 +364,27 @@ int bench_crash(int argc, char** argv) {
     const double max = lat.empty() ? -1 : lat.back();
     std::printf("%-13s %10.3f %10.3f %10zu   %zu of %zu\n", mode.c_str(), p50, max, failed, least, n + 1);
     std::fflush(stdout);
+  }
+  if (path == "all" || path == "forward") {
+    // The runner's forwarding rate: what the witness rows above pay per line.
+    std::vector<double> rates;
+    std::size_t least = SIZE_MAX;
+    const std::size_t forward_runs = std::min<std::size_t>(runs, 5);
+    if (!net.count_peer_udp(6666)) {
+      print_error("bench crash", "cannot add the nftables counter in the peer");
+      return 1;
+    }
+    for (std::size_t i = 0; i < forward_runs; ++i) {
+      const RunResult r = one_run(net, target, "forward", lines);
+      least = std::min(least, r.arrived);
+      rates.push_back(r.lines_per_s);
+    }
+    std::sort(rates.begin(), rates.end());
+    std::printf("\nnetpoll run forwarding: %zu lines written at once to stdout, %zu runs\n", lines, forward_runs);
+    std::printf("%-13s %10s %10s %10s   %s\n", "", "p50 /s", "min /s", "max /s",
+                "datagrams at the peer (least, of N + the runner's exit record)");
+    std::printf("%-13s %10.0f %10.0f %10.0f   %zu of %zu\n", "forward", rates[rates.size() / 2], rates.front(),
+                rates.back(), least, lines + 1);
   }
   return 0;
 }

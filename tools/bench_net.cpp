@@ -84,6 +84,26 @@ std::string BenchNet::prepare_peer(bool drop, std::string& error) {
   return peer_mac;
 }
 
+bool BenchNet::count_peer_udp(std::uint16_t port) {
+  return run_cmd("ip netns exec " + b + " nft add counter netdev npbench udpcount") == 0 &&
+         run_cmd("ip netns exec " + b + " nft insert rule netdev npbench sink udp dport " + std::to_string(port) +
+                 " counter name udpcount drop") == 0;
+}
+
+std::int64_t BenchNet::peer_udp_count() const {
+  const std::string cmd = "ip netns exec " + b + " nft list counter netdev npbench udpcount";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  std::int64_t packets = -1;
+  char line[256];
+  while (std::fgets(line, sizeof line, p) != nullptr) {
+    long long n = 0;
+    if (std::sscanf(line, " packets %lld", &n) == 1) packets = n;
+  }
+  ::pclose(p);
+  return packets;
+}
+
 InNetns::InNetns(const std::string& name) {
   saved_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   const int fd = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);

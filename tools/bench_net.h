@@ -29,6 +29,12 @@ struct BenchNet {
   // with `drop`, makes b drop every frame at ingress (nftables netdev hook).
   // Returns the peer's MAC, or "" with `error` set.
   std::string prepare_peer(bool drop, std::string& error);
+
+  // After prepare_peer(true): counts the UDP datagrams to `port` the peer
+  // drops (an nftables counter; a rule more per frame, so only for the
+  // benchmarks that ask). The count so far, or -1 if it cannot be read.
+  bool count_peer_udp(std::uint16_t port);
+  std::int64_t peer_udp_count() const;
 };
 
 // Moves the calling thread into a namespace until the end of the scope.

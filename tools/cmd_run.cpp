@@ -206,8 +206,16 @@ class OutputPump {
       }
       const bool idle = lg_.pending() == 0 && !merge_.front();
       idle_word.store(idle ? 1 : 0, std::memory_order_release);
-      // Lines waiting for ring room: look again within a millisecond.
-      const int ready = ::poll(fds, n, idle ? 100 : 1);
+      // Lines waiting for ring room: woken as soon as the sender has made
+      // some (a quarter of the ring), then the pipes and a drain request
+      // are looked at without waiting; the sender stuck (the network
+      // behind), a millisecond at most between looks.
+      int timeout_ms = idle ? 100 : 1;
+      if (merge_.front() && free_records() == 0) {
+        lg_.wait_for_room(1, std::chrono::milliseconds(1));
+        timeout_ms = 0;
+      }
+      const int ready = ::poll(fds, n, timeout_ms);
       if (ready > 0) idle_word.store(0, std::memory_order_release);  // lines in hand
       if (ready > 0 && (fds[0].revents & POLLIN) != 0) serve_drain_request();
       look();

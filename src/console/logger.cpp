@@ -378,9 +378,14 @@ Logger::Emitted Logger::emit(Target& t, std::uint64_t seq, const RecordMeta& met
     // Backpressure, outside a crash: a device without room (its queue or
     // pool full) makes the sending thread wait, bounded, instead of losing
     // the record; the ring fills behind it and its producers see that.
-    const std::int64_t give_up = monotonic_ns() + kBackpressureWait.count();
-    while (!sent && (sent.error() == Errc::kBusy || sent.error() == Errc::kNoBuffer) &&
-           crash_owner_.load(std::memory_order_acquire) == 0 && monotonic_ns() < give_up) {
+    // (The clock is read only then: a read costs as much as a tenth of a
+    // datagram's way to the wire.)
+    const auto must_wait = [&] {
+      return !sent && (sent.error() == Errc::kBusy || sent.error() == Errc::kNoBuffer) &&
+             crash_owner_.load(std::memory_order_acquire) == 0;
+    };
+    const std::int64_t give_up = must_wait() ? monotonic_ns() + kBackpressureWait.count() : 0;
+    while (must_wait() && monotonic_ns() < give_up) {
       t.np->flush();
       static_cast<void>(t.np->shared().service_tx());
       nap(std::chrono::microseconds(100));
@@ -513,14 +518,51 @@ std::size_t Logger::drain() noexcept {
   std::uint64_t t = consumed_.load(std::memory_order_acquire);
   while (crash_owner_.load(std::memory_order_acquire) == 0 && ring_.ready(t)) {
     const RecordMeta& m = ring_.meta(t);
+    // The producer wrote the next record on another core: its lines come
+    // over while this one is sent, not when it is read.
+    __builtin_prefetch(&ring_.meta(t + 1));
+    __builtin_prefetch(ring_.text_start(t + 1));
     const std::optional<std::uint64_t> seq = sender_seq_for(t, m.drops_before);
     if (!seq || !send_record(*seq, m, ring_.text(t), sender_scratch_, false)) break;
     ring_.release(t);
     consumed_.store(++t, std::memory_order_release);
     ++sent;
+    if (sent % 64 == 0) wake_room_waiter(false);
   }
   kick_all();
+  wake_room_waiter(true);
   return sent;
+}
+
+// The fence orders our release of slots before the look at the flag, as
+// wait_for_room()'s orders its flag before its look at the ring: at least
+// one of the two sees the other.
+void Logger::wake_room_waiter(bool any_room) noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!room_waiting_.load(std::memory_order_relaxed)) return;
+  const std::size_t free = ring_.slots() - static_cast<std::size_t>(pending());
+  if (free == 0 || (!any_room && free < ring_.slots() / 4)) return;
+  if (!room_waiting_.exchange(false, std::memory_order_relaxed)) return;
+  room_word_.fetch_add(1, std::memory_order_release);
+  futex(&room_word_, FUTEX_WAKE_PRIVATE, 1, nullptr);
+}
+
+bool Logger::wait_for_room(std::size_t records, std::chrono::nanoseconds timeout) noexcept {
+  records = std::min(records, ring_.slots());
+  const auto has_room = [&] { return ring_.slots() - static_cast<std::size_t>(pending()) >= records; };
+  const std::int64_t deadline = monotonic_ns() + timeout.count();
+  for (;;) {
+    const std::uint32_t w = room_word_.load(std::memory_order_acquire);
+    room_waiting_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (has_room()) break;
+    const std::int64_t left = deadline - monotonic_ns();
+    if (left <= 0) break;
+    const timespec ts{static_cast<time_t>(left / 1'000'000'000), static_cast<long>(left % 1'000'000'000)};
+    futex(&room_word_, FUTEX_WAIT_PRIVATE, w, &ts);
+  }
+  room_waiting_.store(false, std::memory_order_relaxed);
+  return has_room();
 }
 
 void Logger::sender_loop() {

@@ -507,6 +507,54 @@ TEST(Logger, LogAllocatesNothing) {
                                      fmt::format("{}", static_cast<const void*>(&guard)) + " hex 0xff\n");
 }
 
+// netpoll run's pump waits for ring room instead of dropping: it sleeps
+// while the ring is full and wakes once the sender has freed slots.
+TEST(Logger, WaitForRoomSleepsWhileTheRingIsFullAndWakesWhenItDrains) {
+  const auto wire = unique_wire("logger-test");
+  Far far(wire);
+  auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
+  c.ring_records = 8;
+  auto lg = make(std::move(c));
+  ASSERT_TRUE(lg);
+  EXPECT_TRUE(lg->wait_for_room(8, 0ms)) << "an empty ring has room at once";
+  for (int i = 0; i < 8; ++i) lg->log(Level::kInfo, "r{}", i);
+  const auto before = std::chrono::steady_clock::now();
+  EXPECT_FALSE(lg->wait_for_room(1, 30ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - before, 30ms) << "it waited for the timeout";
+  std::atomic<bool> woke{false};
+  std::thread waiter([&] { woke = lg->wait_for_room(8, 10s); });
+  std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(woke.load()) << "still full";
+  EXPECT_EQ(lg->drain(), 8u);
+  waiter.join();
+  EXPECT_TRUE(woke.load());
+  EXPECT_EQ(lg->ring_overflows(), 0u);
+  EXPECT_EQ(far.take().size(), 8u);
+}
+
+// With the sender thread: a producer that waits for room whenever the ring
+// is full loses nothing, however small the ring.
+TEST(Logger, AProducerThatWaitsForRoomLosesNothing) {
+  const auto wire = unique_wire("logger-test");
+  Far far(wire, 8192);
+  auto c = config(wire, {"+6665@10.0.0.1/DEV,6666@10.0.0.2/02:00:00:00:00:02"});
+  c.ring_records = 16;
+  c.sender_thread = true;
+  auto lg = make(std::move(c));
+  ASSERT_TRUE(lg);
+  for (int i = 0; i < 5000; ++i) {
+    if (lg->pending() >= lg->ring_records()) {
+      ASSERT_TRUE(lg->wait_for_room(1, 10s));
+    }
+    lg->log(Level::kInfo, "m{}", i);
+  }
+  ASSERT_TRUE(lg->flush(10s));
+  EXPECT_EQ(lg->ring_overflows(), 0u);
+  const auto got = far.take();
+  ASSERT_EQ(got.size(), 5000u);
+  EXPECT_EQ(parsed(got[4999]).body, "m4999\n");
+}
+
 TEST(Logger, SenderThreadDeliversAndFlushWaitsForIt) {
   const auto wire = unique_wire("logger-test");
   Far far(wire);

@@ -13,7 +13,9 @@ OutputMerge::OutputMerge(std::array<int, kStreams> fds, std::size_t hold) : hold
   for (int i = 0; i < kStreams; ++i) {
     streams_[i].fd = fds[i];
     ::fcntl(fds[i], F_SETFL, ::fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-    streams_[i].bytes.reserve(hold_);
+    // Room for a hold and as much again: the held bytes move to the front
+    // once per hold's worth read, not at every read.
+    streams_[i].bytes.reserve(2 * hold_);
   }
 }
 
@@ -45,10 +47,7 @@ std::size_t OutputMerge::look(Echo echo) {
     if (want == 0) continue;
     if (s.start > 0 && s.bytes.size() + want > s.bytes.capacity()) {
       s.bytes.erase(0, s.start);
-      for (auto& m : s.lines) {
-        m.begin -= s.start;
-        m.end -= s.start;
-      }
+      s.base += s.start;  // the marks stay as they are
       s.partial -= s.start;
       s.start = 0;
     }
@@ -67,14 +66,14 @@ std::size_t OutputMerge::look(Echo echo) {
 
 void OutputMerge::stamp(Stream& s, std::size_t from) {
   for (std::size_t nl; (nl = s.bytes.find('\n', from)) != std::string::npos; from = nl + 1) {
-    s.lines.push_back({looks_, s.partial, nl});
+    s.lines.push_back({looks_, s.base + s.partial, s.base + nl});
     s.partial = nl + 1;
   }
 }
 
 void OutputMerge::cut_partial(Stream& s) {
   if (s.partial == s.bytes.size()) return;
-  s.lines.push_back({looks_, s.partial, s.bytes.size()});
+  s.lines.push_back({looks_, s.base + s.partial, s.base + s.bytes.size()});
   s.partial = s.bytes.size();
 }
 
@@ -96,7 +95,7 @@ std::optional<OutputMerge::Line> OutputMerge::front() const {
   const int i = next_stream();
   if (i < 0) return std::nullopt;
   const auto& m = streams_[i].lines.front();
-  return Line{i, std::string_view(streams_[i].bytes).substr(m.begin, m.end - m.begin)};
+  return Line{i, std::string_view(streams_[i].bytes).substr(m.begin - streams_[i].base, m.end - m.begin)};
 }
 
 void OutputMerge::pop() {
@@ -104,7 +103,7 @@ void OutputMerge::pop() {
   if (i < 0) return;
   Stream& s = streams_[i];
   s.lines.pop_front();
-  s.start = s.lines.empty() ? s.partial : s.lines.front().begin;
+  s.start = s.lines.empty() ? s.partial : s.lines.front().begin - s.base;
 }
 
 }  // namespace np::witness

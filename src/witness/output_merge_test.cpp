@@ -152,5 +152,38 @@ TEST(OutputMerge, EmptyLinesAndManyLinesInOneRead) {
   EXPECT_EQ(take(m), want);
 }
 
+// Lines taken a few at a time while more come in: the held bytes move to
+// the front of the buffer many times over, and every line comes out whole
+// and in order across those moves (lines still held, a partial line).
+TEST(OutputMerge, LinesStayWholeAsTheHeldBytesMoveToTheFront) {
+  Pipes p;
+  OutputMerge m(p.readers(), 64);
+  Lines want, got;
+  int next = 0;
+  for (int round = 0; round < 200; ++round) {
+    std::string chunk;
+    for (int i = 0; i < 3; ++i, ++next) {
+      chunk += "line " + std::to_string(next) + "\n";
+      want.push_back("out:line " + std::to_string(next));
+    }
+    chunk += "half";  // finished by the next round's first bytes
+    p.out(chunk);
+    m.look();
+    for (int i = 0; i < 2; ++i) {  // fewer than come in: some stay held
+      const auto line = m.front();
+      if (!line) break;
+      got.push_back((line->stream == 0 ? "out:" : "err:") + std::string(line->text));
+      m.pop();
+    }
+    p.out(" done " + std::to_string(round) + "\n");
+    want.push_back("out:half done " + std::to_string(round));
+  }
+  for (int i = 0; i < 100 && got.size() < want.size(); ++i) {
+    m.look();
+    for (const auto& l : take(m)) got.push_back(l);
+  }
+  EXPECT_EQ(got, want);
+}
+
 }  // namespace
 }  // namespace np::witness

@@ -322,6 +322,13 @@ class Logger : public InGuardedMemory<Logger> {
   // Records logged and not yet sent. Context: any.
   std::uint64_t pending() const noexcept { return ring_.next_ticket() - consumed_.load(std::memory_order_acquire); }
   std::size_t ring_records() const noexcept { return ring_.slots(); }
+  // Blocks until at least `records` slots of the ring are free (at most
+  // ring_records()) or `timeout` passes; true if they are. For a producer
+  // that must not drop (netpoll run's output pump): it sleeps while the
+  // ring is full and is woken as soon as the sender has freed a quarter of
+  // it, so the sender never runs dry waiting for it. One waiter at a time.
+  // Context: a thread that may block.
+  bool wait_for_room(std::size_t records, std::chrono::nanoseconds timeout) noexcept;
   const std::string& release() const noexcept { return release_; }
   std::string stats_json() const;
 
@@ -455,6 +462,11 @@ class Logger : public InGuardedMemory<Logger> {
   std::atomic<pid_t> crash_owner_{0};
   std::atomic<std::uint32_t> wake_word_{0};
   std::atomic<bool> sender_sleeping_{false};
+  // wait_for_room(): the waiter's futex word and its flag, which the sender
+  // looks at as it frees slots.
+  std::atomic<std::uint32_t> room_word_{0};
+  std::atomic<bool> room_waiting_{false};
+  void wake_room_waiter(bool any_room) noexcept;
   std::atomic<bool> stop_{false};
   bool reliable_ = false;  // some target is reliable
   std::thread sender_;

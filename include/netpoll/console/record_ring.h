@@ -81,6 +81,8 @@ class RecordRing {
     const std::size_t len = slot(t).meta.text_len;
     return {text_of(t), len <= max_text_ ? len : max_text_};
   }
+  // Where ticket t's text starts (for a prefetch: it may be being written).
+  const char* text_start(std::uint64_t t) const noexcept { return text_of(t); }
   // Frees ticket t's slot for ticket t + slots(). Also used by the crash
   // path to give up on a claimed record whose producer will never finish
   // (it is the thread that crashed). Context: any.

@@ -80,10 +80,11 @@ class OutputMerge {
     std::string bytes;  // bytes[start..] are held: finished lines, then the partial one
     std::size_t start = 0;
     std::size_t partial = 0;  // where the partial line begins
+    std::uint64_t base = 0;   // the stream's offset of bytes[0]: bytes before it are gone
     struct Mark {
       std::uint64_t look;
-      std::size_t begin;
-      std::size_t end;  // one past the line's last byte, its newline not counted
+      std::uint64_t begin;  // offsets in the stream (bytes[begin - base])
+      std::uint64_t end;    // one past the line's last byte, its newline not counted
     };
     std::deque<Mark> lines;
     std::size_t held() const { return bytes.size() - start; }
