@@ -10,6 +10,7 @@
 // ends the test).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dump_server.h"
@@ -50,6 +52,26 @@ bool write_sysctl(const char* path, const std::string& value) {
   return ok;
 }
 
+// The host's core_pattern for one test at a time across every build tree
+// on the machine (ctest's resource lock covers one ctest run): a lock file
+// in /run/lock, waited for at most two minutes.
+class HostLock {
+ public:
+  explicit HostLock(const char* path) : fd_(::open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(50ms);
+  }
+  ~HostLock() {
+    if (fd_ >= 0) ::close(fd_);  // and the lock with it
+  }
+  HostLock(const HostLock&) = delete;
+  HostLock& operator=(const HostLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 // Sets kernel.core_pattern for its scope; the old value goes back at
 // restore() or when it goes out of scope, whatever happened between.
 class CorePattern {
@@ -69,6 +91,7 @@ class CorePattern {
   }
 
  private:
+  HostLock lock_{"/run/lock/netpoll-test-core-pattern"};  // first: held before the pattern is read
   std::string saved_;
   bool set_ = false;
   bool restored_ = false;
