@@ -11,6 +11,7 @@ NP_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # (man, bash-completion, systemd-analyze; curl and promtool scrape the
 # metrics).
 NP_PACKAGES="g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev libdw-dev libsodium-dev libc6-dbg
+  libxdp-dev libbpf-dev clang
   iproute2 tcpdump socat nftables procps kmod python3 rsyslog jq gdb
   clang-16 libclang-rt-16-dev
   debhelper dpkg-dev lintian help2man man-db bash-completion curl prometheus systemd"

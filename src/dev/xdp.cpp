@@ -315,11 +315,12 @@ SetupResult<void> XdpDevice::open() {
   if (::ioctl(ctl_fd_, SIOCETHTOOL, &ifr) == 0) {
     const unsigned queues = std::max(ch.rx_count, ch.combined_count);
     if (queues != 0 && opt_.queue >= queues) {
-      return setup_error(Errc::kInvalidArgument,
-                         name_ + ": queue " + std::to_string(opt_.queue) + " is out of range: " + ifname_ + " has " +
-                             std::to_string(queues) + " receive queue" + (queues == 1 ? "" : "s") + " (0 to " +
-                             std::to_string(queues - 1) + "); use queue=0 to " + std::to_string(queues - 1) +
-                             ", or " + fallback + ", which sees every queue");
+      const std::string have = queues == 1 ? "1 receive queue: use queue=0"
+                                           : std::to_string(queues) + " receive queues: use queue=0 to " +
+                                                 std::to_string(queues - 1);
+      return setup_error(Errc::kInvalidArgument, name_ + ": queue " + std::to_string(opt_.queue) +
+                                                     " is out of range: " + ifname_ + " has " + have + ", or " +
+                                                     fallback + ", which sees every queue");
     }
   }
 
@@ -625,7 +626,10 @@ std::size_t XdpDevice::receive(std::size_t budget, FrameSink sink) noexcept {
   // Every chunk has a fill slot (see the top of the file): this never
   // comes short. Should it, the frames wait in the RX ring.
   __u32 fidx = 0;
-  if (xsk_ring_prod__reserve(&fill_, n, &fidx) != n) return 0;
+  if (xsk_ring_prod__reserve(&fill_, n, &fidx) != n) {
+    xsk_ring_cons__cancel(&rx_, n);
+    return 0;
+  }
   std::size_t delivered = 0;
   const std::uint64_t chunk_mask = ~static_cast<std::uint64_t>(opt_.frame_size - 1);
   for (__u32 i = 0; i < n; ++i) {
@@ -680,16 +684,27 @@ int XdpDevice::kick() noexcept {
     kick_pending_ = false;
     return 0;
   }
-  if (::sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
-    kick_pending_ = false;
-    return 0;
+  // In copy mode one call sends at most a batch of the kernel's (32 frames)
+  // and answers EAGAIN if more wait: kick again while each call takes some.
+  // EAGAIN with nothing taken: the driver's queue is full, the frames wait
+  // on the ring for the next kick. EBUSY: the kernel dropped the frame it
+  // was at (the interface is down); ENETDOWN, ENXIO: it took none.
+  const std::size_t bound = tx_frames_ / 32 + 2;
+  for (std::size_t round = 0; round < bound; ++round) {
+    const std::uint32_t before = std::atomic_ref<std::uint32_t>(*tx_.consumer).load(std::memory_order_acquire);
+    if (::sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
+      kick_pending_ = false;
+      return 0;
+    }
+    const int e = errno;
+    const std::uint32_t after = std::atomic_ref<std::uint32_t>(*tx_.consumer).load(std::memory_order_acquire);
+    if (e != EAGAIN || after == before || after == tx_.cached_prod) {
+      kick_pending_ = e != EAGAIN || after != tx_.cached_prod;
+      return e == EAGAIN && after == tx_.cached_prod ? 0 : e;
+    }
   }
-  const int e = errno;
-  // EAGAIN: the driver's queue is full, the frames wait in the ring for the
-  // next kick; EBUSY: the kernel dropped the frame it was at (interface
-  // down); ENETDOWN, ENXIO: it took none.
   kick_pending_ = true;
-  return e;
+  return EAGAIN;
 }
 
 // ARP requests and neighbour solicitations netpoll sends: their answers are
@@ -736,7 +751,6 @@ TxStatus XdpDevice::put(std::span<const std::byte> frame) noexcept {
 TxStatus XdpDevice::transmit(std::span<const std::byte> frame) noexcept {
   ErrnoSaver keep_errno;
   if (lost_) return transmit_spare(frame);
-  const std::uint32_t before = *tx_.consumer;
   if (const TxStatus st = put(frame); st != TxStatus::kOk) return st;
   const std::uint32_t ours = tx_.cached_prod - 1;  // our frame's place on the ring
   const int err = kick();
@@ -757,7 +771,6 @@ TxStatus XdpDevice::transmit(std::span<const std::byte> frame) noexcept {
     }
     if (ours_dropped || (ours_untaken && err != EBUSY)) {
       stats_.tx_busy.add();
-      static_cast<void>(before);
       return TxStatus::kBusy;
     }
   }

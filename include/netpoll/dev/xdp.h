@@ -83,7 +83,7 @@ struct XdpOptions {
 // AF_XDP needs CAP_NET_RAW, CAP_BPF and CAP_NET_ADMIN (run as root), or use
 // packet:eth0 (CAP_NET_RAW only)"; "xdp:br0: br0's driver has no native
 // XDP ..."; "xdp:eth0: queue 4 is out of range: eth0 has 4 receive
-// queues (0 to 3) ..."; "xdp:eth0: an XDP program (id 42, "filter") is
+// queues: use queue=0 to 3, or packet:eth0, ..."; "xdp:eth0: an XDP program (id 42, "filter") is
 // already attached to eth0 ...". Context: setup.
 [[nodiscard]] SetupResult<std::unique_ptr<Device>> open_xdp_device(std::string name, std::string_view ifname,
                                                                    const XdpOptions& options);
