@@ -8,6 +8,7 @@
 // Namespace `a` holds np0 (kernel address 10.77.0.1), `b` holds np1
 // (10.77.0.2). 10.77.0.5 is an address only netpoll has.
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
@@ -253,10 +254,10 @@ TEST(XdpDevice, RefusesASecondDeviceOnTheInterface) {
 TEST(XdpDevice, ReplacesAProgramLeftByAProcessThatDied) {
   VethBed bed;
   std::string out;
-  const int status = sh(bed.a.exec() + "timeout -s KILL 2 " + NP_NETPOLL_BIN +
-                            " recv '6666@10.77.0.5/xdp:np0,@0.0.0.0/'",
+  const int status = sh(bed.a.exec() + "sh -c '" + NP_NETPOLL_BIN +
+                            " recv 6666@10.77.0.5/xdp:np0,@0.0.0.0/ & sleep 2; kill -KILL $!; wait $!'",
                         &out);
-  EXPECT_NE(status, 0) << out;
+  EXPECT_EQ(status, 128 + 9) << out;
   const std::string left = xdp_on(bed.a, bed.a_if);
   ASSERT_NE(left, "") << "the killed process's program is still attached";
   // Meanwhile the kernel's networking works.

@@ -26,7 +26,11 @@
 // dropped it, or it was taken back); kError for a frame shorter than 14
 // bytes or longer than mtu() + 14.
 //
-// receive(): frames of at most mtu() + 14 bytes. stats().rx_dropped counts
+// receive(): frames of at most mtu() + 14 bytes. A UDP datagram whose
+// checksum a local sender left to hardware (veth: the field holds the
+// pseudo-header's sum) has it finished first, taken for one when its
+// checksum fails and its field is exactly that sum: AF_XDP carries no
+// word of it (see xdp.cpp for the price). stats().rx_dropped counts
 // what the kernel dropped for this socket (RX ring full, no fill frame:
 // XDP_STATISTICS, read at most once a millisecond while frames arrive).
 //
