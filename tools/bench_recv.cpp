@@ -22,7 +22,7 @@ namespace np::tools {
 namespace {
 
 constexpr const char* kHelp =
-    "usage: netpoll bench recv [--seconds S] [--rates R,R,...] [--size N]\n"
+    "usage: netpoll bench recv [--seconds S] [--rates R,R,...] [--size N] [--xdp-options OPTS]\n"
     "\n"
     "Offers UDP datagrams to a netpoll client (10.99.0.5:6666, an address only\n"
     "netpoll has, with its service thread polling, as a receiving client runs)\n"
@@ -30,11 +30,16 @@ constexpr const char* kHelp =
     "rate in turn, once over packet:npb0 and once over xdp:npb0; prints what\n"
     "the client received and lost, and the device's own drop count. The\n"
     "sender is a bare AF_PACKET loop in the peer namespace (64 frames per\n"
-    "kick, paced); the last rate, max, is as fast as it sends. Needs root.\n"
+    "kick, paced); the last rate, max, is as fast as it sends. A backend\n"
+    "sustains a rate when the sender could offer 95 % of it and every\n"
+    "datagram arrived (over veth the receiving side's work is done in the\n"
+    "sender's softirq, so a slow receive path also slows the sender).\n"
+    "Needs root.\n"
     "\n"
     "  --seconds S   per rate and backend (default 1)\n"
     "  --rates LIST  datagrams per second (default 50000,100000,200000,400000,max)\n"
-    "  --size N      UDP payload bytes (default 64)\n";
+    "  --size N      UDP payload bytes (default 64)\n"
+    "  --xdp-options OPTS  the xdp device's options, e.g. frames=16384\n";
 
 struct Run {
   std::uint64_t offered = 0;
@@ -47,7 +52,7 @@ struct Run {
 
 int bench_recv(int argc, char** argv) {
   ArgParser args;
-  args.option("seconds").option("rates").option("size").flag("help");
+  args.option("seconds").option("rates").option("size").option("xdp-options").flag("help");
   args.parse(argc, argv, 3);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -82,6 +87,8 @@ int bench_recv(int argc, char** argv) {
     print_error("bench recv", "could not create the veth pair between two namespaces");
     return 1;
   }
+  const std::string xdp_options = args.get("xdp-options").value_or("");
+  const std::string xdp_device = "xdp:npb0" + (xdp_options.empty() ? "" : "?" + xdp_options);
   const std::string a_mac = mac_in(net.a, "npb0");
   const std::string b_mac = mac_in(net.b, "npb1");
 
@@ -158,7 +165,7 @@ int bench_recv(int argc, char** argv) {
 
   std::printf("netpoll bench recv: %zu-byte datagrams to a netpoll client over veth, %.1f s per rate and backend\n\n",
               size, seconds);
-  std::printf("%-12s | %-44s | %-44s\n", "offered/s", "packet:npb0", "xdp:npb0");
+  std::printf("%-12s | %-44s | %-44s\n", "offered/s", "packet:npb0", xdp_device.c_str());
   std::printf("%-12s | %12s %12s %8s %9s | %12s %12s %8s %9s\n", "", "offered", "received", "lost", "dev drops",
               "offered", "received", "lost", "dev drops");
   bool xdp_never_worse = true;
@@ -170,7 +177,7 @@ int bench_recv(int argc, char** argv) {
       print_error("bench recv", error);
       return 1;
     }
-    const Run x = xdp_error.empty() ? run("xdp:npb0", rate, xdp_error) : Run{};
+    const Run x = xdp_error.empty() ? run(xdp_device, rate, xdp_error) : Run{};
     const auto cells = [](const Run& r) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%12.0f %12.0f %8llu %9llu", static_cast<double>(r.offered) / r.seconds,
@@ -187,12 +194,17 @@ int bench_recv(int argc, char** argv) {
     }
     std::printf("%-12s | %s | %s\n", label, cells(p).c_str(), xdp_error.empty() ? cells(x).c_str() : "(no AF_XDP)");
     std::fflush(stdout);
-    const bool packet_lossless = p.received >= p.offered;
-    const bool xdp_lossless = x.received >= x.offered;
-    if (packet_lossless && (!xdp_error.empty() || !xdp_lossless)) xdp_never_worse = false;
+    // A backend sustains a rate when the sender could offer it (95 %: the
+    // pacing's own slack) and every datagram arrived. The max row has no
+    // rate to hold to: it is shown, not judged.
+    const auto sustains = [&](const Run& r) {
+      return r.offered >= r.received && r.received == r.offered &&
+             static_cast<double>(r.offered) >= 0.95 * rate * r.seconds;
+    };
+    if (rate > 0 && sustains(p) && (!xdp_error.empty() || !sustains(x))) xdp_never_worse = false;
   }
   if (!xdp_error.empty()) std::printf("\nno AF_XDP rows: %s\n", xdp_error.c_str());
-  std::printf("\ntarget: AF_XDP loses nothing at every rate AF_PACKET receives without loss: %s\n",
+  std::printf("\ntarget: AF_XDP sustains every rate AF_PACKET sustains (offered and received without loss): %s\n",
               xdp_never_worse ? "met" : "NOT met");
   return 0;
 }

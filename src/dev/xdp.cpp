@@ -2,13 +2,13 @@
 // program, loaded through libxdp (see xdp.h for the contract).
 //
 // The UMEM. `frames` chunks of `frame_size` bytes in one anonymous mapping,
-// faulted in at open. Chunks [0, frames/2) receive: each is at all times in
-// exactly one place, the fill ring, the kernel, the RX ring or our hands
-// during receive(), and the fill ring has a slot for every one of them, so
-// giving a chunk back never fails. Chunks [frames/2, frames) transmit: each
-// is on a free stack of ours (a mapping of its own), on the TX ring, in the
-// kernel, or on the completion ring, which poll() and transmit() drain back
-// onto the stack.
+// faulted in at open. The last min(frames/2, 2048) transmit, the others
+// receive. A receive chunk is at all times in exactly one place, the fill
+// ring, the kernel, the RX ring or our hands during receive(), and the
+// fill ring has a slot for every one of them, so giving a chunk back never
+// fails. A transmit chunk is on a free stack of ours (a mapping of its
+// own), on the TX ring, in the kernel, or on the completion ring, which
+// poll() and transmit() drain back onto the stack.
 //
 // The rings are the kernel's (mapped by libxdp's xsk_umem__create and
 // xsk_socket__create at open) and are driven with libxdp's inline ring
@@ -63,6 +63,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -86,6 +87,8 @@ constexpr std::size_t kRxHeadroom = XDP_PACKET_HEADROOM;
 // How long the answer to one of netpoll's ARP requests or solicitations is
 // netpoll's (a resolution asks a few times, a second apart).
 constexpr std::int64_t kAwaitNs = 5'000'000'000;
+// Transmit frames at most (the rest of the UMEM receives).
+constexpr std::size_t kMaxTxFrames = 2048;
 // XDP_STATISTICS is read at most this often while frames arrive.
 constexpr std::int64_t kStatsEveryNs = 1'000'000;
 
@@ -427,8 +430,10 @@ SetupResult<void> XdpDevice::open() {
     return os_error(Errc::kNoBuffer, name_, "cannot map the UMEM (" + std::to_string(umem_bytes_) + " bytes)", errno);
   }
   umem_ = static_cast<std::byte*>(m);
-  rx_frames_ = frames / 2;
-  tx_frames_ = frames - rx_frames_;
+  // Transmit needs a few bursts' worth; receive takes the rest, the depth
+  // that rides out a receiving thread's scheduling delay.
+  tx_frames_ = std::min<std::size_t>(frames / 2, kMaxTxFrames);
+  rx_frames_ = frames - tx_frames_;
   tx_free_bytes_ = tx_frames_ * sizeof(std::uint64_t);
   m = ::mmap(nullptr, tx_free_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (m == MAP_FAILED) {
@@ -537,13 +542,15 @@ SetupResult<void> XdpDevice::attach_program() {
 SetupResult<void> XdpDevice::create_socket() {
   const std::string fallback = "packet:" + ifname_;
   xsk_umem_config ucfg{};
-  ucfg.fill_size = static_cast<__u32>(rx_frames_);
+  // Ring sizes are powers of two; the fill ring has a slot for every
+  // receive frame (see the top of the file).
+  ucfg.fill_size = static_cast<__u32>(std::bit_ceil(rx_frames_));
   ucfg.comp_size = static_cast<__u32>(tx_frames_);
   ucfg.frame_size = static_cast<__u32>(opt_.frame_size);
   ucfg.frame_headroom = 0;
   ucfg.flags = 0;
   xsk_socket_config scfg{};
-  scfg.rx_size = static_cast<__u32>(rx_frames_);
+  scfg.rx_size = static_cast<__u32>(std::bit_ceil(rx_frames_));
   scfg.tx_size = static_cast<__u32>(tx_frames_);
   scfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;  // ours is loaded, not libxdp's default
   scfg.xdp_flags = 0;

@@ -11,8 +11,10 @@
 // here, malformed ones too, and are counted by reason as on AF_PACKET.
 //
 // The socket's memory (the UMEM) is mapped and faulted in at open and split
-// in two: half the frames wait in the fill ring for the kernel to receive
-// into, half carry transmitted frames. receive() takes frames from the RX
+// in two: min(frames/2, 2048) frames carry transmitted frames, the rest wait
+// in the fill ring for the kernel to receive into (with the defaults, 14336
+// of 2 KiB: 32 MiB, a receive depth that rides out a polling thread's
+// scheduling delays at several hundred thousand frames a second). receive() takes frames from the RX
 // ring and hands each back to the fill ring after the sink has seen it;
 // transmit() copies a frame into a free transmit frame, puts it on the TX
 // ring and kicks the kernel (sendto) when it says it needs one
@@ -40,8 +42,8 @@
 //                 (it goes to the kernel). Steer netpoll's traffic to the
 //                 queue (ethtool -N), or give the interface one queue.
 //   zc=auto|0|1   zero-copy: where offered (default), never, or required
-//   frames=N      UMEM frames, a power of two from 64 (default 4096): half
-//                 for receiving, half for transmitting
+//   frames=N      UMEM frames, a power of two from 64 (default 16384):
+//                 min(N/2, 2048) transmit, the rest receive
 //   frame_size=N  2048 or 4096 (default 2048); a frame holds at most
 //                 frame_size - 256 bytes (the kernel's XDP headroom)
 //   mode=native   the driver runs the program (default); mode=skb: the
@@ -75,7 +77,7 @@ enum class ZeroCopy : std::uint8_t { kAuto, kNever, kRequired };
 struct XdpOptions {
   unsigned queue = 0;
   ZeroCopy zero_copy = ZeroCopy::kAuto;
-  std::size_t frames = 4096;
+  std::size_t frames = 16384;
   std::size_t frame_size = 2048;
   bool generic_xdp = false;   // mode=skb
   bool redirect_all = false;  // redirect=all
