@@ -16,6 +16,7 @@
 #include <net/if.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -164,6 +165,46 @@ TEST(XdpCoexistence, ResolvesItsPeerFromTheKernelsAddress) {
   std::string out;
   ASSERT_TRUE(sh_ok(bed.a.exec() + "ip neigh flush dev np0"));
   EXPECT_EQ(sh(bed.a.exec() + "ping -c 2 -i 0.01 -W 2 10.77.0.2", &out), 0) << out;
+}
+
+// A client with a device of its own in the same process (netdump's stream,
+// the gdb stub, remote commands ask for rx=copy) cannot have a second
+// AF_XDP socket on the queue: it takes packet:np0?rx=copy, says so, and
+// gets its datagrams (its port is not claimed: the program passes them to
+// the kernel's side, where AF_PACKET sees them) while the xdp: client keeps
+// getting its own.
+TEST(XdpCoexistence, AClientWithADeviceOfItsOwnTakesAfPacket) {
+  VethBed bed;
+  XdpInbox main_inbox, own_inbox;
+  auto main_client = xdp_client(bed.a, "6666@10.77.0.1/xdp:np0,@0.0.0.0/", &main_inbox);
+  ASSERT_TRUE(main_client) << main_client.error().message;
+  std::vector<std::string> log;
+  ClientConfig c;
+  c.target = parse_targets("7000@/xdp:np0,@0.0.0.0/")->targets.at(0);
+  c.device.rx_copy = true;
+  c.rx_hook = own_inbox.hook();
+  c.log = [&log](const std::string& line) { log.push_back(line); };
+  Registry own;
+  SetupResult<std::unique_ptr<Netpoll>> control = setup_error(Errc::kIo, "not set up");
+  {
+    ScopedNetns in(bed.a);
+    control = Netpoll::setup(std::move(c), own);
+  }
+  ASSERT_TRUE(control) << control.error().message;
+  EXPECT_EQ((*control)->shared().spec().kind, "packet");
+  ASSERT_NE((*control)->shared().spec().option("rx"), nullptr);
+  EXPECT_EQ(*(*control)->shared().spec().option("rx"), "copy");
+  EXPECT_NE(std::find(log.begin(), log.end(),
+                      "netpoll: xdp:np0: this client receives on packet:np0?rx=copy (one AF_XDP socket per queue)"),
+            log.end());
+  UdpSocket peer(bed.b, bed.b_ip, 5555);
+  ASSERT_TRUE(peer.send_to("10.77.0.1", 7000, as_bytes("to the control channel")));
+  ASSERT_TRUE(peer.send_to("10.77.0.1", 6666, as_bytes("to the xdp client")));
+  ASSERT_TRUE(own_inbox.wait_for(1));
+  ASSERT_TRUE(main_inbox.wait_for(1));
+  std::this_thread::sleep_for(50ms);  // nothing more may arrive
+  EXPECT_EQ(own_inbox.snapshot(), (std::vector<std::string>{"to the control channel"}));
+  EXPECT_EQ(main_inbox.snapshot(), (std::vector<std::string>{"to the xdp client"}));
 }
 
 TEST(XdpDevice, RefusesAQueueOutOfRange) {
