@@ -796,6 +796,9 @@ int XdpDevice::kick() noexcept {
     const std::uint32_t before = std::atomic_ref<std::uint32_t>(*tx_.consumer).load(std::memory_order_acquire);
     if (::sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
       kick_pending_ = false;
+      // In copy mode the frames are complete now: their chunks back on the
+      // stack, so that the next burst reuses the ones still in the cache.
+      reclaim();
       return 0;
     }
     const int e = errno;
@@ -814,14 +817,14 @@ int XdpDevice::kick() noexcept {
 void XdpDevice::note_question(std::span<const std::byte> frame) noexcept {
   if (frame.size() < kEthHeaderLen) return;
   const std::uint16_t type = load_be16(frame.data() + 12);
-  const std::int64_t until = now_ns() + kAwaitNs;
-  const __u64 value = static_cast<__u64>(until);
   if (type == ETH_P_ARP && frame.size() >= kEthHeaderLen + 28 && load_be16(frame.data() + kEthHeaderLen + 6) == 1) {
-    static_cast<void>(::bpf_map_update_elem(maps_.wait4, frame.data() + kEthHeaderLen + 24, &value, BPF_ANY));
+    const __u64 until = static_cast<__u64>(now_ns() + kAwaitNs);
+    static_cast<void>(::bpf_map_update_elem(maps_.wait4, frame.data() + kEthHeaderLen + 24, &until, BPF_ANY));
   } else if (type == ETH_P_IPV6 && frame.size() >= kEthHeaderLen + 40 + 24 &&
              std::to_integer<unsigned>(frame[kEthHeaderLen + 6]) == IPPROTO_ICMPV6 &&
              std::to_integer<unsigned>(frame[kEthHeaderLen + 40]) == 135) {
-    static_cast<void>(::bpf_map_update_elem(maps_.wait6, frame.data() + kEthHeaderLen + 40 + 8, &value, BPF_ANY));
+    const __u64 until = static_cast<__u64>(now_ns() + kAwaitNs);
+    static_cast<void>(::bpf_map_update_elem(maps_.wait6, frame.data() + kEthHeaderLen + 40 + 8, &until, BPF_ANY));
   }
 }
 
