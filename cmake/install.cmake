@@ -44,14 +44,16 @@ endforeach()
 
 # The shared library: SONAME libnetpoll.so.0, the export map's symbols only.
 add_library(netpoll_shared SHARED ${np_objects})
-target_link_libraries(netpoll_shared PUBLIC fmt::fmt)
+target_link_libraries(netpoll_shared PUBLIC fmt::fmt PRIVATE xdp bpf)
 set(np_map "${PROJECT_SOURCE_DIR}/src/library/exports.map")
 target_link_options(netpoll_shared PRIVATE "-Wl,--version-script=${np_map}" -Wl,--no-undefined)
 set_target_properties(netpoll_shared PROPERTIES OUTPUT_NAME netpoll EXPORT_NAME netpoll LINK_DEPENDS "${np_map}"
                                                 VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})
 # The static one, the same objects.
 add_library(netpoll_static STATIC ${np_objects})
-target_link_libraries(netpoll_static PUBLIC fmt::fmt)
+# By name, not pkg-config's imported targets: the exported targets name
+# them for programs that link the static library (-lxdp -lbpf).
+target_link_libraries(netpoll_static PUBLIC fmt::fmt xdp bpf)
 set_target_properties(netpoll_static PROPERTIES OUTPUT_NAME netpoll EXPORT_NAME netpoll_static)
 foreach(t IN ITEMS netpoll_shared netpoll_static)
   target_include_directories(${t} INTERFACE "$<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>")

@@ -11,7 +11,8 @@ NP_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # (man, bash-completion, systemd-analyze; curl and promtool scrape the
 # metrics).
 NP_PACKAGES="g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev libdw-dev libsodium-dev libc6-dbg
-  iproute2 tcpdump socat nftables procps kmod python3 rsyslog jq gdb
+  libxdp-dev libbpf-dev clang
+  iproute2 iputils-ping tcpdump socat nftables procps kmod python3 rsyslog jq gdb
   clang-16 libclang-rt-16-dev
   debhelper dpkg-dev lintian help2man man-db bash-completion curl prometheus systemd"
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +31,9 @@ constexpr const char* kHelp =
     "  log() latency    p50, p99, p99.9 and max of single log() calls, while\n"
     "                   the sender runs: paced at half the sustained rate, and\n"
     "                   flat out (ring full: the call drops and counts)\n"
+    "  AF_XDP           the send path and the console again over xdp:npb0\n"
+    "                   (an AF_XDP socket on the same interface), in the\n"
+    "                   same slices\n"
     "  --seconds S      per phase (default 3)\n"
     "  --peer           drop (default) or socket, as for bench send\n";
 
@@ -102,12 +106,45 @@ int bench_console(int argc, char** argv) {
     }
     lg = std::move(*l);
   }
-  const auto& sent = lg->target_stats(0).records;
+  // The same pair over AF_XDP (absent, with the reason printed, where the
+  // interface takes no XDP program).
+  std::unique_ptr<core::Netpoll> npx;
+  std::unique_ptr<console::Logger> lgx;
+  std::string xdp_error;
+  {
+    InNetns in(net.a);
+    core::ClientConfig cfg;
+    cfg.target = core::parse_targets("6665@10.99.0.1/xdp:npb0,6666@10.99.0.2/" + peer_mac)->targets[0];
+    cfg.device.service_thread = false;
+    auto r = core::Netpoll::setup(std::move(cfg));
+    if (r) {
+      npx = std::move(*r);
+      console::LoggerConfig lc;
+      lc.name = "bench";
+      lc.ring_records = 4096;
+      console::TargetConfig t;
+      t.target = core::parse_targets("+6665@10.99.0.1/xdp:npb0,6666@10.99.0.2/" + peer_mac)->targets[0];
+      lc.targets.push_back(std::move(t));
+      auto l = console::Logger::create(std::move(lc));
+      if (l) {
+        lgx = std::move(*l);
+      } else {
+        xdp_error = l.error().message;
+        npx.reset();
+      }
+    } else {
+      xdp_error = r.error().message;
+    }
+  }
   const std::vector<std::byte> payload(64, std::byte{'x'});
   std::uint64_t burst = 0;
   const auto send_one = [&] {
     const auto f = ++burst % 64 == 0 ? core::Flush::kNow : core::Flush::kLater;
     return np->send_udp(payload, f).has_value() ? 1u : 0u;
+  };
+  const auto send_one_xdp = [&] {
+    const auto f = ++burst % 64 == 0 ? core::Flush::kNow : core::Flush::kLater;
+    return npx->send_udp(payload, f).has_value() ? 1u : 0u;
   };
 
   // Sustained: a steady stream as fast as the sender takes it. The producer
@@ -116,32 +153,39 @@ int bench_console(int argc, char** argv) {
   // path in 100 ms slices, so that both see the same machine.
   const std::uint64_t half = lg->ring_records() / 2;
   const auto start_over = lg->ring_overflows();
-  Slice send_total, console_total;
+  Slice send_total, console_total, send_total_xdp, console_total_xdp;
   std::uint64_t i = 0;
-  const int slices = std::max(1, static_cast<int>(seconds / 0.1 + 0.5));
-  for (int round = 0; round < slices; ++round) {
-    lg->flush(std::chrono::seconds(1));  // each slice has the device to itself
-    const Slice s = measure(0.1, send_one);
-    np->flush();
-    send_total.datagrams += s.datagrams;
-    send_total.seconds += s.seconds;
+  // One slice of each: the send path, then the console, on one device.
+  const auto slice = [&](core::Netpoll& client, console::Logger& logger, const std::function<std::uint64_t()>& one,
+                         Slice& send_sum, Slice& console_sum) {
+    const auto& records = logger.target_stats(0).records;
+    logger.flush(std::chrono::seconds(1));  // each slice has the device to itself
+    const Slice s = measure(0.1, one);
+    client.flush();
+    send_sum.datagrams += s.datagrams;
+    send_sum.seconds += s.seconds;
 
-    const auto before = sent.value();
+    const auto before = records.value();
     const auto t0 = std::chrono::steady_clock::now();
     const auto end = t0 + std::chrono::milliseconds(100);
     while (std::chrono::steady_clock::now() < end) {
-      if (lg->pending() >= half) {
+      if (logger.pending() >= half) {
         // Nap rather than spin: polling the sender's progress in a tight
         // loop would bounce its counters' cache lines on every record.
         std::this_thread::sleep_for(std::chrono::microseconds(100));
         continue;
       }
-      for (int k = 0; k < 64; ++k) lg->log(console::Level::kInfo, "bench record {} of the console benchmark", i++);
+      for (int k = 0; k < 64; ++k) logger.log(console::Level::kInfo, "bench record {} of the console benchmark", i++);
     }
     // What the stream left in the ring goes out before the clock stops.
-    lg->flush(std::chrono::seconds(1));
-    console_total.datagrams += sent.value() - before;
-    console_total.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    logger.flush(std::chrono::seconds(1));
+    console_sum.datagrams += records.value() - before;
+    console_sum.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const int slices = std::max(1, static_cast<int>(seconds / 0.1 + 0.5));
+  for (int round = 0; round < slices; ++round) {
+    slice(*np, *lg, send_one, send_total, console_total);
+    if (npx) slice(*npx, *lgx, send_one_xdp, send_total_xdp, console_total_xdp);
   }
   const double send_rate = static_cast<double>(send_total.datagrams) / send_total.seconds;
   const double console_rate = static_cast<double>(console_total.datagrams) / console_total.seconds;
@@ -180,6 +224,17 @@ int bench_console(int argc, char** argv) {
   std::printf("%-40s %14.0f /s  (%.1f%% of the send path; %llu dropped at a full ring)\n",
               "console records, log() to the wire", console_rate, 100.0 * console_rate / send_rate,
               static_cast<unsigned long long>(overflows));
+  if (npx) {
+    const double send_rate_xdp = static_cast<double>(send_total_xdp.datagrams) / send_total_xdp.seconds;
+    const double console_rate_xdp = static_cast<double>(console_total_xdp.datagrams) / console_total_xdp.seconds;
+    std::printf("%-40s %14.0f /s  (%.2fx the send path over AF_PACKET)\n", "send path over AF_XDP", send_rate_xdp,
+                send_rate_xdp / send_rate);
+    std::printf("%-40s %14.0f /s  (%.1f%% of its send path; %.2fx the console over AF_PACKET)\n",
+                "console records over AF_XDP", console_rate_xdp, 100.0 * console_rate_xdp / send_rate_xdp,
+                console_rate_xdp / console_rate);
+  } else {
+    std::printf("no AF_XDP rows: %s\n", xdp_error.c_str());
+  }
   std::printf("\n%-28s %10s %10s %10s %10s %12s\n", "log() latency (ns)", "p50", "p99", "p99.9", "max", "calls");
   std::printf("%-28s %10.0f %10.0f %10.0f %10.0f %12zu\n", "paced at half that rate", pp.p50, pp.p99, pp.p999, pp.max,
               paced.size());

@@ -2,7 +2,10 @@
 //
 //   netpoll bench send   datagrams/s through netpoll's send path over a veth
 //                        pair, next to a bare AF_PACKET loop on the same
-//                        device (the ceiling) and kernel UDP sendto/sendmmsg.
+//                        device (the ceiling) and kernel UDP sendto/sendmmsg,
+//                        over AF_PACKET and AF_XDP.
+//   netpoll bench recv   (bench_recv.cpp) the receive path over AF_PACKET and
+//                        AF_XDP at offered rates: received, lost.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -40,7 +43,10 @@ constexpr const char* kHelp =
     "                   loop: the ceiling for netpoll\n"
     "  kernel sendto    a UDP socket, one datagram per system call\n"
     "  kernel sendmmsg  a UDP socket, 64 datagrams per system call\n"
-    "netpoll and the bare loop run twice: kicking the device for every\n"
+    "  AF_XDP           netpoll and the bare loop again over xdp:npb0 (an\n"
+    "                   AF_XDP socket, copy mode on veth), the bare loop on\n"
+    "                   netpoll's own xdp device (one socket per queue)\n"
+    "netpoll and the bare loops run twice: kicking the device for every\n"
     "datagram (send_udp), and once per 64 (send_udp with Flush::kLater, the\n"
     "xmit_more of a sender draining a backlog, as netconsole's does).\n"
     "Each method runs for --seconds in all (default 3), in 100 ms slices taken\n"
@@ -106,7 +112,9 @@ int bench_send(int argc, char** argv) {
   };
   std::vector<Result> results;
   for (const char* name : {"netpoll, 64 per kick", "bare AF_PACKET, 64/kick", "netpoll, kick each",
-                           "bare AF_PACKET, each", "kernel sendto", "kernel sendmmsg (64)"}) {
+                           "bare AF_PACKET, each", "kernel sendto", "kernel sendmmsg (64)",
+                           "netpoll AF_XDP, 64/kick", "bare AF_XDP, 64/kick", "netpoll AF_XDP, kick each",
+                           "bare AF_XDP, each"}) {
     results.push_back(Result{name, 0, Slice{}});
   }
 
@@ -130,6 +138,24 @@ int bench_send(int argc, char** argv) {
     }
     np = std::move(*r);
   }
+  // 1b. netpoll over AF_XDP on the same interface (its bare loop, below,
+  // transmits on this client's device: one AF_XDP socket per queue).
+  std::unique_ptr<core::Netpoll> npx;
+  std::string xdp_error;
+  {
+    InNetns in(net.a);
+    core::ClientConfig cfg;
+    cfg.name = "bench";
+    cfg.target = core::parse_targets("6665@10.99.0.1/xdp:npb0,6666@10.99.0.2/" + peer_mac)->targets[0];
+    cfg.device.service_thread = false;
+    auto r = core::Netpoll::setup(std::move(cfg));
+    if (r) {
+      npx = std::move(*r);
+    } else {
+      xdp_error = r.error().message;
+    }
+  }
+  const std::size_t methods_run = npx ? results.size() : 6;
   // 2. bare loop: the frame netpoll would build, prebuilt once.
   std::unique_ptr<dev::Device> bare;
   std::vector<std::byte> frame(42 + size);
@@ -204,27 +230,53 @@ int bench_send(int argc, char** argv) {
         const int n = ::sendmmsg(udp_fd, msgs.data(), kBatch, 0);
         return n > 0 ? static_cast<unsigned>(n) : 0u;
       },
+      [&] {
+        const auto flush = ++burst % kBatch == 0 ? core::Flush::kNow : core::Flush::kLater;
+        return npx->send_udp(payload, flush).has_value() ? 1u : 0u;
+      },
+      [&] {
+        dev::Device& x = npx->shared().device();
+        const bool last = ++burst % kBatch == 0;
+        const auto st = last ? x.transmit(frame) : x.transmit_more(frame);
+        if (st == dev::TxStatus::kOk) return 1u;
+        x.poll();
+        return 0u;
+      },
+      [&] { return npx->send_udp(payload).has_value() ? 1u : 0u; },
+      [&] {
+        dev::Device& x = npx->shared().device();
+        if (x.transmit(frame) == dev::TxStatus::kOk) return 1u;
+        x.poll();
+        return 0u;
+      },
   };
   constexpr double kSlice = 0.1;
   const int slices = std::max(1, static_cast<int>(seconds / kSlice + 0.5));
   for (int round = 0; round < slices; ++round) {
-    for (std::size_t m = 0; m < results.size(); ++m) {
+    for (std::size_t m = 0; m < methods_run; ++m) {
       const Slice sl = measure(kSlice, methods[m]);
       np->flush();
       bare->poll();
+      if (npx) {
+        npx->flush();
+        npx->shared().device().poll();
+      }
       drain_sink();
       results[m].total.datagrams += sl.datagrams;
       results[m].total.seconds += sl.seconds;
     }
   }
+  results.resize(methods_run);
   for (auto& r : results) r.rate = static_cast<double>(r.total.datagrams) / r.total.seconds;
   const double bare_rate = results[1].rate;
   const double sendto_rate = results[4].rate;
   std::printf("\n%-26s %14s %12s %12s\n", "method", "datagrams/s", "vs bare", "vs sendto");
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
-    // Each netpoll row against the bare row with the same kick pattern.
-    const double ceiling = i == 2 ? results[3].rate : bare_rate;
+    // Each netpoll row against the bare row of its device with the same
+    // kick pattern (the AF_XDP bare rows against themselves); the kernel's
+    // rows against bare AF_PACKET.
+    const double ceiling = i == 2 ? results[3].rate : i >= 6 ? results[i % 2 == 0 ? i + 1 : i].rate : bare_rate;
     std::printf("%-26s %14.0f %11.1f%% %11.2fx\n", r.name, r.rate, 100.0 * r.rate / ceiling, r.rate / sendto_rate);
   }
   const auto& st = np->shared().stats();
@@ -234,6 +286,15 @@ int bench_send(int argc, char** argv) {
   std::printf("targets (netpoll, 64 per kick): >= 90%% of bare: %s (%.1f%%); >= 1.7x sendto: %s (%.2fx)\n",
               results[0].rate >= 0.9 * bare_rate ? "met" : "NOT met", 100.0 * results[0].rate / bare_rate,
               results[0].rate >= 1.7 * sendto_rate ? "met" : "NOT met", results[0].rate / sendto_rate);
+  if (npx) {
+    const double xdp_rate = results[6].rate;
+    std::printf("targets (netpoll over AF_XDP, 64 per kick): >= 2.5x sendto: %s (%.2fx); >= 1.3x netpoll over "
+                "AF_PACKET: %s (%.2fx)\n",
+                xdp_rate >= 2.5 * sendto_rate ? "met" : "NOT met", xdp_rate / sendto_rate,
+                xdp_rate >= 1.3 * results[0].rate ? "met" : "NOT met", xdp_rate / results[0].rate);
+  } else {
+    std::printf("no AF_XDP rows: %s\n", xdp_error.c_str());
+  }
   ::close(udp_fd);
   ::close(sink);
   return 0;
@@ -253,8 +314,9 @@ int cmd_bench(int argc, char** argv) {
   if (which == "crash") return bench_crash(argc, argv);
   if (which == "dumpd") return bench_dumpd(argc, argv);
   if (which == "dump") return bench_dump(argc, argv);
+  if (which == "recv") return bench_recv(argc, argv);
   throw UsageError("unknown benchmark '" + std::string(which) +
-                   "' (known: send, console, listen, crash, dumpd, dump)");
+                   "' (known: send, recv, console, listen, crash, dumpd, dump)");
 }
 
 }  // namespace np::tools

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "cli.h"
 #include "commands.h"
@@ -23,6 +24,10 @@ constexpr const char* kHelp =
     "  --count N     stop after N frames (exit 1 if the timeout comes first)\n"
     "  --timeout S   stop after S seconds\n"
     "  --full        print whole payloads (default: the first 64 bytes)\n"
+    "\n"
+    "An xdp: device sees only what netpoll's XDP program steers to it, and\n"
+    "dump claims nothing: xdp:IF?redirect=all takes every frame of its queue\n"
+    "(the kernel then gets none of them while dump runs).\n"
     "\n"
     "example: netpoll dump packet:eth0 --count 10\n";
 
@@ -45,6 +50,10 @@ int cmd_dump(int argc, char** argv) {
   if (!dev) {
     print_error("dump", dev.error().message);
     return 1;
+  }
+  if (const std::string_view d = args.positional()[0]; d.rfind("xdp:", 0) == 0 && d.find("redirect=all") == d.npos) {
+    std::fprintf(stderr, "netpoll dump: %s sees only what its XDP program steers to it, and dump claims nothing: "
+                         "add ?redirect=all to see every frame of the queue\n", std::string(d).c_str());
   }
   install_stop_signals();
 

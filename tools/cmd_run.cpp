@@ -105,8 +105,9 @@ constexpr const char* kHelp =
     "verification are dropped, counted and reported at most once a second.\n"
     "With --gdb too, the stub serves only an address a remote gdb (or crash)\n"
     "command came from. Like --dump, --commands runs COMMAND untraced.\n"
-    "TARGET is netconsole's option string on a packet device (both this\n"
-    "runner and COMMAND open it), e.g. +6665@/eth0,6666@10.0.0.2/\n"
+    "TARGET is netconsole's option string on a packet or xdp device (both\n"
+    "this runner and COMMAND open the interface; with xdp:IF the runner takes\n"
+    "AF_XDP and COMMAND packet:IF), e.g. +6665@/eth0,6666@10.0.0.2/\n"
     "\n"
     "options:\n"
     "  --stdout-level L     level of stdout lines (default info)\n"
@@ -137,6 +138,18 @@ constexpr const char* kHelp =
 // Beside this binary (the build tree), else where `cmake --install` and the
 // Debian package put it, found from this binary's directory
 // (NP_PRELOAD_FROM_BINDIR, e.g. ../lib/x86_64-linux-gnu/netpoll/...).
+// The device the program's side opens for a target of ours: the same, but
+// for an xdp: device, whose interface queue the runner's socket holds (one
+// AF_XDP socket per queue): the program's crash path, its dump and its gdb
+// stub take AF_PACKET on the same interface, which sees what netpoll's XDP
+// program passes on.
+std::string program_device(const std::string& device) {
+  if (device.rfind("xdp:", 0) != 0) return device;
+  const std::string ifname = device.substr(4, device.find('?') == std::string::npos ? std::string::npos
+                                                                                     : device.find('?') - 4);
+  return "packet:" + ifname;
+}
+
 std::string default_preload() {
   std::error_code ec;
   const auto dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
@@ -517,9 +530,10 @@ int cmd_run(int argc, char** argv) {
   cfg.name = "netpoll run";
   cfg.facility = *facility;
   for (auto& t : parse_target_option(args, args.positional()[0], cfg.name).targets) {
-    if (!t.device.empty() && t.device.rfind("packet:", 0) != 0 && t.device.find(':') != std::string::npos &&
-        !MacAddr::parse(t.device)) {
-      throw UsageError("target '" + t.text + "': netpoll run needs a packet device (the program opens it too)");
+    if (!t.device.empty() && t.device.rfind("packet:", 0) != 0 && t.device.rfind("xdp:", 0) != 0 &&
+        t.device.find(':') != std::string::npos && !MacAddr::parse(t.device)) {
+      throw UsageError("target '" + t.text +
+                       "': netpoll run needs a packet or xdp device (the program opens the interface too)");
     }
     console::TargetConfig tc;
     tc.target = std::move(t);
@@ -557,7 +571,7 @@ int cmd_run(int argc, char** argv) {
     const auto& t = (*lg)->target_client(i).target();
     if (!child_targets.empty()) child_targets += ';';
     child_targets += std::string(t.extended ? "+" : "") + (t.release ? "r" : "") + std::to_string(t.local_port) +
-                     "@" + t.local_ip.to_string() + "/" + t.device + "," + std::to_string(t.remote_port) + "@" +
+                     "@" + t.local_ip.to_string() + "/" + program_device(t.device) + "," + std::to_string(t.remote_port) + "@" +
                      t.remote_ip.to_string() + "/" + (*lg)->target_client(i).remote_mac().to_string();
   }
 
@@ -598,7 +612,7 @@ int cmd_run(int argc, char** argv) {
     // client port, to the server, whose MAC the runner resolves now (once,
     // with its messages here, not at the program's start).
     const auto& t = (*lg)->target_client(0).target();
-    const std::string dump_target = "20024@" + t.local_ip.to_string() + "/" + t.device + "," +
+    const std::string dump_target = "20024@" + t.local_ip.to_string() + "/" + program_device(t.device) + "," +
                                     std::to_string(dump->port) + "@" + dump->ip.to_string() + "/";
     core::ClientConfig probe;
     probe.name = "netpoll run --dump";
@@ -622,7 +636,8 @@ int cmd_run(int argc, char** argv) {
     const std::string where = t.local_ip.to_string() + ":" + std::to_string(*gdb_port);
     std::string program = witness::resolve_program(command);
     if (program.empty()) program = command;
-    untraced_env.emplace_back(console::kRunEnvGdb, std::to_string(*gdb_port) + "@" + t.local_ip.to_string() + "/" + t.device);
+    untraced_env.emplace_back(console::kRunEnvGdb,
+                              std::to_string(*gdb_port) + "@" + t.local_ip.to_string() + "/" + program_device(t.device));
     untraced_env.emplace_back(console::kRunEnvGdbWait, gdb_wait);
     untraced_env.emplace_back(console::kRunEnvGdbAttach, "stopped for gdb (" + gdb_wait + " s): gdb " + program +
                                                              " -ex 'target remote udp:" + where + "'");

@@ -27,5 +27,6 @@ int bench_console(int argc, char** argv);  // netpoll bench console
 int bench_crash(int argc, char** argv);    // netpoll bench crash
 int bench_dumpd(int argc, char** argv);    // netpoll bench dumpd
 int bench_dump(int argc, char** argv);     // netpoll bench dump
+int bench_recv(int argc, char** argv);     // netpoll bench recv
 
 }  // namespace np::tools

@@ -22,7 +22,7 @@ constexpr Command kCommands[] = {
      np::tools::cmd_cmd},
     {"keygen", "make a key file for remote commands (mode 0600)", np::tools::cmd_keygen},
     {"recv", "print the datagrams netpoll receives for a target", np::tools::cmd_recv},
-    {"bench", "benchmarks, printed side by side (bench send, console, listen, crash)", np::tools::cmd_bench},
+    {"bench", "benchmarks, printed side by side (bench send, recv, console, listen, crash)", np::tools::cmd_bench},
     {"dump", "print the frames arriving on a device, decoded", np::tools::cmd_dump},
     {"inject", "build UDP frames by hand and transmit them on a device", np::tools::cmd_inject},
 };
@@ -39,6 +39,7 @@ void usage(std::FILE* out) {
                "\n"
                "Devices are named by one string everywhere:\n"
                "  packet:IFNAME                      AF_PACKET on a kernel interface\n"
+               "  xdp:IFNAME                         AF_XDP on queue 0 of a kernel interface, beside the kernel\n"
                "  tap:IFNAME                         a TAP device (created or attached)\n"
                "  udp:LOCAL_IP:PORT@REMOTE_IP:PORT   Ethernet frames over UDP (qemu -netdev socket,udp=)\n"
                "  pair:NAME                          one end of an in-memory wire\n"

@@ -17,6 +17,7 @@ Netpoll::Netpoll(ClientConfig cfg)
 
 Netpoll::~Netpoll() {
   if (dev_) dev_->detach(slot_);
+  if (claimed_) dev_->device().unclaim(claim_);
 }
 
 void Netpoll::log(const std::string& msg) const {

@@ -56,7 +56,10 @@ struct CrashRoute::State {
 
 SetupResult<std::unique_ptr<CrashRoute>> CrashRoute::make(Netpoll& np) {
   SharedDevice& d = np.shared();
-  if (d.spec().kind != "packet" || d.device().ifindex() <= 0) return std::unique_ptr<CrashRoute>();
+  // An AF_XDP device's interface takes a raw AF_PACKET socket too: the
+  // route never touches the device's rings.
+  if ((d.spec().kind != "packet" && d.spec().kind != "xdp") || d.device().ifindex() <= 0)
+    return std::unique_ptr<CrashRoute>();
   std::unique_ptr<CrashRoute> r(new CrashRoute());
   const std::size_t frame_size = d.device().mtu() + kEthLen;
   auto region = GuardedRegion::map(sizeof(State) + 64 + kBatch * frame_size, "a crash route");

@@ -64,8 +64,20 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
   }
   auto spec = dev::parse_device_spec(devtext);
   if (!spec) return fail_with(spec.error().code, spec.error().message);
-  const bool kernel_if = spec->kind == "packet";
-  t.device = kernel_if ? spec->target : spec->text;
+  if (spec->kind == "xdp" && np->cfg_.device.rx_copy) {
+    // A client that waits on a few short answers (netdump's stream, the
+    // gdb stub, remote commands) has a device of its own, beside the one
+    // the process's other clients share; an interface queue takes one
+    // AF_XDP socket, so it takes the kernel's side of the XDP program
+    // instead: AF_PACKET sees whatever the program passes on, and its port
+    // is not one the program steers away.
+    np->log(spec->text + ": this client receives on packet:" + spec->target + "?rx=copy (one AF_XDP socket per queue)");
+    auto packet = dev::parse_device_spec("packet:" + spec->target);
+    if (!packet) return fail_with(packet.error().code, packet.error().message);
+    spec = std::move(packet);
+  }
+  const bool kernel_if = spec->kind == "packet" || spec->kind == "xdp";
+  t.device = spec->kind == "packet" ? spec->target : spec->text;
 
   int ifindex = 0;
   if (kernel_if) {
@@ -101,7 +113,7 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
                                            "IP in the target, e.g. 6665@10.0.0.1/" + spec->text + ",6666@10.0.0.2/");
   }
 
-  if (kernel_if) {
+  if (spec->kind == "packet") {
     // The client's ring geometry, unless the device string names its own.
     const auto suggest = [&](const char* key, std::size_t value) {
       if (value != 0 && spec->option(key) == nullptr) spec->options.emplace_back(key, std::to_string(value));
@@ -113,6 +125,14 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
   auto dev = registry.acquire(*spec, np->cfg_.device);
   if (!dev) return fail_with(dev.error().code, dev.error().message);
   np->dev_ = std::move(*dev);
+
+  // What this client takes from the wire, before it asks for its peer's MAC
+  // (a device that sees only what is steered to it must see the answer).
+  // IPv6: a client with an IPv6 local address claims it the same way
+  // (dev::Claim::ipv6), when the target options carry one.
+  np->claim_ = dev::Claim::ipv4(t.local_ip, t.local_port, static_cast<bool>(np->cfg_.rx_hook));
+  if (auto c = np->dev_->device().claim(np->claim_); !c) return fail_with(c.error().code, c.error().message);
+  np->claimed_ = true;
 
   if (!t.remote_ip.is_unspecified() && np->cfg_.resolve_remote_mac) {
     if (t.remote_mac) {
@@ -134,7 +154,7 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
 SetupResult<MacAddr> Netpoll::resolve_remote_mac(bool use_cache) {
   const TargetOptions& t = cfg_.target;
   Ipv4Addr next_hop = t.remote_ip;
-  if (dev_->spec().kind == "packet") {
+  if (dev_->spec().kind == "packet" || dev_->spec().kind == "xdp") {
     // Off-link targets are reached through the gateway of the route.
     const int ifindex = dev_->device().ifindex();
     if (auto route = netlink::route_to(t.remote_ip, ifindex); route && route->gateway) {

@@ -11,6 +11,7 @@
 #include "netpoll/dev/pcap.h"
 #include "netpoll/dev/tap.h"
 #include "netpoll/dev/udp_tunnel.h"
+#include "netpoll/dev/xdp.h"
 
 namespace np::dev {
 namespace {
@@ -107,6 +108,41 @@ SetupResult<std::unique_ptr<Device>> open_backend(const DeviceSpec& spec) {
     o.tx_frames = *frames;
     return open_packet_device(spec.text, spec.target, o);
   }
+  if (spec.kind == "xdp") {
+    if (auto ok = check_known(spec, {"queue", "zc", "frames", "frame_size", "mode", "redirect"}); !ok)
+      return std::unexpected(ok.error());
+    XdpOptions o;
+    if (const std::string* zc = spec.option("zc"); zc != nullptr) {
+      if (*zc == "auto") o.zero_copy = ZeroCopy::kAuto;
+      else if (*zc == "0") o.zero_copy = ZeroCopy::kNever;
+      else if (*zc == "1") o.zero_copy = ZeroCopy::kRequired;
+      else return setup_error(Errc::kInvalidArgument, bad_value(spec, "zc", "expected auto, 0 or 1"));
+    }
+    if (const std::string* mode = spec.option("mode"); mode != nullptr) {
+      if (*mode != "native" && *mode != "skb")
+        return setup_error(Errc::kInvalidArgument, bad_value(spec, "mode", "expected native or skb"));
+      o.generic_xdp = *mode == "skb";
+    }
+    if (const std::string* redirect = spec.option("redirect"); redirect != nullptr) {
+      if (*redirect != "owned" && *redirect != "all")
+        return setup_error(Errc::kInvalidArgument, bad_value(spec, "redirect", "expected owned or all"));
+      o.redirect_all = *redirect == "all";
+    }
+    auto queue = uint_option(spec, "queue", o.queue, 0, 4095);
+    auto frames = uint_option(spec, "frames", o.frames, 64, 1u << 20);
+    auto frame_size = uint_option(spec, "frame_size", o.frame_size, 2048, 4096);
+    if (!queue) return std::unexpected(queue.error());
+    if (!frames) return std::unexpected(frames.error());
+    if (!frame_size) return std::unexpected(frame_size.error());
+    if ((*frames & (*frames - 1)) != 0)
+      return setup_error(Errc::kInvalidArgument, bad_value(spec, "frames", "expected a power of two, e.g. 4096"));
+    if (*frame_size != 2048 && *frame_size != 4096)
+      return setup_error(Errc::kInvalidArgument, bad_value(spec, "frame_size", "expected 2048 or 4096"));
+    o.queue = static_cast<unsigned>(*queue);
+    o.frames = *frames;
+    o.frame_size = *frame_size;
+    return open_xdp_device(spec.text, spec.target, o);
+  }
   if (spec.kind == "tap") {
     if (auto ok = check_known(spec, {"mac", "up"}); !ok) return std::unexpected(ok.error());
     TapOptions o;
@@ -146,7 +182,7 @@ SetupResult<std::unique_ptr<Device>> open_backend(const DeviceSpec& spec) {
     return std::unique_ptr<Device>(std::move(*dev));
   }
   return setup_error(Errc::kInvalidArgument, "device string '" + spec.text + "': unknown kind '" + spec.kind +
-                                                 "' (known: packet, tap, udp, pair)");
+                                                 "' (known: packet, xdp, tap, udp, pair)");
 }
 
 }  // namespace

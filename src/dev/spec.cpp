@@ -24,7 +24,7 @@ SetupResult<DeviceSpec> parse_device_spec(std::string_view text) {
   }
   if (colon == std::string_view::npos || colon == 0) {
     return setup_error(Errc::kInvalidArgument,
-                       quoted + ": expected an interface name or KIND:TARGET, e.g. eth0, packet:eth0, "
+                       quoted + ": expected an interface name or KIND:TARGET, e.g. eth0, packet:eth0, xdp:eth0, "
                                 "tap:tap0, udp:127.0.0.1:7001@127.0.0.1:7000, pair:name");
   }
   DeviceSpec spec;

@@ -72,10 +72,10 @@ TEST(DeviceSpec, ABareInterfaceNameIsAnAfPacketDevice) {
 TEST(DeviceSpec, RefusesMalformedStringsQuotingThem) {
   EXPECT_EQ(parse_error("a-name-longer-than-15"),
             "device string 'a-name-longer-than-15': expected an interface name or KIND:TARGET, e.g. eth0, "
-            "packet:eth0, tap:tap0, udp:127.0.0.1:7001@127.0.0.1:7000, pair:name");
+            "packet:eth0, xdp:eth0, tap:tap0, udp:127.0.0.1:7001@127.0.0.1:7000, pair:name");
   EXPECT_EQ(parse_error(":eth0"),
-            "device string ':eth0': expected an interface name or KIND:TARGET, e.g. eth0, packet:eth0, tap:tap0, "
-            "udp:127.0.0.1:7001@127.0.0.1:7000, pair:name");
+            "device string ':eth0': expected an interface name or KIND:TARGET, e.g. eth0, packet:eth0, xdp:eth0, "
+            "tap:tap0, udp:127.0.0.1:7001@127.0.0.1:7000, pair:name");
   EXPECT_EQ(parse_error("pair:x?"), "device string 'pair:x?': nothing after '?'");
   EXPECT_EQ(parse_error("pair:"), "device string 'pair:': nothing after 'pair:'");
   EXPECT_EQ(parse_error("pair:?mtu=9000"), "device string 'pair:?mtu=9000': nothing after 'pair:'");
@@ -90,7 +90,7 @@ TEST(OpenDevice, RefusesAnUnknownKind) {
   auto d = open_device("bogus:x");
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().code, Errc::kInvalidArgument);
-  EXPECT_EQ(d.error().message, "device string 'bogus:x': unknown kind 'bogus' (known: packet, tap, udp, pair)");
+  EXPECT_EQ(d.error().message, "device string 'bogus:x': unknown kind 'bogus' (known: packet, xdp, tap, udp, pair)");
 }
 
 TEST(OpenDevice, RefusesAnUnknownOptionListingTheKnownOnes) {

@@ -4,7 +4,7 @@
 // pool and deferred queue may have been overwritten, another thread may
 // hold the device's transmit lock (and be descheduled, or never run
 // again), and a transmit waits its turn behind theirs. A CrashRoute is
-// made at setup for one client on a packet device and shares nothing with
+// made at setup for one client on a packet or xdp device and shares nothing with
 // that path: its own raw AF_PACKET socket on the interface (protocol 0: it
 // receives nothing), its own frames and message headers in a guarded
 // mapping, the client's addresses copied at setup, and its own IPv4
@@ -18,7 +18,7 @@
 // and opens a fresh one if not: it never writes into a descriptor that is
 // no longer its own.
 //
-// Only packet devices have one (a TAP device's far end is this process,
+// Only packet and xdp devices have one (a TAP device's far end is this process,
 // and the other backends have no interface to send on): make() returns
 // nullptr for the others, whose crash path stays the send path in
 // emergency mode. Context: as marked.
@@ -44,7 +44,7 @@ class CrashRoute : public InGuardedMemory<CrashRoute> {
   static constexpr std::size_t kBatch = 64;
 
   // For `np`'s current addresses (its remote MAC as resolved now).
-  // nullptr when the device is not a packet device. Context: setup.
+  // nullptr when the device is neither a packet nor an xdp device. Context: setup.
   [[nodiscard]] static SetupResult<std::unique_ptr<CrashRoute>> make(Netpoll& np);
   ~CrashRoute();
   CrashRoute(const CrashRoute&) = delete;

@@ -135,6 +135,8 @@ class Netpoll : public InGuardedMemory<Netpoll> {
   ClientConfig cfg_;
   std::shared_ptr<SharedDevice> dev_;
   int slot_ = -1;
+  dev::Claim claim_;      // what the device steers to this client (dev::Device::claim)
+  bool claimed_ = false;
   std::uint16_t generation_ = 0;
   std::atomic<std::uint64_t> remote_mac_{0};
   ClientStats stats_;

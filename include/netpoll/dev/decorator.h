@@ -50,6 +50,8 @@ class Decorator : public Device {
   // The inner device's counters: what actually crossed it.
   const DeviceStats& stats() const noexcept override { return inner_->stats(); }
   bool revalidate() noexcept override { return inner_->revalidate(); }
+  SetupResult<void> claim(const Claim& what) override { return inner_->claim(what); }
+  void unclaim(const Claim& what) noexcept override { inner_->unclaim(what); }
 
  protected:
   // The wrapped device. Context: any.

@@ -9,6 +9,8 @@
 //   transmit_more(frame)   the same, but the kick may wait for the next call
 //   poll()                 reclaim finished transmit slots, push pending work
 //   link(), mac(), mtu(), ifindex(), fd(), name()
+//   claim(what)            what a client takes from the wire, for a device
+//                          that sees only what is steered to it (AF_XDP)
 //
 // Frames are complete Ethernet II frames without FCS. Decorators (pcap
 // writer, fault injector) are Devices wrapping Devices (see decorator.h).
@@ -18,6 +20,7 @@
 // may run concurrently. Nothing here blocks, allocates or throws after open.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -26,6 +29,7 @@
 #include "netpoll/base/addr.h"
 #include "netpoll/base/counter.h"
 #include "netpoll/base/function_ref.h"
+#include "netpoll/base/result.h"
 
 namespace np::dev {
 
@@ -53,6 +57,37 @@ struct DeviceStats {
   Counter tx_bytes;
   Counter tx_busy;     // transmit() calls answered kBusy
   Counter tx_errors;   // transmit() calls answered kError
+};
+
+// What one client takes from the wire: address resolution (ARP, neighbour
+// discovery) for its address, and, when it receives, the UDP datagrams to
+// its port (0: every port of the address). A device that sees every frame of
+// its interface (AF_PACKET, TAP, the others) has nothing to do; one that
+// sees only what is steered to it (AF_XDP: an XDP program decides, frame by
+// frame, between netpoll and the kernel) steers these to itself.
+struct Claim {
+  enum class Family : std::uint8_t { kIpv4, kIpv6 };
+  Family family = Family::kIpv4;
+  std::array<std::byte, 16> addr{};  // IPv4: the first 4 bytes
+  std::uint16_t udp_port = 0;
+  bool receives = false;  // false: address resolution only (a client that only sends)
+
+  static Claim ipv4(const Ipv4Addr& ip, std::uint16_t port, bool receives) noexcept {
+    Claim c;
+    for (std::size_t i = 0; i < Ipv4Addr::kLen; ++i) c.addr[i] = ip.bytes()[i];
+    c.udp_port = port;
+    c.receives = receives;
+    return c;
+  }
+  static Claim ipv6(std::span<const std::byte, 16> ip, std::uint16_t port, bool receives) noexcept {
+    Claim c;
+    c.family = Family::kIpv6;
+    for (std::size_t i = 0; i < 16; ++i) c.addr[i] = ip[i];
+    c.udp_port = port;
+    c.receives = receives;
+    return c;
+  }
+  friend bool operator==(const Claim&, const Claim&) = default;
 };
 
 // Called once per received frame; the span is valid only during the call.
@@ -116,6 +151,14 @@ class Device {
   // longer transmit. Devices without descriptors answer true.
   // Context: any.
   virtual bool revalidate() noexcept { return true; }
+
+  // Takes what `what` names from the wire for this device's clients (see
+  // Claim); every claim() is matched by one unclaim() of the same Claim,
+  // and claims of the same thing are counted. An error says why it cannot
+  // be had (the steering table is full). Devices that see every frame
+  // answer ok and do nothing. Context: setup.
+  [[nodiscard]] virtual SetupResult<void> claim(const Claim& /*what*/) { return {}; }
+  virtual void unclaim(const Claim& /*what*/) noexcept {}
 };
 
 }  // namespace np::dev

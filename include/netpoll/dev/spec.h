@@ -4,6 +4,7 @@
 //   KIND:TARGET[?KEY=VALUE[&KEY=VALUE...]]
 //
 //   packet:eth0                          AF_PACKET on interface eth0
+//   xdp:eth0                             AF_XDP on queue 0 of eth0, beside the kernel
 //   tap:tap0                             TAP device tap0 (created or attached)
 //   udp:127.0.0.1:7001@127.0.0.1:7000    frames over UDP: bind LOCAL, send to REMOTE
 //   pair:name                            one end of an in-memory wire
@@ -28,7 +29,7 @@ namespace np::dev {
 
 struct DeviceSpec {
   std::string text;    // the whole string as given
-  std::string kind;    // "packet", "tap", "udp", "pair"
+  std::string kind;    // "packet", "xdp", "tap", "udp", "pair"
   std::string target;  // what follows "KIND:" up to '?'
   std::vector<std::pair<std::string, std::string>> options;  // in order given
 
@@ -37,7 +38,7 @@ struct DeviceSpec {
 };
 
 // Splits a device string. Errors name the part that failed, e.g.
-// "device string 'eth0': expected KIND:TARGET (packet:, tap:, udp:, pair:)".
+// "device string 'eth0': expected KIND:TARGET (packet:, xdp:, tap:, udp:, pair:)".
 // Context: setup.
 [[nodiscard]] SetupResult<DeviceSpec> parse_device_spec(std::string_view text);
 
