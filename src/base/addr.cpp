@@ -184,6 +184,11 @@ std::optional<IpAddr> IpAddr::parse(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+std::string IpAddr::with_port(std::uint16_t port) const {
+  const std::string ip = to_string();
+  return (is_v6() ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+}
+
 FixedText<48> IpAddr::text() const noexcept {
   if (is_v6()) return v6().text();
   FixedText<48> t;

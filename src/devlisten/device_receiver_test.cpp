@@ -160,7 +160,7 @@ TEST(DeviceReceiver, WritesRecordsInOrderAndCountsEveryFrameItDrops) {
   EXPECT_EQ(json.rfind(R"({"total":{"records":3,"datagrams":4,"fragments":2,"reassembled":1,)", 0), 0u) << json;
   EXPECT_NE(json.find(R"("sources":{"10.0.0.1:6665":{"records":3,)"), std::string::npos) << json;
   EXPECT_NE(json.find(R"(,"netpoll":{"client":{)"), std::string::npos) << json;
-  EXPECT_NE(json.find(R"("rx":{"frames":8,"delivered":4,"passed":0,"drops":{"runt":0,"other_host":1,"not_ipv4":1,)"),
+  EXPECT_NE(json.find(R"("rx":{"frames":8,"delivered":4,"passed":0,"drops":{"runt":0,"other_host":1,"not_ip":1,)"),
             std::string::npos)
       << json;
   EXPECT_NE(json.find(R"("udp_checksum":1,"no_client":1,)"), std::string::npos) << json;
@@ -176,7 +176,7 @@ TEST(DeviceReceiver, WritesRecordsInOrderAndCountsEveryFrameItDrops) {
                            "\nnetpoll_listen_netpoll_client_rx_datagrams 4\n"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
   }
-  for (const char* line : {"\n  rx frames               8\n", "\n  rx drop not_ipv4        1\n",
+  for (const char* line : {"\n  rx frames               8\n", "\n  rx drop not_ip          1\n",
                            "\n  rx drop other_host      1\n", "\n  rx drop udp_checksum    1\n",
                            "\n  rx drop no_client       1\n", "\n  rx datagrams 4, bytes "}) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;

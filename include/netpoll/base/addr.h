@@ -208,6 +208,9 @@ class IpAddr {
 
   friend constexpr bool operator==(const IpAddr&, const IpAddr&) = default;
 
+  // "10.0.0.1:6665", "[fd77::1]:6665" (RFC 5952 section 6). Context: setup.
+  std::string with_port(std::uint16_t port) const;
+
  private:
   IpFamily family_ = IpFamily::kV4;
   std::array<std::byte, Ipv6Addr::kLen> bytes_{};  // an IPv4 address in the first 4, the rest zero

@@ -50,6 +50,7 @@ class Decorator : public Device {
   // The inner device's counters: what actually crossed it.
   const DeviceStats& stats() const noexcept override { return inner_->stats(); }
   bool revalidate() noexcept override { return inner_->revalidate(); }
+  Result<void> join_multicast(const MacAddr& group) noexcept override { return inner_->join_multicast(group); }
 
  protected:
   // The wrapped device. Context: any.

@@ -26,6 +26,7 @@
 #include "netpoll/base/addr.h"
 #include "netpoll/base/counter.h"
 #include "netpoll/base/function_ref.h"
+#include "netpoll/base/result.h"
 
 namespace np::dev {
 
@@ -116,6 +117,15 @@ class Device {
   // longer transmit. Devices without descriptors answer true.
   // Context: any.
   virtual bool revalidate() noexcept { return true; }
+
+  // Receive frames sent to the link-layer multicast `group` too (a NIC
+  // filters the multicast it was not asked for; IPv6 neighbour discovery
+  // needs each address's solicited-node group). Devices that see every
+  // frame anyway answer ok. Context: setup.
+  [[nodiscard]] virtual Result<void> join_multicast(const MacAddr& group) noexcept {
+    static_cast<void>(group);
+    return {};
+  }
 };
 
 }  // namespace np::dev
