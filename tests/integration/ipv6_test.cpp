@@ -70,8 +70,7 @@ ClientConfig v6_client(const std::string& target, Ipv6Inbox* inbox, std::vector<
   ClientConfig c;
   auto t = parse_targets(target);
   EXPECT_TRUE(t) << (t ? "" : t.error().message);
-  c.target = t->targets.at(0);
-  c.resolve.interval = 300ms;
+  c.target = t->targets.at(0);  // resolution as by default: 3 tries, 1 s apart
   if (inbox != nullptr) c.rx_hook = inbox->hook();
   if (log != nullptr) c.log = [log](const std::string& s) { log->push_back(s); };
   return c;
@@ -282,7 +281,7 @@ TEST_F(Ipv6OverVeth, ACrashUnderNetpollRunArrivesAtNetpollListen) {
                       &output);
     EXPECT_EQ(rc, 128 + SIGSEGV) << mode << output;
     std::string out;
-    for (int i = 0; i < 300 && (out = listen.out()).find("netpoll run: sh (pid ") == std::string::npos; ++i)
+    for (int i = 0; i < 1000 && (out = listen.out()).find("netpoll run: sh (pid ") == std::string::npos; ++i)
       std::this_thread::sleep_for(10ms);
     listen.stop();
     EXPECT_NE(out.find(" [fd77::1]:6665 "), std::string::npos) << mode << out;
@@ -303,7 +302,7 @@ TEST_F(Ipv6OverVeth, ReliableConsoleRecordsAreAcknowledgedOverIpv6) {
                     &output);
   EXPECT_EQ(rc, 0) << output;
   std::string out;
-  for (int i = 0; i < 300 && tools::count_of(out = listen.out(), " line ") < 50; ++i)
+  for (int i = 0; i < 1000 && tools::count_of(out = listen.out(), " line ") < 50; ++i)
     std::this_thread::sleep_for(10ms);
   listen.stop();
   tools::expect_each_once_in_order(out, 50, "line", out + listen.err());
