@@ -14,6 +14,9 @@
 #include "netpoll/wire/ipv6.h"
 #include "netpoll/wire/udp.h"
 
+// Private to this layer: hidden, so that libnetpoll.so, which exports
+// namespace np:: (src/library/exports.map), does not export it.
+#pragma GCC visibility push(hidden)
 namespace np::core::detail {
 
 inline constexpr std::size_t kEthLen = wire::EthernetFrame<std::byte>::kHeaderLen;
@@ -78,3 +81,4 @@ inline MacAddr unpack_mac(std::uint64_t v) noexcept {
 }
 
 }  // namespace np::core::detail
+#pragma GCC visibility pop

@@ -130,8 +130,8 @@ TEST_F(TwoHosts, StatsListEveryDropReasonInJsonAndTheNonZeroOnesInText) {
   const std::string rx_drops =
       R"("drops":{"runt":0,"other_host":0,"not_ip":0,"ip_truncated":0,"ip_header":0,"ip_checksum":0,)"
       R"("ip_length":0,"ip_fragment":0,"ip_options":0,"ipv6_truncated":0,"ipv6_header":0,"ipv6_length":0,)"
-      R"("ipv6_ext_header":0,"not_udp":0,"udp_truncated":0,"udp_length":0,"udp_checksum":0,)"
-      R"("udp_no_checksum":0,"no_client":1,"arp_malformed":0,"arp_ignored":0,"nd_malformed":0,)"
+      R"("ipv6_ext_header":0,"not_udp":0,"udp_truncated":0,"udp_length":0,"udp_no_checksum":0,)"
+      R"("udp_checksum":0,"no_client":1,"arp_malformed":0,"arp_ignored":0,"nd_malformed":0,)"
       R"("nd_ignored":0,"icmpv6_other":0,"queue_full":0,"too_long":0,"no_handler":0})";
   EXPECT_NE(b_->shared().stats_json().find(rx_drops), std::string::npos) << b_->shared().stats_json();
 

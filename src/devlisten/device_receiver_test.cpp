@@ -135,16 +135,17 @@ TEST(DeviceReceiver, WritesRecordsInOrderAndCountsEveryFrameItDrops) {
   for (const auto& d : record(0, "first")) ASSERT_TRUE(w.send_datagram(kSender, d));
   for (const auto& d : record(2, "third")) ASSERT_TRUE(w.send_datagram(kSender, d));
   // What netpoll's path drops, each for its reason: another port; a UDP
-  // checksum off by one; another host's MAC; IPv6.
+  // checksum off by one; another host's MAC; another EtherType (local
+  // experimental, IEEE 802).
   ASSERT_TRUE(w.send(udp_frame(kSender, Endpoint{kOurMac, kUs.ip, 7777}, as_bytes("x"))));
   auto bad = udp_frame(kSender, kUs, as_bytes("14,9,1,-;bad checksum\n"));
   bad[14 + 20 + 6] ^= std::byte{1};
   ASSERT_TRUE(w.send(bad));
   ASSERT_TRUE(w.send(udp_frame(kSender, Endpoint{MacAddr(2, 0, 0, 0, 0, 0x0e), kUs.ip, kUs.port}, as_bytes("x"))));
-  auto v6 = udp_frame(kSender, kUs, as_bytes("x"));
-  v6[12] = std::byte{0x86};
-  v6[13] = std::byte{0xdd};
-  ASSERT_TRUE(w.send(v6));
+  auto other = udp_frame(kSender, kUs, as_bytes("x"));
+  other[12] = std::byte{0x88};
+  other[13] = std::byte{0xb5};
+  ASSERT_TRUE(w.send(other));
   ASSERT_TRUE(w.wait_records(3));
   w.stop();
   const std::string file = read_file(dir.path() / "10.0.0.1_6665.log");

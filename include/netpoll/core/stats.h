@@ -36,8 +36,8 @@ enum class RxDrop : std::uint8_t {
   kNotUdp,        // another IP protocol (IPv6: next header neither UDP nor ICMPv6)
   kUdpTruncated,  // no room for a UDP header
   kUdpLength,     // UDP length differs from the IP payload length
-  kUdpChecksum,   // UDP checksum present and wrong
   kUdpNoChecksum, // UDP over IPv6 without a checksum (zero): RFC 8200 forbids it
+  kUdpChecksum,   // UDP checksum present and wrong
   kNoClient,      // valid UDP that no client's local IP, remote IP and port match
   kArpMalformed,  // ARP that is truncated or not Ethernet/IPv4
   kArpIgnored,    // ARP request for no client's address, or for loopback/multicast
