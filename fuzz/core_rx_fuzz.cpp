@@ -1,11 +1,13 @@
 // Fuzzes the core's receive path: each input is one frame, sent from a raw
-// end of an in-memory pair to a SharedDevice whose client is 10.0.0.2:6666
-// (02:00:00:00:00:02), then polled. No crash, no sanitizer report, and
-// every frame the pair delivered is accounted for once: delivered to the
-// client, dropped under a reason, passed through, or consumed as ARP.
+// end of an in-memory pair to a SharedDevice whose clients are
+// 10.0.0.2:6666 and [fd77::2]:6666 (02:00:00:00:00:02), then polled. No
+// crash, no sanitizer report, and every frame the pair delivered is
+// accounted for once: delivered to a client, dropped under a reason, passed
+// through, or consumed as ARP or neighbour discovery.
 //
-// Seeds: a UDP datagram for the client and an ARP request for its address
-// (the wire golden frames).
+// Seeds: a UDP datagram for each client, an ARP request and a neighbour
+// solicitation for their addresses (made with scapy as the wire golden
+// frames are: see src/wire/golden.h for the recipes).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -20,6 +22,7 @@ namespace {
 
 struct Bed {
   std::unique_ptr<core::Netpoll> client;
+  std::unique_ptr<core::Netpoll> client6;
   std::unique_ptr<dev::Device> raw;
   std::uint64_t delivered = 0;
 };
@@ -37,6 +40,16 @@ Bed& bed() {
     auto np = core::Netpoll::setup(std::move(c));
     if (!np) std::abort();
     b->client = std::move(*np);
+    core::ClientConfig c6;
+    auto t6 = core::parse_targets("6666@fd77::2/pair:core-rx-fuzz?mac=02:00:00:00:00:02,@::/");
+    if (!t6) std::abort();
+    c6.target = t6->targets.at(0);
+    c6.device.service_thread = false;
+    c6.resolve_remote_mac = false;
+    c6.rx_hook = [b](core::Netpoll&, const core::RxInfo&, std::span<const std::byte>) { ++b->delivered; };
+    auto np6 = core::Netpoll::setup(std::move(c6));
+    if (!np6) std::abort();
+    b->client6 = std::move(*np6);
     auto raw = dev::open_device("pair:core-rx-fuzz?mac=02:00:00:00:00:01");
     if (!raw) std::abort();
     b->raw = std::move(*raw);
@@ -53,14 +66,17 @@ Bed& bed() {
 namespace {
 
 // Verdict counters: a frame that reaches the receive path changes exactly
-// one of them by one, unless it is ARP netpoll consumed (a reply for it, or
-// a request it answered, or tried to).
+// one of them by one, unless it is ARP or neighbour discovery netpoll
+// consumed (a reply or advertisement for it, or a request or solicitation
+// it answered, or tried to). A datagram both clients match (none: they
+// differ in family) would count twice.
 struct Tally {
   std::uint64_t verdicts, arp;
   static Tally of(const Bed& b) {
     const auto& st = b.client->shared().stats();
     return {b.delivered + st.rx_drops.total() + st.rx_passed.value(),
-            st.arp_replies_seen.value() + st.arp_replies_sent.value() + st.tx_drops.total()};
+            st.arp_replies_seen.value() + st.arp_replies_sent.value() + st.nd_adverts_seen.value() +
+                st.nd_adverts_sent.value() + st.tx_drops.total()};
   }
 };
 

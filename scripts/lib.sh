@@ -5,14 +5,15 @@ NP_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 # Debian packages the build and the whole suite need. Tests use real tools
 # (tcpdump, socat, nftables, jq, the kernel's veth/tap through iproute2;
-# gdb and its gcore open and make the core writer's cores) and the fuzz
+# gdb and its gcore open and make the core writer's cores; python3-scapy
+# makes the wire tests' golden packets again from their recipes) and the fuzz
 # build needs clang 16 with its libFuzzer runtime. Packaging: the man pages
 # (help2man), the .deb (debhelper, lintian), the tests of what is installed
 # (man, bash-completion, systemd-analyze; curl and promtool scrape the
 # metrics).
 NP_PACKAGES="g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev libdw-dev libsodium-dev libc6-dbg
   libxdp-dev libbpf-dev clang
-  iproute2 iputils-ping tcpdump socat nftables procps kmod python3 rsyslog jq gdb
+  iproute2 iputils-ping tcpdump socat nftables procps kmod python3 python3-scapy rsyslog jq gdb
   clang-16 libclang-rt-16-dev
   debhelper dpkg-dev lintian help2man man-db bash-completion curl prometheus systemd"
 

@@ -25,6 +25,7 @@ constexpr const char* kHelp =
     "option string; '+' selects the extended format, 'r' prepends the release:\n"
     "  +6665@10.0.0.1/eth0,6666@10.0.0.2/    extended, remote MAC by ARP\n"
     "  6665@/eth0,6666@10.0.0.2/             basic format\n"
+    "  +6665@fd77::2/eth0,6666@fd77::1/      IPv6 (no brackets), remote MAC by neighbour discovery\n"
     "\n"
     "Long lines are sent whole. A record carries at most 8191 bytes (its text,\n"
     "newline, userdata and sysdata), the most netconsd takes: a line of up to\n"

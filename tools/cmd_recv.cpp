@@ -16,13 +16,15 @@ constexpr const char* kHelp =
     "usage: netpoll recv TARGET [options]\n"
     "\n"
     "Receives through netpoll's validated receive path and prints one line\n"
-    "per datagram its hook gets: SRC-IP:SRC-PORT, a space, the payload (one\n"
-    "trailing newline dropped; a backslash as \\\\; other control bytes and\n"
-    "non-ASCII as \\xHH). Also answers ARP for the local IP.\n"
+    "per datagram its hook gets: SRC-IP:SRC-PORT ([SRC-IP]:SRC-PORT for IPv6),\n"
+    "a space, the payload (one trailing newline dropped; a backslash as \\\\;\n"
+    "other control bytes and non-ASCII as \\xHH). Also answers ARP (IPv6:\n"
+    "neighbour solicitations) for the local IP.\n"
     "\n"
     "TARGET: [port]@[local-ip]/[dev],[peer-port]@<peer-ip>/ where port is\n"
     "the local port to receive on and peer-ip the only sender accepted\n"
-    "(0.0.0.0: anyone), e.g. 6666@10.0.0.2/eth0,@0.0.0.0/\n"
+    "(0.0.0.0, or :: for IPv6: anyone), e.g. 6666@10.0.0.2/eth0,@0.0.0.0/ or\n"
+    "6666@fd77::5/eth0,@::/\n"
     "\n"
     "options:\n"
     "  --count N            stop after N datagrams (exit 1 if the timeout comes first)\n"
@@ -57,7 +59,7 @@ int cmd_recv(int argc, char** argv) {
       std::fwrite(text.data(), 1, text.size(), stdout);
     } else {
       if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-      std::printf("%s:%u %s\n", info.src_ip.text().c_str(), info.src_port, printable(text).c_str());
+      std::printf("%s %s\n", info.src_ip.with_port(info.src_port).c_str(), printable(text).c_str());
     }
     ++got;
   };

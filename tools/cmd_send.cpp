@@ -22,6 +22,7 @@ constexpr const char* kHelp =
     "TARGET is netconsole's option string:\n"
     "  [src-port]@[src-ip]/[dev],[tgt-port]@<tgt-ip>/[tgt-mac]\n"
     "  e.g. 6665@10.0.0.1/eth0,6666@10.0.0.2/   (tgt-mac resolved by ARP)\n"
+    "       6665@/eth0,6666@fd77::1/             (IPv6: neighbour discovery)\n"
     "\n"
     "options:\n"
     "  --linger S           at exit, wait up to S seconds for queued frames (default 2)\n";

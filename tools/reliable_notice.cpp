@@ -9,7 +9,7 @@ std::function<void(const console::ReliableFallback&)> reliable_fallback_notice(
     const char* sub, const std::vector<console::TargetConfig>& targets) {
   std::vector<std::string> remotes;
   for (const auto& t : targets) {
-    remotes.push_back(t.target.remote_ip.to_string() + ":" + std::to_string(t.target.remote_port));
+    remotes.push_back(t.target.remote_ip.with_port(t.target.remote_port));
   }
   // Runs on the logger's sending thread: the text is fixed, fprintf to the
   // unbuffered stderr allocates nothing.

@@ -1,6 +1,11 @@
 #include "netpoll/base/addr.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
 
 namespace np {
 namespace {
@@ -55,6 +60,94 @@ TEST(Ipv4Addr, ClassifiesLoopbackMulticastBroadcast) {
   EXPECT_FALSE(Ipv4Addr(240, 0, 0, 1).is_multicast());
   EXPECT_TRUE(Ipv4Addr::broadcast().is_broadcast());
   EXPECT_TRUE(Ipv4Addr().is_unspecified());
+}
+
+TEST(Ipv6Addr, ParsesEveryTextFormOfRfc4291) {
+  EXPECT_EQ(Ipv6Addr::parse("fd77:0:0:0:0:0:0:1"), Ipv6Addr(0xfd77, 0, 0, 0, 0, 0, 0, 1));
+  EXPECT_EQ(Ipv6Addr::parse("FD77::1"), Ipv6Addr(0xfd77, 0, 0, 0, 0, 0, 0, 1));
+  EXPECT_EQ(Ipv6Addr::parse("::"), Ipv6Addr());
+  EXPECT_EQ(Ipv6Addr::parse("::1"), Ipv6Addr(0, 0, 0, 0, 0, 0, 0, 1));
+  EXPECT_EQ(Ipv6Addr::parse("fe80::"), Ipv6Addr(0xfe80, 0, 0, 0, 0, 0, 0, 0));
+  EXPECT_EQ(Ipv6Addr::parse("1:2:3:4:5:6:7::"), Ipv6Addr(1, 2, 3, 4, 5, 6, 7, 0));
+  EXPECT_EQ(Ipv6Addr::parse("::2:3:4:5:6:7:8"), Ipv6Addr(0, 2, 3, 4, 5, 6, 7, 8));
+  EXPECT_EQ(Ipv6Addr::parse("::ffff:10.0.0.1"), Ipv6Addr(0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001));
+  EXPECT_EQ(Ipv6Addr::parse("1:2:3:4:5:6:1.2.3.4"), Ipv6Addr(1, 2, 3, 4, 5, 6, 0x0102, 0x0304));
+}
+
+TEST(Ipv6Addr, RefusesMalformedText) {
+  for (const char* bad : {"", ":", ":::", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "g::1", ":1::",
+                          "1::2:", "1:2:3:4:5:6:7:8::", "1::2:3:4:5:6:7:8", "::1.2.3", "::1.2.3.4:5", "fd77::1/",
+                          "[fd77::1]", "fd77::1%eth0", " ::1", "1:2:3:4:5:6:7:1.2.3.4"}) {
+    EXPECT_FALSE(Ipv6Addr::parse(bad)) << bad;
+  }
+}
+
+TEST(Ipv6Addr, FormatsAsRfc5952Says) {
+  EXPECT_STREQ(Ipv6Addr(0xfd77, 0, 0, 0, 0, 0, 0, 1).text().c_str(), "fd77::1");
+  EXPECT_STREQ(Ipv6Addr().text().c_str(), "::");
+  EXPECT_STREQ(Ipv6Addr(0x2001, 0xdb8, 0, 0, 1, 0, 0, 1).text().c_str(), "2001:db8::1:0:0:1");  // first of equal runs
+  EXPECT_STREQ(Ipv6Addr(0x2001, 0xdb8, 0, 1, 1, 1, 1, 1).text().c_str(), "2001:db8:0:1:1:1:1:1");  // one zero group stays
+  EXPECT_STREQ(Ipv6Addr(0x2001, 0, 0, 1, 0, 0, 0, 1).text().c_str(), "2001:0:0:1::1");  // the longest run
+  EXPECT_STREQ(Ipv6Addr(0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001).text().c_str(), "::ffff:10.0.0.1");
+  EXPECT_STREQ(Ipv6Addr(0xABCD, 0xef, 0, 0, 0, 0, 0, 0).text().c_str(), "abcd:ef::");
+}
+
+TEST(Ipv6Addr, AgreesWithTheCLibraryOnRandomAddresses) {
+  // Our text parses back with inet_pton, and inet_ntop's text parses with
+  // ours, to the same bytes; zero groups are made common so that runs of
+  // every length and place occur.
+  std::mt19937 rng(6);
+  for (int n = 0; n < 2000; ++n) {
+    std::array<std::byte, 16> b{};
+    for (std::size_t g = 0; g < 8; ++g) {
+      const std::uint16_t v = rng() % 3 == 0 ? 0 : static_cast<std::uint16_t>(rng());
+      b[2 * g] = std::byte(v >> 8);
+      b[2 * g + 1] = std::byte(v & 0xff);
+    }
+    const Ipv6Addr a(b);
+    in6_addr back{};
+    ASSERT_EQ(inet_pton(AF_INET6, a.text().c_str(), &back), 1) << a.text().c_str();
+    EXPECT_EQ(std::memcmp(&back, b.data(), 16), 0) << a.text().c_str();
+    char libc[INET6_ADDRSTRLEN];
+    ASSERT_NE(inet_ntop(AF_INET6, b.data(), libc, sizeof libc), nullptr);
+    EXPECT_EQ(Ipv6Addr::parse(libc), a) << libc;
+  }
+}
+
+TEST(Ipv6Addr, MakesTheSolicitedNodeAddress) {
+  // RFC 4291 section 2.7.1: ff02::1:ff00:0/104 and the low 24 bits.
+  EXPECT_STREQ(Ipv6Addr::parse("fd77::12:3456:789a")->solicited_node().text().c_str(), "ff02::1:ff56:789a");
+  EXPECT_TRUE(Ipv6Addr::parse("fe80::1")->is_link_local());
+  EXPECT_TRUE(Ipv6Addr::parse("febf::1")->is_link_local());
+  EXPECT_FALSE(Ipv6Addr::parse("fec0::1")->is_link_local());
+  EXPECT_TRUE(Ipv6Addr::all_nodes().is_multicast());
+  EXPECT_TRUE(Ipv6Addr::parse("::1")->is_loopback());
+}
+
+TEST(IpAddr, TellsTheFamilyByAColonAsLinuxNetconsoleDoes) {
+  const auto v4 = IpAddr::parse("10.0.0.1");
+  ASSERT_TRUE(v4);
+  EXPECT_TRUE(v4->is_v4());
+  EXPECT_EQ(v4->v4(), Ipv4Addr(10, 0, 0, 1));
+  EXPECT_EQ(v4->bytes().size(), 4u);
+  const auto v6 = IpAddr::parse("fd77::2");
+  ASSERT_TRUE(v6);
+  EXPECT_TRUE(v6->is_v6());
+  EXPECT_EQ(v6->bytes().size(), 16u);
+  EXPECT_STREQ(v6->text().c_str(), "fd77::2");
+  EXPECT_FALSE(IpAddr::parse("10.0.0.256"));
+  EXPECT_FALSE(IpAddr::parse("fd77:::2"));
+}
+
+TEST(IpAddr, NeverEqualsAnAddressOfTheOtherFamily) {
+  EXPECT_NE(IpAddr(Ipv4Addr()), IpAddr(Ipv6Addr()));
+  EXPECT_TRUE(IpAddr().is_unspecified());
+  EXPECT_TRUE(IpAddr().is_v4());
+  EXPECT_TRUE(IpAddr(Ipv6Addr()).is_unspecified());
+  EXPECT_EQ(IpAddr(Ipv4Addr(10, 0, 0, 1)), IpAddr(*Ipv4Addr::parse("10.0.0.1")));
+  EXPECT_TRUE(IpAddr(Ipv4Addr::broadcast()).is_broadcast());
+  EXPECT_FALSE(IpAddr(*Ipv6Addr::parse("ff02::1")).is_broadcast());
+  EXPECT_TRUE(IpAddr(*Ipv6Addr::parse("ff02::1")).is_multicast());
 }
 
 }  // namespace

@@ -26,6 +26,8 @@ const char* to_string(Errc e) noexcept {
     case Errc::kExists: return "already exists";
     case Errc::kNotFound: return "not found";
     case Errc::kClosed: return "closed";
+    case Errc::kExtensionHeader: return "IPv6 extension header";
+    case Errc::kNoChecksum: return "checksum missing";
   }
   return "unknown error";
 }

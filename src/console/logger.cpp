@@ -165,7 +165,7 @@ SetupResult<std::unique_ptr<Logger>> Logger::create(LoggerConfig cfg) {
     core::ClientConfig cc;
     if (t->cfg.reliable) {
       const ReliableTuning& rt = t->cfg.reliable_tuning;
-      const Ipv4Addr& remote = t->cfg.target.remote_ip;
+      const IpAddr& remote = t->cfg.target.remote_ip;
       if (!t->cfg.target.extended)
         return setup_error(Errc::kInvalidArgument,
                            which + ": reliable mode needs the extended format ('+'): records need sequence numbers");

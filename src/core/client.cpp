@@ -52,7 +52,7 @@ Result<void> Netpoll::send_udp(std::span<const std::byte> payload, Flush flush) 
 }
 
 Result<void> Netpoll::send_udp_to(const UdpEndpoint& to, std::span<const std::byte> payload, Flush flush) noexcept {
-  if (to.ip.is_unspecified() || to.port == 0) return fail(Errc::kInvalidArgument);
+  if (to.ip.is_unspecified() || to.ip.family() != family() || to.port == 0) return fail(Errc::kInvalidArgument);
   return transmit_udp(to, payload, flush);
 }
 
@@ -64,16 +64,17 @@ Result<void> Netpoll::transmit_udp(const UdpEndpoint& to, std::span<const std::b
     if (cfg_.drop_handler) cfg_.drop_handler(*this, payload, reason);
     return fail(code);
   };
-  if (payload.size() > d.max_payload()) return refuse(TxDrop::kTooBig, Errc::kTooBig);
+  if (payload.size() > max_payload()) return refuse(TxDrop::kTooBig, Errc::kTooBig);
   auto idx = d.take_frame();
   if (!idx) return refuse(TxDrop::kNoBuffer, Errc::kNoBuffer);
 
   // The one copy: the payload into the frame; the headers are written
   // around it.
   auto frame = d.pool_.frame(*idx);
-  std::memcpy(frame.data() + detail::kIpv4PayloadOffset, payload.data(), payload.size());
-  const std::size_t len =
-      d.emit_udp_ipv4(frame, {cfg_.target.local_ip, cfg_.target.local_port}, {to.ip, to.port}, to.mac, payload.size());
+  std::memcpy(frame.data() + detail::udp_payload_offset(family()), payload.data(), payload.size());
+  const std::uint16_t ident = family() == IpFamily::kV4 ? d.next_ip_ident() : 0;
+  const std::size_t len = detail::emit_udp_frame(frame, d.mac_, to.mac, {cfg_.target.local_ip, cfg_.target.local_port},
+                                                 {to.ip, to.port}, ident, payload.size());
 
   auto r = d.send_frame(*idx, len, slot_, flush);
   if (r) {

@@ -7,22 +7,15 @@
 #include <cerrno>
 #include <cstring>
 
+#include "frame_layout.h"
 #include "netpoll/base/clock.h"
 #include "netpoll/base/errno_saver.h"
 #include "netpoll/base/fd_identity.h"
 #include "netpoll/core/netpoll.h"
-#include "netpoll/wire/ethernet.h"
-#include "netpoll/wire/ipv4.h"
-#include "netpoll/wire/udp.h"
 
 namespace np::core {
 
-using namespace np::wire;
-
-namespace {
-constexpr std::size_t kEthLen = EthernetFrame<std::byte>::kHeaderLen;
-constexpr std::size_t kPayloadOffset = kEthLen + Ipv4Repr::kHeaderLen + UdpPacket<std::byte>::kHeaderLen;
-}  // namespace
+using detail::kEthLen;
 
 struct CrashRoute::State {
   int fd = -1;
@@ -30,8 +23,9 @@ struct CrashRoute::State {
   int ifindex = 0;
   std::size_t mtu = 0;
   MacAddr src_mac, dst_mac;
-  Ipv4Addr src_ip, dst_ip;
+  IpAddr src_ip, dst_ip;
   std::uint16_t src_port = 0, dst_port = 0;
+  std::size_t payload_offset = 0;  // the family's (frame_layout.h)
   std::uint16_t ident = 0;
   std::size_t frame_size = 0;
   std::byte* frames = nullptr;  // kBatch frames of frame_size
@@ -81,6 +75,7 @@ SetupResult<std::unique_ptr<CrashRoute>> CrashRoute::make(Netpoll& np) {
   s->dst_ip = np.remote_ip();
   s->src_port = np.local_port();
   s->dst_port = np.remote_port();
+  s->payload_offset = detail::udp_payload_offset(np.family());
   s->to.sll_family = AF_PACKET;
   s->to.sll_ifindex = s->ifindex;
   s->to.sll_halen = 6;
@@ -112,20 +107,15 @@ bool CrashRoute::revalidate() noexcept {
 
 Result<void> CrashRoute::send(std::span<const std::byte> payload) noexcept {
   State& s = *state_;
-  if (kPayloadOffset + payload.size() > s.frame_size) {
+  if (s.payload_offset + payload.size() > s.frame_size) {
     ++s.errors;
     return fail(Errc::kTooBig);
   }
   if (s.pending == kBatch) flush();
-  const std::span<std::byte> frame(s.frames + s.pending * s.frame_size, kPayloadOffset + payload.size());
-  std::memcpy(frame.data() + kPayloadOffset, payload.data(), payload.size());
-  const UdpRepr udp{s.src_port, s.dst_port, frame.subspan(kPayloadOffset, payload.size())};
-  auto ip_area = EthernetRepr{s.src_mac, s.dst_mac, ethertype::kIpv4}.emit(frame);
-  auto udp_area = Ipv4Repr{s.src_ip, s.dst_ip, ip_proto::kUdp, static_cast<std::uint16_t>(udp.buffer_len()),
-                           Ipv4Repr::kDefaultTtl, s.ident++, false, 0}
-                      .emit(ip_area);
-  udp.emit(udp_area, s.src_ip, s.dst_ip);
-  s.iov[s.pending].iov_len = frame.size();
+  const std::span<std::byte> frame(s.frames + s.pending * s.frame_size, s.payload_offset + payload.size());
+  std::memcpy(frame.data() + s.payload_offset, payload.data(), payload.size());
+  s.iov[s.pending].iov_len = detail::emit_udp_frame(frame, s.src_mac, s.dst_mac, {s.src_ip, s.src_port},
+                                                    {s.dst_ip, s.dst_port}, s.ident++, payload.size());
   ++s.pending;
   return {};
 }

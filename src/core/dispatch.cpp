@@ -10,6 +10,8 @@ const char* to_string(Proto p) noexcept {
   switch (p) {
     case Proto::kArp: return "arp";
     case Proto::kIpv4: return "ipv4";
+    case Proto::kIpv6: return "ipv6";
+    case Proto::kNdisc: return "ndisc";
     case Proto::kCount: break;
   }
   return "unknown";

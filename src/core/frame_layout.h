@@ -1,21 +1,68 @@
-// Private to core: where the headers of the frames netpoll sends sit, and
-// the small helpers the core's files share.
+// Private to core: where the headers of the frames netpoll sends sit, the
+// one function that writes them, and the small helpers the core's files
+// share.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "netpoll/base/addr.h"
 #include "netpoll/wire/ethernet.h"
 #include "netpoll/wire/ipv4.h"
+#include "netpoll/wire/ipv6.h"
 #include "netpoll/wire/udp.h"
 
+// Private to this layer: hidden, so that libnetpoll.so, which exports
+// namespace np:: (src/library/exports.map), does not export it.
+#pragma GCC visibility push(hidden)
 namespace np::core::detail {
 
 inline constexpr std::size_t kEthLen = wire::EthernetFrame<std::byte>::kHeaderLen;
+inline constexpr std::size_t kUdpLen = wire::UdpPacket<std::byte>::kHeaderLen;
 inline constexpr std::size_t kIpv4UdpOffset = kEthLen + wire::Ipv4Repr::kHeaderLen;
-inline constexpr std::size_t kIpv4PayloadOffset = kIpv4UdpOffset + wire::UdpPacket<std::byte>::kHeaderLen;
+inline constexpr std::size_t kIpv4PayloadOffset = kIpv4UdpOffset + kUdpLen;
+inline constexpr std::size_t kIpv6UdpOffset = kEthLen + wire::Ipv6Repr::kHeaderLen;
+inline constexpr std::size_t kIpv6PayloadOffset = kIpv6UdpOffset + kUdpLen;
+
+// Where a datagram's payload sits in a frame of the family.
+constexpr std::size_t udp_payload_offset(IpFamily f) noexcept {
+  return f == IpFamily::kV4 ? kIpv4PayloadOffset : kIpv6PayloadOffset;
+}
+
+// One end of a UDP datagram.
+struct IpPort {
+  IpAddr ip;
+  std::uint16_t port = 0;
+};
+
+// Writes Ethernet, IP and UDP headers around the `payload_len` bytes already
+// at udp_payload_offset(src.ip's family) of `frame`, one function per layer,
+// innermost data first; returns the frame's length. IPv4 as Linux's netpoll
+// sends it (TTL 64, the given identification), IPv6 likewise (hop limit 32,
+// flow label 0). The send path and the crash route build every datagram
+// here. Precondition: src and dst are of one family; the frame holds the
+// datagram. Context: any.
+inline std::size_t emit_udp_frame(std::span<std::byte> frame, const MacAddr& src_mac, const MacAddr& dst_mac,
+                                  const IpPort& src, const IpPort& dst, std::uint16_t ipv4_ident,
+                                  std::size_t payload_len) noexcept {
+  const std::size_t at = udp_payload_offset(src.ip.family());
+  const wire::UdpRepr udp{src.port, dst.port, frame.subspan(at, payload_len)};
+  const auto len = static_cast<std::uint16_t>(udp.buffer_len());
+  if (src.ip.is_v4()) {
+    auto ip_area = wire::EthernetRepr{src_mac, dst_mac, wire::ethertype::kIpv4}.emit(frame);
+    auto udp_area = wire::Ipv4Repr{src.ip.v4(), dst.ip.v4(), wire::ip_proto::kUdp, len, wire::Ipv4Repr::kDefaultTtl,
+                                   ipv4_ident, false, 0}
+                        .emit(ip_area);
+    udp.emit(udp_area, src.ip.v4(), dst.ip.v4());
+  } else {
+    auto ip_area = wire::EthernetRepr{src_mac, dst_mac, wire::ethertype::kIpv6}.emit(frame);
+    auto udp_area = wire::Ipv6Repr{src.ip.v6(), dst.ip.v6(), wire::ip_proto::kUdp, len}.emit(ip_area);
+    udp.emit(udp_area, src.ip.v6(), dst.ip.v6());
+  }
+  return at + payload_len;
+}
 
 // A MAC in one atomic word.
 inline std::uint64_t pack_mac(const MacAddr& m) noexcept {
@@ -34,3 +81,4 @@ inline MacAddr unpack_mac(std::uint64_t v) noexcept {
 }
 
 }  // namespace np::core::detail
+#pragma GCC visibility pop

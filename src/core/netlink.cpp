@@ -172,37 +172,70 @@ SetupResult<void> set_link_up(int ifindex) {
   return {};
 }
 
-std::optional<Ipv4Addr> first_ipv4(int ifindex) {
+namespace {
+
+// Calls `on_addr(ifa, local)` for each address of `family` on `ifindex`, in
+// the kernel's order, until it returns true. `local` is the interface's own
+// address (IFA_LOCAL; IFA_ADDRESS is the peer's on point-to-point links,
+// and the only one IPv6 gives).
+template <class F>
+void each_address(int ifindex, unsigned char family, F&& on_addr) {
   ifaddrmsg body{};
-  body.ifa_family = AF_INET;
+  body.ifa_family = family;
   Request req(RTM_GETADDR, NLM_F_DUMP, &body, sizeof body);
-  std::optional<Ipv4Addr> out;
+  bool done = false;
+  const std::size_t len = family == AF_INET ? Ipv4Addr::kLen : Ipv6Addr::kLen;
   transact(req, [&](const nlmsghdr* h) {
-    if (out || h->nlmsg_type != RTM_NEWADDR) return;
+    if (done || h->nlmsg_type != RTM_NEWADDR) return;
     const auto* ifa = static_cast<const ifaddrmsg*>(NLMSG_DATA(h));
-    if (static_cast<int>(ifa->ifa_index) != ifindex || ifa->ifa_family != AF_INET) return;
-    int len = static_cast<int>(IFA_PAYLOAD(h));
-    std::optional<Ipv4Addr> local, address;
-    for (auto* a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-      if (RTA_PAYLOAD(a) != 4) continue;
-      const auto ip = Ipv4Addr::from_bytes(std::span(static_cast<const std::byte*>(RTA_DATA(a)), 4));
-      if (a->rta_type == IFA_LOCAL) local = ip;
-      if (a->rta_type == IFA_ADDRESS) address = ip;
+    if (static_cast<int>(ifa->ifa_index) != ifindex || ifa->ifa_family != family) return;
+    int alen = static_cast<int>(IFA_PAYLOAD(h));
+    const std::byte* local = nullptr;
+    const std::byte* address = nullptr;
+    for (auto* a = IFA_RTA(ifa); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+      if (RTA_PAYLOAD(a) != len) continue;
+      if (a->rta_type == IFA_LOCAL) local = static_cast<const std::byte*>(RTA_DATA(a));
+      if (a->rta_type == IFA_ADDRESS) address = static_cast<const std::byte*>(RTA_DATA(a));
     }
-    // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's
-    // on point-to-point links).
-    out = local ? local : address;
+    const std::byte* own = local != nullptr ? local : address;
+    if (own != nullptr) done = on_addr(std::span(own, len));
+  });
+}
+
+}  // namespace
+
+std::optional<Ipv4Addr> first_ipv4(int ifindex) {
+  std::optional<Ipv4Addr> out;
+  each_address(ifindex, AF_INET, [&](std::span<const std::byte> b) {
+    out = Ipv4Addr::from_bytes(b);
+    return true;
   });
   return out;
 }
 
-SetupResult<Route> route_to(const Ipv4Addr& dst, int oif) {
+std::optional<Ipv6Addr> first_ipv6(int ifindex, bool link_local) {
+  std::optional<Ipv6Addr> out;
+  each_address(ifindex, AF_INET6, [&](std::span<const std::byte> b) {
+    const auto a = Ipv6Addr::from_bytes(b);
+    if (a.is_link_local() != link_local) return false;
+    out = a;
+    return true;
+  });
+  return out;
+}
+
+SetupResult<Route> route_to(const IpAddr& dst, int oif) {
+  const std::size_t addr_len = dst.bytes().size();
   rtmsg body{};
-  body.rtm_family = AF_INET;
-  body.rtm_dst_len = 32;
+  body.rtm_family = dst.is_v4() ? AF_INET : AF_INET6;
+  body.rtm_dst_len = static_cast<unsigned char>(8 * addr_len);
   Request req(RTM_GETROUTE, 0, &body, sizeof body);
-  req.attr(RTA_DST, dst.bytes().data(), 4);
+  req.attr(RTA_DST, dst.bytes().data(), addr_len);
   if (oif != 0) req.attr(RTA_OIF, &oif, sizeof oif);
+  const auto address = [&](std::span<const std::byte> b) -> IpAddr {
+    if (dst.is_v4()) return Ipv4Addr::from_bytes(b);
+    return Ipv6Addr::from_bytes(b);
+  };
   std::optional<Route> out;
   const int err = transact(req, [&](const nlmsghdr* h) {
     if (h->nlmsg_type != RTM_NEWROUTE) return;
@@ -214,10 +247,10 @@ SetupResult<Route> route_to(const Ipv4Addr& dst, int oif) {
       switch (a->rta_type) {
         case RTA_OIF: std::memcpy(&r.oif, data, sizeof r.oif); break;
         case RTA_GATEWAY:
-          if (RTA_PAYLOAD(a) == 4) r.gateway = Ipv4Addr::from_bytes(std::span(data, 4));
+          if (RTA_PAYLOAD(a) == addr_len) r.gateway = address(std::span(data, addr_len));
           break;
         case RTA_PREFSRC:
-          if (RTA_PAYLOAD(a) == 4) r.prefsrc = Ipv4Addr::from_bytes(std::span(data, 4));
+          if (RTA_PAYLOAD(a) == addr_len) r.prefsrc = address(std::span(data, addr_len));
           break;
         default: break;
       }

@@ -128,10 +128,11 @@ TEST_F(TwoHosts, StatsListEveryDropReasonInJsonAndTheNonZeroOnesInText) {
   EXPECT_NE(a_->stats_json().find(tx_drops), std::string::npos) << a_->stats_json();
   EXPECT_NE(a_->shared().stats_json().find(tx_drops), std::string::npos) << a_->shared().stats_json();
   const std::string rx_drops =
-      R"("drops":{"runt":0,"other_host":0,"not_ipv4":0,"ip_truncated":0,"ip_header":0,"ip_checksum":0,)"
-      R"("ip_length":0,"ip_fragment":0,"ip_options":0,"not_udp":0,"udp_truncated":0,"udp_length":0,)"
-      R"("udp_checksum":0,"no_client":1,"arp_malformed":0,"arp_ignored":0,"queue_full":0,"too_long":0,)"
-      R"("no_handler":0})";
+      R"("drops":{"runt":0,"other_host":0,"not_ip":0,"ip_truncated":0,"ip_header":0,"ip_checksum":0,)"
+      R"("ip_length":0,"ip_fragment":0,"ip_options":0,"ipv6_truncated":0,"ipv6_header":0,"ipv6_length":0,)"
+      R"("ipv6_ext_header":0,"not_udp":0,"udp_truncated":0,"udp_length":0,"udp_no_checksum":0,)"
+      R"("udp_checksum":0,"no_client":1,"arp_malformed":0,"arp_ignored":0,"nd_malformed":0,)"
+      R"("nd_ignored":0,"icmpv6_other":0,"queue_full":0,"too_long":0,"no_handler":0})";
   EXPECT_NE(b_->shared().stats_json().find(rx_drops), std::string::npos) << b_->shared().stats_json();
 
   const std::string a_text = a_->shared().stats_text();
@@ -381,7 +382,7 @@ TEST(Netpoll, CountsEveryReceiveDropUnderItsReason) {
   {
     auto f = good();
     EthernetFrame<std::byte>::new_unchecked(f).set_ethertype(0x88b5);
-    cases.push_back({RxDrop::kNotIpv4, f});
+    cases.push_back({RxDrop::kNotIp, f});
   }
   {
     auto f = good();
@@ -526,7 +527,7 @@ TEST_F(TwoHosts, TrapModeQueuesArpUntilAfterThePollAndPassthroughSeesTheRest) {
   ASSERT_EQ(a_dev.transmit(who_has), dev::TxStatus::kOk);
   b_->poll();
   EXPECT_EQ(passed.size(), 1u);
-  EXPECT_EQ(b_->shared().stats().rx_drops.value(RxDrop::kNotIpv4), 1u);
+  EXPECT_EQ(b_->shared().stats().rx_drops.value(RxDrop::kNotIp), 1u);
   const auto& arp = b_->shared().dispatcher().counters(Proto::kArp);
   EXPECT_EQ(arp.queued.value(), 1u);
   EXPECT_EQ(arp.deferred.value(), 1u);

@@ -47,14 +47,19 @@ class FieldReader {
     return *port;
   }
 
-  // `required`: an empty field is refused as missing, not as malformed.
-  SetupResult<Ipv4Addr> ipv4(std::string_view field, std::string_view what, std::string_view rest,
-                             bool required = false) {
+  // An IPv4 or, with a ':', an IPv6 address (Linux's netpoll_parse_ip_addr
+  // tells them apart the same way). `required`: an empty field is refused as
+  // missing, not as malformed.
+  SetupResult<IpAddr> ip(std::string_view field, std::string_view what, std::string_view rest,
+                         bool required = false) {
     const std::string_view text = trim(field, what);
     if (required && text.empty()) return failed_at(rest, "the " + std::string(what) + " is required");
-    if (text.find(':') != std::string_view::npos) return failed_at(rest, "IPv6 is not supported");
-    const auto ip = Ipv4Addr::parse(text);
-    if (!ip) return failed_at(rest, std::string(what) + " must be a dotted quad");
+    const auto ip = IpAddr::parse(text);
+    if (!ip) {
+      if (text.find(':') != std::string_view::npos || text.starts_with('['))
+        return failed_at(rest, std::string(what) + " is not an IPv6 address (written without brackets)");
+      return failed_at(rest, std::string(what) + " must be a dotted quad or an IPv6 address");
+    }
     return *ip;
   }
 
@@ -93,7 +98,7 @@ SetupResult<TargetOptions> parse_one(std::string_view text, std::vector<std::str
   auto slash = cur.find('/');
   if (slash == std::string_view::npos) return failed_at(cur, "expected [src-ip]/");
   if (slash != 0) {
-    const auto ip = fields.ipv4(cur.substr(0, slash), "source IP", cur);
+    const auto ip = fields.ip(cur.substr(0, slash), "source IP", cur);
     if (!ip) return std::unexpected(ip.error());
     t.local_ip = *ip;
   }
@@ -117,9 +122,10 @@ SetupResult<TargetOptions> parse_one(std::string_view text, std::vector<std::str
 
   // <tgt-ip>[/[tgt-mac]]
   slash = cur.find('/');
-  const auto ip = fields.ipv4(cur.substr(0, slash), "target IP", cur, /*required=*/true);
+  const auto ip = fields.ip(cur.substr(0, slash), "target IP", cur, /*required=*/true);
   if (!ip) return std::unexpected(ip.error());
   t.remote_ip = *ip;
+  if (!settle_family(t)) return failed_at(text, "the source and target IP must both be IPv4 or both IPv6");
   if (slash != std::string_view::npos) {
     cur.remove_prefix(slash + 1);
     if (!cur.empty()) {
@@ -132,6 +138,20 @@ SetupResult<TargetOptions> parse_one(std::string_view text, std::vector<std::str
 }
 
 }  // namespace
+
+bool settle_family(TargetOptions& t) noexcept {
+  if (t.local_ip.family() == t.remote_ip.family()) return true;
+  const auto unspecified = [](IpFamily f) { return f == IpFamily::kV4 ? IpAddr(Ipv4Addr::any()) : IpAddr(Ipv6Addr::any()); };
+  if (t.local_ip.is_unspecified()) {
+    t.local_ip = unspecified(t.remote_ip.family());
+    return true;
+  }
+  if (t.remote_ip.is_unspecified()) {
+    t.remote_ip = unspecified(t.local_ip.family());
+    return true;
+  }
+  return false;
+}
 
 SetupResult<ParsedTargets> parse_targets(std::string_view text) {
   ParsedTargets out;
@@ -153,10 +173,12 @@ std::string format_target(const TargetOptions& t, std::string_view name) {
   const std::string p = std::string(name) + ": ";
   std::string s;
   s += p + "local port " + std::to_string(t.local_port) + "\n";
-  s += p + "local IP " + t.local_ip.to_string() + "\n";
+  // Linux names the family of an IPv6 target's addresses.
+  const std::string ip = t.local_ip.is_v6() ? "IPv6 address " : "IP ";
+  s += p + "local " + ip + t.local_ip.to_string() + "\n";
   s += p + "interface '" + t.device + "'\n";
   s += p + "remote port " + std::to_string(t.remote_port) + "\n";
-  s += p + "remote IP " + t.remote_ip.to_string() + "\n";
+  s += p + "remote " + ip + t.remote_ip.to_string() + "\n";
   s += p + "remote ethernet address " + t.remote_mac.value_or(MacAddr::broadcast()).to_string() + "\n";
   return s;
 }

@@ -1,7 +1,8 @@
 // The receive path of a shared device: NAPI-style poll, the Ethernet
 // demultiplexer, delivery of valid datagrams to clients, and frames netpoll
 // does not consume (passed through or counted). The protocols' own checks
-// are in ipv4.cpp and arp.cpp; the reasons in rx_verdict.h.
+// are in ipv4.cpp, ipv6.cpp, udp.cpp, arp.cpp and ndisc.cpp; the reasons in
+// rx_verdict.h.
 #include "netpoll/core/netpoll.h"
 #include "netpoll/wire/ethernet.h"
 #include "rx_verdict.h"
@@ -47,7 +48,8 @@ void SharedDevice::on_frame(std::span<const std::byte> frame) noexcept {
   switch (eth->ethertype()) {
     case wire::ethertype::kArp: proto = Proto::kArp; break;
     case wire::ethertype::kIpv4: proto = Proto::kIpv4; break;
-    default: return not_consumed(frame, RxDrop::kNotIpv4);
+    case wire::ethertype::kIpv6: proto = Proto::kIpv6; break;
+    default: return not_consumed(frame, RxDrop::kNotIp);
   }
   if (auto r = dispatcher_.dispatch(proto, frame); !r) stats_.rx_drops.add(verdict(Layer::kDispatch, r.error()));
 }
@@ -70,7 +72,7 @@ bool SharedDevice::deliver(const RxInfo& info, std::span<const std::byte> payloa
   return hits > 0;
 }
 
-const Netpoll* SharedDevice::owner_of(const Ipv4Addr& ip) const noexcept {
+const Netpoll* SharedDevice::owner_of(const IpAddr& ip) const noexcept {
   for (const auto& slot : clients_) {
     const Netpoll* c = slot.client.load(std::memory_order_acquire);
     if (c != nullptr && c->cfg_.target.local_ip == ip) return c;

@@ -3,7 +3,7 @@
 // The receive path lets wire make every check (in the order of Linux's
 // __netpoll_rx: see each view's check()) and turns the error it gets into a
 // reason here, in one table: one pass over the bytes, one truth about why.
-// A protocol added beside IPv4 and ARP adds its layer and its rows.
+// A protocol added beside the others adds its layer and its rows.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +16,7 @@
 #pragma GCC visibility push(hidden)
 namespace np::core::detail {
 
-enum class Layer : std::uint8_t { kEthernet, kIpv4, kUdp, kArp, kDispatch };
+enum class Layer : std::uint8_t { kEthernet, kIpv4, kIpv6, kUdp, kArp, kNdisc, kDispatch };
 
 struct Verdict {
   Layer layer;
@@ -33,11 +33,20 @@ inline constexpr Verdict kVerdicts[] = {
     {Layer::kIpv4, Errc::kBadLength, RxDrop::kIpLength},
     {Layer::kIpv4, Errc::kFragment, RxDrop::kIpFragment},
     {Layer::kIpv4, Errc::kHasOptions, RxDrop::kIpOptions},
+    {Layer::kIpv6, Errc::kTruncated, RxDrop::kIpv6Truncated},
+    {Layer::kIpv6, Errc::kBadVersion, RxDrop::kIpv6Header},
+    {Layer::kIpv6, Errc::kBadLength, RxDrop::kIpv6Length},
+    {Layer::kIpv6, Errc::kExtensionHeader, RxDrop::kIpv6ExtHeader},
     {Layer::kUdp, Errc::kTruncated, RxDrop::kUdpTruncated},
     {Layer::kUdp, Errc::kBadLength, RxDrop::kUdpLength},
     {Layer::kUdp, Errc::kBadChecksum, RxDrop::kUdpChecksum},
+    {Layer::kUdp, Errc::kNoChecksum, RxDrop::kUdpNoChecksum},
     {Layer::kArp, Errc::kTruncated, RxDrop::kArpMalformed},
     {Layer::kArp, Errc::kUnsupported, RxDrop::kArpMalformed},
+    {Layer::kNdisc, Errc::kTruncated, RxDrop::kNdMalformed},
+    {Layer::kNdisc, Errc::kBadChecksum, RxDrop::kNdMalformed},
+    {Layer::kNdisc, Errc::kMalformed, RxDrop::kNdMalformed},
+    {Layer::kNdisc, Errc::kUnsupported, RxDrop::kIcmpv6Other},
     {Layer::kDispatch, Errc::kNoBuffer, RxDrop::kQueueFull},
     {Layer::kDispatch, Errc::kTooBig, RxDrop::kTooLong},
     {Layer::kDispatch, Errc::kNotFound, RxDrop::kNoHandler},
@@ -54,8 +63,10 @@ constexpr RxDrop verdict(Layer layer, Errc error) noexcept {
   switch (layer) {
     case Layer::kEthernet: return RxDrop::kRunt;
     case Layer::kIpv4: return RxDrop::kIpHeader;
+    case Layer::kIpv6: return RxDrop::kIpv6Header;
     case Layer::kUdp: return RxDrop::kUdpLength;
     case Layer::kArp: return RxDrop::kArpMalformed;
+    case Layer::kNdisc: return RxDrop::kNdMalformed;
     case Layer::kDispatch: return RxDrop::kQueueFull;
   }
   return RxDrop::kQueueFull;

@@ -7,7 +7,7 @@
 
 namespace np::core {
 
-using detail::kIpv4PayloadOffset;
+using detail::udp_payload_offset;
 
 std::optional<FramePool::Index> SharedDevice::take_frame() noexcept {
   // The seed's find_skb: when the pool is empty, tickle the device (here:
@@ -17,6 +17,12 @@ std::optional<FramePool::Index> SharedDevice::take_frame() noexcept {
     service_tx();
   }
   return pool_.take();
+}
+
+std::optional<FramePool::Index> SharedDevice::take_own_frame() noexcept {
+  auto f = take_frame();
+  if (!f) stats_.tx_drops.add(TxDrop::kNoBuffer);
+  return f;
 }
 
 Result<void> SharedDevice::send_frame(FramePool::Index frame, std::size_t len, int client, Flush flush) noexcept {
@@ -133,9 +139,8 @@ void SharedDevice::drop_frame(FramePool::Index frame, std::size_t len, int clien
     Netpoll* c = slot.client.load(std::memory_order_acquire);
     if (c != nullptr && slot.generation.load(std::memory_order_relaxed) == generation) {
       c->stats_.tx_drops.add(reason);
-      if (c->cfg_.drop_handler && len >= kIpv4PayloadOffset) {
-        c->cfg_.drop_handler(*c, pool_.frame(frame).subspan(kIpv4PayloadOffset, len - kIpv4PayloadOffset), reason);
-      }
+      const std::size_t at = udp_payload_offset(c->cfg_.target.family());
+      if (c->cfg_.drop_handler && len >= at) c->cfg_.drop_handler(*c, pool_.frame(frame).subspan(at, len - at), reason);
     }
   }
   pool_.give_back(frame);

@@ -8,6 +8,7 @@
 #include "netpoll/core/netlink.h"
 #include "netpoll/core/netpoll.h"
 #include "netpoll/dev/open.h"
+#include "netpoll/wire/ipv6.h"
 
 namespace np::core {
 
@@ -45,6 +46,9 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
   TargetOptions& t = np->cfg_.target;
   const std::string& name = np->cfg_.name;
   const auto fail_with = [&](Errc code, const std::string& msg) { return setup_error(code, name + ": " + msg); };
+  if (!settle_family(t))
+    return fail_with(Errc::kInvalidArgument, "the local IP " + t.local_ip.to_string() + " and the remote IP " +
+                                                 t.remote_ip.to_string() + " are of different families");
 
   // Which device: as given, an interface chosen by its MAC, or the one the
   // kernel routes the target through.
@@ -101,16 +105,25 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
     }
-    if (t.local_ip.is_unspecified()) {
+    if (t.local_ip.is_unspecified() && t.local_ip.is_v4()) {
       auto ip = netlink::first_ipv4(ifindex);
       if (!ip) return fail_with(Errc::kNoAddress, "no IP address for " + spec->target + ", aborting");
       t.local_ip = *ip;
       np->log("local IP " + ip->to_string());
+    } else if (t.local_ip.is_unspecified()) {
+      // Linux's choice: an address of the remote's scope (link-local for a
+      // link-local peer; else the first that is not, a global one).
+      auto ip = netlink::first_ipv6(ifindex, t.remote_ip.v6().is_link_local());
+      if (!ip) return fail_with(Errc::kNoAddress, "no IPv6 address for " + spec->target + ", aborting");
+      t.local_ip = *ip;
+      np->log("local IPv6 " + ip->to_string());
     }
   } else if (t.local_ip.is_unspecified()) {
+    const bool v6 = t.local_ip.is_v6();
     return fail_with(Errc::kNoAddress, spec->text +
                                            " has no kernel interface to take an address from: give the local "
-                                           "IP in the target, e.g. 6665@10.0.0.1/" + spec->text + ",6666@10.0.0.2/");
+                                           "IP in the target, e.g. 6665@" + (v6 ? "fd00::1" : "10.0.0.1") + "/" +
+                                           spec->text + ",6666@" + (v6 ? "fd00::2" : "10.0.0.2") + "/");
   }
 
   if (spec->kind == "packet") {
@@ -126,11 +139,20 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
   if (!dev) return fail_with(dev.error().code, dev.error().message);
   np->dev_ = std::move(*dev);
 
+  // Neighbour solicitations for our address go to its solicited-node group
+  // (RFC 4861 section 7.2.1): a NIC that filters multicast must pass it.
+  if (t.local_ip.is_v6() && !t.local_ip.is_unspecified()) {
+    const MacAddr group = wire::ipv6_multicast_mac(t.local_ip.v6().solicited_node());
+    if (auto joined = np->dev_->device().join_multicast(group); !joined)
+      return fail_with(joined.error(), "cannot receive " + group.to_string() + " (the solicited-node group of " +
+                                           t.local_ip.to_string() + ") on " + spec->text + ": " +
+                                           to_string(joined.error()));
+  }
   // What this client takes from the wire, before it asks for its peer's MAC
   // (a device that sees only what is steered to it must see the answer).
-  // IPv6: a client with an IPv6 local address claims it the same way
-  // (dev::Claim::ipv6), when the target options carry one.
-  np->claim_ = dev::Claim::ipv4(t.local_ip, t.local_port, static_cast<bool>(np->cfg_.rx_hook));
+  const bool receives = static_cast<bool>(np->cfg_.rx_hook);
+  np->claim_ = t.local_ip.is_v6() ? dev::Claim::ipv6(t.local_ip.v6().bytes(), t.local_port, receives)
+                                  : dev::Claim::ipv4(t.local_ip.v4(), t.local_port, receives);
   if (auto c = np->dev_->device().claim(np->claim_); !c) return fail_with(c.error().code, c.error().message);
   np->claimed_ = true;
 
@@ -153,7 +175,14 @@ SetupResult<std::unique_ptr<Netpoll>> Netpoll::setup(ClientConfig cfg, Registry&
 
 SetupResult<MacAddr> Netpoll::resolve_remote_mac(bool use_cache) {
   const TargetOptions& t = cfg_.target;
-  Ipv4Addr next_hop = t.remote_ip;
+  if (t.remote_ip.is_v6() && t.remote_ip.v6().is_multicast()) {
+    // A group has no neighbour to ask: its Ethernet address is a mapping.
+    const MacAddr mac = wire::ipv6_multicast_mac(t.remote_ip.v6());
+    set_remote_mac(mac);
+    return mac;
+  }
+  const std::string answer = t.remote_ip.is_v4() ? "ARP reply" : "neighbour advertisement";
+  IpAddr next_hop = t.remote_ip;
   if (dev_->spec().kind == "packet" || dev_->spec().kind == "xdp") {
     // Off-link targets are reached through the gateway of the route.
     const int ifindex = dev_->device().ifindex();
@@ -169,17 +198,17 @@ SetupResult<MacAddr> Netpoll::resolve_remote_mac(bool use_cache) {
       return *cached;
     }
   }
-  auto mac = dev_->arp_resolve(next_hop, t.local_ip, cfg_.resolve);
+  auto mac = dev_->resolve_neighbour(next_hop, t.local_ip, cfg_.resolve);
   if (mac) {
-    log("remote ethernet address " + mac->to_string() + " (ARP reply from " + next_hop.to_string() + ")");
+    log("remote ethernet address " + mac->to_string() + " (" + answer + " from " + next_hop.to_string() + ")");
     set_remote_mac(*mac);
     return *mac;
   }
   if (!cfg_.resolve.allow_broadcast) {
-    return setup_error(Errc::kTimeout, cfg_.name + ": no ARP reply from " + next_hop.to_string() + " after " +
+    return setup_error(Errc::kTimeout, cfg_.name + ": no " + answer + " from " + next_hop.to_string() + " after " +
                                            std::to_string(cfg_.resolve.tries) + " tries");
   }
-  log("warning: no ARP reply from " + next_hop.to_string() + " after " + std::to_string(cfg_.resolve.tries) +
+  log("warning: no " + answer + " from " + next_hop.to_string() + " after " + std::to_string(cfg_.resolve.tries) +
       " tries: sending to the broadcast address ff:ff:ff:ff:ff:ff");
   set_remote_mac(MacAddr::broadcast());
   return MacAddr::broadcast();

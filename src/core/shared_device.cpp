@@ -8,8 +8,6 @@
 
 #include "frame_layout.h"
 #include "netpoll/base/clock.h"
-#include "netpoll/wire/ipv4.h"
-#include "netpoll/wire/udp.h"
 
 namespace np::core {
 
@@ -27,6 +25,10 @@ SharedDevice::SharedDevice(dev::DeviceSpec spec, std::unique_ptr<dev::Device> de
       Proto::kArp, [this](std::span<const std::byte> f) { handle_arp(f); }, Policy::kDirect);
   dispatcher_.register_handler(
       Proto::kIpv4, [this](std::span<const std::byte> f) { handle_ipv4(f); }, Policy::kDirect);
+  dispatcher_.register_handler(
+      Proto::kIpv6, [this](std::span<const std::byte> f) { handle_ipv6(f); }, Policy::kDirect);
+  dispatcher_.register_handler(
+      Proto::kNdisc, [this](std::span<const std::byte> f) { handle_ndisc(f); }, Policy::kDirect);
 }
 
 SharedDevice::~SharedDevice() {
@@ -126,15 +128,17 @@ std::uint16_t SharedDevice::client_generation(int client) const noexcept {
   return client >= 0 ? clients_[static_cast<std::size_t>(client)].generation.load(std::memory_order_relaxed) : 0;
 }
 
-std::size_t SharedDevice::max_payload() const noexcept {
-  return dev_->mtu() - wire::Ipv4Repr::kHeaderLen - wire::UdpPacket<std::byte>::kHeaderLen;
+std::size_t SharedDevice::max_payload(IpFamily family) const noexcept {
+  return dev_->mtu() + kEthLen - detail::udp_payload_offset(family);
 }
 
 void SharedDevice::set_trap(bool on) noexcept {
   const int now = on ? trapped_.fetch_add(1) + 1 : trapped_.fetch_sub(1) - 1;
-  // Trapped: ARP requests wait in their queue and are answered after the
-  // poll, as the seed's arp_tx queue is serviced after poll_napi.
+  // Trapped: ARP requests and neighbour solicitations wait in their queues
+  // and are answered after the poll, as the seed's arp_tx queue is serviced
+  // after poll_napi.
   dispatcher_.set_policy(Proto::kArp, now > 0 ? Policy::kQueued : Policy::kDirect);
+  dispatcher_.set_policy(Proto::kNdisc, now > 0 ? Policy::kQueued : Policy::kDirect);
 }
 
 void SharedDevice::set_passthrough(PassthroughHook hook) {

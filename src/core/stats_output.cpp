@@ -32,6 +32,9 @@ std::string SharedDevice::stats_text() const {
   line("arp replies sent", stats_.arp_replies_sent.value());
   line("arp replies seen", stats_.arp_replies_seen.value());
   line("arp requests sent", stats_.arp_requests_sent.value());
+  line("nd adverts sent", stats_.nd_adverts_sent.value());
+  line("nd adverts seen", stats_.nd_adverts_seen.value());
+  line("nd solicits sent", stats_.nd_solicits_sent.value());
   line("tx frames", stats_.tx_frames.value());
   line("tx bytes", stats_.tx_bytes.value());
   line("tx direct", stats_.tx_direct.value());
@@ -67,6 +70,10 @@ std::string SharedDevice::stats_json() const {
   j.begin_object("arp");
   j.field("replies_sent", stats_.arp_replies_sent.value()).field("replies_seen", stats_.arp_replies_seen.value());
   j.field("requests_sent", stats_.arp_requests_sent.value());
+  j.end_object();
+  j.begin_object("ndisc");
+  j.field("adverts_sent", stats_.nd_adverts_sent.value()).field("adverts_seen", stats_.nd_adverts_seen.value());
+  j.field("solicits_sent", stats_.nd_solicits_sent.value());
   j.end_object();
   j.begin_object("tx");
   j.field("frames", stats_.tx_frames.value()).field("bytes", stats_.tx_bytes.value());
@@ -104,8 +111,8 @@ std::string SharedDevice::stats_json() const {
 
 std::string Netpoll::stats_text() const {
   const TargetOptions& t = cfg_.target;
-  std::string s = "client " + cfg_.name + " " + t.local_ip.to_string() + ":" + std::to_string(t.local_port) + " -> " +
-                  t.remote_ip.to_string() + ":" + std::to_string(t.remote_port) + " (" + remote_mac().to_string() +
+  std::string s = "client " + cfg_.name + " " + t.local_ip.with_port(t.local_port) + " -> " +
+                  t.remote_ip.with_port(t.remote_port) + " (" + remote_mac().to_string() +
                   ") on " + t.device + "\n";
   s += "  tx datagrams " + std::to_string(stats_.tx_datagrams.value()) + ", bytes " +
        std::to_string(stats_.tx_bytes.value()) + "\n";
@@ -122,8 +129,8 @@ std::string Netpoll::stats_json() const {
   JsonWriter j;
   j.begin_object();
   j.field("name", cfg_.name).field("device", t.device);
-  j.field("local", t.local_ip.to_string() + ":" + std::to_string(t.local_port));
-  j.field("remote", t.remote_ip.to_string() + ":" + std::to_string(t.remote_port));
+  j.field("local", t.local_ip.with_port(t.local_port));
+  j.field("remote", t.remote_ip.with_port(t.remote_port));
   j.field("remote_mac", remote_mac().to_string());
   j.begin_object("tx");
   j.field("datagrams", stats_.tx_datagrams.value()).field("bytes", stats_.tx_bytes.value());

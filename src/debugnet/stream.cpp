@@ -84,8 +84,8 @@ SetupResult<std::unique_ptr<Stream>> Stream::setup(StreamConfig cfg) {
 }
 
 std::string Stream::describe() const {
-  return np_->remote_ip().to_string() + ":" + std::to_string(np_->remote_port()) + " via " +
-         np_->shared().spec().text + " from " + np_->local_ip().to_string() + ":" + std::to_string(np_->local_port());
+  return np_->remote_ip().with_port(np_->remote_port()) + " via " + np_->shared().spec().text + " from " +
+         np_->local_ip().with_port(np_->local_port());
 }
 
 Stream::Slot& Stream::slot(std::uint32_t seq) noexcept {

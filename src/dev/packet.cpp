@@ -161,6 +161,17 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
 
   bool revalidate() noexcept override;
   bool tx_pending() const noexcept override { return kick_pending_; }
+  // PACKET_ADD_MEMBERSHIP: the interface's multicast filter passes `group`
+  // while this socket is open.
+  Result<void> join_multicast(const MacAddr& group) noexcept override {
+    packet_mreq mr{};
+    mr.mr_ifindex = ifindex_;
+    mr.mr_type = PACKET_MR_MULTICAST;
+    mr.mr_alen = MacAddr::kLen;
+    std::memcpy(mr.mr_address, group.bytes().data(), MacAddr::kLen);
+    if (::setsockopt(fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) == 0) return {};
+    return fail(errno == EPERM ? Errc::kPermission : Errc::kIo);
+  }
 
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override;
   TxStatus transmit(std::span<const std::byte> frame) noexcept override;

@@ -62,7 +62,7 @@ void DeviceReceiver::on_datagram(const core::RxInfo& info, std::span<const std::
   sockaddr_storage from{};
   auto& sin = reinterpret_cast<sockaddr_in&>(from);
   sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = info.src_ip.to_network_u32();
+  sin.sin_addr.s_addr = info.src_ip.v4().to_network_u32();  // the client is IPv4 (setup)
   sin.sin_port = htons(info.src_port);
   engine_.datagram(receiver::From{from, sizeof sin, info.src_mac},
                    std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()), at_);

@@ -83,6 +83,8 @@ SetupResult<std::unique_ptr<Stub>> Stub::setup(StubConfig cfg) {
   // The peer's MAC comes with its frames.
   cfg.client.resolve_remote_mac = false;
   if (cfg.client.name == "netpoll") cfg.client.name = "gdb stub";
+  if (cfg.client.target.local_ip.is_v6() || cfg.client.target.remote_ip.is_v6())
+    return setup_error(Errc::kUnsupported, "the gdb stub is IPv4 only: give it an IPv4 address");
   Stub* none = nullptr;
   if (g_stub.load() != nullptr) return setup_error(Errc::kExists, "a gdb stub already exists in this process");
   std::unique_ptr<Stub> s(new Stub(std::move(cfg)));
@@ -201,9 +203,9 @@ void Stub::say(std::string_view text) const noexcept {
   [[maybe_unused]] const ssize_t w = ::write(STDERR_FILENO, text.data(), text.size());
 }
 
-void Stub::grant(const Ipv4Addr& ip, std::int64_t until_ns) noexcept {
-  std::uint32_t word = 0;
-  std::memcpy(&word, ip.bytes().data(), sizeof word);
+void Stub::grant(const IpAddr& ip, std::int64_t until_ns) noexcept {
+  std::uint32_t word = 0;  // 0.0.0.0: no sender has it
+  if (ip.is_v4()) std::memcpy(&word, ip.bytes().data(), sizeof word);
   granted_until_ns_.store(0, std::memory_order_release);  // never the new address with the old time
   granted_ip_.store(word, std::memory_order_release);
   granted_until_ns_.store(until_ns, std::memory_order_release);
@@ -212,7 +214,7 @@ void Stub::grant(const Ipv4Addr& ip, std::int64_t until_ns) noexcept {
 void Stub::on_datagram(const core::RxInfo& info, std::span<const std::byte> payload) noexcept {
   Link& l = *link_;
   if (cfg_.granted_only) {
-    std::uint32_t from = 0;
+    std::uint32_t from = 0;  // the stub's client is IPv4
     std::memcpy(&from, info.src_ip.bytes().data(), sizeof from);
     if (from != granted_ip_.load(std::memory_order_acquire) ||
         monotonic_ns() >= granted_until_ns_.load(std::memory_order_acquire)) {

@@ -25,12 +25,29 @@ using namespace std::chrono_literals;
 
 namespace {
 
-sockaddr_in socket_addr(const std::string& ip, std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  ::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr);
-  return sa;
+// An IPv4 address, or IPv6 when it has a ':'.
+struct SockAddr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  sockaddr* get() { return reinterpret_cast<sockaddr*>(&ss); }
+};
+
+SockAddr socket_addr(const std::string& ip, std::uint16_t port) {
+  SockAddr a;
+  if (ip.find(':') != std::string::npos) {
+    auto& sa = reinterpret_cast<sockaddr_in6&>(a.ss);
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(port);
+    ::inet_pton(AF_INET6, ip.c_str(), &sa.sin6_addr);
+    a.len = sizeof sa;
+  } else {
+    auto& sa = reinterpret_cast<sockaddr_in&>(a.ss);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    ::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr);
+    a.len = sizeof sa;
+  }
+  return a;
 }
 
 }  // namespace
@@ -71,13 +88,13 @@ Result<Udp> parse_udp(std::span<const std::byte> frame) {
 
 UdpSocket::UdpSocket(const Netns& ns, const std::string& ip, std::uint16_t port) {
   ScopedNetns in(ns);
-  fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  SockAddr sa = socket_addr(ip, port);
+  fd_ = ::socket(sa.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   // Room for thousands of small datagrams: tests often read only after a
   // burst is over, and a full buffer would drop what they look for.
   const int bytes = 64 << 20;
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);
-  sockaddr_in sa = socket_addr(ip, port);
-  if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+  if (fd_ < 0 || ::bind(fd_, sa.get(), sa.len) != 0) {
     ADD_FAILURE() << "cannot bind UDP socket to " << ip << ":" << port << " in " << ns.name() << ": "
                   << std::strerror(errno);
   }
@@ -88,24 +105,30 @@ UdpSocket::~UdpSocket() {
 }
 
 bool UdpSocket::send_to(const std::string& ip, std::uint16_t port, std::span<const std::byte> data) const {
-  sockaddr_in sa = socket_addr(ip, port);
-  return ::sendto(fd_, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) ==
-         static_cast<ssize_t>(data.size());
+  SockAddr sa = socket_addr(ip, port);
+  return ::sendto(fd_, data.data(), data.size(), 0, sa.get(), sa.len) == static_cast<ssize_t>(data.size());
 }
 
 std::optional<std::vector<std::byte>> UdpSocket::receive(std::chrono::milliseconds timeout, std::string* from) const {
   pollfd p{fd_, POLLIN, 0};
   if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
   std::vector<std::byte> buf(65536);
-  sockaddr_in sa{};
-  socklen_t len = sizeof sa;
-  const ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sa), &len);
+  SockAddr sa;
+  sa.len = sizeof sa.ss;
+  const ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT, sa.get(), &sa.len);
   if (n < 0) return std::nullopt;
   buf.resize(static_cast<std::size_t>(n));
   if (from != nullptr) {
-    char text[INET_ADDRSTRLEN] = {};
-    ::inet_ntop(AF_INET, &sa.sin_addr, text, sizeof text);
-    *from = std::string(text) + ":" + std::to_string(ntohs(sa.sin_port));
+    char text[INET6_ADDRSTRLEN] = {};
+    if (sa.ss.ss_family == AF_INET6) {
+      const auto& s6 = reinterpret_cast<const sockaddr_in6&>(sa.ss);
+      ::inet_ntop(AF_INET6, &s6.sin6_addr, text, sizeof text);
+      *from = "[" + std::string(text) + "]:" + std::to_string(ntohs(s6.sin6_port));
+    } else {
+      const auto& s4 = reinterpret_cast<const sockaddr_in&>(sa.ss);
+      ::inet_ntop(AF_INET, &s4.sin_addr, text, sizeof text);
+      *from = std::string(text) + ":" + std::to_string(ntohs(s4.sin_port));
+    }
   }
   return buf;
 }

@@ -52,7 +52,8 @@ std::vector<std::byte> arp_reply(const wire::ArpRepr& request, const MacAddr& ou
 
 class UdpSocket {
  public:
-  // A kernel UDP socket bound to ip:port inside `ns`.
+  // A kernel UDP socket bound to ip:port inside `ns`; IPv6 when `ip` has a
+  // ':' (then a sender is "[ip]:port").
   UdpSocket(const Netns& ns, const std::string& ip, std::uint16_t port);
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;

@@ -20,7 +20,7 @@ enum class Errc : std::uint8_t {
   kTruncated = 1,     // buffer shorter than the header or length field says
   kBadLength,         // a length field disagrees with itself or with the buffer
   kBadChecksum,       // a checksum does not verify
-  kBadVersion,        // IP version is not 4
+  kBadVersion,        // IP version is not the one expected (4, or 6 in an IPv6 frame)
   kBadHeaderLen,      // IPv4 IHL below 5
   kHasOptions,        // IPv4 header carries options (recognised, refused)
   kFragment,          // IPv4 datagram is a fragment (recognised, refused)
@@ -31,7 +31,7 @@ enum class Errc : std::uint8_t {
   kNoSuchDevice,      // named device does not exist
   kPermission,        // the OS refused for lack of privilege
   kInvalidArgument,   // a caller passed something unusable
-  kNoAddress,         // interface has no IPv4 address
+  kNoAddress,         // interface has no address of the family wanted
   kTimeout,           // a bounded wait ran out
   kNoBuffer,          // a fixed pool or queue is exhausted
   kTooBig,            // payload does not fit the MTU or a frame slot
@@ -39,6 +39,8 @@ enum class Errc : std::uint8_t {
   kExists,            // name already in use
   kNotFound,          // lookup found nothing
   kClosed,            // peer or device has gone away
+  kExtensionHeader,   // IPv6 header followed by an extension header (recognised, refused)
+  kNoChecksum,        // a checksum that must be present is zero (UDP over IPv6)
 };
 
 // Static string for a code; never allocates. Context: any.

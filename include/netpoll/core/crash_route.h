@@ -8,8 +8,8 @@
 // that path: its own raw AF_PACKET socket on the interface (protocol 0: it
 // receives nothing), its own frames and message headers in a guarded
 // mapping, the client's addresses copied at setup, and its own IPv4
-// identification counter. send() builds a frame in place (the same
-// Ethernet, IPv4 and UDP emitters as the send path) and batches it;
+// identification counter. send() builds a frame in place (the send path's
+// own function, Ethernet, IPv4 or IPv6, and UDP) and batches it;
 // flush() hands the batch to the kernel with one sendmmsg(2). No lock,
 // no pool, no queue, no allocation.
 //

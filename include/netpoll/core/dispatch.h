@@ -24,7 +24,8 @@
 
 namespace np::core {
 
-enum class Proto : std::uint8_t { kArp, kIpv4, kCount };
+// kNdisc: ICMPv6 (neighbour discovery), handed over by the IPv6 handler.
+enum class Proto : std::uint8_t { kArp, kIpv4, kIpv6, kNdisc, kCount };
 enum class Policy : std::uint8_t { kDirect, kQueued };
 
 const char* to_string(Proto p) noexcept;

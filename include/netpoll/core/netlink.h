@@ -36,12 +36,19 @@ struct LinkInfo {
 // The interface's first IPv4 address (primary first, as `ip addr` lists).
 std::optional<Ipv4Addr> first_ipv4(int ifindex);
 
-// The route the kernel would use to reach `dst` (ip route get DST).
+// The interface's first IPv6 address of the scope a peer needs, as Linux's
+// netpoll_setup chooses: a link-local one for a link-local peer, else one
+// that is not link-local (the kernel lists global addresses before
+// link-local ones). With `link_local` unset and no global address, none.
+std::optional<Ipv6Addr> first_ipv6(int ifindex, bool link_local);
+
+// The route the kernel would use to reach `dst` (ip route get DST), of
+// dst's family.
 struct Route {
   int oif = 0;
-  std::optional<Ipv4Addr> gateway;  // absent: dst is on-link
-  std::optional<Ipv4Addr> prefsrc;
+  std::optional<IpAddr> gateway;  // absent: dst is on-link
+  std::optional<IpAddr> prefsrc;
 };
-[[nodiscard]] SetupResult<Route> route_to(const Ipv4Addr& dst, int oif = 0);
+[[nodiscard]] SetupResult<Route> route_to(const IpAddr& dst, int oif = 0);
 
 }  // namespace np::core::netlink

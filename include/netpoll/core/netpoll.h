@@ -50,7 +50,7 @@ struct ClientConfig {
 // received (RxInfo's src_mac, src_ip, src_port), to answer it.
 struct UdpEndpoint {
   MacAddr mac;  // the next hop on the link: the sender, or the router it came through
-  Ipv4Addr ip;
+  IpAddr ip;    // of the client's family
   std::uint16_t port = 0;
 };
 
@@ -67,7 +67,9 @@ class Netpoll : public InGuardedMemory<Netpoll> {
   // netpoll_setup: resolves the device (interface name, MAC, device string,
   // or the route to the target), refuses bridge/bond slaves, brings a down
   // interface up and waits for carrier, takes the local IP from the
-  // interface, resolves the remote MAC, and attaches to the shared device.
+  // interface, joins the local IPv6 address's solicited-node group on the
+  // device, resolves the remote MAC (ARP or neighbour discovery), and
+  // attaches to the shared device.
   // Context: setup.
   [[nodiscard]] static SetupResult<std::unique_ptr<Netpoll>> setup(ClientConfig cfg, Registry& registry = Registry::process());
 
@@ -79,14 +81,15 @@ class Netpoll : public InGuardedMemory<Netpoll> {
   // Sends one datagram. Ok means transmitted or queued for the deferred
   // worker; errors (each also counted and shown to the drop handler):
   // kTooBig (payload > max_payload()), kNoBuffer (pool empty), kBusy
-  // (deferred queue full), kIo (the device refused it). Safe from a signal
-  // handler. Context: any.
+  // (deferred queue full), kIo (the device refused it). Over IPv4 or IPv6,
+  // the target's family. Safe from a signal handler. Context: any.
   [[nodiscard]] Result<void> send_udp(std::span<const std::byte> payload, Flush flush = Flush::kNow) noexcept;
 
   // Sends one datagram from the local IP and port to `to` instead of the
   // target: a receiving client answering whoever sent (netpoll listen
   // --ack on a device answers each source). Errors and counting as
-  // send_udp(); kInvalidArgument for an unspecified address or port 0.
+  // send_udp(); kInvalidArgument for an unspecified address, an address of
+  // the other family or port 0.
   // Context: any.
   [[nodiscard]] Result<void> send_udp_to(const UdpEndpoint& to, std::span<const std::byte> payload,
                                          Flush flush = Flush::kNow) noexcept;
@@ -111,12 +114,13 @@ class Netpoll : public InGuardedMemory<Netpoll> {
 
   const std::string& name() const { return cfg_.name; }
   const TargetOptions& target() const { return cfg_.target; }  // as resolved
-  Ipv4Addr local_ip() const { return cfg_.target.local_ip; }
+  IpAddr local_ip() const { return cfg_.target.local_ip; }
   std::uint16_t local_port() const { return cfg_.target.local_port; }
-  Ipv4Addr remote_ip() const { return cfg_.target.remote_ip; }
+  IpAddr remote_ip() const { return cfg_.target.remote_ip; }
+  IpFamily family() const noexcept { return cfg_.target.family(); }
   std::uint16_t remote_port() const { return cfg_.target.remote_port; }
   MacAddr remote_mac() const noexcept;
-  std::size_t max_payload() const noexcept { return dev_->max_payload(); }
+  std::size_t max_payload() const noexcept { return dev_->max_payload(family()); }
   SharedDevice& shared() noexcept { return *dev_; }
   const ClientStats& stats() const noexcept { return stats_; }
 

@@ -1,6 +1,6 @@
 // SharedDevice: what every netpoll client on one device shares (the seed's
 // netpoll_info): the device itself, the frame pool, the deferred transmit
-// queue, the list of receiving clients, the ARP cache and the protocol
+// queue, the list of receiving clients, the neighbour cache and the protocol
 // dispatcher. It lives as long as its last client (shared ownership); a
 // Registry (registry.h) finds it by its device string.
 //
@@ -13,16 +13,19 @@
 // handler.
 //
 // Receive path (poll): NAPI-style, at most `budget` frames per call,
-// validated as the seed's __netpoll_rx does, each drop counted by reason;
-// valid datagrams go to every client whose local IP, remote IP and local
-// port match (zero = any). ARP requests for any client's local IP are
-// answered. While trapped, netpoll consumes every frame and ARP requests are
-// answered after the poll instead of during it.
+// validated as the seed's __netpoll_rx does (IPv4 and IPv6), each drop
+// counted by reason; valid datagrams go to every client whose local IP,
+// remote IP and local port match (zero = any). ARP requests and neighbour
+// solicitations for any client's local IP are answered. While trapped,
+// netpoll consumes every frame and both are answered after the poll instead
+// of during it.
 //
 // Where the code lives: shared_device.cpp (life, service thread, clients,
 // emergency mode), send.cpp (the send path), receive.cpp (poll, the
-// Ethernet demultiplexer, delivery to clients, drop reasons), ipv4.cpp and
-// arp.cpp (one file per protocol), stats_output.cpp (text and JSON).
+// Ethernet demultiplexer, delivery to clients, drop reasons), ipv4.cpp,
+// ipv6.cpp, udp.cpp, arp.cpp and ndisc.cpp (one file per protocol),
+// neighbour.cpp (the cache and resolution, both families), stats_output.cpp
+// (text and JSON).
 #pragma once
 
 #include <array>
@@ -42,13 +45,17 @@
 #include "netpoll/base/inplace_function.h"
 #include "netpoll/base/owner_lock.h"
 #include "netpoll/base/result.h"
-#include "netpoll/core/arp_cache.h"
 #include "netpoll/core/dispatch.h"
 #include "netpoll/core/frame_pool.h"
+#include "netpoll/core/neighbour_cache.h"
 #include "netpoll/core/options.h"
 #include "netpoll/core/stats.h"
 #include "netpoll/dev/device.h"
 #include "netpoll/dev/spec.h"
+
+namespace np::wire {
+struct NdiscRepr;
+}  // namespace np::wire
 
 namespace np::core {
 
@@ -63,9 +70,9 @@ enum class Flush : std::uint8_t { kNow, kLater };
 // What a receive hook learns about a datagram besides its payload.
 struct RxInfo {
   MacAddr src_mac;
-  Ipv4Addr src_ip;
+  IpAddr src_ip;
   std::uint16_t src_port = 0;
-  Ipv4Addr dst_ip;
+  IpAddr dst_ip;
   std::uint16_t dst_port = 0;
 };
 
@@ -97,6 +104,8 @@ struct DeviceConfig {
   bool rx_copy = false;
 };
 
+// How setup resolves a next hop's MAC: ARP requests (IPv4) or neighbour
+// solicitations (IPv6).
 struct ResolveConfig {
   int tries = 3;
   std::chrono::milliseconds interval{1000};
@@ -111,6 +120,9 @@ struct SharedDeviceStats {
   Counter arp_replies_sent;
   Counter arp_replies_seen;
   SharedCounter arp_requests_sent;
+  Counter nd_adverts_sent;     // neighbour advertisements: answers to solicitations
+  Counter nd_adverts_seen;
+  SharedCounter nd_solicits_sent;
   Counter tx_frames;        // frames the device took
   Counter tx_bytes;
   SharedCounter tx_direct;  // sent by the caller's thread
@@ -155,7 +167,8 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   bool revalidate() noexcept { return dev_->revalidate(); }
   bool in_emergency() const noexcept { return emergency_owner_.load(std::memory_order_acquire) != 0; }
 
-  // Trap mode: netpoll consumes every frame, ARP is answered after the poll.
+  // Trap mode: netpoll consumes every frame, ARP and neighbour solicitations
+  // are answered after the poll.
   // Nested: each set_trap(true) needs a set_trap(false). Context: any.
   void set_trap(bool on) noexcept;
   bool trapped() const noexcept { return trapped_.load(std::memory_order_relaxed) > 0; }
@@ -164,13 +177,14 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   // the device). Context: setup.
   void set_passthrough(PassthroughHook hook);
 
-  // The MAC for `ip` if an ARP reply or request taught it. Context: any.
-  std::optional<MacAddr> cached_mac(const Ipv4Addr& ip) const noexcept { return arp_cache_.lookup(ip); }
+  // The MAC for `ip` if ARP or neighbour discovery taught it. Context: any.
+  std::optional<MacAddr> cached_mac(const IpAddr& ip) const noexcept { return neighbours_.lookup(ip); }
 
-  // Asks `target` for its MAC (ARP request from `local_ip`), `cfg.tries`
-  // times `cfg.interval` apart, polling meanwhile. Context: setup.
-  [[nodiscard]] Result<MacAddr> arp_resolve(const Ipv4Addr& target, const Ipv4Addr& local_ip,
-                                            const ResolveConfig& cfg);
+  // Asks `target` for its MAC (an ARP request, or a neighbour solicitation
+  // to its solicited-node address, from `local_ip`), `cfg.tries` times
+  // `cfg.interval` apart, polling meanwhile. Context: setup.
+  [[nodiscard]] Result<MacAddr> resolve_neighbour(const IpAddr& target, const IpAddr& local_ip,
+                                                  const ResolveConfig& cfg);
 
   dev::Device& device() noexcept { return *dev_; }
   const dev::DeviceSpec& spec() const noexcept { return spec_; }
@@ -180,8 +194,8 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   const Dispatcher& dispatcher() const noexcept { return dispatcher_; }
   std::size_t deferred_depth() const noexcept { return txq_.size(); }
   std::size_t clients() const noexcept;
-  // Largest UDP payload a frame of this device can carry.
-  std::size_t max_payload() const noexcept;
+  // Largest UDP payload a frame of this device can carry over the family.
+  std::size_t max_payload(IpFamily family = IpFamily::kV4) const noexcept;
 
   // Statistics for people and for programs. Context: setup.
   std::string stats_text() const;
@@ -215,6 +229,9 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
 
   // Send path (send.cpp). Context: any.
   std::optional<FramePool::Index> take_frame() noexcept;
+  // take_frame() for a packet of netpoll's own (ARP, neighbour discovery),
+  // an empty pool counted as a transmit drop.
+  std::optional<FramePool::Index> take_own_frame() noexcept;
   [[nodiscard]] Result<void> send_frame(FramePool::Index frame, std::size_t len, int client, Flush flush = Flush::kNow) noexcept;
   void drop_frame(FramePool::Index frame, std::size_t len, int client, std::uint16_t generation,
                   TxDrop reason) noexcept;
@@ -232,26 +249,26 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   // Hands a valid datagram to every client it is for; false if none.
   bool deliver(const RxInfo& info, std::span<const std::byte> payload) noexcept;
   // The client whose local address is `ip`, or nullptr.
-  const Netpoll* owner_of(const Ipv4Addr& ip) const noexcept;
+  const Netpoll* owner_of(const IpAddr& ip) const noexcept;
 
-  // IPv4 (ipv4.cpp). Context: any.
+  // IPv4 (ipv4.cpp) and IPv6 (ipv6.cpp): the network layer's checks, then
+  // UDP's (udp.cpp) for both. Context: any.
   void handle_ipv4(std::span<const std::byte> frame) noexcept;
-  // One end of a UDP datagram.
-  struct IpPort {
-    Ipv4Addr ip;
-    std::uint16_t port;
-  };
-  // Writes Ethernet, IPv4 and UDP headers around the `payload_len` bytes
-  // already at the payload's offset of `frame` (frame_layout.h); returns the
-  // frame's length.
-  std::size_t emit_udp_ipv4(std::span<std::byte> frame, const IpPort& src, const IpPort& dst, const MacAddr& dst_mac,
-                            std::size_t payload_len) noexcept;
+  void handle_ipv6(std::span<const std::byte> frame) noexcept;
+  void receive_udp(std::span<const std::byte> frame, const MacAddr& src_mac, const IpAddr& src, const IpAddr& dst,
+                   std::span<const std::byte> udp) noexcept;
   std::uint16_t next_ip_ident() noexcept { return ip_ident_.fetch_add(1, std::memory_order_relaxed); }
 
-  // ARP (arp.cpp). Context: any.
+  // ARP (arp.cpp) and neighbour discovery (ndisc.cpp). Context: any.
   void handle_arp(std::span<const std::byte> frame) noexcept;
   [[nodiscard]] Result<void> send_arp(int op, const Ipv4Addr& sender_ip, const MacAddr& target_mac, const Ipv4Addr& target_ip,
                         const MacAddr& dst_mac) noexcept;
+  void handle_ndisc(std::span<const std::byte> frame) noexcept;
+  [[nodiscard]] Result<void> send_ndisc(const wire::NdiscRepr& nd, const Ipv6Addr& src, const Ipv6Addr& dst,
+                                        const MacAddr& dst_mac) noexcept;
+  // The request that resolution repeats: ARP or neighbour solicitation
+  // (neighbour.cpp). Context: any.
+  [[nodiscard]] Result<void> solicit(const IpAddr& target, const IpAddr& local_ip) noexcept;
 
   dev::DeviceSpec spec_;
   std::unique_ptr<dev::Device> dev_;
@@ -267,7 +284,7 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   std::atomic<int> trapped_{0};
   std::atomic<std::uint16_t> ip_ident_{1};
   std::array<ClientSlot, kMaxClients> clients_;
-  ArpCache arp_cache_;
+  NeighbourCache neighbours_;
   Dispatcher dispatcher_;
   PassthroughHook passthrough_;
   SharedDeviceStats stats_;

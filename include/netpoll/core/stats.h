@@ -22,20 +22,28 @@ namespace np::core {
 enum class RxDrop : std::uint8_t {
   kRunt,          // shorter than an Ethernet header
   kOtherHost,     // unicast to another MAC (PACKET_OTHERHOST)
-  kNotIpv4,       // neither IPv4 nor ARP
+  kNotIp,         // neither IPv4, IPv6 nor ARP
   kIpTruncated,   // shorter than the IPv4 header it announces
   kIpHeader,      // version is not 4 or IHL < 5
   kIpChecksum,    // header checksum does not verify
   kIpLength,      // total length beyond the frame or shorter than the header
   kIpFragment,    // a fragment: netpoll does not reassemble
   kIpOptions,     // header options: netpoll does not process them
-  kNotUdp,        // another IP protocol
+  kIpv6Truncated,   // shorter than the 40-byte IPv6 header
+  kIpv6Header,      // an IPv6 frame whose version is not 6
+  kIpv6Length,      // payload length beyond the frame
+  kIpv6ExtHeader,   // an extension header: netpoll processes none
+  kNotUdp,        // another IP protocol (IPv6: next header neither UDP nor ICMPv6)
   kUdpTruncated,  // no room for a UDP header
   kUdpLength,     // UDP length differs from the IP payload length
+  kUdpNoChecksum, // UDP over IPv6 without a checksum (zero): RFC 8200 forbids it
   kUdpChecksum,   // UDP checksum present and wrong
   kNoClient,      // valid UDP that no client's local IP, remote IP and port match
   kArpMalformed,  // ARP that is truncated or not Ethernet/IPv4
   kArpIgnored,    // ARP request for no client's address, or for loopback/multicast
+  kNdMalformed,   // a neighbour solicitation/advertisement failing RFC 4861's checks
+  kNdIgnored,     // a solicitation for no client's address, an advertisement for nobody here
+  kIcmpv6Other,   // ICMPv6 other than neighbour discovery: netpoll answers none
   kQueueFull,     // a dispatch queue was full
   kTooLong,       // longer than a dispatch queue's slot
   kNoHandler,     // no handler for its protocol

@@ -52,6 +52,7 @@ class Decorator : public Device {
   bool revalidate() noexcept override { return inner_->revalidate(); }
   SetupResult<void> claim(const Claim& what) override { return inner_->claim(what); }
   void unclaim(const Claim& what) noexcept override { inner_->unclaim(what); }
+  Result<void> join_multicast(const MacAddr& group) noexcept override { return inner_->join_multicast(group); }
 
  protected:
   // The wrapped device. Context: any.

@@ -159,6 +159,14 @@ class Device {
   // answer ok and do nothing. Context: setup.
   [[nodiscard]] virtual SetupResult<void> claim(const Claim& /*what*/) { return {}; }
   virtual void unclaim(const Claim& /*what*/) noexcept {}
+  // Receive frames sent to the link-layer multicast `group` too (a NIC
+  // filters the multicast it was not asked for; IPv6 neighbour discovery
+  // needs each address's solicited-node group). Devices that see every
+  // frame anyway answer ok. Context: setup.
+  [[nodiscard]] virtual Result<void> join_multicast(const MacAddr& group) noexcept {
+    static_cast<void>(group);
+    return {};
+  }
 };
 
 }  // namespace np::dev

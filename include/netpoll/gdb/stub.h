@@ -137,8 +137,9 @@ class Stub : public InGuardedMemory<Stub> {
   static void break_in() noexcept;
 
   // With StubConfig::granted_only: `ip` may talk to the stub until
-  // `until_ns` (monotonic), in place of any earlier grant. Context: any.
-  void grant(const Ipv4Addr& ip, std::int64_t until_ns) noexcept;
+  // `until_ns` (monotonic), in place of any earlier grant (an IPv6 address
+  // grants nobody: the stub is IPv4 only). Context: any.
+  void grant(const IpAddr& ip, std::int64_t until_ns) noexcept;
 
   // What a person types: "gdb PROGRAM -ex 'target remote udp:IP:PORT'".
   // Context: setup.

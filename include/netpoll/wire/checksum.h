@@ -62,6 +62,7 @@ class Checksum {
   }
 
   constexpr Checksum& add(const Ipv4Addr& a) noexcept { return add(std::span(a.bytes())); }
+  constexpr Checksum& add(const Ipv6Addr& a) noexcept { return add(std::span(a.bytes())); }
 
   // The folded one's-complement sum (not inverted). Context: any.
   constexpr std::uint16_t sum() const noexcept {
@@ -89,6 +90,16 @@ constexpr Checksum pseudo_header(const Ipv4Addr& src, const Ipv4Addr& dst, std::
                                  std::uint16_t length) noexcept {
   Checksum c;
   c.add(src).add(dst).add_u16(protocol).add_u16(length);
+  return c;
+}
+
+// Sum of the IPv6 pseudo-header for upper-layer checksums (RFC 8200
+// section 8.1): source, destination, the upper-layer length as 32 bits,
+// three zero bytes and the next header. Context: any.
+constexpr Checksum pseudo_header(const Ipv6Addr& src, const Ipv6Addr& dst, std::uint8_t next_header,
+                                 std::uint32_t length) noexcept {
+  Checksum c;
+  c.add(src).add(dst).add_u32(length).add_u16(next_header);
   return c;
 }
 

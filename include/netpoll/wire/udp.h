@@ -1,9 +1,10 @@
-// UDP datagrams over IPv4 (RFC 768).
+// UDP datagrams over IPv4 (RFC 768) and IPv6 (RFC 8200 section 8.1).
 //
 // The checksum covers a pseudo-header (source and destination address,
 // protocol, UDP length), the UDP header and the data. RFC 768: a transmitted
 // checksum that computes to zero is sent as all ones (0xffff), and a received
-// checksum of zero means the sender computed none.
+// checksum of zero means the sender computed none. Over IPv6 the checksum is
+// mandatory: a received zero is refused (kNoChecksum), RFC 8200 section 8.1.
 //
 // Context: any.
 #pragma once
@@ -20,8 +21,13 @@
 #include "netpoll/base/result.h"
 #include "netpoll/wire/checksum.h"
 #include "netpoll/wire/ipv4.h"
+#include "netpoll/wire/ipv6.h"
 
 namespace np::wire {
+
+// The addresses a UDP pseudo-header is made of: one family per datagram.
+template <class A>
+concept UdpPseudoAddr = std::is_same_v<A, Ipv4Addr> || std::is_same_v<A, Ipv6Addr>;
 
 template <class B>
 class UdpPacket {
@@ -54,9 +60,10 @@ class UdpPacket {
   // Header and data as covered by the length field.
   constexpr std::span<B> datagram() const noexcept { return buf_.first(length()); }
 
-  // True if the checksum verifies or is absent (zero). Context: any.
-  constexpr bool verify_checksum(const Ipv4Addr& src, const Ipv4Addr& dst) const noexcept {
-    if (checksum() == 0) return true;
+  // True if the checksum verifies, or over IPv4 is absent (zero). Context: any.
+  template <UdpPseudoAddr A>
+  constexpr bool verify_checksum(const A& src, const A& dst) const noexcept {
+    if (checksum() == 0) return std::is_same_v<A, Ipv4Addr>;
     return pseudo_header(src, dst, ip_proto::kUdp, length()).add(datagram()).sum() == 0xffff;
   }
 
@@ -68,7 +75,8 @@ class UdpPacket {
   // Computes and stores the checksum over the pseudo-header and datagram;
   // a computed 0 is stored as 0xffff (RFC 768). Precondition: length() is set
   // and the data is in place.
-  constexpr void fill_checksum(const Ipv4Addr& src, const Ipv4Addr& dst) noexcept
+  template <UdpPseudoAddr A>
+  constexpr void fill_checksum(const A& src, const A& dst) noexcept
     requires(!std::is_const_v<B>) {
     set_checksum(0);
     const std::uint16_t c = pseudo_header(src, dst, ip_proto::kUdp, length()).add(datagram()).finish();
@@ -85,10 +93,13 @@ struct UdpRepr {
   std::uint16_t dst_port = 0;
   std::span<const std::byte> payload;
 
-  // Verifies the checksum (if present) against the addresses it was sent
-  // between. The payload refers into the packet's buffer.
-  [[nodiscard]] static Result<UdpRepr> parse(const UdpPacket<const std::byte>& p, const Ipv4Addr& src,
-                                             const Ipv4Addr& dst) noexcept {
+  // Verifies the checksum against the addresses it was sent between: over
+  // IPv4 if present, over IPv6 always (a zero is kNoChecksum). The payload
+  // refers into the packet's buffer.
+  template <UdpPseudoAddr A>
+  [[nodiscard]] static Result<UdpRepr> parse(const UdpPacket<const std::byte>& p, const A& src,
+                                             const A& dst) noexcept {
+    if (std::is_same_v<A, Ipv6Addr> && p.checksum() == 0) return fail(Errc::kNoChecksum);
     if (!p.verify_checksum(src, dst)) return fail(Errc::kBadChecksum);
     return UdpRepr{p.src_port(), p.dst_port(), p.payload()};
   }
@@ -99,7 +110,8 @@ struct UdpRepr {
   // them. The payload may already be in place (payload.data() == buf + 8):
   // then it is not copied. Precondition: buf holds buffer_len() bytes and
   // buffer_len() <= 65535. Context: any.
-  std::span<std::byte> emit(std::span<std::byte> buf, const Ipv4Addr& src, const Ipv4Addr& dst) const noexcept {
+  template <UdpPseudoAddr A>
+  std::span<std::byte> emit(std::span<std::byte> buf, const A& src, const A& dst) const noexcept {
     NP_ASSERT(buf.size() >= buffer_len() && buffer_len() <= 0xffff);
     auto out = buf.first(buffer_len());
     auto p = UdpPacket<std::byte>::new_unchecked(out);
