@@ -266,6 +266,9 @@ TEST_P(CoreOverVeth, LinkDownQueuesToTheBoundAndLinkUpDeliversInOrder) {
     ASSERT_TRUE(got) << "datagram " << i << " missing; " << (*np)->shared().stats_text();
     EXPECT_EQ(as_text(*got), "queued " + std::to_string(i));
   }
+  // The service thread takes a frame off the queue once its transmit has
+  // returned, and the peer may have the frame before that: wait for it.
+  for (int i = 0; i < 100 && (*np)->shared().deferred_depth() > 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ((*np)->shared().deferred_depth(), 0u);
   EXPECT_EQ((*np)->shared().stats().tx_deferred.value(), 16u);
 }
