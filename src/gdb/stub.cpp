@@ -304,7 +304,8 @@ StubEnd Stub::serve_crash(const siginfo_t* si, const ucontext_t* ctx) noexcept {
   line.append_uint(static_cast<std::uint64_t>(cfg_.wait.count() / 1000)).append(" s for gdb at udp:");
   say(line.view());
   FixedText<64> where;
-  const auto ip = np_->local_ip().bytes();
+  const Ipv4Addr local = np_->local_ip().v4();  // the stub refuses IPv6 at setup
+  const auto& ip = local.bytes();
   for (std::size_t i = 0; i < ip.size(); ++i) {
     if (i > 0) where.append('.');
     where.append_uint(std::to_integer<unsigned>(ip[i]));
