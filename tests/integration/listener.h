@@ -49,6 +49,22 @@ inline std::string random_udp_loss(const std::string& match, int percent) {
   return "udp " + match + " numgen random mod 100 '<' " + std::to_string(percent);
 }
 
+// Every n-th datagram that matches (a count, not a chance: a direction that
+// carries only a handful of datagrams, as range acks do, still loses some).
+inline std::string every_nth_udp_loss(const std::string& match, int n) {
+  return "udp " + match + " numgen inc mod " + std::to_string(n) + " 0";
+}
+
+// The datagrams the loss rule in `ns` has dropped (-1: none listed).
+inline long dropped_by_loss_rule(const np::testing::Netns& ns) {
+  const std::string out = "/tmp/np-nft-count-" + std::to_string(::getpid());
+  if (::system((ns.exec() + "nft list table netdev loss > " + out).c_str()) != 0) return -1;
+  const std::string rules = read_file(out);
+  std::filesystem::remove(out);
+  const auto at = rules.find("counter packets ");
+  return at == std::string::npos ? -1 : std::stol(rules.substr(at + 16));
+}
+
 inline void lose_udp_each_way(const np::testing::VethBed& bed, int percent, std::string a_rule = "",
                               std::string b_rule = "") {
   if (a_rule.empty()) a_rule = random_udp_loss("dport 6666", percent);
