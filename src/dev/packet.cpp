@@ -567,11 +567,6 @@ SetupResult<Geometry> plan_rings(const std::string& name, const PacketOptions& o
   return g;
 }
 
-// "packet:eth0: <what>: <errno text>". Context: setup.
-std::unexpected<Error> os_error(Errc code, const std::string& name, const std::string& what, int e) {
-  return setup_error(code, name + ": " + what + ": " + errno_text(e));
-}
-
 }  // namespace
 
 SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::string_view ifname,
@@ -591,30 +586,10 @@ SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::s
 
   // Every lookup goes through this socket, so it answers for the namespace
   // the device was opened in, whichever thread asks later.
-  ifreq ifr{};
-  if (ifname_s.empty() || ifname_s.size() >= IFNAMSIZ) {
-    return setup_error(Errc::kNoSuchDevice, "no such interface: " + ifname_s);
-  }
-  std::memcpy(ifr.ifr_name, ifname_s.data(), ifname_s.size());
-  if (::ioctl(sock.get(), SIOCGIFINDEX, &ifr) != 0) {
-    const int e = errno;
-    if (e == ENODEV) return setup_error(Errc::kNoSuchDevice, "no such interface: " + ifname_s);
-    return os_error(Errc::kIo, name, "cannot look up interface " + ifname_s, e);
-  }
-  const int ifindex = ifr.ifr_ifindex;
-  if (::ioctl(sock.get(), SIOCGIFHWADDR, &ifr) != 0) {
-    return os_error(Errc::kIo, name, "cannot read the MAC address of " + ifname_s, errno);
-  }
-  if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-    return setup_error(Errc::kUnsupported, name + ": " + ifname_s + " is not an Ethernet interface (link type " +
-                                              std::to_string(ifr.ifr_hwaddr.sa_family) + ")");
-  }
-  std::array<std::byte, MacAddr::kLen> mac_bytes{};
-  std::memcpy(mac_bytes.data(), ifr.ifr_hwaddr.sa_data, MacAddr::kLen);
-  if (::ioctl(sock.get(), SIOCGIFMTU, &ifr) != 0) {
-    return os_error(Errc::kIo, name, "cannot read the MTU of " + ifname_s, errno);
-  }
-  const auto mtu = static_cast<std::size_t>(ifr.ifr_mtu);
+  auto iface = look_up_interface(sock.get(), name, ifname_s);
+  if (!iface) return std::unexpected(iface.error());
+  const int ifindex = iface->ifindex;
+  const std::size_t mtu = iface->mtu;
 
   auto geo = plan_rings(name, options, mtu);
   if (!geo) return std::unexpected(geo.error());
@@ -705,7 +680,7 @@ SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::s
 
   return std::unique_ptr<Device>(new PacketDevice(std::move(name), sock.release(), static_cast<std::byte*>(map),
                                                   static_cast<std::byte*>(rx_copy), *geo, ifindex,
-                                                  MacAddr(mac_bytes), mtu));
+                                                  iface->mac, mtu));
 }
 
 }  // namespace np::dev

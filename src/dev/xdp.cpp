@@ -205,10 +205,6 @@ void quiet_libraries() {
   });
 }
 
-std::unexpected<Error> os_error(Errc code, const std::string& name, const std::string& what, int e) {
-  return setup_error(code, name + ": " + what + ": " + errno_text(e));
-}
-
 // Whether the kernel has `c`'s address on any interface of this namespace
 // (it then answers ARP and solicitations for it itself). Context: setup.
 bool kernel_holds(const Claim& c) {
@@ -999,27 +995,10 @@ SetupResult<std::unique_ptr<Device>> open_xdp_device(std::string name, std::stri
   }
   UniqueFd ctl(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (ctl.get() < 0) return os_error(Errc::kIo, name, "cannot open a control socket", errno);
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, ifname_s.data(), ifname_s.size());
-  if (::ioctl(ctl.get(), SIOCGIFINDEX, &ifr) != 0) {
-    const int e = errno;
-    if (e == ENODEV) return setup_error(Errc::kNoSuchDevice, "no such interface: " + ifname_s);
-    return os_error(Errc::kIo, name, "cannot look up interface " + ifname_s, e);
-  }
-  const int ifindex = ifr.ifr_ifindex;
-  if (::ioctl(ctl.get(), SIOCGIFHWADDR, &ifr) != 0) {
-    return os_error(Errc::kIo, name, "cannot read the MAC address of " + ifname_s, errno);
-  }
-  if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-    return setup_error(Errc::kUnsupported, name + ": " + ifname_s + " is not an Ethernet interface (link type " +
-                                              std::to_string(ifr.ifr_hwaddr.sa_family) + ")");
-  }
-  std::array<std::byte, MacAddr::kLen> mac_bytes{};
-  std::memcpy(mac_bytes.data(), ifr.ifr_hwaddr.sa_data, MacAddr::kLen);
-  if (::ioctl(ctl.get(), SIOCGIFMTU, &ifr) != 0) {
-    return os_error(Errc::kIo, name, "cannot read the MTU of " + ifname_s, errno);
-  }
-  const auto mtu = static_cast<std::size_t>(ifr.ifr_mtu);
+  auto iface = look_up_interface(ctl.get(), name, ifname_s);
+  if (!iface) return std::unexpected(iface.error());
+  const int ifindex = iface->ifindex;
+  const std::size_t mtu = iface->mtu;
   if (mtu + Device::kEthHeaderLen > options.frame_size - kRxHeadroom) {
     return setup_error(Errc::kTooBig, name + ": " + ifname_s + "'s MTU " + std::to_string(mtu) +
                                           " does not fit a frame of " + std::to_string(options.frame_size) +
@@ -1031,7 +1010,7 @@ SetupResult<std::unique_ptr<Device>> open_xdp_device(std::string name, std::stri
                                                                      : std::string()) +
                                           "): use " + fallback + " for larger frames");
   }
-  std::unique_ptr<XdpDevice> dev(new XdpDevice(std::move(name), ifname_s, ifindex, MacAddr(mac_bytes), mtu, options));
+  std::unique_ptr<XdpDevice> dev(new XdpDevice(std::move(name), ifname_s, ifindex, iface->mac, mtu, options));
   if (auto r = dev->open(); !r) return std::unexpected(r.error());
   return std::unique_ptr<Device>(std::move(dev));
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "alloc_guard.h"
+#include "inbox.h"
 #include "net_helpers.h"
 #include "netns.h"
 #include "netpoll/base/bytes.h"
@@ -32,32 +33,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace np::testing;
-
-// Datagrams a receive hook got, safe to read from the test thread.
-struct Inbox {
-  std::mutex mu;
-  std::vector<std::string> payloads;
-  std::vector<RxInfo> infos;
-  std::atomic<std::size_t> count{0};
-
-  RxHook hook() {
-    return [this](Netpoll&, const RxInfo& info, std::span<const std::byte> p) {
-      std::lock_guard lock(mu);
-      payloads.emplace_back(as_text(p));
-      infos.push_back(info);
-      count.fetch_add(1);
-    };
-  }
-  bool wait_for(std::size_t n, std::chrono::milliseconds limit = 3000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (count.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-    return count.load() >= n;
-  }
-  std::vector<std::string> snapshot() {
-    std::lock_guard lock(mu);
-    return payloads;
-  }
-};
 
 struct Log {
   std::vector<std::string> lines;

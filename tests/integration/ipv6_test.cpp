@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "listener.h"
+#include "inbox.h"
 #include "net_helpers.h"
 #include "netns.h"
 #include "netpoll/base/bytes.h"
@@ -40,33 +41,7 @@ struct Ipv6Bed : VethBed {
   }
 };
 
-// Datagrams a receive hook got, safe to read from the test thread.
-struct Ipv6Inbox {
-  std::mutex mu;
-  std::vector<std::string> payloads;
-  std::vector<RxInfo> infos;
-  std::atomic<std::size_t> count{0};
-
-  RxHook hook() {
-    return [this](Netpoll&, const RxInfo& info, std::span<const std::byte> p) {
-      std::lock_guard lock(mu);
-      payloads.emplace_back(as_text(p));
-      infos.push_back(info);
-      count.fetch_add(1);
-    };
-  }
-  bool wait_for(std::size_t n, std::chrono::milliseconds limit = 3000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (count.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-    return count.load() >= n;
-  }
-  std::vector<std::string> snapshot() {
-    std::lock_guard lock(mu);
-    return payloads;
-  }
-};
-
-ClientConfig v6_client(const std::string& target, Ipv6Inbox* inbox, std::vector<std::string>* log) {
+ClientConfig v6_client(const std::string& target, Inbox* inbox, std::vector<std::string>* log) {
   ClientConfig c;
   auto t = parse_targets(target);
   EXPECT_TRUE(t) << (t ? "" : t.error().message);
@@ -122,7 +97,7 @@ TEST_F(Ipv6OverVeth, OurDatagramReachesAKernelSocketExactly) {
 }
 
 TEST_F(Ipv6OverVeth, KernelSolicitsOurAddressAndItsNeighbourTableHoldsOurMac) {
-  Ipv6Inbox inbox;
+  Inbox inbox;
   auto np = v6_setup_in(bed.a, v6_client("6666@fd77::5/np0,@::/", &inbox, nullptr));
   ASSERT_TRUE(np) << np.error().message;
   // The solicited-node group of fd77::5 is joined on the interface.
@@ -174,7 +149,7 @@ TEST_F(Ipv6OverVeth, MalformedFramesAreDroppedAndCountedUnderTheirReasons) {
   ASSERT_TRUE(sh_ok(bed.b.exec() + "nft add table netdev nomld"));
   ASSERT_TRUE(sh_ok(bed.b.exec() + "nft 'add chain netdev nomld out { type filter hook egress device np1 priority 0; }'"));
   ASSERT_TRUE(sh_ok(bed.b.exec() + "nft add rule netdev nomld out ip6 nexthdr 0 drop"));
-  Ipv6Inbox inbox;
+  Inbox inbox;
   auto np = v6_setup_in(bed.a, v6_client("6666@fd77::5/np0,@::/", &inbox, nullptr));
   ASSERT_TRUE(np) << np.error().message;
   auto raw = open_in(bed.b, "packet:np1");

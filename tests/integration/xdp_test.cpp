@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "alloc_guard.h"
+#include "inbox.h"
 #include "net_helpers.h"
 #include "netns.h"
 #include "netpoll/base/bytes.h"
@@ -39,30 +40,7 @@ namespace {
 using namespace std::chrono_literals;
 using namespace np::testing;
 
-// Datagrams a receive hook got (the test thread reads them).
-struct XdpInbox {
-  std::mutex mu;
-  std::vector<std::string> payloads;
-  std::atomic<std::size_t> count{0};
-  RxHook hook() {
-    return [this](Netpoll&, const RxInfo&, std::span<const std::byte> p) {
-      std::lock_guard lock(mu);
-      payloads.emplace_back(as_text(p));
-      count.fetch_add(1);
-    };
-  }
-  bool wait_for(std::size_t n, std::chrono::milliseconds limit = 3000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (count.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-    return count.load() >= n;
-  }
-  std::vector<std::string> snapshot() {
-    std::lock_guard lock(mu);
-    return payloads;
-  }
-};
-
-SetupResult<std::unique_ptr<Netpoll>> xdp_client(const Netns& ns, const std::string& target, XdpInbox* inbox) {
+SetupResult<std::unique_ptr<Netpoll>> xdp_client(const Netns& ns, const std::string& target, Inbox* inbox) {
   ClientConfig c;
   auto t = parse_targets(target);
   if (!t) return setup_error(t.error().code, t.error().message);
@@ -94,7 +72,7 @@ std::string open_error(const Netns& ns, const std::string& spec) {
 // its datagrams and sees none of the kernel's traffic.
 TEST(XdpCoexistence, TheKernelKeepsItsNetworkingOnTheInterface) {
   VethBed bed;
-  XdpInbox own, shared_ip;
+  Inbox own, shared_ip;
   auto c1 = xdp_client(bed.a, "6666@10.77.0.5/xdp:np0,@0.0.0.0/", &own);
   ASSERT_TRUE(c1) << c1.error().message;
   auto c2 = xdp_client(bed.a, "6667@10.77.0.1/xdp:np0,@0.0.0.0/", &shared_ip);
@@ -175,7 +153,7 @@ TEST(XdpCoexistence, ResolvesItsPeerFromTheKernelsAddress) {
 // getting its own.
 TEST(XdpCoexistence, AClientWithADeviceOfItsOwnTakesAfPacket) {
   VethBed bed;
-  XdpInbox main_inbox, own_inbox;
+  Inbox main_inbox, own_inbox;
   auto main_client = xdp_client(bed.a, "6666@10.77.0.1/xdp:np0,@0.0.0.0/", &main_inbox);
   ASSERT_TRUE(main_client) << main_client.error().message;
   std::vector<std::string> log;
@@ -304,7 +282,7 @@ TEST(XdpDevice, ReplacesAProgramLeftByAProcessThatDied) {
   // Meanwhile the kernel's networking works.
   EXPECT_EQ(sh(bed.b.exec() + "ping -c 2 -i 0.01 -W 2 10.77.0.1", &out), 0) << out;
 
-  XdpInbox inbox;
+  Inbox inbox;
   auto np = xdp_client(bed.a, "6666@10.77.0.5/xdp:np0,@0.0.0.0/", &inbox);
   ASSERT_TRUE(np) << np.error().message;
   EXPECT_NE(xdp_on(bed.a, bed.a_if), left) << "a program of its own";
