@@ -312,8 +312,10 @@ int bench_send(int argc, char** argv) {
   std::printf("\nnetpoll drops: %llu (busy retries %llu, deferred %llu)\n",
               static_cast<unsigned long long>(st.tx_drops.total()), static_cast<unsigned long long>(st.tx_retries.value()),
               static_cast<unsigned long long>(st.tx_deferred.value()));
-  std::printf("targets (netpoll, 64 per kick): >= 90%% of bare: %s (%.1f%%); >= 1.7x sendto: %s (%.2fx)\n",
-              results[0].rate >= 0.9 * bare_rate ? "met" : "NOT met", 100.0 * results[0].rate / bare_rate,
+  const double batched = results[0].rate / bare_rate, each = results[2].rate / results[3].rate;
+  std::printf("targets (netpoll against bare AF_PACKET): >= 95%% at 64 per kick: %s (%.1f%%); >= 95%% kicking "
+              "each: %s (%.1f%%); >= 1.7x sendto: %s (%.2fx)\n",
+              batched >= 0.95 ? "met" : "NOT met", 100.0 * batched, each >= 0.95 ? "met" : "NOT met", 100.0 * each,
               results[0].rate >= 1.7 * sendto_rate ? "met" : "NOT met", results[0].rate / sendto_rate);
   const double v6_batched = results[6].rate / results[0].rate, v6_each = results[7].rate / results[2].rate;
   std::printf("IPv6 against IPv4 (netpoll): 64 per kick %.1f%%, kick each %.1f%%; within 5%%: %s\n",

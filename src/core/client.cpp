@@ -48,15 +48,25 @@ void Netpoll::wait_for_frames(std::int64_t until_ns, std::int64_t max_ns) noexce
 
 Result<void> Netpoll::send_udp(std::span<const std::byte> payload, Flush flush) noexcept {
   if (cfg_.target.remote_ip.is_unspecified()) return fail(Errc::kInvalidArgument);  // a receive-only client
-  return transmit_udp({remote_mac(), cfg_.target.remote_ip, cfg_.target.remote_port}, payload, flush);
+  return transmit_udp(nullptr, payload, flush);
 }
 
 Result<void> Netpoll::send_udp_to(const UdpEndpoint& to, std::span<const std::byte> payload, Flush flush) noexcept {
   if (to.ip.is_unspecified() || to.ip.family() != family() || to.port == 0) return fail(Errc::kInvalidArgument);
-  return transmit_udp(to, payload, flush);
+  return transmit_udp(&to, payload, flush);
 }
 
-Result<void> Netpoll::transmit_udp(const UdpEndpoint& to, std::span<const std::byte> payload, Flush flush) noexcept {
+std::size_t Netpoll::fill_for_target(std::span<std::byte> frame, std::span<const std::byte> payload) noexcept {
+  const std::uint64_t mac = remote_mac_.load(std::memory_order_relaxed);
+  if (mac != template_mac_) {
+    template_.prepare(dev_->mac_, detail::unpack_mac(mac), cfg_.target.local_ip, cfg_.target.local_port,
+                      cfg_.target.remote_ip, cfg_.target.remote_port);
+    template_mac_ = mac;
+  }
+  return template_.fill(frame, family() == IpFamily::kV4 ? dev_->next_ip_ident() : 0, payload);
+}
+
+Result<void> Netpoll::transmit_udp(const UdpEndpoint* to, std::span<const std::byte> payload, Flush flush) noexcept {
   SharedDevice& d = *dev_;
   const auto refuse = [&](TxDrop reason, Errc code) -> Result<void> {
     stats_.tx_drops.add(reason);
@@ -65,18 +75,36 @@ Result<void> Netpoll::transmit_udp(const UdpEndpoint& to, std::span<const std::b
     return fail(code);
   };
   if (payload.size() > max_payload()) return refuse(TxDrop::kTooBig, Errc::kTooBig);
+  // The one copy: the payload into the frame, with the headers.
+  const auto build = [&](std::span<std::byte> frame) {
+    const UdpEndpoint dst = to != nullptr ? *to : UdpEndpoint{remote_mac(), cfg_.target.remote_ip, cfg_.target.remote_port};
+    const std::uint16_t ident = family() == IpFamily::kV4 ? d.next_ip_ident() : 0;
+    return detail::emit_udp_frame(frame, d.mac_, dst.mac, {cfg_.target.local_ip, cfg_.target.local_port},
+                                  {dst.ip, dst.port}, ident, payload);
+  };
+
+  // The device is free: the datagram is built in the scratch frame (to the
+  // target: from the template, which the transmit lock also guards) and
+  // handed over from there, under the transmit lock, counted without a
+  // locked instruction. No pool frame is taken.
+  if (d.may_transmit_now() && d.acquire_tx()) {
+    const auto frame = d.scratch_frame();
+    const std::size_t len = to == nullptr ? fill_for_target(frame, payload) : build(frame);
+    const dev::TxStatus st = d.offer(frame.first(len), flush);
+    if (st == dev::TxStatus::kOk) {
+      stats_.tx_datagrams.add_held();
+      stats_.tx_bytes.add_held(payload.size());
+      d.release_tx();
+      return {};
+    }
+    d.release_tx();
+    if (st == dev::TxStatus::kError) return refuse(TxDrop::kDeviceError, Errc::kIo);
+    // Busy: the datagram goes the way of one sent while the device is
+    // taken, in a frame of the pool: retried, then queued.
+  }
   auto idx = d.take_frame();
   if (!idx) return refuse(TxDrop::kNoBuffer, Errc::kNoBuffer);
-
-  // The one copy: the payload into the frame; the headers are written
-  // around it.
-  auto frame = d.pool_.frame(*idx);
-  std::memcpy(frame.data() + detail::udp_payload_offset(family()), payload.data(), payload.size());
-  const std::uint16_t ident = family() == IpFamily::kV4 ? d.next_ip_ident() : 0;
-  const std::size_t len = detail::emit_udp_frame(frame, d.mac_, to.mac, {cfg_.target.local_ip, cfg_.target.local_port},
-                                                 {to.ip, to.port}, ident, payload.size());
-
-  auto r = d.send_frame(*idx, len, slot_, flush);
+  auto r = d.send_frame(*idx, build(d.pool_.frame(*idx)), slot_, flush);
   if (r) {
     stats_.tx_datagrams.add();
     stats_.tx_bytes.add(payload.size());

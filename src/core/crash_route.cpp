@@ -113,9 +113,8 @@ Result<void> CrashRoute::send(std::span<const std::byte> payload) noexcept {
   }
   if (s.pending == kBatch) flush();
   const std::span<std::byte> frame(s.frames + s.pending * s.frame_size, s.payload_offset + payload.size());
-  std::memcpy(frame.data() + s.payload_offset, payload.data(), payload.size());
   s.iov[s.pending].iov_len = detail::emit_udp_frame(frame, s.src_mac, s.dst_mac, {s.src_ip, s.src_port},
-                                                    {s.dst_ip, s.dst_port}, s.ident++, payload.size());
+                                                    {s.dst_ip, s.dst_port}, s.ident++, payload);
   ++s.pending;
   return {};
 }

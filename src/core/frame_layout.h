@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "netpoll/base/addr.h"
@@ -37,18 +38,19 @@ struct IpPort {
   std::uint16_t port = 0;
 };
 
-// Writes Ethernet, IP and UDP headers around the `payload_len` bytes already
-// at udp_payload_offset(src.ip's family) of `frame`, one function per layer,
-// innermost data first; returns the frame's length. IPv4 as Linux's netpoll
-// sends it (TTL 64, the given identification), IPv6 likewise (hop limit 32,
-// flow label 0). The send path and the crash route build every datagram
-// here. Precondition: src and dst are of one family; the frame holds the
+// Writes a datagram of `payload` into `frame`: Ethernet, IP and UDP
+// headers, one function per layer, and the payload at
+// udp_payload_offset(src.ip's family) (not copied if it is already there);
+// returns the frame's length. IPv4 as Linux's netpoll sends it (TTL 64,
+// the given identification), IPv6 likewise (hop limit 32, flow label 0).
+// The send path and the crash route build every datagram here.
+// Precondition: src and dst are of one family; the frame holds the
 // datagram. Context: any.
 inline std::size_t emit_udp_frame(std::span<std::byte> frame, const MacAddr& src_mac, const MacAddr& dst_mac,
                                   const IpPort& src, const IpPort& dst, std::uint16_t ipv4_ident,
-                                  std::size_t payload_len) noexcept {
+                                  std::span<const std::byte> payload) noexcept {
   const std::size_t at = udp_payload_offset(src.ip.family());
-  const wire::UdpRepr udp{src.port, dst.port, frame.subspan(at, payload_len)};
+  const wire::UdpRepr udp{src.port, dst.port, payload};
   const auto len = static_cast<std::uint16_t>(udp.buffer_len());
   if (src.ip.is_v4()) {
     auto ip_area = wire::EthernetRepr{src_mac, dst_mac, wire::ethertype::kIpv4}.emit(frame);
@@ -61,22 +63,20 @@ inline std::size_t emit_udp_frame(std::span<std::byte> frame, const MacAddr& src
     auto udp_area = wire::Ipv6Repr{src.ip.v6(), dst.ip.v6(), wire::ip_proto::kUdp, len}.emit(ip_area);
     udp.emit(udp_area, src.ip.v6(), dst.ip.v6());
   }
-  return at + payload_len;
+  return at + payload.size();
 }
 
-// A MAC in one atomic word.
+// A MAC in one atomic word (its six bytes in memory order: only ever
+// unpacked by unpack_mac).
 inline std::uint64_t pack_mac(const MacAddr& m) noexcept {
   std::uint64_t v = 0;
-  for (std::size_t i = 0; i < MacAddr::kLen; ++i) v = (v << 8) | m[i];
+  std::memcpy(&v, m.bytes().data(), MacAddr::kLen);
   return v;
 }
 
 inline MacAddr unpack_mac(std::uint64_t v) noexcept {
   std::array<std::byte, MacAddr::kLen> b;
-  for (std::size_t i = MacAddr::kLen; i-- > 0;) {
-    b[i] = static_cast<std::byte>(v & 0xff);
-    v >>= 8;
-  }
+  std::memcpy(b.data(), &v, MacAddr::kLen);
   return MacAddr(b);
 }
 

@@ -7,7 +7,7 @@ namespace np::core {
 FramePool::FramePool(std::size_t frames, std::size_t frame_size)
     : frames_(frames),
       frame_size_(frame_size),
-      region_(GuardedRegion::must_map(frames * frame_size, "the frame pool")),
+      region_(GuardedRegion::must_map((frames + kScratchFrames) * frame_size, "the frame pool")),
       storage_(region_.data()),
       free_(frames) {
   NP_ASSERT(frames > 0 && frames <= UINT16_MAX);

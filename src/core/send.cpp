@@ -25,8 +25,7 @@ std::optional<FramePool::Index> SharedDevice::take_own_frame() noexcept {
   return f;
 }
 
-Result<void> SharedDevice::send_frame(FramePool::Index frame, std::size_t len, int client, Flush flush) noexcept {
-  const std::span<const std::byte> bytes = pool_.frame(frame).first(len);
+bool SharedDevice::may_transmit_now() noexcept {
   const pid_t me = current_tid();
   // Don't get frames out of order, and no recursion into the device from
   // inside its own poll. In emergency mode the owner drains the queue first
@@ -36,31 +35,51 @@ Result<void> SharedDevice::send_frame(FramePool::Index frame, std::size_t len, i
   // (Only the queue: a kick per frame would cost the crash path a system
   // call per datagram; kLater frames go out with the owner's flush.)
   if (emergency == me && !txq_.empty()) service_tx();
-  if (emergency == me ? txq_.empty()
-                      : emergency == 0 && txq_.empty() && poll_owner_.load(std::memory_order_relaxed) != me) {
+  return emergency == me ? txq_.empty()
+                         : emergency == 0 && txq_.empty() && poll_owner_.load(std::memory_order_relaxed) != me;
+}
+
+std::span<std::byte> SharedDevice::scratch_frame() noexcept {
+  return pool_.scratch(emergency_owner_.load(std::memory_order_relaxed) == current_tid()
+                           ? FramePool::Scratch::kEmergency
+                           : FramePool::Scratch::kLocked);
+}
+
+dev::TxStatus SharedDevice::offer(std::span<const std::byte> bytes, Flush flush) noexcept {
+  const auto once = [&] { return flush == Flush::kLater ? dev_->transmit_more(bytes) : dev_->transmit(bytes); };
+  dev::TxStatus st = once();
+  if (st == dev::TxStatus::kBusy) {
+    // Tickle the device: a kick of frames queued with kLater usually frees
+    // their slots at once, so try again before waiting.
+    dev_->poll();
+    st = once();
+  }
+  if (st == dev::TxStatus::kOk) {
+    // Counted by the lock's holder: plain increments, no locked adds.
+    stats_.tx_frames.add();
+    stats_.tx_bytes.add(bytes.size());
+    stats_.tx_direct.add();
+    if (flush == Flush::kNow) {
+      unkicked_.store(false, std::memory_order_relaxed);  // this kick took them all
+    } else if (!unkicked_.load(std::memory_order_relaxed)) {
+      unkicked_.store(true, std::memory_order_relaxed);
+      wake_service();  // the first frame of a burst: make sure someone kicks
+    }
+  } else if (st == dev::TxStatus::kBusy) {
+    stats_.tx_retries.add();
+  }
+  return st;
+}
+
+Result<void> SharedDevice::send_frame(FramePool::Index frame, std::size_t len, int client, Flush flush) noexcept {
+  const std::span<const std::byte> bytes = pool_.frame(frame).first(len);
+  if (may_transmit_now()) {
     std::int64_t deadline = 0;  // read the clock only once the device is busy
     for (;;) {
       if (acquire_tx()) {
-        const auto offer = [&] { return flush == Flush::kLater ? dev_->transmit_more(bytes) : dev_->transmit(bytes); };
-        dev::TxStatus st = offer();
-        if (st == dev::TxStatus::kBusy) {
-          // Tickle the device: a kick of frames queued with kLater usually
-          // frees their slots at once, so try again before waiting.
-          dev_->poll();
-          st = offer();
-        }
-        if (st == dev::TxStatus::kOk) {
-          stats_.tx_frames.add();
-          stats_.tx_bytes.add(len);
-          if (flush == Flush::kNow) {
-            unkicked_.store(false, std::memory_order_relaxed);  // this kick took them all
-          } else if (!unkicked_.exchange(true, std::memory_order_relaxed)) {
-            wake_service();  // the first frame of a burst: make sure someone kicks
-          }
-        }
+        const dev::TxStatus st = offer(bytes, flush);
         release_tx();
         if (st == dev::TxStatus::kOk) {
-          stats_.tx_direct.add();
           pool_.give_back(frame);
           return {};
         }
@@ -68,7 +87,6 @@ Result<void> SharedDevice::send_frame(FramePool::Index frame, std::size_t len, i
           drop_frame(frame, len, client, client_generation(client), TxDrop::kDeviceError);
           return fail(Errc::kIo);
         }
-        stats_.tx_retries.add();
       }
       const std::int64_t now = monotonic_ns();
       if (deadline == 0) deadline = now + std::chrono::nanoseconds(cfg_.retry_budget).count();

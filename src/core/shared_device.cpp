@@ -129,7 +129,9 @@ std::uint16_t SharedDevice::client_generation(int client) const noexcept {
 }
 
 std::size_t SharedDevice::max_payload(IpFamily family) const noexcept {
-  return dev_->mtu() + kEthLen - detail::udp_payload_offset(family);
+  // The pool's frames hold the device's MTU and an Ethernet header (a
+  // device's MTU is fixed when it opens): no call into the device.
+  return pool_.frame_size() - detail::udp_payload_offset(family);
 }
 
 void SharedDevice::set_trap(bool on) noexcept {

@@ -36,4 +36,25 @@ class SharedCounter {
   std::atomic<std::uint64_t> v_{0};
 };
 
+// A count with two kinds of writer: the holder of a lock (one thread at a
+// time: a plain increment, as Counter) and any other thread (a locked
+// add, as SharedCounter). The send path counts a datagram the first way
+// when it transmits under the device's transmit lock, the second when it
+// queues it. Context: any.
+class SplitCounter {
+ public:
+  void add(std::uint64_t n = 1) noexcept { shared_.add(n); }
+  // Only while holding the lock that makes this thread the one writer.
+  void add_held(std::uint64_t n = 1) noexcept { held_.add(n); }
+  std::uint64_t value() const noexcept { return held_.value() + shared_.value(); }
+  void reset() noexcept {
+    held_.reset();
+    shared_.reset();
+  }
+
+ private:
+  Counter held_;
+  SharedCounter shared_;
+};
+
 }  // namespace np

@@ -13,8 +13,16 @@
 
 namespace np {
 
+namespace detail {
+extern thread_local pid_t t_tid;  // 0 until current_tid() first asks
+pid_t fetch_tid() noexcept;
+}  // namespace detail
+
 // The calling thread's kernel thread id, cached. Context: any.
-pid_t current_tid() noexcept;
+inline pid_t current_tid() noexcept {
+  const pid_t t = detail::t_tid;
+  return t != 0 ? t : detail::fetch_tid();
+}
 
 class OwnerLock {
  public:

@@ -4,6 +4,10 @@
 // under memory pressure; ours never allocates at all after setup. Frames are
 // named by index; the free list is a lock-free queue, so taking and
 // returning a frame is safe from any thread and from a signal handler.
+// Beside them sit two scratch frames that are never in the free list: the
+// send path builds a datagram there while it holds the device's transmit
+// side (SharedDevice), so a device that is free costs no trip through the
+// queue, and the frame it builds in stays in the cache.
 #pragma once
 
 #include <cstddef>
@@ -45,6 +49,15 @@ class FramePool {
 
   std::span<std::byte> frame(Index i) noexcept { return {storage_ + std::size_t{i} * frame_size_, frame_size_}; }
 
+  // Which of the scratch frames: the one for whoever holds the transmit
+  // lock the normal way, and the emergency owner's own, so that a thread
+  // whose lock was stolen (SharedDevice::enter_emergency) cannot write into
+  // the frame the crash path is building.
+  enum class Scratch : std::uint8_t { kLocked = 0, kEmergency = 1 };
+  std::span<std::byte> scratch(Scratch s) noexcept {
+    return {storage_ + (frames_ + static_cast<std::size_t>(s)) * frame_size_, frame_size_};
+  }
+
   std::size_t frames() const noexcept { return frames_; }
   std::size_t frame_size() const noexcept { return frame_size_; }
   std::size_t available() const noexcept { return free_.size(); }
@@ -52,6 +65,7 @@ class FramePool {
   std::uint64_t low_water() const noexcept { return low_water_.value(); }
 
  private:
+  static constexpr std::size_t kScratchFrames = 2;
   std::size_t frames_;
   std::size_t frame_size_;
   GuardedRegion region_;  // the frames, away from the malloc heap

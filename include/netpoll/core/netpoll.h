@@ -21,6 +21,7 @@
 #include "netpoll/base/guarded.h"
 #include "netpoll/base/inplace_function.h"
 #include "netpoll/base/result.h"
+#include "netpoll/core/frame_template.h"
 #include "netpoll/core/options.h"
 #include "netpoll/core/registry.h"
 #include "netpoll/core/shared_device.h"
@@ -55,8 +56,8 @@ struct UdpEndpoint {
 };
 
 struct ClientStats {
-  SharedCounter tx_datagrams;
-  SharedCounter tx_bytes;
+  SplitCounter tx_datagrams;  // held: sent under the device's transmit lock
+  SplitCounter tx_bytes;
   ReasonCounters<TxDrop, SharedCounter> tx_drops;
   Counter rx_datagrams;
   Counter rx_bytes;
@@ -134,7 +135,11 @@ class Netpoll : public InGuardedMemory<Netpoll> {
   explicit Netpoll(ClientConfig cfg);
   void log(const std::string& msg) const;
   void set_remote_mac(const MacAddr& m) noexcept;
-  Result<void> transmit_udp(const UdpEndpoint& to, std::span<const std::byte> payload, Flush flush) noexcept;
+  // To `to`, or to the target when it is null.
+  Result<void> transmit_udp(const UdpEndpoint* to, std::span<const std::byte> payload, Flush flush) noexcept;
+  // A datagram to the target, from the template. Context: the device's
+  // transmit lock held.
+  std::size_t fill_for_target(std::span<std::byte> frame, std::span<const std::byte> payload) noexcept;
 
   ClientConfig cfg_;
   std::shared_ptr<SharedDevice> dev_;
@@ -143,6 +148,10 @@ class Netpoll : public InGuardedMemory<Netpoll> {
   bool claimed_ = false;
   std::uint16_t generation_ = 0;
   std::atomic<std::uint64_t> remote_mac_{0};
+  // The target's headers, for the remote MAC they were made with (none
+  // yet: a value no packed MAC has). Guarded by the device's transmit lock.
+  FrameTemplate template_;
+  std::uint64_t template_mac_ = ~std::uint64_t{0};
   ClientStats stats_;
 };
 

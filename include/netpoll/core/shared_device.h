@@ -125,7 +125,7 @@ struct SharedDeviceStats {
   SharedCounter nd_solicits_sent;
   Counter tx_frames;        // frames the device took
   Counter tx_bytes;
-  SharedCounter tx_direct;  // sent by the caller's thread
+  Counter tx_direct;        // sent by the caller's thread (under the transmit lock)
   SharedCounter tx_deferred;  // went through the deferred queue
   SharedCounter tx_retries;   // busy answers retried
   ReasonCounters<TxDrop, SharedCounter> tx_drops;
@@ -232,7 +232,18 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   // take_frame() for a packet of netpoll's own (ARP, neighbour discovery),
   // an empty pool counted as a transmit drop.
   std::optional<FramePool::Index> take_own_frame() noexcept;
+  // Transmits a frame of the pool (given back once the device took it), or
+  // queues it: busy answers retried for cfg_.retry_budget first.
   [[nodiscard]] Result<void> send_frame(FramePool::Index frame, std::size_t len, int client, Flush flush = Flush::kNow) noexcept;
+  // Whether this thread may hand a frame to the device rather than queue
+  // it: nothing queued (the emergency owner drains the queue first), not
+  // inside this device's poll, no emergency elsewhere.
+  bool may_transmit_now() noexcept;
+  // With the transmit side held (acquire_tx): a frame to build a datagram
+  // in, valid until release_tx(); and the offer of a built frame to the
+  // device (busy once: a poll and one more try), counted when taken.
+  std::span<std::byte> scratch_frame() noexcept;
+  dev::TxStatus offer(std::span<const std::byte> bytes, Flush flush) noexcept;
   void drop_frame(FramePool::Index frame, std::size_t len, int client, std::uint16_t generation,
                   TxDrop reason) noexcept;
   std::uint16_t client_generation(int client) const noexcept;

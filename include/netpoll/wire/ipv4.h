@@ -163,7 +163,18 @@ struct Ipv4Repr {
     p.set_protocol(protocol);
     p.set_src(src);
     p.set_dst(dst);
-    p.fill_checksum();
+    // The checksum from the fields, not from the bytes just stored: a
+    // wide load of narrow stores still in flight waits for them.
+    const auto total = static_cast<std::uint16_t>(buffer_len());
+    p.set_checksum(Checksum()
+                       .add_u16(static_cast<std::uint16_t>(0x4500 | tos))
+                       .add_u16(total)
+                       .add_u16(ident)
+                       .add_u16(dont_frag ? 0x4000 : 0)
+                       .add_u16(static_cast<std::uint16_t>(ttl << 8 | protocol))
+                       .add(src)
+                       .add(dst)
+                       .finish());
     return buf.subspan(kHeaderLen, payload_len);
   }
 

@@ -108,8 +108,11 @@ struct UdpRepr {
 
   // Writes header and payload at the start of `buf` and the checksum over
   // them. The payload may already be in place (payload.data() == buf + 8):
-  // then it is not copied. Precondition: buf holds buffer_len() bytes and
-  // buffer_len() <= 65535. Context: any.
+  // then it is not copied. The checksum reads the payload where `payload`
+  // points, not the copy just written (a load from a store still in
+  // flight stalls). Precondition: buf holds buffer_len() bytes and
+  // buffer_len() <= 65535; the payload does not overlap the header.
+  // Context: any.
   template <UdpPseudoAddr A>
   std::span<std::byte> emit(std::span<std::byte> buf, const A& src, const A& dst) const noexcept {
     NP_ASSERT(buf.size() >= buffer_len() && buffer_len() <= 0xffff);
@@ -118,10 +121,18 @@ struct UdpRepr {
     auto data = out.subspan(UdpPacket<std::byte>::kHeaderLen);
     if (!payload.empty() && payload.data() != data.data())
       std::memmove(data.data(), payload.data(), payload.size());
+    const auto len = static_cast<std::uint16_t>(buffer_len());
     p.set_src_port(src_port);
     p.set_dst_port(dst_port);
-    p.set_length(static_cast<std::uint16_t>(buffer_len()));
-    p.fill_checksum(src, dst);
+    p.set_length(len);
+    // The header's words from the values (the checksum field as zero).
+    const std::uint16_t c = pseudo_header(src, dst, ip_proto::kUdp, len)
+                                .add_u16(src_port)
+                                .add_u16(dst_port)
+                                .add_u16(len)
+                                .add(payload)
+                                .finish();
+    p.set_checksum(c == 0 ? 0xffff : c);
     return out;
   }
 };
