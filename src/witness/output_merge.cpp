@@ -52,9 +52,12 @@ std::size_t OutputMerge::look(Echo echo) {
       s.start = 0;
     }
     const std::size_t at = s.bytes.size();
-    s.bytes.resize(at + want);
-    const ssize_t got = ::read(s.fd, s.bytes.data() + at, want);
-    s.bytes.resize(at + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
+    ssize_t got = 0;
+    // Read straight into the room after the held bytes: nothing zeroed first.
+    s.bytes.resize_and_overwrite(at + want, [&](char* p, std::size_t) {
+      got = ::read(s.fd, p + at, want);
+      return at + static_cast<std::size_t>(std::max<ssize_t>(got, 0));
+    });
     if (got <= 0) continue;
     echo(i, std::string_view(s.bytes).substr(at));
     total += static_cast<std::size_t>(got);
