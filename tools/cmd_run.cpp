@@ -203,6 +203,14 @@ class OutputPump {
   }
   ~OutputPump() { ::close(wake_); }
 
+  // Once the program runs: our pages are our own again (the fork that
+  // started it made them copy-on-write), and the ring and the pipes'
+  // buffers are backed now, not one fault at a time under a burst.
+  void back_memory() {
+    lg_.back_memory();
+    merge_.back_memory();
+  }
+
   // Forwards output until both pipes are closed and every line is logged.
   // `idle` says, each time round, whether every line read so far has been
   // sent.
@@ -707,6 +715,7 @@ int cmd_run(int argc, char** argv) {
   ::signal(SIGINT, SIG_IGN);
   ::signal(SIGQUIT, SIG_IGN);
 
+  pump.back_memory();
   pump.run(shared->runner_idle);
   const int status = (*tracer)->wait();
   int exit_code = 0;

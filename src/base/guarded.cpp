@@ -48,6 +48,18 @@ GuardedRegion GuardedRegion::must_map(std::size_t size, const char* what) {
   return std::move(*r);
 }
 
+void GuardedRegion::populate() noexcept {
+  if (base_ == nullptr || size_ == 0) return;
+#ifdef MADV_POPULATE_WRITE
+  if (::madvise(base_, size_, MADV_POPULATE_WRITE) == 0) return;
+#endif
+  // Kernels before 5.14: a write to each page (the region is new: zeros).
+  const std::size_t page = page_size();
+  for (std::size_t at = 0; at < size_; at += page) {
+    static_cast<volatile std::byte*>(base_)[at] = std::byte{0};
+  }
+}
+
 GuardedRegion::~GuardedRegion() {
   if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
 }

@@ -19,6 +19,21 @@ OutputMerge::OutputMerge(std::array<int, kStreams> fds, std::size_t hold) : hold
   }
 }
 
+void OutputMerge::back_memory() {
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  for (auto& s : streams_) {
+    const std::size_t held = s.bytes.size();
+    s.bytes.resize_and_overwrite(s.bytes.capacity(), [&](char* p, std::size_t n) {
+      for (std::size_t at = held; at < n; at += page) p[at] = 0;
+      return held;
+    });
+    // Room for a mark per 16 bytes of a full hold, written once.
+    const std::size_t marks = s.lines.size();
+    s.lines.resize(std::max(marks, hold_ / 16));
+    s.lines.resize(marks);
+  }
+}
+
 std::size_t OutputMerge::look(Echo echo) {
   ++looks_;
   // First how much each pipe holds, both together; then exactly that.
@@ -69,14 +84,14 @@ std::size_t OutputMerge::look(Echo echo) {
 
 void OutputMerge::stamp(Stream& s, std::size_t from) {
   for (std::size_t nl; (nl = s.bytes.find('\n', from)) != std::string::npos; from = nl + 1) {
-    s.lines.push_back({looks_, s.base + s.partial, s.base + nl});
+    s.push_line({looks_, s.base + s.partial, s.base + nl});
     s.partial = nl + 1;
   }
 }
 
 void OutputMerge::cut_partial(Stream& s) {
   if (s.partial == s.bytes.size()) return;
-  s.lines.push_back({looks_, s.base + s.partial, s.base + s.bytes.size()});
+  s.push_line({looks_, s.base + s.partial, s.base + s.bytes.size()});
   s.partial = s.bytes.size();
 }
 
@@ -88,8 +103,8 @@ void OutputMerge::end_partial_lines() {
 int OutputMerge::next_stream() const {
   int best = -1;
   for (int i = 0; i < kStreams; ++i) {
-    if (streams_[i].lines.empty()) continue;
-    if (best < 0 || streams_[i].lines.front().look < streams_[best].lines.front().look) best = i;
+    if (streams_[i].no_lines()) continue;
+    if (best < 0 || streams_[i].first_line().look < streams_[best].first_line().look) best = i;
   }
   return best;
 }
@@ -97,7 +112,7 @@ int OutputMerge::next_stream() const {
 std::optional<OutputMerge::Line> OutputMerge::front() const {
   const int i = next_stream();
   if (i < 0) return std::nullopt;
-  const auto& m = streams_[i].lines.front();
+  const auto& m = streams_[i].first_line();
   return Line{i, std::string_view(streams_[i].bytes).substr(m.begin - streams_[i].base, m.end - m.begin)};
 }
 
@@ -105,8 +120,8 @@ void OutputMerge::pop() {
   const int i = next_stream();
   if (i < 0) return;
   Stream& s = streams_[i];
-  s.lines.pop_front();
-  s.start = s.lines.empty() ? s.partial : s.lines.front().begin - s.base;
+  s.pop_line();
+  s.start = s.no_lines() ? s.partial : s.first_line().begin - s.base;
 }
 
 }  // namespace np::witness

@@ -33,6 +33,11 @@ class GuardedRegion {
   // memory at setup ends the process with a message, as a failed
   // allocation would. Context: setup.
   static GuardedRegion must_map(std::size_t size, const char* what);
+  // Backs every page with memory now, so that no later write takes a page
+  // fault: one first-touch fault per page costs a busy writer more than
+  // its work (a ring of 8 KiB slots faults on every record of its first
+  // pass), and a dying process may find no memory for one. Context: setup.
+  void populate() noexcept;
   // An array of n default-constructed T, or nullptr. Context: setup.
   template <class T>
   T* make_array(std::size_t n) {

@@ -322,6 +322,10 @@ class Logger : public InGuardedMemory<Logger> {
   // Records logged and not yet sent. Context: any.
   std::uint64_t pending() const noexcept { return ring_.next_ticket() - consumed_.load(std::memory_order_acquire); }
   std::size_t ring_records() const noexcept { return ring_.slots(); }
+  // After a fork() (a runner starting its program): the ring's pages are
+  // copy-on-write, and the first record into each would take a fault;
+  // this takes them all now. Context: setup.
+  void back_memory() noexcept { ring_.populate(); }
   // Blocks until at least `records` slots of the ring are free (at most
   // ring_records()) or `timeout` passes; true if they are. For a producer
   // that must not drop (netpoll run's output pump): it sleeps while the

@@ -57,6 +57,9 @@ class RecordRing {
  public:
   // `slots` records of up to `max_text` bytes each. Context: setup.
   RecordRing(std::size_t slots, std::size_t max_text);
+  // Backs every slot with memory again (GuardedRegion::populate), after a
+  // fork() made the pages copy-on-write. Context: setup.
+  void populate() noexcept { region_.populate(); }
 
   struct Claim {
     std::uint64_t ticket;

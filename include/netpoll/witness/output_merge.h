@@ -28,10 +28,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "netpoll/base/function_ref.h"
 
@@ -50,6 +50,12 @@ class OutputMerge {
   // line. Returns the bytes read; `echo` sees each read's bytes.
   using Echo = FunctionRef<void(int stream, std::string_view bytes)>;
   std::size_t look(Echo echo);
+
+  // Backs each stream's buffer and room for its first marks with memory
+  // now, so that a burst of output takes no page faults while it is read
+  // (after a fork(), all the more: every page is copy-on-write until
+  // written). Context: setup.
+  void back_memory();
   std::size_t look() {
     return look([](int, std::string_view) {});
   }
@@ -86,7 +92,28 @@ class OutputMerge {
       std::uint64_t begin;  // offsets in the stream (bytes[begin - base])
       std::uint64_t end;    // one past the line's last byte, its newline not counted
     };
-    std::deque<Mark> lines;
+    // The marks not yet popped: lines[head..]. A vector that keeps its
+    // room (the used front is cut off when it fills and is at least half
+    // of it; otherwise it grows), so that a burst of lines does not
+    // allocate a block per few dozen lines as it comes and free it as it
+    // goes.
+    std::vector<Mark> lines;
+    std::size_t head = 0;
+    bool no_lines() const { return head == lines.size(); }
+    const Mark& first_line() const { return lines[head]; }
+    void push_line(const Mark& m) {
+      if (head > 0 && lines.size() == lines.capacity() && head >= lines.size() / 2) {
+        lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(head));
+        head = 0;
+      }
+      lines.push_back(m);
+    }
+    void pop_line() {
+      if (++head == lines.size()) {
+        lines.clear();
+        head = 0;
+      }
+    }
     std::size_t held() const { return bytes.size() - start; }
   };
   // Marks the lines the bytes from `from` on finish, stamped with the
