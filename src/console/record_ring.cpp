@@ -9,7 +9,6 @@ RecordRing::RecordRing(std::size_t slots, std::size_t max_text)
       max_text_(max_text),
       region_(GuardedRegion::must_map(sizeof(Slot) * slots + 64 + slots * max_text, "the record ring")) {
   NP_ASSERT(slots > 0 && max_text > 0);
-  region_.populate();  // producers and the crash path write here: no page faults then
   slots_mem_ = region_.make_array<Slot>(slots);
   text_mem_ = static_cast<char*>(region_.take(slots * max_text, 64));
   NP_ASSERT(slots_mem_ != nullptr && text_mem_ != nullptr);

@@ -34,9 +34,9 @@ class GuardedRegion {
   // allocation would. Context: setup.
   static GuardedRegion must_map(std::size_t size, const char* what);
   // Backs every page with memory now, so that no later write takes a page
-  // fault: one first-touch fault per page costs a busy writer more than
-  // its work (a ring of 8 KiB slots faults on every record of its first
-  // pass), and a dying process may find no memory for one. Context: setup.
+  // fault: one first-touch (or, after a fork, copy-on-write) fault per
+  // page costs a busy writer more than its work (a ring of 8 KiB slots
+  // faults on every record of its first lap). Context: setup.
   void populate() noexcept;
   // An array of n default-constructed T, or nullptr. Context: setup.
   template <class T>
