@@ -337,9 +337,26 @@ int bench_send(int argc, char** argv) {
 
 }  // namespace
 
+constexpr const char* kBenchHelp =
+    "usage: netpoll bench BENCHMARK [options]   (netpoll bench BENCHMARK --help for each)\n"
+    "\n"
+    "Programs that print figures, each set side by side with its physical\n"
+    "limit or the alternative, measured in the same run:\n"
+    "  send     datagrams/s through the send path against a bare AF_PACKET\n"
+    "           loop, kernel sendto/sendmmsg and AF_XDP\n"
+    "  recv     receive over AF_PACKET and AF_XDP at given rates: lost or not\n"
+    "  console  records/s from log() to the wire and log()'s latency\n"
+    "  listen   netpoll listen's CPU per datagram against a bare recvmmsg\n"
+    "           drain and netconsd\n"
+    "  crash    crash record latency (in-process, witness, floor) and\n"
+    "           netpoll run's forwarding rate (--path forward)\n"
+    "  dumpd    the dump server's MB/s against a bare acknowledging loop\n"
+    "  dump     a core's MB/s against the raw send path and a TCP stream\n"
+    "Most need root: they create network namespaces (and remove them).\n";
+
 int cmd_bench(int argc, char** argv) {
   if (argc < 3 || std::string_view(argv[2]) == "--help") {
-    std::fputs(kHelp, argc < 3 ? stderr : stdout);
+    std::fputs(kBenchHelp, argc < 3 ? stderr : stdout);
     return argc < 3 ? 2 : 0;
   }
   const std::string_view which = argv[2];
