@@ -185,5 +185,19 @@ TEST(OutputMerge, LinesStayWholeAsTheHeldBytesMoveToTheFront) {
   EXPECT_EQ(got, want);
 }
 
+// Backing the buffers with memory (netpoll run, once its program runs)
+// keeps what is held: lines, a partial line, their order.
+TEST(OutputMerge, BackingTheBuffersKeepsWhatIsHeld) {
+  Pipes p;
+  OutputMerge m(p.readers(), 1 << 16);
+  p.out("one\ntwo\nhal");
+  p.err("err\n");
+  m.look();
+  m.back_memory();
+  p.out("f\n");
+  m.look();
+  EXPECT_EQ(take(m), (Lines{"out:one", "out:two", "err:err", "out:half"}));
+}
+
 }  // namespace
 }  // namespace np::witness
