@@ -42,7 +42,7 @@ class FrameTemplate {
   std::size_t fill(std::span<std::byte> frame, std::uint16_t ipv4_ident,
                    std::span<const std::byte> payload) const noexcept {
     std::memcpy(frame.data(), bytes_.data(), len_);
-    std::memcpy(frame.data() + len_, payload.data(), payload.size());
+    if (!payload.empty()) std::memcpy(frame.data() + len_, payload.data(), payload.size());  // empty: data() may be null
     const auto udp_len = static_cast<std::uint16_t>(kUdpLen + payload.size());
     if (v4_) {
       auto ip = wire::Ipv4Packet<std::byte>::new_unchecked(frame.subspan(kEthLen, wire::Ipv4Repr::kHeaderLen));
