@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <string>
 #include <thread>
@@ -130,13 +131,28 @@ TEST(GdbStubOverVeth, TheCrashSessionCompletesUnderLossBothWays) {
   lose_udp_each_way(bed, 15, random_udp_loss("sport 6443", 15), random_udp_loss("dport 6443", 15));
   Background run(run_crash_command(bed, 200), dir, "run");
   ASSERT_TRUE(run.wait_for("waiting 200 s for gdb at udp:10.77.0.1:6443", 20s)) << run.err();
-  // gdb waits a second (not two) for an answer before it asks again.
-  const std::string g = gdb_remote(bed.b, kChild, "10.77.0.1:6443", kCrashCommands, {"set remotetimeout 1"});
+  // gdb waits a second (not two) for an answer before it asks again. Its
+  // side of the protocol goes to a file, shown if the test fails: once in
+  // CI gdb printed a wrong value here (a reply taken for another request's).
+  const fs::path protocol = dir.path() / "remote-protocol.log";
+  const std::string g = gdb_remote(bed.b, kChild, "10.77.0.1:6443", kCrashCommands,
+                                   {"set remotetimeout 1", "set logging file " + protocol.string(),
+                                    "set logging debugredirect on", "set logging enabled on", "set debug remote 1"});
   expect_crash_session(g);
   const int status = run.wait(60s);
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGSEGV);
   expect_losses_each_way(bed);
+  if (HasFailure()) {
+    std::ifstream in(protocol);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    const std::size_t from = lines.size() > 600 ? lines.size() - 600 : 0;
+    std::cerr << "gdb's side of the protocol, its last " << lines.size() - from << " of " << lines.size()
+              << " lines:\n";
+    for (std::size_t i = from; i < lines.size(); ++i) std::cerr << lines[i] << "\n";
+    std::cerr << "the runner's standard error:\n" << run.err() << "\n";
+  }
 }
 
 TEST(GdbStubOverVeth, ASecondPeerIsRefusedWhileASessionIsOpenAndGarbageIsCounted) {
