@@ -8,8 +8,7 @@ namespace np::core {
 
 void FrameTemplate::prepare(const MacAddr& src_mac, const MacAddr& dst_mac, const IpAddr& src_ip,
                             std::uint16_t src_port, const IpAddr& dst_ip, std::uint16_t dst_port) noexcept {
-  static_assert(kEthLen == detail::kEthLen && kUdpLen == detail::kUdpLen &&
-                kMaxHeaderLen == detail::kIpv6PayloadOffset);
+  static_assert(kMaxHeaderLen == detail::kIpv6PayloadOffset);
   v4_ = src_ip.is_v4();
   // A datagram without payload; what varies per datagram is then zeroed,
   // so that the sums below are of the fixed fields only.

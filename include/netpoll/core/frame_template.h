@@ -18,6 +18,7 @@
 
 #include "netpoll/base/addr.h"
 #include "netpoll/wire/checksum.h"
+#include "netpoll/wire/ethernet.h"
 #include "netpoll/wire/ipv4.h"
 #include "netpoll/wire/ipv6.h"
 #include "netpoll/wire/udp.h"
@@ -27,7 +28,8 @@ namespace np::core {
 class FrameTemplate {
  public:
   // The longest header: Ethernet, IPv6, UDP.
-  static constexpr std::size_t kMaxHeaderLen = 14 + wire::Ipv6Repr::kHeaderLen + 8;
+  static constexpr std::size_t kMaxHeaderLen = wire::EthernetFrame<std::byte>::kHeaderLen +
+                                               wire::Ipv6Repr::kHeaderLen + wire::UdpPacket<std::byte>::kHeaderLen;
 
   // Writes the headers from `src_ip`:`src_port` (MAC `src_mac`) to
   // `dst_ip`:`dst_port` (next hop `dst_mac`). Precondition: one family.
@@ -57,16 +59,15 @@ class FrameTemplate {
     auto udp = wire::UdpPacket<std::byte>::new_unchecked(frame.subspan(len_ - kUdpLen, udp_len));
     udp.set_length(udp_len);
     // The length is in the pseudo-header and in the UDP header.
-    const std::uint16_t c = wire::Checksum(udp_sum_).add_u16(udp_len).add_u16(udp_len).add(payload).finish();
-    udp.set_checksum(c == 0 ? 0xffff : c);
+    udp.set_checksum_of(wire::Checksum(udp_sum_).add_u16(udp_len).add_u16(udp_len).add(payload));
     return len_ + payload.size();
   }
 
   std::size_t header_len() const noexcept { return len_; }
 
  private:
-  static constexpr std::size_t kEthLen = 14;
-  static constexpr std::size_t kUdpLen = 8;
+  static constexpr std::size_t kEthLen = wire::EthernetFrame<std::byte>::kHeaderLen;
+  static constexpr std::size_t kUdpLen = wire::UdpPacket<std::byte>::kHeaderLen;
 
   std::array<std::byte, kMaxHeaderLen> bytes_{};
   std::size_t len_ = 0;

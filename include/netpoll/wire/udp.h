@@ -71,6 +71,13 @@ class UdpPacket {
   constexpr void set_dst_port(std::uint16_t v) noexcept requires(!std::is_const_v<B>) { store_be16(buf_, 2, v); }
   constexpr void set_length(std::uint16_t v) noexcept requires(!std::is_const_v<B>) { store_be16(buf_, 4, v); }
   constexpr void set_checksum(std::uint16_t v) noexcept requires(!std::is_const_v<B>) { store_be16(buf_, 6, v); }
+  // Stores the checksum of a finished sum (pseudo-header and datagram, the
+  // field counted as zero); a computed 0 is stored as 0xffff (RFC 768: a
+  // zero field means none was computed).
+  constexpr void set_checksum_of(const Checksum& sum) noexcept requires(!std::is_const_v<B>) {
+    const std::uint16_t c = sum.finish();
+    set_checksum(c == 0 ? 0xffff : c);
+  }
 
   // Computes and stores the checksum over the pseudo-header and datagram;
   // a computed 0 is stored as 0xffff (RFC 768). Precondition: length() is set
@@ -79,8 +86,7 @@ class UdpPacket {
   constexpr void fill_checksum(const A& src, const A& dst) noexcept
     requires(!std::is_const_v<B>) {
     set_checksum(0);
-    const std::uint16_t c = pseudo_header(src, dst, ip_proto::kUdp, length()).add(datagram()).finish();
-    set_checksum(c == 0 ? 0xffff : c);
+    set_checksum_of(pseudo_header(src, dst, ip_proto::kUdp, length()).add(datagram()));
   }
 
  private:
@@ -126,13 +132,8 @@ struct UdpRepr {
     p.set_dst_port(dst_port);
     p.set_length(len);
     // The header's words from the values (the checksum field as zero).
-    const std::uint16_t c = pseudo_header(src, dst, ip_proto::kUdp, len)
-                                .add_u16(src_port)
-                                .add_u16(dst_port)
-                                .add_u16(len)
-                                .add(payload)
-                                .finish();
-    p.set_checksum(c == 0 ? 0xffff : c);
+    p.set_checksum_of(
+        pseudo_header(src, dst, ip_proto::kUdp, len).add_u16(src_port).add_u16(dst_port).add_u16(len).add(payload));
     return out;
   }
 };
