@@ -17,7 +17,7 @@ NP_PACKAGES="g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbench
   clang-16 libclang-rt-16-dev
   debhelper dpkg-dev lintian help2man man-db bash-completion curl prometheus systemd"
 
-np_say() { printf '\n==> %s\n' "$*"; }
+np_say() { printf '\n==> %s [%s]\n' "$*" "$(date +%T)"; }
 
 # Installs whatever of NP_PACKAGES is missing (apt-get update first).
 np_install_deps() {
