@@ -63,7 +63,7 @@ std::size_t Netpoll::fill_for_target(std::span<std::byte> frame, std::span<const
                       cfg_.target.remote_ip, cfg_.target.remote_port);
     template_mac_ = mac;
   }
-  return template_.fill(frame, family() == IpFamily::kV4 ? dev_->next_ip_ident() : 0, payload);
+  return template_.fill(frame, family() == IpFamily::kV4 ? dev_->next_ip_ident_held() : 0, payload);
 }
 
 Result<void> Netpoll::transmit_udp(const UdpEndpoint* to, std::span<const std::byte> payload, Flush flush) noexcept {
@@ -76,9 +76,9 @@ Result<void> Netpoll::transmit_udp(const UdpEndpoint* to, std::span<const std::b
   };
   if (payload.size() > max_payload()) return refuse(TxDrop::kTooBig, Errc::kTooBig);
   // The one copy: the payload into the frame, with the headers.
-  const auto build = [&](std::span<std::byte> frame) {
+  const auto build = [&](std::span<std::byte> frame, bool held) {
     const UdpEndpoint dst = to != nullptr ? *to : UdpEndpoint{remote_mac(), cfg_.target.remote_ip, cfg_.target.remote_port};
-    const std::uint16_t ident = family() == IpFamily::kV4 ? d.next_ip_ident() : 0;
+    const std::uint16_t ident = family() != IpFamily::kV4 ? 0 : held ? d.next_ip_ident_held() : d.next_ip_ident();
     return detail::emit_udp_frame(frame, d.mac_, dst.mac, {cfg_.target.local_ip, cfg_.target.local_port},
                                   {dst.ip, dst.port}, ident, payload);
   };
@@ -89,7 +89,7 @@ Result<void> Netpoll::transmit_udp(const UdpEndpoint* to, std::span<const std::b
   // locked instruction. No pool frame is taken.
   if (d.may_transmit_now() && d.acquire_tx()) {
     const auto frame = d.scratch_frame();
-    const std::size_t len = to == nullptr ? fill_for_target(frame, payload) : build(frame);
+    const std::size_t len = to == nullptr ? fill_for_target(frame, payload) : build(frame, true);
     const dev::TxStatus st = d.offer(frame.first(len), flush);
     if (st == dev::TxStatus::kOk) {
       stats_.tx_datagrams.add_held();
@@ -104,7 +104,7 @@ Result<void> Netpoll::transmit_udp(const UdpEndpoint* to, std::span<const std::b
   }
   auto idx = d.take_frame();
   if (!idx) return refuse(TxDrop::kNoBuffer, Errc::kNoBuffer);
-  auto r = d.send_frame(*idx, build(d.pool_.frame(*idx)), slot_, flush);
+  auto r = d.send_frame(*idx, build(d.pool_.frame(*idx), false), slot_, flush);
   if (r) {
     stats_.tx_datagrams.add();
     stats_.tx_bytes.add(payload.size());

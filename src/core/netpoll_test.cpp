@@ -157,6 +157,43 @@ TEST_F(TwoHosts, IpIdentCountsUpFromOnePerDevice) {
   EXPECT_EQ(idents, (std::vector<std::uint16_t>{1, 2, 3}));
 }
 
+TEST_F(TwoHosts, IpIdentsGoOnPastABlockAndStayUniqueWhenTheDeviceIsBusy) {
+  // The lock's holder takes identifications a block at a time: a lone
+  // sender's still count up across blocks; a frame built while the device
+  // is taken (a pool frame) gets one outside every block handed out.
+  std::vector<std::uint16_t> idents;
+  const auto drain = [&] {
+    b_->shared().device().receive(64, [&](std::span<const std::byte> f) {
+      idents.push_back(Ipv4Packet<const std::byte>::check(f.subspan(14))->ident());
+    });
+  };
+  const std::size_t n = 3 * SharedDeviceTesting::kIdentBlock + 5;
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(a_->send_udp(as_bytes("x")));
+    if (i % 16 == 15) drain();
+  }
+  drain();
+  ASSERT_EQ(idents.size(), n);
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(idents[i], i + 1) << i;
+
+  // A datagram built while another thread holds the transmit lock: it is
+  // queued, and the next one waits behind it.
+  idents.clear();
+  ASSERT_TRUE(SharedDeviceTesting::hold_tx_lock(a_->shared()));
+  std::thread other([&] { EXPECT_TRUE(a_->send_udp(as_bytes("y"))); });
+  other.join();
+  SharedDeviceTesting::let_go_tx_lock(a_->shared());
+  ASSERT_TRUE(a_->send_udp(as_bytes("z")));
+  a_->poll();
+  ASSERT_TRUE(a_->send_udp(as_bytes("w")));  // the queue is empty again: the lock's holder builds it
+  drain();
+  const std::size_t blocks_taken = 4;  // n identifications came from four blocks
+  ASSERT_EQ(idents.size(), 3u);
+  EXPECT_EQ(idents[0], blocks_taken * SharedDeviceTesting::kIdentBlock + 1) << "the first number after the blocks";
+  EXPECT_EQ(idents[1], blocks_taken * SharedDeviceTesting::kIdentBlock + 2);
+  EXPECT_EQ(idents[2], n + 1) << "the lock's holder goes on with its block";
+}
+
 TEST_F(TwoHosts, PayloadBeyondMtuIsRefusedCountedAndShownToTheDropHandler) {
   std::string big(a_->max_payload() + 1, 'x');
   EXPECT_EQ(a_->max_payload(), 1500u - 28u);

@@ -10,6 +10,8 @@ struct SharedDeviceTesting {
   // Takes the transmit lock and keeps it: plays a thread frozen in the
   // middle of a transmit. Context: any.
   static bool hold_tx_lock(SharedDevice& d) noexcept { return d.tx_lock_.try_lock(); }
+  static void let_go_tx_lock(SharedDevice& d) noexcept { d.tx_lock_.unlock(); }
+  static constexpr std::size_t kIdentBlock = SharedDevice::kIdentBlock;
 };
 
 }  // namespace np::core

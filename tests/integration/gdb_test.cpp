@@ -280,11 +280,13 @@ TEST(GdbStubOverVeth, GdbsInterruptStopsTheRunningProgramWhichGoesOnWhenToldTo) 
   EXPECT_TRUE(std::regex_search(g, std::regex(R"(\n#0  (0x[0-9a-f]+ in )?spin_until_told \(\) at [^\n]*gdb_child\.cpp:\d+)"))) << g;
   // A thread held while another serves is stepped on its own: thread 6
   // (created sixth: main, the stub's watcher, alpha, beta, gamma, epsilon)
-  // is still the current one, two instructions on, in its function.
-  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\[Switching to thread 6 \(Thread \d+\)\]\n#0  0x[0-9a-f]+ in spins_in_epsilon \(\))")))
+  // is still the current one, two instructions on, in its function. (gdb
+  // leaves the address out of a frame whose pc starts a line, as the
+  // loop's first instruction does.)
+  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\[Switching to thread 6 \(Thread \d+\)\]\n#0  (0x[0-9a-f]+ in )?spins_in_epsilon \(\))")))
       << g;
   EXPECT_TRUE(std::regex_search(g, std::regex(R"(\$1 = \(void \(\*\)\(void\)\) 0x[0-9a-f]+ <spins_in_epsilon\(\)\+\d+>)"))) << g;
-  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\n\* 6 +Thread \d+ "epsilon-spinner" +0x[0-9a-f]+ in spins_in_epsilon \(\))"))) << g;
+  EXPECT_TRUE(std::regex_search(g, std::regex(R"(\n\* 6 +Thread \d+ "epsilon-spinner" +(0x[0-9a-f]+ in )?spins_in_epsilon \(\))"))) << g;
   EXPECT_TRUE(std::regex_search(g, std::regex(R"(\[Inferior 1 \(Remote target\) exited with code 04\])"))) << g;
   const int status = child.wait(30s);
   ASSERT_TRUE(WIFEXITED(status)) << status;

@@ -268,7 +268,20 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   void handle_ipv6(std::span<const std::byte> frame) noexcept;
   void receive_udp(std::span<const std::byte> frame, const MacAddr& src_mac, const IpAddr& src, const IpAddr& dst,
                    std::span<const std::byte> udp) noexcept;
+  // IPv4 identifications, counting up from one per device. A frame built
+  // without the transmit lock takes one with a locked add; the lock's
+  // holder takes them from a block of kIdentBlock reserved with one locked
+  // add, so they stay unique and a lone sender's still count 1, 2, 3.
   std::uint16_t next_ip_ident() noexcept { return ip_ident_.fetch_add(1, std::memory_order_relaxed); }
+  std::uint16_t next_ip_ident_held() noexcept {
+    if (held_idents_left_ == 0) {
+      held_ident_ = ip_ident_.fetch_add(kIdentBlock, std::memory_order_relaxed);
+      held_idents_left_ = kIdentBlock;
+    }
+    --held_idents_left_;
+    return held_ident_++;
+  }
+  static constexpr std::uint16_t kIdentBlock = 64;
 
   // ARP (arp.cpp) and neighbour discovery (ndisc.cpp). Context: any.
   void handle_arp(std::span<const std::byte> frame) noexcept;
@@ -294,6 +307,8 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   std::atomic<pid_t> emergency_owner_{0};  // the thread in emergency mode, or 0
   std::atomic<int> trapped_{0};
   std::atomic<std::uint16_t> ip_ident_{1};
+  std::uint16_t held_ident_ = 0;        // guarded by tx_lock_: the next of the block
+  std::uint16_t held_idents_left_ = 0;  // guarded by tx_lock_
   std::array<ClientSlot, kMaxClients> clients_;
   NeighbourCache neighbours_;
   Dispatcher dispatcher_;
