@@ -402,7 +402,15 @@ TxStatus PacketDevice::fill_slot(std::span<const std::byte> frame) noexcept {
     return TxStatus::kBusy;
   }
   auto* data = reinterpret_cast<std::byte*>(slot) + kTxDataOffset;
-  std::memset(data, 0, kVnetHdrLen);  // no offloads asked for
+  // No offloads asked for. hdr_len is how much of the frame the kernel
+  // copies into the socket buffer it builds (tpacket_snd): all of it. Left
+  // at 0, the kernel copies the Ethernet header and lends it the rest as a
+  // page of the ring, which a veth (every container's link) must then copy
+  // again into a page of its own before the peer namespace may see it.
+  VnetHdr vh{};
+  vh.gso_type = kVnetGsoNone;
+  vh.hdr_len = static_cast<std::uint16_t>(frame.size());
+  std::memcpy(data, &vh, kVnetHdrLen);
   std::memcpy(data + kVnetHdrLen, frame.data(), frame.size());
   slot->tp_next_offset = 0;
   slot->tp_len = static_cast<std::uint32_t>(kVnetHdrLen + frame.size());
