@@ -117,6 +117,7 @@ void Worker::run() {
     if (busy) {
       nap(kBatchNap);  // see kBatchNap
     } else {
+      engine_.idle(ReceiveTime::now());
       pollfd pfd{fd_, POLLIN, 0};
       ::poll(&pfd, 1, 50);
     }

@@ -109,9 +109,13 @@ class Engine : private np::listen::Sink {
   // end_batch()), its answer. Allocates only for a source not seen before.
   // Context: the engine's thread.
   void datagram(const From& from, std::string_view bytes, const ReceiveTime& at);
-  // Writes what the datagrams since the last call produced. Context: the
-  // engine's thread.
+  // The end of a batch of datagrams: writes what they produced once the
+  // oldest of it has waited 2 ms or 32 KiB are held (syslog's datagrams go
+  // at once). Context: the engine's thread.
   void end_batch(const ReceiveTime& at);
+  // Writes everything held: the receiver is about to wait for datagrams.
+  // Context: the engine's thread.
+  void idle(const ReceiveTime& at);
   // Timeouts (gaps, fragments given up, reliable mode's answers) of every
   // source whose deadline has come, at most every 20 ms; writes what they
   // produced. Context: the engine's thread.
@@ -145,6 +149,8 @@ class Engine : private np::listen::Sink {
   void respond(SourceEntry& e, np::listen::Clock::time_point now);
   void flush_file(SourceEntry& e);
   void flush_outputs(np::listen::Clock::time_point now);
+  void flush_syslog(np::listen::Clock::time_point now);
+  std::size_t held_bytes() const;
 
   const Options& options_;
   Shared& shared_;
@@ -157,6 +163,8 @@ class Engine : private np::listen::Sink {
   FormatContext ctx_;
   SourceEntry* current_ = nullptr;  // the source whose datagram is being fed
   np::listen::Clock::time_point next_tick_{};
+  bool holding_ = false;                         // out_ or a file buffer holds bytes not yet written
+  np::listen::Clock::time_point held_since_{};  // since when
 };
 
 // The statistics of every engine as one report builder (receiver/stats.h):
