@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -162,6 +163,27 @@ struct RunResult {
   double lines_per_s = 0;   // forward: its n lines over the time they took
 };
 
+// Sends `payloads` to `target` from the first namespace through a crash
+// route of our own (prebuilt frames, one sendmmsg per 64), from a standing
+// start: `stamp` writes the start time into them once the route is ready.
+bool push_prebuilt(BenchNet& net, const std::string& target, std::vector<std::string>& payloads,
+                   const std::function<void()>& stamp) {
+  InNetns in_a(net.a);
+  auto parsed = core::parse_targets(target);
+  if (!parsed) return false;
+  core::ClientConfig cc;
+  cc.target = parsed->targets[0];
+  cc.device.service_thread = false;
+  auto np = core::Netpoll::setup(std::move(cc));
+  if (!np) return false;
+  auto route = core::CrashRoute::make(**np);
+  if (!route || *route == nullptr) return false;
+  stamp();
+  for (const auto& p : payloads) static_cast<void>((*route)->send(as_bytes(p)));
+  (*route)->flush();
+  return true;
+}
+
 RunResult one_run(BenchNet& net, const std::string& target, const std::string& mode, std::size_t n) {
   RunResult r;
   const bool forwarding = mode == "forward" || mode == "forward-floor";
@@ -198,38 +220,17 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
   if (mode == "floor") {
     // The physical limit: the same records as prebuilt frames from a
     // standing start, one sendmmsg per 64, through a crash route of our own.
-    InNetns in_a(net.a);
-    auto parsed = core::parse_targets(target);
-    core::ClientConfig cc;
-    cc.target = parsed->targets[0];
-    cc.device.service_thread = false;
-    auto np = core::Netpoll::setup(std::move(cc));
-    if (!np) return r;
-    auto route = core::CrashRoute::make(**np);
-    if (!route || *route == nullptr) return r;
     std::vector<std::string> payloads;
     for (std::size_t i = 0; i + 1 < n; ++i) payloads.push_back("6," + std::to_string(i) + ",0,-;record " + std::to_string(i + 1));
     payloads.push_back("6," + std::to_string(n - 1) + ",0,-;last t=");
     payloads.push_back("0," + std::to_string(n) + ",0,-;crashed: floor");
-    const std::int64_t start = realtime_ns();
-    payloads[n - 1] += std::to_string(start);
-    for (const auto& p : payloads) static_cast<void>((*route)->send(as_bytes(p)));
-    (*route)->flush();
+    if (!push_prebuilt(net, target, payloads, [&] { payloads[n - 1] += std::to_string(realtime_ns()); })) return r;
   }
   const std::int64_t counted_before = forwarding ? net.peer_udp_count() : 0;
   if (mode == "forward-floor") {
     // The forward path's limit: the lines the runner would send, as
     // datagrams of the same length (its extended header: level, number,
     // microseconds since boot), made ahead and pushed as prebuilt frames.
-    InNetns in_a(net.a);
-    auto parsed = core::parse_targets(target);
-    core::ClientConfig cc;
-    cc.target = parsed->targets[0];
-    cc.device.service_thread = false;
-    auto np = core::Netpoll::setup(std::move(cc));
-    if (!np) return r;
-    auto route = core::CrashRoute::make(**np);
-    if (!route || *route == nullptr) return r;
     const std::string pad(kForwardMarker, '.');
     const std::string boot_us = std::to_string(boottime_ns() / 1000);
     std::vector<std::string> payloads;
@@ -240,11 +241,12 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
                                             : "record " + std::to_string(i + 1);
       payloads.push_back("6," + std::to_string(i) + "," + boot_us + ",-;" + text);
     }
-    const std::string stamp = std::to_string(realtime_ns());
-    const std::size_t stamp_at = payloads[0].find("first t=") + 8;
-    payloads[0].replace(stamp_at + 20 - stamp.size(), stamp.size(), stamp);
-    for (const auto& p : payloads) static_cast<void>((*route)->send(as_bytes(p)));
-    (*route)->flush();
+    const auto stamp_first = [&] {
+      const std::string stamp = std::to_string(realtime_ns());
+      const std::size_t stamp_at = payloads[0].find("first t=") + 8;
+      payloads[0].replace(stamp_at + 20 - stamp.size(), stamp.size(), stamp);
+    };
+    if (!push_prebuilt(net, target, payloads, stamp_first)) return r;
   }
   const std::string self = "/proc/self/exe";
   char exe[4096] = {};

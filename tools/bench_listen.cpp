@@ -72,6 +72,11 @@ std::vector<std::uint64_t> parse_rates(const std::string& list) {
   return out;
 }
 
+// The most CPU per datagram listen may take against the drain loop's, at
+// every rate: short records, 2500-byte records (formatting and writing
+// included).
+constexpr double kCpuTarget[2] = {1.3, 1.6};
+
 double thread_cpu_us() {
   rusage ru{};
   ::getrusage(RUSAGE_THREAD, &ru);
@@ -330,14 +335,14 @@ int bench_listen(int argc, char** argv) {
       }
       std::fflush(stdout);
       if (d_loss == 0 && l_loss > 0) zero_loss[big] = false;
-      if (ratio > 1.5) cpu_ok[big] = false;
+      if (ratio > kCpuTarget[big]) cpu_ok[big] = false;
     }
   }
   std::filesystem::remove_all(dir);
   const auto verdict = [](bool ok) { return ok ? "met" : "NOT met"; };
-  std::printf("\ntargets            zero loss where drain has none   CPU per datagram <= 1.5x drain\n");
-  std::printf("  short records    %-32s %s\n", verdict(zero_loss[0]), verdict(cpu_ok[0]));
-  std::printf("  2500-byte        %-32s %s\n", verdict(zero_loss[1]), verdict(cpu_ok[1]));
+  std::printf("\ntargets            zero loss where drain has none   CPU per datagram against drain's\n");
+  std::printf("  short records    %-32s <= %.1fx: %s\n", verdict(zero_loss[0]), kCpuTarget[0], verdict(cpu_ok[0]));
+  std::printf("  2500-byte        %-32s <= %.1fx: %s\n", verdict(zero_loss[1]), kCpuTarget[1], verdict(cpu_ok[1]));
   if (sender_limited) std::printf("(some rates were beyond what the sender could offer on this machine)\n");
   return 0;
 }
