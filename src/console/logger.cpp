@@ -519,9 +519,14 @@ std::size_t Logger::drain() noexcept {
   while (crash_owner_.load(std::memory_order_acquire) == 0 && ring_.ready(t)) {
     const RecordMeta& m = ring_.meta(t);
     // The producer wrote the next record on another core: its lines come
-    // over while this one is sent, not when it is read.
-    __builtin_prefetch(&ring_.meta(t + 1));
-    __builtin_prefetch(ring_.text_start(t + 1));
+    // over while this one is sent, not when it is read. Only once it is
+    // written: fetched before, they would be taken from under a producer
+    // that is about to write them (its log() then waits for them to come
+    // back to its core).
+    if (ring_.ready(t + 1)) {
+      __builtin_prefetch(&ring_.meta(t + 1));
+      __builtin_prefetch(ring_.text_start(t + 1));
+    }
     const std::optional<std::uint64_t> seq = sender_seq_for(t, m.drops_before);
     if (!seq || !send_record(*seq, m, ring_.text(t), sender_scratch_, false)) break;
     ring_.release(t);
