@@ -95,12 +95,16 @@ class Session::Reply {
   Reply& error(int code) noexcept {
     len_ = 0;
     is_error_ = true;
+    binary_ = false;
     return put('E').hex(static_cast<std::uint64_t>(code), 2);
   }
   void clear() noexcept { len_ = 0; }
   bool empty() const noexcept { return len_ == 0; }
   bool overflow() const noexcept { return overflow_; }
   bool is_error() const noexcept { return is_error_; }
+  // Binary data (qXfer's): escaped as such when framed.
+  void mark_binary() noexcept { binary_ = true; }
+  wire::RspPayload kind() const noexcept { return binary_ ? wire::RspPayload::kBinary : wire::RspPayload::kText; }
   std::string_view view() const noexcept { return {buf_.data(), len_}; }
   std::size_t room() const noexcept { return buf_.size() - len_; }
 
@@ -109,6 +113,7 @@ class Session::Reply {
   std::size_t len_ = 0;
   bool overflow_ = false;
   bool is_error_ = false;
+  bool binary_ = false;
 };
 
 Session::Session(Target& target, Transport& out, SessionConfig cfg) noexcept
@@ -239,12 +244,12 @@ void Session::on_event(wire::RspEvent e, std::int64_t now_ns) noexcept {
 
 void Session::send_raw(std::string_view bytes) noexcept { out_.send(std::span<const char>(bytes.data(), bytes.size())); }
 
-void Session::send_reply(std::string_view payload, std::int64_t now_ns) noexcept {
+void Session::send_reply(std::string_view payload, std::int64_t now_ns, wire::RspPayload kind) noexcept {
   // frame_[0] is room for the '+' owed to the packet this answers; a
   // resend never carries it (gdb would take a stray '+' for the
   // acknowledgement of its next packet).
   const std::span<char> room(frame_.data() + 1, frame_.size() - 1);
-  frame_len_ = wire::rsp_encode(payload, room);
+  frame_len_ = wire::rsp_encode(payload, room, kind);
   if (frame_len_ == 0) frame_len_ = wire::rsp_encode("E01", room);  // cannot happen: sized for it
   awaiting_ack_ = true;
   resends_left_ = cfg_.resends;
@@ -389,7 +394,7 @@ void Session::serve(std::string_view p, std::int64_t now_ns) noexcept {
   if (!reply) return;
   if (r.overflow()) r.error(1);
   if (r.is_error()) ++stats_.errors;
-  send_reply(r.view(), now_ns);
+  send_reply(r.view(), now_ns, r.kind());
 }
 
 void Session::query(std::string_view p, Reply& r) noexcept {
@@ -491,6 +496,7 @@ void Session::xfer(std::string_view p, Reply& r) noexcept {
   r.put(got < want || want == 0 ? 'l' : 'm');
   // The data is already in place after the letter.
   for (std::size_t i = 0; i < got; ++i) r.put(data[i]);
+  r.mark_binary();
 }
 
 // <threads><thread id="HEX" name="NAME"/>...</threads>, names escaped.

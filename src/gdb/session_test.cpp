@@ -12,6 +12,7 @@ namespace np::gdb {
 namespace {
 
 using testing::FakeTarget;
+using testing::binary_escaped;
 using testing::framed;
 using testing::RecordingTransport;
 
@@ -128,7 +129,7 @@ TEST(GdbSession, ListsThreadsWithTheirNamesEscapedForXml) {
 TEST(GdbSession, ServesTheTargetDescriptionAndTheTargetsObjects) {
   Bench b;
   const std::string desc(target_description());
-  EXPECT_EQ(b.ask("qXfer:features:read:target.xml:0,fff"), "+" + framed("l" + desc));
+  EXPECT_EQ(b.ask("qXfer:features:read:target.xml:0,fff"), "+" + framed("l" + binary_escaped(desc)));
   EXPECT_EQ(b.ask("qXfer:features:read:other.xml:0,fff"), "+" + framed("E00"));
   b.target.exec_file = "/usr/bin/crashy";
   EXPECT_EQ(b.ask("qXfer:exec-file:read:1092:0,fff"), "+" + framed("l/usr/bin/crashy"));
@@ -138,6 +139,29 @@ TEST(GdbSession, ServesTheTargetDescriptionAndTheTargetsObjects) {
   const std::string reply = b.ask("qXfer:auxv:read::0,fff");
   EXPECT_EQ(reply, "+" + framed(std::string("l\x21}\x03\x00}\x5d", 7)));
   EXPECT_EQ(b.ask("qXfer:memory-map:read::0,fff"), "+" + framed(""));
+}
+
+TEST(GdbSession, BinaryRepliesCarryNoLooseAckOrNakCharacter) {
+  // A library list names libstdc++ and ld-linux-x86-64: split over
+  // datagrams, a piece without its frame's start must hold no '+' (gdb,
+  // waiting for an acknowledgement, would take it for one and pair its
+  // next packet with a stale reply) and no '-'. Text replies keep theirs.
+  Bench b;
+  b.target.libraries =
+      "<library-list-svr4 version=\"1.0\"><library name=\"/lib/x86_64-linux-gnu/libstdc++.so.6\" lm=\"0x1\" "
+      "l_addr=\"0x7f0000000000\" l_ld=\"0x7f0000200000\"/><library name=\"/lib64/ld-linux-x86-64.so.2\" "
+      "lm=\"0x2\" l_addr=\"0x0\" l_ld=\"0x0\"/></library-list-svr4>";
+  const std::string reply = b.ask("qXfer:libraries-svr4:read::0,fff");
+  ASSERT_EQ(reply, "+" + framed("l" + binary_escaped(b.target.libraries)));
+  const std::string body = reply.substr(2, reply.size() - 5);  // between "+$" and "#cc"
+  EXPECT_EQ(body.find('+'), std::string::npos) << body;
+  EXPECT_EQ(body.find('-'), std::string::npos) << body;
+  // gdb's unescaping gives the list back byte for byte.
+  std::string data = body.substr(1);
+  data.resize(wire::rsp_unescape(std::span<char>(data.data(), data.size())));
+  EXPECT_EQ(data, b.target.libraries);
+  // The same characters in a text reply are not escaped.
+  EXPECT_NE(b.ask(kQSupported).find("read+;"), std::string::npos);
 }
 
 TEST(GdbSession, InsertsAndRemovesSoftwareBreakpointsOnly) {

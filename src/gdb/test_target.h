@@ -120,6 +120,21 @@ class RecordingTransport final : public Transport {
 };
 
 // $payload#cc with the checksum summed here (the naive reference).
+// A qXfer reply's data as the stub escapes it ('#', '$', '}', '*', '+' and
+// '-' as '}' and the byte XOR 0x20), for framed().
+inline std::string binary_escaped(std::string_view data) {
+  std::string s;
+  for (const char c : data) {
+    if (c == '#' || c == '$' || c == '}' || c == '*' || c == '+' || c == '-') {
+      s += '}';
+      s += static_cast<char>(c ^ 0x20);
+    } else {
+      s += c;
+    }
+  }
+  return s;
+}
+
 inline std::string framed(std::string_view payload) {
   unsigned sum = 0;
   for (const char c : payload) sum += static_cast<unsigned char>(c);

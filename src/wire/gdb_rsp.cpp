@@ -5,7 +5,9 @@
 namespace np::wire {
 namespace {
 
-bool must_escape(char c) noexcept { return c == '#' || c == '$' || c == '}' || c == '*'; }
+bool must_escape(char c, RspPayload kind) noexcept {
+  return c == '#' || c == '$' || c == '}' || c == '*' || (kind == RspPayload::kBinary && (c == '+' || c == '-'));
+}
 
 }  // namespace
 
@@ -76,7 +78,7 @@ RspDecoder::Maybe RspDecoder::step(char c) noexcept {
   return {};
 }
 
-std::size_t rsp_encode(std::string_view payload, std::span<char> out) noexcept {
+std::size_t rsp_encode(std::string_view payload, std::span<char> out, RspPayload kind) noexcept {
   std::size_t at = 0;
   std::uint8_t sum = 0;
   auto put = [&](char c) {
@@ -86,7 +88,7 @@ std::size_t rsp_encode(std::string_view payload, std::span<char> out) noexcept {
   };
   if (!put('$')) return 0;
   for (const char c : payload) {
-    if (must_escape(c)) {
+    if (must_escape(c, kind)) {
       if (!put('}')) return 0;
       sum = static_cast<std::uint8_t>(sum + '}');
       const char e = static_cast<char>(c ^ 0x20);

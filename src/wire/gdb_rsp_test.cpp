@@ -162,5 +162,19 @@ TEST(RspUnescape, UndoesEscapesInPlaceAndDropsATrailingEscape) {
   EXPECT_EQ(s, "a#b");
 }
 
+TEST(RspEncode, BinaryDataAlsoEscapesAckAndNakCharacters) {
+  char out[64];
+  const std::size_t text = rsp_encode("a+b-c", out);
+  EXPECT_EQ(std::string_view(out, text), "$a+b-c#7e");
+  const std::size_t bin = rsp_encode("a+b-c", out, RspPayload::kBinary);
+  const std::string_view framed(out, bin);
+  EXPECT_EQ(framed.substr(0, 8), std::string_view("$a}\x0b" "b}\x0d" "c", 8));
+  EXPECT_EQ(framed.find('+'), std::string_view::npos);
+  EXPECT_EQ(framed.find('-'), std::string_view::npos);
+  std::string back(framed.substr(1, bin - 4));
+  back.resize(rsp_unescape(std::span<char>(back.data(), back.size())));
+  EXPECT_EQ(back, "a+b-c");
+}
+
 }  // namespace
 }  // namespace np::wire

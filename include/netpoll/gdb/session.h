@@ -126,7 +126,8 @@ class Session : public InGuardedMemory<Session> {
   class Reply;
   void on_event(wire::RspEvent e, std::int64_t now_ns) noexcept;
   void serve(std::string_view packet, std::int64_t now_ns) noexcept;
-  void send_reply(std::string_view payload, std::int64_t now_ns) noexcept;
+  void send_reply(std::string_view payload, std::int64_t now_ns,
+                  wire::RspPayload kind = wire::RspPayload::kText) noexcept;
   void send_raw(std::string_view bytes) noexcept;
   void stop_reply(Reply& r) noexcept;
   void query(std::string_view p, Reply& r) noexcept;

@@ -84,9 +84,20 @@ class RspDecoder {
   RspStats stats_;
 };
 
+// How a reply's payload is escaped. Binary data (a qXfer reply's, which
+// gdb unescapes byte by byte) also escapes '+' and '-': over a datagram
+// link a reply longer than a datagram travels in pieces, and a piece that
+// arrives without the one that opened its frame is read by gdb, waiting
+// for an acknowledgement, as loose characters: a '+' there (libstdc++ in a
+// library list) would acknowledge gdb's next packet and pair it with a
+// stale reply. Text replies (qSupported's) are sent as they are.
+enum class RspPayload : std::uint8_t { kText, kBinary };
+
 // Frames `payload` as $payload#cc into `out`, escaping '#', '$', '}' and
-// '*'. Returns the bytes written, or 0 when `out` is too small. Context: any.
-[[nodiscard]] std::size_t rsp_encode(std::string_view payload, std::span<char> out) noexcept;
+// '*' (and for binary data '+' and '-'). Returns the bytes written, or 0
+// when `out` is too small. Context: any.
+[[nodiscard]] std::size_t rsp_encode(std::string_view payload, std::span<char> out,
+                                     RspPayload kind = RspPayload::kText) noexcept;
 
 // Undoes '}' escapes in place; returns the new length. A '}' at the very
 // end (nothing to escape) is dropped. Context: any.
