@@ -3,6 +3,7 @@
 // stream is cut into datagrams; any cut gives the same events. Every
 // packet fits the buffer; every event is counted where the header says;
 // a packet re-framed by rsp_encode decodes to the same payload.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -57,21 +58,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::abort();
   for (std::string p : whole.packets) {
     p.resize(rsp_unescape(p));
-    std::vector<char> framed(2 * p.size() + 4);
-    const std::size_t n = rsp_encode(p, framed);
-    if (n == 0) std::abort();
-    RspStats again_stats;
-    const Run again = decode(std::as_bytes(std::span(framed.data(), n)), n, &again_stats);
-    if (p.size() * 2 + 4 <= 64 || again.events.size() != 1) {
+    for (const RspPayload kind : {RspPayload::kText, RspPayload::kBinary}) {
+      std::vector<char> framed(2 * p.size() + 4);
+      const std::size_t n = rsp_encode(p, framed, kind);
+      if (n == 0) std::abort();
+      // Binary data carries no loose acknowledgement character.
+      if (kind == RspPayload::kBinary &&
+          std::find_if(framed.begin() + 1, framed.begin() + static_cast<std::ptrdiff_t>(n) - 3,
+                       [](char c) { return c == '+' || c == '-'; }) != framed.begin() + static_cast<std::ptrdiff_t>(n) - 3)
+        std::abort();
+      RspStats again_stats;
+      const Run again = decode(std::as_bytes(std::span(framed.data(), n)), n, &again_stats);
       // Escaped, it may not fit the 64-byte buffer: then an overflow.
       if (again.events.size() != 1) std::abort();
-    }
-    if (again.events[0] == RspEvent::kPacket) {
-      std::string back = again.packets[0];
-      back.resize(rsp_unescape(back));
-      if (back != p) std::abort();
-    } else if (again.events[0] != RspEvent::kOverflow) {
-      std::abort();
+      if (again.events[0] == RspEvent::kPacket) {
+        std::string back = again.packets[0];
+        back.resize(rsp_unescape(back));
+        if (back != p) std::abort();
+      } else if (again.events[0] != RspEvent::kOverflow) {
+        std::abort();
+      }
     }
   }
   return 0;
