@@ -28,10 +28,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -90,6 +90,15 @@ volatile std::uintptr_t g_null = 0;
 // frame would cost a core of the two the runner needs).
 constexpr std::size_t kForwardMarker = 300;
 
+// The forward path's first line: "first t=" and a field of 20 digits
+// that stamp_first_line() fills with the time of the first write.
+std::string first_line(const std::string& pad) { return "first t=" + std::string(20, '0') + " " + pad; }
+void stamp_first_line(std::string& s) {
+  const std::size_t at = s.find("first t=") + std::strlen("first t=");
+  const std::string stamp = std::to_string(realtime_ns());
+  s.replace(at + 20 - stamp.size(), stamp.size(), stamp);
+}
+
 [[gnu::noinline]] void crash_now() { *reinterpret_cast<volatile int*>(g_null) = 1; }
 
 // The crashing program: `netpoll bench crash --child inproc|plain TARGET N`.
@@ -108,12 +117,10 @@ int child(const std::string& mode, const std::string& target, std::size_t n) {
     // before the first write (20 digits, zero-padded), so that making them
     // is not counted as forwarding.
     const std::string pad(kForwardMarker, '.');
-    const std::size_t stamp_at = std::strlen("first t=");
-    std::string lines = "first t=" + std::string(20, '0') + " " + pad + "\n";
+    std::string lines = first_line(pad) + "\n";
     for (std::size_t i = 2; i < n; ++i) lines += "record " + std::to_string(i) + "\n";
     lines += "end " + pad + "\n";
-    const std::string stamp = std::to_string(realtime_ns());
-    lines.replace(stamp_at + 20 - stamp.size(), stamp.size(), stamp);
+    stamp_first_line(lines);
     for (std::size_t done = 0; done < lines.size();) {
       const ssize_t w = ::write(STDOUT_FILENO, lines.data() + done, lines.size() - done);
       if (w <= 0) return 1;
@@ -236,17 +243,12 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
     std::vector<std::string> payloads;
     payloads.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
-      const std::string text = i == 0 ? "first t=" + std::string(20, '0') + " " + pad
+      const std::string text = i == 0 ? first_line(pad)
                                : i + 1 == n ? "end " + pad
                                             : "record " + std::to_string(i + 1);
       payloads.push_back("6," + std::to_string(i) + "," + boot_us + ",-;" + text);
     }
-    const auto stamp_first = [&] {
-      const std::string stamp = std::to_string(realtime_ns());
-      const std::size_t stamp_at = payloads[0].find("first t=") + 8;
-      payloads[0].replace(stamp_at + 20 - stamp.size(), stamp.size(), stamp);
-    };
-    if (!push_prebuilt(net, target, payloads, stamp_first)) return r;
+    if (!push_prebuilt(net, target, payloads, [&] { stamp_first_line(payloads[0]); })) return r;
   }
   const std::string self = "/proc/self/exe";
   char exe[4096] = {};

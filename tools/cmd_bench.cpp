@@ -347,7 +347,7 @@ constexpr const char* kBenchHelp =
     "  recv     receive over AF_PACKET and AF_XDP at given rates: lost or not\n"
     "  console  records/s from log() to the wire and log()'s latency\n"
     "  listen   netpoll listen's CPU per datagram against a bare recvmmsg\n"
-    "           drain and netconsd\n"
+    "           drain loop\n"
     "  crash    crash record latency (in-process, witness, floor) and\n"
     "           netpoll run's forwarding rate (--path forward)\n"
     "  dumpd    the dump server's MB/s against a bare acknowledging loop\n"

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -48,16 +49,22 @@ GuardedRegion GuardedRegion::must_map(std::size_t size, const char* what) {
   return std::move(*r);
 }
 
+void detail::touch_each_page(std::byte* base, std::size_t size) noexcept {
+  // A write to each page that changes nothing (an atomic or of zero: a
+  // record being written meanwhile keeps its byte).
+  auto* bytes = reinterpret_cast<unsigned char*>(base);
+  const std::size_t page = page_size();
+  for (std::size_t at = 0; at < size; at += page) {
+    std::atomic_ref<unsigned char>(bytes[at]).fetch_or(0, std::memory_order_relaxed);
+  }
+}
+
 void GuardedRegion::populate() noexcept {
   if (base_ == nullptr || size_ == 0) return;
 #ifdef MADV_POPULATE_WRITE
   if (::madvise(base_, size_, MADV_POPULATE_WRITE) == 0) return;
 #endif
-  // Kernels before 5.14: a write to each page (the region is new: zeros).
-  const std::size_t page = page_size();
-  for (std::size_t at = 0; at < size_; at += page) {
-    static_cast<volatile std::byte*>(base_)[at] = std::byte{0};
-  }
+  detail::touch_each_page(static_cast<std::byte*>(base_), size_);  // kernels before 5.14
 }
 
 GuardedRegion::~GuardedRegion() {

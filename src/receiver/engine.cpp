@@ -138,7 +138,7 @@ void Engine::flush_outputs(Clock::time_point now) {
   }
   for (SourceEntry* e : dirty_) flush_file(*e);
   dirty_.clear();
-  holding_ = false;
+  held_since_.reset();
   if (syslog_) flush_syslog(now);
 }
 
@@ -152,11 +152,8 @@ void Engine::end_batch(const ReceiveTime& at) {
   current_ = nullptr;
   if (syslog_) flush_syslog(at.steady);
   if (out_.empty() && dirty_.empty()) return;
-  if (!holding_) {
-    holding_ = true;
-    held_since_ = at.steady;
-  }
-  if (at.steady - held_since_ < kHoldAtMost && held_bytes() < kHoldBytes) return;
+  if (!held_since_) held_since_ = at.steady;
+  if (at.steady - *held_since_ < kHoldAtMost && held_bytes() < kHoldBytes) return;
   flush_outputs(at.steady);
 }
 

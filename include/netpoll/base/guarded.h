@@ -23,6 +23,12 @@
 
 namespace np {
 
+namespace detail {
+// GuardedRegion::populate() where the kernel has no MADV_POPULATE_WRITE:
+// writes each page of [base, base + size) without changing a byte.
+void touch_each_page(std::byte* base, std::size_t size) noexcept;
+}  // namespace detail
+
 class GuardedRegion {
  public:
   constexpr GuardedRegion() = default;

@@ -163,8 +163,9 @@ class Engine : private np::listen::Sink {
   FormatContext ctx_;
   SourceEntry* current_ = nullptr;  // the source whose datagram is being fed
   np::listen::Clock::time_point next_tick_{};
-  bool holding_ = false;                         // out_ or a file buffer holds bytes not yet written
-  np::listen::Clock::time_point held_since_{};  // since when
+  // Since when out_ or a file buffer holds bytes not yet written (none:
+  // everything is written).
+  std::optional<np::listen::Clock::time_point> held_since_;
 };
 
 // The statistics of every engine as one report builder (receiver/stats.h):
