@@ -2,6 +2,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <optional>
 #include <cstring>
 
 #include "frame_layout.h"
@@ -64,6 +65,47 @@ std::size_t Netpoll::fill_for_target(std::span<std::byte> frame, std::span<const
     template_mac_ = mac;
   }
   return template_.fill(frame, family() == IpFamily::kV4 ? dev_->next_ip_ident_held() : 0, payload);
+}
+
+Result<void> Netpoll::send_udp_segments_to(const UdpEndpoint& to,
+                                           std::span<const std::span<const std::byte>> segments) noexcept {
+  SharedDevice& d = *dev_;
+  const auto one_by_one = [&]() -> Result<void> {
+    std::optional<Errc> first;
+    for (const auto& s : segments) {
+      if (auto r = send_udp_to(to, s, Flush::kLater); !r && !first) first = r.error();
+    }
+    if (first) return fail(*first);
+    return {};
+  };
+  if (segments.size() < 2 || segments.size() > dev::Device::kMaxUdpSegments || !d.dev_->segments_udp())
+    return one_by_one();
+  const std::size_t size = segments.front().size();
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const std::size_t n = segments[i].size();
+    if (n == 0 || n > size || (n != size && i + 1 != segments.size())) return one_by_one();
+    total += n;
+  }
+  // The whole must fit one IP packet's length field, each piece a frame.
+  const std::size_t ip_header = family() == IpFamily::kV4 ? wire::Ipv4Repr::kHeaderLen : 0;
+  if (to.ip.is_unspecified() || to.ip.family() != family() || to.port == 0) return fail(Errc::kInvalidArgument);
+  if (size > max_payload() || ip_header + detail::kUdpLen + total > 0xffff) return one_by_one();
+  if (!d.may_transmit_now() || !d.acquire_tx()) return one_by_one();
+  const auto frame = d.scratch_frame();
+  const auto n = static_cast<std::uint16_t>(segments.size());
+  const std::uint16_t ident = family() == IpFamily::kV4 ? d.take_ip_idents_held(n) : 0;
+  const std::size_t len = detail::emit_udp_headers_for_segments(
+      frame, d.mac_, to.mac, {cfg_.target.local_ip, cfg_.target.local_port}, {to.ip, to.port}, ident, total);
+  const dev::TxStatus st = d.offer_segments(frame.first(len), segments, size);
+  if (st == dev::TxStatus::kOk) {
+    stats_.tx_datagrams.add_held(n);
+    stats_.tx_bytes.add_held(total);
+  }
+  d.release_tx();
+  // Not taken (busy, or the device cannot after all): one by one, which
+  // queues or counts each.
+  return st == dev::TxStatus::kOk ? Result<void>{} : one_by_one();
 }
 
 Result<void> Netpoll::transmit_udp(const UdpEndpoint* to, std::span<const std::byte> payload, Flush flush) noexcept {

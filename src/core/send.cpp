@@ -71,6 +71,27 @@ dev::TxStatus SharedDevice::offer(std::span<const std::byte> bytes, Flush flush)
   return st;
 }
 
+dev::TxStatus SharedDevice::offer_segments(std::span<const std::byte> headers,
+                                           std::span<const std::span<const std::byte>> segments,
+                                           std::size_t segment_size) noexcept {
+  dev::TxStatus st = dev_->transmit_udp_segments(headers, segments, segment_size);
+  if (st == dev::TxStatus::kBusy) {
+    dev_->poll();
+    st = dev_->transmit_udp_segments(headers, segments, segment_size);
+  }
+  if (st == dev::TxStatus::kOk) {
+    std::size_t bytes = 0;
+    for (const auto& s : segments) bytes += headers.size() + s.size();
+    stats_.tx_frames.add(segments.size());
+    stats_.tx_bytes.add(bytes);
+    stats_.tx_direct.add(segments.size());
+    unkicked_.store(false, std::memory_order_relaxed);  // the frames before went out first
+  } else if (st == dev::TxStatus::kBusy) {
+    stats_.tx_retries.add();
+  }
+  return st;
+}
+
 Result<void> SharedDevice::send_frame(FramePool::Index frame, std::size_t len, int client, Flush flush) noexcept {
   const std::span<const std::byte> bytes = pool_.frame(frame).first(len);
   if (may_transmit_now()) {

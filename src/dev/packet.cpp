@@ -87,6 +87,8 @@ struct VnetHdr {
 static_assert(sizeof(VnetHdr) == 10);
 constexpr std::uint8_t kVnetNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
 constexpr std::uint8_t kVnetGsoNone = 0;    // VIRTIO_NET_HDR_GSO_NONE
+constexpr std::uint8_t kVnetGsoUdpL4 = 5;   // VIRTIO_NET_HDR_GSO_UDP_L4 (Linux 6.2+)
+constexpr std::size_t kUdpCsumOffset = 6;   // offsetof(struct udphdr, check)
 constexpr std::size_t kVnetHdrLen = sizeof(VnetHdr);
 constexpr std::size_t kMinSlotSize = 2048;
 // Short enough that a lone frame reaches us quickly (the kernel rounds up to
@@ -140,7 +142,7 @@ void complete_checksum(std::byte* frame, std::size_t len, std::size_t start, std
 class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
  public:
   PacketDevice(std::string name, int fd, std::byte* map, std::byte* rx_copy, const Geometry& g, int ifindex,
-               MacAddr mac, std::size_t mtu) noexcept
+               MacAddr mac, std::size_t mtu, bool qdisc_bypass) noexcept
       : name_(std::move(name)),
         fd_(fd),
         fd_id_(fd),
@@ -150,13 +152,15 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
         rx_copy_(rx_copy),
         ifindex_(ifindex),
         mac_(mac),
-        mtu_(mtu) {}
+        mtu_(mtu),
+        qdisc_bypass_(qdisc_bypass) {}
 
   ~PacketDevice() override {
     ::munmap(map_, geo_.rx_bytes() + geo_.tx_bytes());
     if (rx_copy_ != nullptr) ::munmap(rx_copy_, geo_.rx_copy_bytes);
     if (!lost_) ::close(fd_);  // a lost descriptor is someone else's now
     if (spare_fd_ >= 0) ::close(spare_fd_);
+    if (gso_fd_ >= 0) ::close(gso_fd_);
   }
 
   bool revalidate() noexcept override;
@@ -176,6 +180,9 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
   std::size_t receive(std::size_t budget, FrameSink sink) noexcept override;
   TxStatus transmit(std::span<const std::byte> frame) noexcept override;
   TxStatus transmit_more(std::span<const std::byte> frame) noexcept override;
+  TxStatus transmit_udp_segments(std::span<const std::byte> headers, std::span<const std::span<const std::byte>> segments,
+                                 std::size_t segment_size) noexcept override;
+  bool segments_udp() const noexcept override { return !gso_refused_ && !lost_; }
   void poll() noexcept override;
   LinkState link() const noexcept override;
 
@@ -189,6 +196,8 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
  private:
   // Lost descriptor: one frame per sendto() on the spare socket.
   TxStatus transmit_spare(std::span<const std::byte> frame) noexcept;
+  // The socket segmented datagrams go out on, opened at their first.
+  bool open_gso_socket() noexcept;
 
   std::byte* rx_block(std::size_t i) const noexcept { return map_ + i * geo_.rx_block_size; }
   tpacket3_hdr* tx_slot(std::size_t i) const noexcept {
@@ -235,6 +244,12 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
   // Transmit side.
   std::size_t tx_head_ = 0;      // next slot to fill
   bool kick_pending_ = false;    // a kick failed: requested slots may wait
+  // Segmentation offload: a socket without rings (a socket with a transmit
+  // ring sends only from the ring), opened at the first use; refused: it
+  // could not be opened, or the kernel refused a segmented frame.
+  bool qdisc_bypass_ = false;
+  int gso_fd_ = -1;
+  bool gso_refused_ = false;
 };
 
 void PacketDevice::retire_block() noexcept {
@@ -513,6 +528,77 @@ TxStatus PacketDevice::transmit_more(std::span<const std::byte> frame) noexcept 
   return st;
 }
 
+bool PacketDevice::open_gso_socket() noexcept {
+  // Protocol 0 and bound so: it sends on the interface and receives nothing.
+  const int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return false;
+  const int one = 1;
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_ifindex = ifindex_;
+  if (::setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) != 0 ||
+      (qdisc_bypass_ && ::setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0) ||
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return false;
+  }
+  gso_fd_ = fd;
+  return true;
+}
+
+// One sendmsg() of the virtio header, the headers and the segments: the
+// kernel copies them into one socket buffer marked for UDP segmentation,
+// which the interface's driver, or the kernel before it, cuts into
+// datagrams; over a veth the peer takes it whole, and cuts it only for a
+// socket that does not ask for it whole (UDP_GRO).
+TxStatus PacketDevice::transmit_udp_segments(std::span<const std::byte> headers,
+                                             std::span<const std::span<const std::byte>> segments,
+                                             std::size_t segment_size) noexcept {
+  ErrnoSaver keep_errno;
+  if (!segments_udp() || segments.size() < 2 || segments.size() > kMaxUdpSegments ||
+      headers.size() < kEthHeaderLen + kUdpCsumOffset + 2 || segment_size == 0 || segment_size > 0xffff) {
+    return TxStatus::kError;
+  }
+  if (gso_fd_ < 0 && !open_gso_socket()) {
+    gso_refused_ = true;
+    return TxStatus::kError;
+  }
+  // Frames waiting in the ring were sent first.
+  if (kick_pending_ && kick() != 0) return TxStatus::kBusy;
+  VnetHdr vh{};
+  vh.flags = kVnetNeedsCsum;
+  vh.gso_type = kVnetGsoUdpL4;
+  vh.hdr_len = static_cast<std::uint16_t>(headers.size());
+  vh.gso_size = static_cast<std::uint16_t>(segment_size);
+  vh.csum_start = static_cast<std::uint16_t>(headers.size() - 8);
+  vh.csum_offset = kUdpCsumOffset;
+  iovec iov[2 + kMaxUdpSegments];
+  iov[0] = {&vh, sizeof vh};
+  iov[1] = {const_cast<std::byte*>(headers.data()), headers.size()};
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    iov[2 + i] = {const_cast<std::byte*>(segments[i].data()), segments[i].size()};
+    bytes += headers.size() + segments[i].size();
+  }
+  msghdr m{};
+  m.msg_iov = iov;
+  m.msg_iovlen = 2 + segments.size();
+  if (::sendmsg(gso_fd_, &m, MSG_DONTWAIT) >= 0) {
+    stats_.tx_frames.add(segments.size());
+    stats_.tx_bytes.add(bytes);
+    return TxStatus::kOk;
+  }
+  if (errno == EAGAIN || errno == ENOBUFS || errno == ENETDOWN) {
+    stats_.tx_busy.add();
+    return TxStatus::kBusy;
+  }
+  // EINVAL: a kernel before 6.2 knows no UDP segmentation in the virtio
+  // header; whatever it was, the caller sends the datagrams one by one
+  // from now on.
+  gso_refused_ = true;
+  return TxStatus::kError;
+}
+
 void PacketDevice::poll() noexcept {
   ErrnoSaver keep_errno;
   // Completed slots come back by themselves (the kernel's skb destructor
@@ -688,7 +774,7 @@ SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::s
 
   return std::unique_ptr<Device>(new PacketDevice(std::move(name), sock.release(), static_cast<std::byte*>(map),
                                                   static_cast<std::byte*>(rx_copy), *geo, ifindex,
-                                                  iface->mac, mtu));
+                                                  iface->mac, mtu, options.qdisc_bypass));
 }
 
 }  // namespace np::dev

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -476,6 +477,11 @@ std::unique_ptr<Server::Client> Server::open_client(const Herald& h, const void*
   if (::setsockopt(c->sock, SOL_SOCKET, SO_RCVBUFFORCE, &options_.rcvbuf, sizeof options_.rcvbuf) != 0)
     ::setsockopt(c->sock, SOL_SOCKET, SO_RCVBUF, &options_.rcvbuf, sizeof options_.rcvbuf);
   ::setsockopt(c->sock, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+  // Datagrams of the session's flow that arrive together (a client's
+  // segmented transmission, or a NIC's receive offload) come up as one, with
+  // the size of its pieces (UDP_GRO): one receive, not one each. Kernels
+  // without it hand them up one by one.
+  ::setsockopt(c->sock, IPPROTO_UDP, UDP_GRO, &one, sizeof one);
   if (::bind(c->sock, reinterpret_cast<sockaddr*>(&local), length_of(local)) != 0) {
     // Not an address of ours to bind (it was sent to a broadcast or
     // multicast address): the kernel picks.
@@ -529,7 +535,22 @@ void Server::drain_client(Client& c) {
     // The batch's acks (at most one per packet), sent after its writes.
     unsigned acks = 0;
     AckRuns runs(c.info.range_acks);
+    const auto send_acks = [&] {
+      if (acks == 0) return;
+      stats_.dumps.acks.add(acks);  // before: whoever sees an ack sees it counted
+      for (unsigned i = 0; i < acks; ++i) {
+        b.ack_msgs[i].msg_hdr.msg_name = &c.peer;
+        b.ack_msgs[i].msg_hdr.msg_namelen = length_of(c.peer);
+      }
+      const int sent = ::sendmmsg(c.sock, b.ack_msgs, acks, MSG_DONTWAIT);
+      const unsigned ok = sent > 0 ? static_cast<unsigned>(sent) : 0;
+      if (ok < acks) stats_.errors.acks_failed.add(acks - ok);
+      acks = 0;
+    };
     const auto put_ack = [&](const AckRun& r) {
+      // A batch of datagrams holding many pieces each (UDP_GRO) may need
+      // more acks than one sendmmsg takes.
+      if (acks == kBatch) send_acks();
       const std::span<std::byte> out(b.acks[acks]);
       b.ack_iov[acks].iov_len = r.first == r.last ? wire::emit_debugnet_ack(r.first, out).size()
                                                   : wire::emit_debugnet_ack_range({r.first, r.last}, out).size();
@@ -576,11 +597,16 @@ void Server::drain_client(Client& c) {
     bool failed = false;
     for (int i = 0; i < n && !failed; ++i) {
       const msghdr& h = b.msgs[i].msg_hdr;
+      std::size_t piece = 0;  // UDP_GRO: the size of the datagrams it holds
       for (cmsghdr* cm = CMSG_FIRSTHDR(&h); cm != nullptr; cm = CMSG_NXTHDR(const_cast<msghdr*>(&h), cm)) {
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
           std::uint32_t dropped = 0;
           std::memcpy(&dropped, CMSG_DATA(cm), sizeof dropped);
           note_drops(static_cast<int>(index), dropped);
+        } else if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO) {
+          int size = 0;
+          std::memcpy(&size, CMSG_DATA(cm), sizeof size);
+          if (size > 0) piece = static_cast<std::size_t>(size);
         }
       }
       if ((h.msg_flags & MSG_TRUNC) != 0) {
@@ -591,53 +617,55 @@ void Server::drain_client(Client& c) {
         stats_.refused.stranger.add();
         continue;
       }
-      const Step s = c.machine.receive(b.datagram(static_cast<unsigned>(i)), now);
-      if (s.refused != Refusal::kNone) {
-        refusal_counter(stats_.refused, s.refused).add();
-        continue;
-      }
-      stats_.dumps.packets.add();
-      if (s.duplicate) stats_.dumps.duplicates.add();
-      if (s.out_of_window) stats_.dumps.out_of_window.add();
-      if (!s.data.empty()) {
-        if ((run_pieces == kBatch || (run_pieces > 0 && s.offset != run_offset + run_len)) && !flush()) {
-          failed = true;
-          break;
+      std::span<const std::byte> rest = b.datagram(static_cast<unsigned>(i));
+      if (piece == 0) piece = rest.size();
+      for (; !rest.empty() && !failed; rest = rest.subspan(std::min(piece, rest.size()))) {
+        const Step s = c.machine.receive(rest.first(std::min(piece, rest.size())), now);
+        if (s.refused != Refusal::kNone) {
+          refusal_counter(stats_.refused, s.refused).add();
+          continue;
         }
-        if (run_pieces == 0) {
-          run_offset = s.offset;
-          run_len = 0;
+        stats_.dumps.packets.add();
+        if (s.duplicate) stats_.dumps.duplicates.add();
+        if (s.out_of_window) stats_.dumps.out_of_window.add();
+        if (!s.data.empty()) {
+          if ((run_pieces == kBatch || (run_pieces > 0 && s.offset != run_offset + run_len)) && !flush()) {
+            failed = true;
+            break;
+          }
+          if (run_pieces == 0) {
+            run_offset = s.offset;
+            run_len = 0;
+          }
+          b.writes[run_pieces++] = {const_cast<std::byte*>(s.data.data()), s.data.size()};
+          run_len += s.data.size();
         }
-        b.writes[run_pieces++] = {const_cast<std::byte*>(s.data.data()), s.data.size()};
-        run_len += s.data.size();
-      }
-      if (!failed && s.end != End::kNone) {
-        failed = !flush();
-        if (!failed) {
-          finish(c, s.end, s.final_size, now);
-          failed = c.machine.state() == Session::State::kClosed;
+        if (s.end != End::kNone) {
+          failed = !flush();
+          if (!failed) {
+            finish(c, s.end, s.final_size, now);
+            failed = c.machine.state() == Session::State::kClosed;
+          }
         }
-      }
-      if (!failed && s.ack) {
-        if (const auto r = runs.add(s.ack_seqno)) put_ack(*r);
+        if (!failed && s.ack) {
+          if (const auto r = runs.add(s.ack_seqno)) put_ack(*r);
+        }
       }
     }
-    if (!failed) failed = !flush();
+    // The batch's acks go out before its last write, so that the client
+    // fills its next window while this one is written. An ack says the
+    // server has the packet, not that it is on disk (nor is what is in the
+    // page cache): the dump is complete only when FINISHED is acknowledged,
+    // which is after every write and the file's fsync. A write that fails
+    // ends the session, partial, and FINISHED is never acknowledged.
+    if (!failed) {
+      if (const auto r = runs.close()) put_ack(*r);
+      send_acks();
+      failed = !flush();
+    }
     if (failed) {
-      // No ack for what may not be in the file: the session ends, partial.
       end_partial(c, End::kWriteFailed, now);
       return;
-    }
-    if (const auto r = runs.close()) put_ack(*r);
-    if (acks > 0) {
-      stats_.dumps.acks.add(acks);  // before: whoever sees an ack sees it counted
-      for (unsigned i = 0; i < acks; ++i) {
-        b.ack_msgs[i].msg_hdr.msg_name = &c.peer;
-        b.ack_msgs[i].msg_hdr.msg_namelen = length_of(c.peer);
-      }
-      const int sent = ::sendmmsg(c.sock, b.ack_msgs, acks, MSG_DONTWAIT);
-      const unsigned ok = sent > 0 ? static_cast<unsigned>(sent) : 0;
-      if (ok < acks) stats_.errors.acks_failed.add(acks - ok);
     }
     if (static_cast<unsigned>(n) < kBatch) return;
   }

@@ -95,6 +95,17 @@ class Netpoll : public InGuardedMemory<Netpoll> {
   [[nodiscard]] Result<void> send_udp_to(const UdpEndpoint& to, std::span<const std::byte> payload,
                                          Flush flush = Flush::kNow) noexcept;
 
+  // Sends `segments` to `to` as that many datagrams, in order, all but the
+  // last of one size: over a device that offloads UDP segmentation
+  // (dev::Device::segments_udp) in one transmission (the kernel or the NIC
+  // cuts them; each gets its own IPv4 identification and checksum, as sent
+  // one by one), else one by one as send_udp_to(.., Flush::kLater) would.
+  // Datagrams sent with Flush::kLater before go out first. Errors and
+  // counting as send_udp_to(), per datagram; the first error is returned
+  // (those before it were sent). Context: any.
+  [[nodiscard]] Result<void> send_udp_segments_to(const UdpEndpoint& to,
+                                                  std::span<const std::span<const std::byte>> segments) noexcept;
+
   // Kicks out datagrams sent with Flush::kLater. Context: any.
   void flush() noexcept { dev_->flush(); }
 

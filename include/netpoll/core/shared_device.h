@@ -28,6 +28,7 @@
 // (text and JSON).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -244,6 +245,9 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   // device (busy once: a poll and one more try), counted when taken.
   std::span<std::byte> scratch_frame() noexcept;
   dev::TxStatus offer(std::span<const std::byte> bytes, Flush flush) noexcept;
+  // The same for a datagram in segments (dev::Device::transmit_udp_segments).
+  dev::TxStatus offer_segments(std::span<const std::byte> headers, std::span<const std::span<const std::byte>> segments,
+                               std::size_t segment_size) noexcept;
   void drop_frame(FramePool::Index frame, std::size_t len, int client, std::uint16_t generation,
                   TxDrop reason) noexcept;
   std::uint16_t client_generation(int client) const noexcept;
@@ -273,13 +277,19 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   // holder takes them from a block of kIdentBlock reserved with one locked
   // add, so they stay unique and a lone sender's still count 1, 2, 3.
   std::uint16_t next_ip_ident() noexcept { return ip_ident_.fetch_add(1, std::memory_order_relaxed); }
-  std::uint16_t next_ip_ident_held() noexcept {
-    if (held_idents_left_ == 0) {
-      held_ident_ = ip_ident_.fetch_add(kIdentBlock, std::memory_order_relaxed);
-      held_idents_left_ = kIdentBlock;
+  std::uint16_t next_ip_ident_held() noexcept { return take_ip_idents_held(1); }
+  // `n` consecutive ones (a datagram sent in segments takes one for each),
+  // the first returned; what is left of a block too short is skipped.
+  std::uint16_t take_ip_idents_held(std::uint16_t n) noexcept {
+    if (held_idents_left_ < n) {
+      const std::uint16_t block = std::max(n, kIdentBlock);
+      held_ident_ = ip_ident_.fetch_add(block, std::memory_order_relaxed);
+      held_idents_left_ = block;
     }
-    --held_idents_left_;
-    return held_ident_++;
+    held_idents_left_ = static_cast<std::uint16_t>(held_idents_left_ - n);
+    const std::uint16_t first = held_ident_;
+    held_ident_ = static_cast<std::uint16_t>(held_ident_ + n);
+    return first;
   }
   static constexpr std::uint16_t kIdentBlock = 64;
 

@@ -65,6 +65,11 @@ struct StreamConfig {
   // waits for acknowledgements all the time; the dumping thread has
   // nothing else to do. 0: sleep at once.
   std::chrono::microseconds spin{200};
+  // Full DATA packets in a row go to the device in one transmission where
+  // it offloads UDP segmentation (core::Netpoll::send_udp_segments_to):
+  // the same datagrams on the wire, a fraction of the system's work per
+  // packet. false: one by one.
+  bool segment_offload = true;
 };
 
 struct StreamStats {
@@ -78,6 +83,7 @@ struct StreamStats {
   SharedCounter acks;          // acknowledgements of this transfer's packets
   SharedCounter stray;         // datagrams to our port that were not such an ack
   SharedCounter send_errors;   // sends the device refused (retried like a loss)
+  SharedCounter segmented;     // first sends that went in a segmented transmission
 };
 
 class Stream : public InGuardedMemory<Stream> {
@@ -129,6 +135,8 @@ class Stream : public InGuardedMemory<Stream> {
   [[nodiscard]] Result<void> queue_packet(std::uint32_t type, std::uint64_t offset, std::span<const std::byte> data,
                                           std::uint32_t aux2, std::int64_t deadline_ns) noexcept;
   void seal_pending() noexcept;
+  // Sends the sealed packets not sent yet, oldest first.
+  void push_unsent() noexcept;
   [[nodiscard]] Result<void> wait_for_room(std::int64_t deadline_ns) noexcept;
   [[nodiscard]] Result<void> service(std::int64_t deadline_ns, bool wait) noexcept;
   bool transmit(Slot& s) noexcept;
@@ -151,6 +159,7 @@ class Stream : public InGuardedMemory<Stream> {
   std::atomic<std::uint32_t> acked_[wire::debugnet::kMaxInFlight] = {};  // seq acknowledged, by seq % 64
   std::uint32_t next_seq_ = 1;  // the next packet's number
   std::uint32_t base_ = 1;      // the oldest packet not acknowledged
+  std::uint32_t unsent_ = 1;    // the oldest packet sealed but not sent yet (next_seq_: none)
   bool failed_ = false;
   // The DATA packet being filled (its slot is next_seq_'s); 0 bytes: none.
   std::uint64_t pending_offset_ = 0;

@@ -116,6 +116,31 @@ class Device {
   // without batching send it at once. Context: any.
   virtual TxStatus transmit_more(std::span<const std::byte> frame) noexcept { return transmit(frame); }
 
+  // UDP segmentation offload (Linux's UDP GSO): sends consecutive UDP
+  // datagrams of one flow in one go, the kernel or the NIC cutting them.
+  // `headers` are the Ethernet, IP and UDP headers of one datagram carrying
+  // every segment: the lengths of the whole, the IPv4 identification of the
+  // first piece (each next one counts up), and in the UDP checksum field
+  // the folded sum of the pseudo-header over the whole length (each piece's
+  // checksum is completed from it). `segments` are the pieces' payloads,
+  // each `segment_size` bytes but the last (1 to segment_size); at least 2,
+  // at most kMaxUdpSegments. Frames taken with transmit_more() before it go
+  // out first. kError with segments_udp() now false: the device cannot (it
+  // counts nothing; the caller sends them one by one). Never blocks.
+  // Context: any.
+  static constexpr std::size_t kMaxUdpSegments = 64;
+  virtual TxStatus transmit_udp_segments(std::span<const std::byte> headers,
+                                         std::span<const std::span<const std::byte>> segments,
+                                         std::size_t segment_size) noexcept {
+    static_cast<void>(headers);
+    static_cast<void>(segments);
+    static_cast<void>(segment_size);
+    return TxStatus::kError;
+  }
+  // Whether transmit_udp_segments() may work: false once the kernel refused
+  // it. Context: any.
+  virtual bool segments_udp() const noexcept { return false; }
+
   // Reclaims completed transmit slots and pushes out anything the backend
   // holds back (the seed's poll_controller). Never blocks. Context: any.
   virtual void poll() noexcept {}
