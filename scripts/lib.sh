@@ -4,7 +4,7 @@
 NP_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 # Debian packages the build and the whole suite need. Tests use real tools
-# (tcpdump, socat, nftables, jq, the kernel's veth/tap through iproute2;
+# (tcpdump, socat, nftables, jq, ethtool, the kernel's veth/tap through iproute2;
 # gdb and its gcore open and make the core writer's cores; python3-scapy
 # makes the wire tests' golden packets again from their recipes) and the fuzz
 # build needs clang 16 with its libFuzzer runtime. Packaging: the man pages
@@ -13,7 +13,7 @@ NP_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # metrics).
 NP_PACKAGES="g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev libdw-dev libsodium-dev libc6-dbg
   libxdp-dev libbpf-dev clang
-  iproute2 iputils-ping tcpdump socat nftables procps kmod python3 python3-scapy rsyslog jq gdb
+  iproute2 iputils-ping ethtool tcpdump socat nftables procps kmod python3 python3-scapy rsyslog jq gdb
   clang-16 libclang-rt-16-dev
   debhelper dpkg-dev lintian help2man man-db bash-completion curl prometheus systemd"
 

@@ -45,7 +45,9 @@
 #include "netpoll/dev/packet.h"
 
 #include <arpa/inet.h>
+#include <linux/ethtool.h>
 #include <linux/if_ether.h>
+#include <linux/sockios.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -142,7 +144,7 @@ void complete_checksum(std::byte* frame, std::size_t len, std::size_t start, std
 class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
  public:
   PacketDevice(std::string name, int fd, std::byte* map, std::byte* rx_copy, const Geometry& g, int ifindex,
-               MacAddr mac, std::size_t mtu, bool qdisc_bypass) noexcept
+               MacAddr mac, std::size_t mtu, int gso_fd) noexcept
       : name_(std::move(name)),
         fd_(fd),
         fd_id_(fd),
@@ -153,7 +155,7 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
         ifindex_(ifindex),
         mac_(mac),
         mtu_(mtu),
-        qdisc_bypass_(qdisc_bypass) {}
+        gso_fd_(gso_fd) {}
 
   ~PacketDevice() override {
     ::munmap(map_, geo_.rx_bytes() + geo_.tx_bytes());
@@ -182,7 +184,7 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
   TxStatus transmit_more(std::span<const std::byte> frame) noexcept override;
   TxStatus transmit_udp_segments(std::span<const std::byte> headers, std::span<const std::span<const std::byte>> segments,
                                  std::size_t segment_size) noexcept override;
-  bool segments_udp() const noexcept override { return !gso_refused_ && !lost_; }
+  bool segments_udp() const noexcept override { return gso_fd_ >= 0 && !gso_refused_ && !lost_; }
   void poll() noexcept override;
   LinkState link() const noexcept override;
 
@@ -196,8 +198,6 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
  private:
   // Lost descriptor: one frame per sendto() on the spare socket.
   TxStatus transmit_spare(std::span<const std::byte> frame) noexcept;
-  // The socket segmented datagrams go out on, opened at their first.
-  bool open_gso_socket() noexcept;
 
   std::byte* rx_block(std::size_t i) const noexcept { return map_ + i * geo_.rx_block_size; }
   tpacket3_hdr* tx_slot(std::size_t i) const noexcept {
@@ -245,9 +245,8 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
   std::size_t tx_head_ = 0;      // next slot to fill
   bool kick_pending_ = false;    // a kick failed: requested slots may wait
   // Segmentation offload: a socket without rings (a socket with a transmit
-  // ring sends only from the ring), opened at the first use; refused: it
-  // could not be opened, or the kernel refused a segmented frame.
-  bool qdisc_bypass_ = false;
+  // ring sends only from the ring), or -1; refused: the kernel refused a
+  // segmented frame.
   int gso_fd_ = -1;
   bool gso_refused_ = false;
 };
@@ -528,24 +527,6 @@ TxStatus PacketDevice::transmit_more(std::span<const std::byte> frame) noexcept 
   return st;
 }
 
-bool PacketDevice::open_gso_socket() noexcept {
-  // Protocol 0 and bound so: it sends on the interface and receives nothing.
-  const int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return false;
-  const int one = 1;
-  sockaddr_ll addr{};
-  addr.sll_family = AF_PACKET;
-  addr.sll_ifindex = ifindex_;
-  if (::setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) != 0 ||
-      (qdisc_bypass_ && ::setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0) ||
-      ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return false;
-  }
-  gso_fd_ = fd;
-  return true;
-}
-
 // One sendmsg() of the virtio header, the headers and the segments: the
 // kernel copies them into one socket buffer marked for UDP segmentation,
 // which the interface's driver, or the kernel before it, cuts into
@@ -557,10 +538,6 @@ TxStatus PacketDevice::transmit_udp_segments(std::span<const std::byte> headers,
   ErrnoSaver keep_errno;
   if (!segments_udp() || segments.size() < 2 || segments.size() > kMaxUdpSegments ||
       headers.size() < kEthHeaderLen + kUdpCsumOffset + 2 || segment_size == 0 || segment_size > 0xffff) {
-    return TxStatus::kError;
-  }
-  if (gso_fd_ < 0 && !open_gso_socket()) {
-    gso_refused_ = true;
     return TxStatus::kError;
   }
   // Frames waiting in the ring were sent first.
@@ -659,6 +636,42 @@ SetupResult<Geometry> plan_rings(const std::string& name, const PacketOptions& o
   const std::size_t per_block = g.tx_block_size / g.slot_size;
   g.tx_slots = (o.tx_frames + per_block - 1) / per_block * per_block;
   return g;
+}
+
+// The socket segmented datagrams go out on (PacketDevice::gso_fd_), or -1
+// where the interface cannot take them. Opened with the device, in its
+// network namespace.
+int open_gso_socket(int ifindex, bool qdisc_bypass) noexcept {
+  // Protocol 0 and bound so: it sends on the interface and receives nothing.
+  const int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  // The kernel cuts a segmented frame only for an interface that completes
+  // checksums itself (every NIC of this century; a veth does): otherwise it
+  // drops it (ENOBUFS), so such an interface gets its datagrams one by one.
+  ethtool_value csum{};
+  csum.cmd = ETHTOOL_GTXCSUM;
+  ifreq ifr{};
+  ifr.ifr_ifindex = ifindex;
+  if (::ioctl(fd, SIOCGIFNAME, &ifr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  ifr.ifr_data = reinterpret_cast<char*>(&csum);
+  if (::ioctl(fd, SIOCETHTOOL, &ifr) != 0 || csum.data == 0) {
+    ::close(fd);
+    return -1;
+  }
+  const int one = 1;
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_ifindex = ifindex;
+  if (::setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) != 0 ||
+      (qdisc_bypass && ::setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0) ||
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace
@@ -774,7 +787,7 @@ SetupResult<std::unique_ptr<Device>> open_packet_device(std::string name, std::s
 
   return std::unique_ptr<Device>(new PacketDevice(std::move(name), sock.release(), static_cast<std::byte*>(map),
                                                   static_cast<std::byte*>(rx_copy), *geo, ifindex,
-                                                  iface->mac, mtu, options.qdisc_bypass));
+                                                  iface->mac, mtu, open_gso_socket(ifindex, options.qdisc_bypass)));
 }
 
 }  // namespace np::dev

@@ -198,6 +198,38 @@ TEST(Server, WritesADumpSentInOrder) {
       << log;
 }
 
+// A client's segmented transmission (UDP GSO) reaches the session socket
+// as one datagram holding several packets (UDP_GRO): each is taken and
+// acknowledged as if it had come alone, the short last one too.
+TEST(Server, TakesPacketsThatArriveTogetherInOneDatagramEachOnItsOwn) {
+  TempDir dir;
+  Running r(options_in(dir));
+  ASSERT_TRUE(r.ok());
+  Dumper c(r.port());
+  ASSERT_TRUE(c.start("program=gso\npid=5\n"));  // plain acks: one per packet
+  const std::string core = pattern(3500, 4);
+  std::vector<std::byte> together;
+  for (std::uint32_t k = 0; k < 4; ++k) {
+    const std::size_t at = k * 1000;
+    const auto m = data(2 + k, at, std::string_view(core).substr(at, 1000));
+    together.insert(together.end(), m.begin(), m.end());
+  }
+  ASSERT_TRUE(c.peer.send_segments_to(c.session_port, together, static_cast<std::uint16_t>(24 + 1000)));
+  std::vector<std::uint32_t> acked;
+  while (acked.size() < 4) {
+    const auto a = c.peer.ack(2s);
+    if (!a) break;
+    acked.push_back(a->seqno);
+  }
+  EXPECT_EQ(acked, (std::vector<std::uint32_t>{2, 3, 4, 5}));
+  EXPECT_EQ(r.stats().dumps.packets.value(), 4u);
+  EXPECT_EQ(r.stats().refused.bad_length.value(), 0u) << stats_text(r.stats());
+  ASSERT_TRUE(c.finish(6, core.size()));
+  const auto files = files_in(dir.path() / "dumps" / "127.0.0.1");
+  ASSERT_EQ(files.size(), 2u) << ::testing::PrintToString(files);
+  EXPECT_EQ(read_file(dir.path() / "dumps" / "127.0.0.1" / files[0]), core);
+}
+
 TEST(Server, WritesADumpSentOutOfOrderWithDuplicatesAndHolesAsASparseFile) {
   TempDir dir;
   Running r(options_in(dir));

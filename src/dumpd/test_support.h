@@ -5,11 +5,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <cstdint>
 #include <span>
@@ -73,6 +75,31 @@ class UdpPeer {
     a.sin_port = htons(port);
     return ::sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a) ==
            static_cast<ssize_t>(d.size());
+  }
+
+  // Sends `d` as datagrams of `segment_size` bytes each (the last may be
+  // shorter) in one system call (UDP_SEGMENT): over loopback they reach a
+  // socket that asked for UDP_GRO as one datagram with the segment size.
+  bool send_segments_to(std::uint16_t port, std::span<const std::byte> d, std::uint16_t segment_size) const {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    iovec iov{const_cast<std::byte*>(d.data()), d.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))]{};
+    msghdr m{};
+    m.msg_name = &a;
+    m.msg_namelen = sizeof a;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    cmsghdr* cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = IPPROTO_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof segment_size);
+    std::memcpy(CMSG_DATA(cm), &segment_size, sizeof segment_size);
+    return ::sendmsg(fd_, &m, 0) == static_cast<ssize_t>(d.size());
   }
 
   struct Ack {

@@ -101,6 +101,82 @@ TEST_P(CoreOverVeth, OurDatagramReachesAKernelSocketExactly) {
   EXPECT_EQ((*np)->shared().stats().tx_drops.total(), 0u);
 }
 
+// Datagrams sent in segments: over packet: one transmission the kernel
+// cuts (UDP GSO through the virtio header), over xdp: one by one. Either
+// way the wire carries one datagram per segment, in order, each with its
+// own length, checksum and IPv4 identification.
+TEST_P(CoreOverVeth, SegmentsGoOutAsDatagramsEachWithItsOwnChecksumAndIdentification) {
+  // A veth hands a segmented frame to its peer whole; without its own
+  // segmentation the kernel cuts it before, as for a NIC without it, and
+  // the peer's side sees the datagrams a wire would carry.
+  ASSERT_EQ(sh("ip netns exec " + bed.a.name() + " ethtool -K np0 tx-udp-segmentation off"), 0);
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  // What the wire carries, seen from the peer's side: each datagram's
+  // checksum must verify (parse_udp).
+  auto wire = open_in(bed.b, "packet:np1");
+  ASSERT_TRUE(wire);
+  auto np = setup_in(bed.a, config("6665@/" + np0() + ",6666@10.77.0.2/"));
+  ASSERT_TRUE(np) << np.error().message;
+  std::vector<std::string> msgs;
+  for (int i = 0; i < 4; ++i) msgs.push_back(std::string(1000, static_cast<char>('a' + i)));
+  msgs.push_back(std::string(321, 'z'));  // the last may be shorter
+  std::vector<std::span<const std::byte>> segments;
+  for (const auto& m : msgs) segments.push_back(as_bytes(m));
+  ASSERT_TRUE((*np)->send_udp_segments_to({(*np)->remote_mac(), (*np)->remote_ip(), 6666}, segments));
+  (*np)->flush();
+  for (const auto& m : msgs) {
+    std::string from;
+    auto got = peer.receive(2000ms, &from);
+    ASSERT_TRUE(got) << "nothing arrived for the " << m.size() << "-byte datagram of '" << m[0] << "'";
+    EXPECT_EQ(as_text(*got), m);
+    EXPECT_EQ(from, "10.77.0.1:6665");
+  }
+  std::vector<std::uint16_t> idents;
+  std::vector<std::string> payloads;
+  std::vector<Errc> broken;
+  receive_until(*wire, 2000ms, [&](std::span<const std::byte> frame) {
+    const auto u = parse_udp(frame);
+    if (!u) {
+      if (u.error() != Errc::kUnsupported) broken.push_back(u.error());
+      return false;
+    }
+    if (u->dst_port != 6666) return false;
+    idents.push_back(load_be16(frame, 14 + 4));
+    payloads.push_back(std::string(as_text(u->payload)));
+    return payloads.size() == msgs.size();
+  });
+  EXPECT_TRUE(broken.empty()) << "a frame failed a check, the first: " << to_string(broken.at(0));
+  EXPECT_EQ(payloads, msgs);
+  ASSERT_EQ(idents.size(), msgs.size());
+  for (std::size_t i = 1; i < idents.size(); ++i) EXPECT_EQ(idents[i], static_cast<std::uint16_t>(idents[0] + i));
+  EXPECT_EQ((*np)->stats().tx_datagrams.value(), msgs.size());
+  EXPECT_EQ((*np)->shared().stats().tx_frames.value() - (*np)->shared().stats().arp_requests_sent.value(), msgs.size());
+  // The kernel took the segmented transmission (a kernel before 6.2 would
+  // not, and the device would have said so and sent them one by one).
+  EXPECT_EQ((*np)->shared().device().segments_udp(), !xdp());
+}
+
+// An interface that does not complete checksums itself gets no segmented
+// transmission (the kernel would drop it): the datagrams go one by one.
+TEST_P(CoreOverVeth, SegmentsGoOneByOneWhereTheInterfaceComputesNoChecksums) {
+  ASSERT_EQ(sh("ip netns exec " + bed.a.name() + " ethtool -K np0 tx off"), 0);
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  auto np = setup_in(bed.a, config("6665@/" + np0() + ",6666@10.77.0.2/"));
+  ASSERT_TRUE(np) << np.error().message;
+  const std::vector<std::string> msgs = {std::string(900, 'p'), std::string(900, 'q'), std::string(5, 'r')};
+  std::vector<std::span<const std::byte>> segments;
+  for (const auto& m : msgs) segments.push_back(as_bytes(m));
+  ASSERT_TRUE((*np)->send_udp_segments_to({(*np)->remote_mac(), (*np)->remote_ip(), 6666}, segments));
+  (*np)->flush();
+  for (const auto& m : msgs) {
+    auto got = peer.receive(2000ms);
+    ASSERT_TRUE(got) << "nothing arrived for the datagram of '" << m[0] << "'";
+    EXPECT_EQ(as_text(*got), m);
+  }
+  EXPECT_FALSE((*np)->shared().device().segments_udp());
+  EXPECT_EQ((*np)->shared().stats().tx_retries.value(), 0u);
+}
+
 // (b)
 TEST_P(CoreOverVeth, KernelArpsWeAnswerAndOurHookGetsItsDatagram) {
   Inbox inbox;

@@ -199,12 +199,15 @@ TEST(CoredumpCommand, ACoreArrivesByteIdenticalWithAndWithoutLossEachWay) {
                            bed.a_ip + ":20024 in "),
             std::string::npos)
       << clean.err;
-  // A fifth of ~300 packets lost, and the core whole (above). The count
-  // the helper prints is not checked against the drops: a dropped copy of
-  // a packet whose ack was lost needs no resend, and without loss some go
-  // again too, when an ack is late.
-  EXPECT_GT(dropped_by_loss_rule(bed.a), 20);
-  EXPECT_GT(retransmits(lossy.err), 0) << lossy.err;
+  // A fifth of the transmissions lost, and the core whole (above). Full
+  // packets in a row go out as one segmented transmission (up to 44 of
+  // ~300), which the rule, before the kernel cuts it, drops whole: the
+  // drops are fewer than the packets they hold, and the resends many. The
+  // count the helper prints is not checked against the drops: a dropped
+  // copy of a packet whose ack was lost needs no resend, and without loss
+  // some go again too, when an ack is late.
+  EXPECT_GE(dropped_by_loss_rule(bed.a), 5);
+  EXPECT_GT(retransmits(lossy.err), 20) << lossy.err;
   EXPECT_EQ(count_of(lossy.err, "\n"), 1u) << "one line: " << lossy.err;
 
   const std::string json = read_file(lossy_json);
