@@ -8,6 +8,8 @@
 //         --dir. Timed in the dumping process, from dump_live()'s call
 //         (the threads stopped, the mappings read) to its return (FINISHED
 //         acknowledged, which dumpd does after the file's fsync).
+//   dump-1 the same with StreamConfig::segment_offload off: every packet
+//         a transmission of its own.
 //   raw   netpoll's send path in this process (a Netpoll on the same
 //         device, as `netpoll bench send` drives it): --mib MiB in
 //         datagrams of the largest payload, 64 per kick.
@@ -61,20 +63,23 @@ constexpr const char* kHelp =
     "        `netpoll dumpd` in the peer namespace writing to DIR; timed in the\n"
     "        dumping process from the call to the acknowledged FINISHED (dumpd\n"
     "        acknowledges it after the file's fsync). Its bytes are the core's\n"
-    "        that travel: the N MiB and the process's own memory.\n"
+    "        that travel: the N MiB and the process's own memory. Full packets\n"
+    "        in a row go out as segmented transmissions (UDP GSO), which dumpd\n"
+    "        takes whole (UDP_GRO)\n"
+    "  dump-1 the same, every packet sent on its own (segment_offload off)\n"
     "  raw   netpoll's send path (bench send's: a Netpoll on the same device,\n"
     "        64 datagrams per kick) sending N MiB in datagrams of the largest\n"
     "        payload the MTU allows\n"
     "  tcp   a kernel TCP connection sending N MiB to a socket in the peer\n"
     "        namespace that reads and discards them\n"
-    "Each run takes the three in another order; the table has the median of\n"
+    "Each run takes the four in another order; the table has the median of\n"
     "the runs (and their least and greatest MB/s): MB/s (10^6 bytes), packets\n"
     "per second (dump: DATA packets, first sends; raw: datagrams; tcp:\n"
     "segments of the MSS), retransmits (dump: after the ack timeout / after a\n"
     "later packet's ack; tcp: the connection's), and each against raw. Target:\n"
     "the dump at 0.5x raw or more. Also the CPU time the dumping process and\n"
-    "dumpd took while the dump ran, against its time: well below 100% for both,\n"
-    "the transfer waits (for acknowledgements, or for a CPU).\n"
+    "dumpd took while each kind of dump ran, against its time (both ends poll\n"
+    "a while before they sleep, so waiting shows as CPU too).\n"
     "Needs root (namespaces, AF_PACKET).\n"
     "\n"
     "  --mib N          MiB of non-zero memory in the dumping process (default 256)\n"
@@ -121,11 +126,11 @@ double cpu_seconds_of(pid_t pid) {
 
 // --- the dumping process --------------------------------------------------
 
-// `netpoll bench dump --child TARGET --mib N`: fills N MiB, sets up a
+// `netpoll bench dump --child TARGET --mib N [--one-by-one]`: fills N MiB, sets up a
 // Dumper to TARGET, prints "ready", dumps itself when a line arrives on
 // stdin and prints the outcome:
 //   ok|failed BYTES_SENT CORE_SIZE SECONDS PACKETS RETRANSMITS FAST_RESENDS CPU_SECONDS
-int dump_child(const std::string& target, std::size_t mib) {
+int dump_child(const std::string& target, std::size_t mib, bool one_by_one) {
   const std::size_t len = mib << 20;
   auto* mem = static_cast<std::uint64_t*>(
       ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
@@ -141,6 +146,7 @@ int dump_child(const std::string& target, std::size_t mib) {
   netdump::DumperConfig cfg;
   cfg.stream.client.name = "bench dump";
   cfg.stream.client.target = parsed->targets[0];
+  cfg.stream.segment_offload = !one_by_one;
   cfg.deadline = kDumpDeadline;
   auto dumper = netdump::Dumper::setup(std::move(cfg));
   if (!dumper) {
@@ -288,9 +294,11 @@ struct Sample {
 };
 
 Sample run_dump(const BenchNet& net, const std::string& target, std::size_t mib, const std::string& dir,
-                pid_t dumpd) {
+                pid_t dumpd, bool one_by_one) {
   Sample s;
-  Child child(net.a, {"netpoll", "bench", "dump", "--child", target, "--mib", std::to_string(mib)});
+  std::vector<std::string> args = {"netpoll", "bench", "dump", "--child", target, "--mib", std::to_string(mib)};
+  if (one_by_one) args.push_back("--one-by-one");
+  Child child(net.a, std::move(args));
   if (!child.ok()) {
     s.error = "cannot start the dumping process";
     return s;
@@ -479,9 +487,9 @@ struct Method {
 
 void print_sample(const char* name, std::size_t run, const Sample& s) {
   if (!s.ok) {
-    std::printf("  run %zu %-5s failed: %s\n", run + 1, name, s.error.c_str());
+    std::printf("  run %zu %-6s failed: %s\n", run + 1, name, s.error.c_str());
   } else {
-    std::printf("  run %zu %-5s %8.1f MB/s  %7.3f s  %10llu packets  %llu/%llu retransmits", run + 1, name,
+    std::printf("  run %zu %-6s %8.1f MB/s  %7.3f s  %10llu packets  %llu/%llu retransmits", run + 1, name,
                 static_cast<double>(s.bytes) / s.seconds / 1e6, s.seconds, static_cast<unsigned long long>(s.packets),
                 static_cast<unsigned long long>(s.retransmits), static_cast<unsigned long long>(s.fast_resends));
     if (s.client_cpu > 0) {
@@ -496,14 +504,14 @@ void print_sample(const char* name, std::size_t run, const Sample& s) {
 
 int bench_dump(int argc, char** argv) {
   ArgParser args;
-  args.option("mib").option("runs").option("dir").option("peer").option("child").flag("help");
+  args.option("mib").option("runs").option("dir").option("peer").option("child").flag("one-by-one").flag("help");
   args.parse(argc, argv, 3);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
   const std::size_t mib = args.get_uint("mib", 256, 1, 64 * 1024);
-  if (const auto target = args.get("child")) return dump_child(*target, mib);
+  if (const auto target = args.get("child")) return dump_child(*target, mib, args.has("one-by-one"));
   const std::size_t runs = args.get_uint("runs", 5, 1, 100);
   const std::string peer_mode = args.get("peer").value_or("drop");
   if (peer_mode != "drop" && peer_mode != "socket") throw UsageError("--peer must be drop or socket");
@@ -577,14 +585,15 @@ int bench_dump(int argc, char** argv) {
   std::printf("dumpd (pid %d) in the peer namespace writes to %s; raw: the peer %s\n", dumpd.pid(), dir.c_str(),
               peer_mode == "drop" ? "drops at ingress" : "UDP socket takes them");
   std::fflush(stdout);
-  Method methods[3] = {{"dump", {}}, {"raw", {}}, {"tcp", {}}};
+  constexpr std::size_t kMethods = 4;
+  Method methods[kMethods] = {{"dump", {}}, {"dump-1", {}}, {"raw", {}}, {"tcp", {}}};
   for (std::size_t run = 0; run < runs && !stop_requested(); ++run) {
-    for (std::size_t k = 0; k < 3 && !stop_requested(); ++k) {
-      const std::size_t m = (run + k) % 3;
+    for (std::size_t k = 0; k < kMethods && !stop_requested(); ++k) {
+      const std::size_t m = (run + k) % kMethods;
       Sample s;
-      if (m == 0) {
-        s = run_dump(net, target, mib, dir, dumpd.pid());
-      } else if (m == 1) {
+      if (m <= 1) {
+        s = run_dump(net, target, mib, dir, dumpd.pid(), m == 1);
+      } else if (m == 2) {
         s = run_raw(net, device, peer_mac, bytes);
         if (raw_sink >= 0) {
           std::byte drain[2048];
@@ -605,7 +614,7 @@ int bench_dump(int argc, char** argv) {
   dumpd.stop(std::chrono::seconds(5));
   if (raw_sink >= 0) ::close(raw_sink);
 
-  const double raw = methods[1].mbs();
+  const double raw = methods[2].mbs();
   std::printf("\n%-6s %10s %19s %12s %16s %8s %7s\n", "method", "MB/s", "(least-most)", "packets/s",
               "retransmits", "vs raw", "failed");
   for (const auto& m : methods) {
@@ -623,9 +632,9 @@ int bench_dump(int argc, char** argv) {
     char range[40], retrans[40];
     std::snprintf(range, sizeof range, "(%.0f-%.0f)", *std::min_element(mbs.begin(), mbs.end()),
                   *std::max_element(mbs.begin(), mbs.end()));
-    if (&m == &methods[0]) {
+    if (&m == &methods[0] || &m == &methods[1]) {
       std::snprintf(retrans, sizeof retrans, "%.0f + %.0f fast", median(re), median(fast));
-    } else if (&m == &methods[2]) {
+    } else if (&m == &methods[3]) {
       std::snprintf(retrans, sizeof retrans, "%.0f", median(re));
     } else {
       std::snprintf(retrans, sizeof retrans, "-");
@@ -633,23 +642,26 @@ int bench_dump(int argc, char** argv) {
     std::printf("%-6s %10.1f %19s %12.0f %16s %7.2fx %7zu\n", m.name, median(mbs), range, median(pps), retrans,
                 raw > 0 ? median(mbs) / raw : 0.0, m.failed);
   }
-  if (!methods[0].samples.empty()) {
+  for (const Method* m : {&methods[0], &methods[1]}) {
+    if (m->samples.empty()) continue;
     std::vector<double> client, server;
-    for (const auto& s : methods[0].samples) {
+    for (const auto& s : m->samples) {
       client.push_back(100 * s.client_cpu / s.seconds);
       server.push_back(100 * s.server_cpu / s.seconds);
     }
-    std::printf("\ndump: core of %.1f MiB, %.1f MiB of it sent (pages of zeros stay home); CPU while it ran\n"
-                "(median, %% of its time): the dumping process %.0f%%, dumpd %.0f%%\n",
-                static_cast<double>(methods[0].samples.back().core_size) / (1 << 20),
-                static_cast<double>(methods[0].samples.back().bytes) / (1 << 20), median(client), median(server));
+    std::printf("\n%s: core of %.1f MiB, %.1f MiB of it sent (pages of zeros stay home); CPU while it ran\n"
+                "(median, %% of its time): the dumping process %.0f%%, dumpd %.0f%%",
+                m->name, static_cast<double>(m->samples.back().core_size) / (1 << 20),
+                static_cast<double>(m->samples.back().bytes) / (1 << 20), median(client), median(server));
   }
+  std::printf("\n");
   if (raw > 0 && !methods[0].samples.empty()) {
     const double ratio = methods[0].mbs() / raw;
     std::printf("target: dump >= 0.5x raw: %s (%.2fx)\n", ratio >= 0.5 ? "met" : "NOT met", ratio);
   }
   if (stop_requested()) std::printf("(stopped)\n");
-  const bool all_failed = methods[0].samples.empty() && methods[1].samples.empty() && methods[2].samples.empty();
+  const bool all_failed = std::all_of(std::begin(methods), std::end(methods),
+                                      [](const Method& m) { return m.samples.empty(); });
   return all_failed ? 1 : 0;
 }
 
