@@ -2,8 +2,8 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <optional>
 #include <cstring>
+#include <optional>
 
 #include "frame_layout.h"
 #include "netpoll/base/clock.h"

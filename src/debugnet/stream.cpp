@@ -306,6 +306,9 @@ Result<void> Stream::open(std::span<const std::byte> description, std::int64_t d
   pid_t none = 0;
   const pid_t me = current_tid();
   if (!owner_.compare_exchange_strong(none, me, std::memory_order_acq_rel)) return fail(Errc::kBusy);
+  // The program may have closed or reused the device's descriptors since
+  // setup (a crashing one, above all): a lost one is not written to.
+  static_cast<void>(np_->shared().revalidate());
   // A new transfer: nothing of the last one counts.
   session_port_.store(0, std::memory_order_release);
   herald_answer_.store(0, std::memory_order_release);

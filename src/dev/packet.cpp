@@ -47,8 +47,8 @@
 #include <arpa/inet.h>
 #include <linux/ethtool.h>
 #include <linux/if_ether.h>
-#include <linux/sockios.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <sys/ioctl.h>
@@ -155,14 +155,15 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
         ifindex_(ifindex),
         mac_(mac),
         mtu_(mtu),
-        gso_fd_(gso_fd) {}
+        gso_fd_(gso_fd),
+        gso_id_(gso_fd) {}
 
   ~PacketDevice() override {
     ::munmap(map_, geo_.rx_bytes() + geo_.tx_bytes());
     if (rx_copy_ != nullptr) ::munmap(rx_copy_, geo_.rx_copy_bytes);
     if (!lost_) ::close(fd_);  // a lost descriptor is someone else's now
     if (spare_fd_ >= 0) ::close(spare_fd_);
-    if (gso_fd_ >= 0) ::close(gso_fd_);
+    if (gso_fd_ >= 0) ::close(gso_fd_);  // one given up by revalidate() is not ours
   }
 
   bool revalidate() noexcept override;
@@ -248,6 +249,7 @@ class PacketDevice final : public Device, public InGuardedMemory<PacketDevice> {
   // ring sends only from the ring), or -1; refused: the kernel refused a
   // segmented frame.
   int gso_fd_ = -1;
+  FdIdentity gso_id_;
   bool gso_refused_ = false;
 };
 
@@ -436,6 +438,9 @@ TxStatus PacketDevice::fill_slot(std::span<const std::byte> frame) noexcept {
 
 bool PacketDevice::revalidate() noexcept {
   ErrnoSaver keep_errno;
+  // The segmentation socket closed or replaced by the program is someone
+  // else's now: given up, not closed; datagrams go one by one.
+  if (gso_fd_ >= 0 && !gso_id_.same(gso_fd_)) gso_fd_ = -1;
   if (!lost_ && fd_id_.same(fd_)) return true;
   lost_ = true;
   if (spare_fd_ >= 0) return true;

@@ -177,6 +177,67 @@ TEST_P(CoreOverVeth, SegmentsGoOneByOneWhereTheInterfaceComputesNoChecksums) {
   EXPECT_EQ((*np)->shared().stats().tx_retries.value(), 0u);
 }
 
+// The program closed the packet device's sockets and opened a file under
+// their numbers: after revalidate() (which the crash path and each dump
+// call first) datagrams in segments still go out, one by one through a
+// socket of the device's own; the file gets nothing, and the device leaves
+// it open when it goes.
+TEST_P(CoreOverVeth, SegmentsSurviveTheProgramReusingTheDevicesDescriptors) {
+  if (xdp()) GTEST_SKIP() << "only the packet device has a socket for segmented transmissions";
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  const auto open_fds = [] {
+    std::vector<int> fds;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) fds.push_back(std::stoi(e.path().filename()));
+    return fds;
+  };
+  const std::vector<int> before = open_fds();
+  auto np = setup_in(bed.a, config("6665@/" + np0() + ",6666@10.77.0.2/"));
+  ASSERT_TRUE(np) << np.error().message;
+  ASSERT_TRUE((*np)->shared().device().segments_udp());
+  // The device's packet sockets: opened by setup, AF_PACKET.
+  std::vector<int> ours;
+  for (const int fd : open_fds()) {
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    if (std::find(before.begin(), before.end(), fd) == before.end() &&
+        ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_PACKET)
+      ours.push_back(fd);
+  }
+  ASSERT_EQ(ours.size(), 2u) << "the ring's socket and the one for segments";
+  char path[] = "/tmp/np-segments-XXXXXX";
+  const int keep = ::mkstemp(path);
+  ASSERT_GE(keep, 0);
+  ::unlink(path);
+  for (const int fd : ours) {
+    if (fd != keep) {
+      ASSERT_EQ(::dup2(keep, fd), fd);
+    }
+  }
+  {
+    ScopedNetns in(bed.a);
+    ASSERT_TRUE((*np)->shared().revalidate());
+  }
+  EXPECT_FALSE((*np)->shared().device().segments_udp());
+  const std::vector<std::string> msgs = {std::string(1000, 's'), std::string(1000, 't'), std::string(10, 'u')};
+  std::vector<std::span<const std::byte>> segments;
+  for (const auto& m : msgs) segments.push_back(as_bytes(m));
+  ASSERT_TRUE((*np)->send_udp_segments_to({(*np)->remote_mac(), (*np)->remote_ip(), 6666}, segments));
+  (*np)->flush();
+  for (const auto& m : msgs) {
+    auto got = peer.receive(2000ms);
+    ASSERT_TRUE(got) << "nothing arrived for the datagram of '" << m[0] << "'";
+    EXPECT_EQ(as_text(*got), m);
+  }
+  EXPECT_EQ(::lseek(keep, 0, SEEK_END), 0) << "nothing was written into the file";
+  np->reset();
+  struct stat st {};
+  for (const int fd : ours) {
+    EXPECT_EQ(::fstat(fd, &st), 0) << "descriptor " << fd << " (now the file) was left alone";
+    if (fd != keep) ::close(fd);
+  }
+  ::close(keep);
+}
+
 // (b)
 TEST_P(CoreOverVeth, KernelArpsWeAnswerAndOurHookGetsItsDatagram) {
   Inbox inbox;
