@@ -96,6 +96,51 @@ TEST_F(Ipv6OverVeth, OurDatagramReachesAKernelSocketExactly) {
   EXPECT_EQ((*np)->shared().stats().tx_drops.total(), 0u);
 }
 
+// Datagrams in segments over IPv6: one transmission (the kernel cuts it
+// before the veth here, as for a NIC without UDP segmentation), a datagram
+// each on the wire, each with a checksum that verifies.
+TEST_F(Ipv6OverVeth, SegmentsGoOutAsDatagramsEachWithItsOwnChecksum) {
+  sh_ok(bed.a.exec() + "ethtool -K " + bed.a_if + " tx-udp-segmentation off");
+  UdpSocket peer(bed.b, "fd77::2", 6666);
+  // The wire from the peer's side (the packet device completes a checksum
+  // the kernel left partial over the veth, from what our headers said).
+  auto wire = open_in(bed.b, "packet:np1");
+  ASSERT_TRUE(wire);
+  auto np = v6_setup_in(bed.a, v6_client("6665@/np0,6666@fd77::2/", nullptr, nullptr));
+  ASSERT_TRUE(np) << np.error().message;
+  std::vector<std::string> msgs;
+  for (int i = 0; i < 3; ++i) msgs.push_back(std::string(1200, static_cast<char>('k' + i)));
+  msgs.push_back(std::string(77, 'o'));
+  std::vector<std::span<const std::byte>> segments;
+  for (const auto& m : msgs) segments.push_back(as_bytes(m));
+  ASSERT_TRUE((*np)->send_udp_segments_to({(*np)->remote_mac(), (*np)->remote_ip(), 6666}, segments));
+  (*np)->flush();
+  for (const auto& m : msgs) {
+    std::string from;
+    auto got = peer.receive(2000ms, &from);
+    ASSERT_TRUE(got) << "nothing arrived for the datagram of '" << m[0] << "'";
+    EXPECT_EQ(as_text(*got), m);
+    EXPECT_EQ(from, "[fd77::1]:6665");
+  }
+  std::vector<std::string> seen;
+  std::size_t bad = 0;
+  receive_until(*wire, 2000ms, [&](std::span<const std::byte> frame) {
+    const auto eth = wire::EthernetFrame<const std::byte>::check(frame);
+    if (!eth || eth->ethertype() != wire::ethertype::kIpv6) return false;
+    const auto ip = wire::Ipv6Packet<const std::byte>::check(eth->payload());
+    if (!ip || ip->next_header() != wire::ip_proto::kUdp) return false;
+    const auto udp = wire::UdpPacket<const std::byte>::check(ip->payload());
+    if (!udp || udp->dst_port() != 6666) return false;
+    if (!udp->verify_checksum(ip->src(), ip->dst())) ++bad;
+    seen.push_back(std::string(as_text(udp->payload())));
+    return seen.size() == msgs.size();
+  });
+  EXPECT_EQ(seen, msgs);
+  EXPECT_EQ(bad, 0u) << "datagrams whose checksum does not verify";
+  EXPECT_TRUE((*np)->shared().device().segments_udp()) << "the kernel took the segmented transmission";
+  EXPECT_EQ((*np)->stats().tx_datagrams.value(), msgs.size());
+}
+
 TEST_F(Ipv6OverVeth, KernelSolicitsOurAddressAndItsNeighbourTableHoldsOurMac) {
   Inbox inbox;
   auto np = v6_setup_in(bed.a, v6_client("6666@fd77::5/np0,@::/", &inbox, nullptr));
