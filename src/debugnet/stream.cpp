@@ -273,6 +273,7 @@ void Stream::push_unsent() noexcept {
   const std::size_t ip_header = np_->family() == IpFamily::kV4 ? 20 : 0;
   const std::size_t most =
       std::min<std::size_t>(dev::Device::kMaxUdpSegments, (0xffff - ip_header - 8) / full);
+  const bool segments = cfg_.segment_offload && port != 0 && np_->shared().device().segments_udp();
   while (unsent_ != next_seq_) {
     // A run of full packets, and the shorter one that may end it.
     std::span<const std::byte> pieces[dev::Device::kMaxUdpSegments];
@@ -282,7 +283,7 @@ void Stream::push_unsent() noexcept {
       pieces[n++] = {s.bytes(), s.len};
       if (s.len != full) break;
     }
-    if (n < 2 || !cfg_.segment_offload || port == 0) {
+    if (n < 2 || !segments) {
       for (std::uint32_t k = 0; k < n; ++k) transmit(slot(unsent_ + k));
     } else {
       const std::int64_t now = monotonic_ns();

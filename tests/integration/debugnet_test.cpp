@@ -176,7 +176,7 @@ class TestServer {
 
 std::unique_ptr<debugnet::Stream> make_stream(const VethBed& bed, std::chrono::milliseconds herald_interval =
                                                                       std::chrono::milliseconds(200),
-                                              int herald_tries = 25) {
+                                              int herald_tries = 25, bool segment_offload = true) {
   ScopedNetns in(bed.a);
   debugnet::StreamConfig cfg;
   auto parsed = core::parse_targets(std::to_string(dn::kClientPort) + "@/" + bed.a_if + "," +
@@ -186,6 +186,7 @@ std::unique_ptr<debugnet::Stream> make_stream(const VethBed& bed, std::chrono::m
   cfg.client.target.device = "packet:" + bed.a_if;
   cfg.herald_interval = herald_interval;
   cfg.herald_tries = herald_tries;
+  cfg.segment_offload = segment_offload;
   auto s = debugnet::Stream::setup(std::move(cfg));
   EXPECT_TRUE(s) << s.error().message;
   return s ? std::move(*s) : nullptr;
@@ -263,6 +264,27 @@ TEST(DebugnetStream, WritesEveryByteWhereItsOffsetSaysAndLeavesHolesZero) {
   EXPECT_EQ(st.failed.value(), 0u);
   EXPECT_EQ(st.acks.value() + 1, st.packets.value());  // every packet but the herald counted as acknowledged
   EXPECT_EQ(server.seen.size() + 1, st.packets.value());  // the herald came to the herald port
+  // Runs of full packets went in segmented transmissions, which the
+  // server's plain socket took as the datagrams above. (This server acks
+  // each packet alone, so once the window is full it opens one packet at
+  // a time, and most go alone.)
+  EXPECT_GT(st.segmented.value(), 0u);
+  EXPECT_LT(st.segmented.value(), st.packets.value());
+}
+
+// The same transfer with segment_offload off: every packet a transmission
+// of its own, the same bytes at the server.
+TEST(DebugnetStream, WithoutSegmentOffloadEveryPacketGoesAloneAndTheBytesAreTheSame) {
+  VethBed bed;
+  TestServer server(bed.b);
+  auto s = make_stream(bed, std::chrono::milliseconds(200), 25, /*segment_offload=*/false);
+  ASSERT_TRUE(s);
+  const auto data = random_bytes(256 << 10, 5);
+  transfer(*s, data, data.size(), [](std::size_t) { return false; });
+  ASSERT_TRUE(server.wait_finished());
+  EXPECT_TRUE(server.file == data);
+  EXPECT_EQ(s->stats().segmented.value(), 0u);
+  EXPECT_EQ(server.seen.size() + 1, s->stats().packets.value());
 }
 
 TEST(DebugnetStream, TakesARangeAcknowledgementForEachRunOfPackets) {

@@ -83,7 +83,7 @@ struct StreamStats {
   SharedCounter acks;          // acknowledgements of this transfer's packets
   SharedCounter stray;         // datagrams to our port that were not such an ack
   SharedCounter send_errors;   // sends the device refused (retried like a loss)
-  SharedCounter segmented;     // first sends that went in a segmented transmission
+  SharedCounter segmented;     // first sends handed over in segmented transmissions (a busy device sends them one by one)
 };
 
 class Stream : public InGuardedMemory<Stream> {
