@@ -269,7 +269,6 @@ void Server::say(const std::string& line) const {
 }
 
 void Server::setup_failed(const std::string& why) {
-  stats_.refused.setup_failed.add();
   // Not once per herald: a client resends it, and a broken directory
   // would fill the log. Again when it changes or 10 s later.
   const std::int64_t now = monotonic_ns();
@@ -278,6 +277,7 @@ void Server::setup_failed(const std::string& why) {
     last_setup_log_ = why;
     last_setup_log_ns_ = now;
   }
+  stats_.refused.setup_failed.add();  // after the line, as every count here
 }
 
 void Server::note_drops(int fd_index, std::uint32_t total) {
@@ -767,9 +767,10 @@ void Server::keep(Client& c, bool complete, std::int64_t now) {
 }
 
 void Server::run_exec(const Client& c, bool complete) {
+  // Each line before its count: whoever sees the count finds the line.
   if (children_.size() >= kMaxChildren) {
-    stats_.dumps.exec_failed.add();
     say("exec: " + std::to_string(kMaxChildren) + " scripts still running; not run for " + c.base);
+    stats_.dumps.exec_failed.add();
     return;
   }
   std::string args[] = {options_.exec, complete ? "complete" : "partial",
@@ -782,8 +783,8 @@ void Server::run_exec(const Client& c, bool complete) {
   const int err = ::posix_spawn(&pid, options_.exec.c_str(), &fa, nullptr, argv, environ);
   ::posix_spawn_file_actions_destroy(&fa);
   if (err != 0) {
-    stats_.dumps.exec_failed.add();
     say("exec: cannot run " + options_.exec + ": " + std::strerror(err));
+    stats_.dumps.exec_failed.add();
     return;
   }
   stats_.dumps.exec_run.add();
@@ -795,10 +796,10 @@ void Server::reap_children() {
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) != pid) return false;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      stats_.dumps.exec_failed.add();
       say("exec: " + options_.exec + " (pid " + std::to_string(pid) + ") " +
           (WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
                              : "was killed by signal " + std::to_string(WTERMSIG(status))));
+      stats_.dumps.exec_failed.add();  // after its line (see run_exec)
     }
     return true;
   });
