@@ -182,8 +182,8 @@ TEST_P(CoreOverVeth, SegmentsGoOneByOneWhereTheInterfaceComputesNoChecksums) {
 // call first) datagrams in segments still go out, one by one through a
 // socket of the device's own; the file gets nothing, and the device leaves
 // it open when it goes.
-TEST_P(CoreOverVeth, SegmentsSurviveTheProgramReusingTheDevicesDescriptors) {
-  if (xdp()) GTEST_SKIP() << "only the packet device has a socket for segmented transmissions";
+TEST(PacketDeviceOverVeth, SegmentsSurviveTheProgramReusingTheDevicesDescriptors) {
+  VethBed bed;  // packet: only (the device with a socket for segmented transmissions)
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   const auto open_fds = [] {
     std::vector<int> fds;
@@ -191,7 +191,7 @@ TEST_P(CoreOverVeth, SegmentsSurviveTheProgramReusingTheDevicesDescriptors) {
     return fds;
   };
   const std::vector<int> before = open_fds();
-  auto np = setup_in(bed.a, config("6665@/" + np0() + ",6666@10.77.0.2/"));
+  auto np = setup_in(bed.a, config("6665@/np0,6666@10.77.0.2/"));
   ASSERT_TRUE(np) << np.error().message;
   ASSERT_TRUE((*np)->shared().device().segments_udp());
   // The device's packet sockets: opened by setup, AF_PACKET.
