@@ -357,6 +357,7 @@ TEST(DebugnetStream, ATransferAllocatesNothing) {
   ASSERT_TRUE(opened && written && finished);
   ASSERT_TRUE(server.wait_finished());
   EXPECT_TRUE(server.file == data);
+  EXPECT_GT(s->stats().segmented.value(), 0u) << "the guard watched segmented transmissions too";
 }
 
 TEST(DebugnetStream, AnotherThreadsTransferIsRefusedAsBusy) {
