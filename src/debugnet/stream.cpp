@@ -213,10 +213,13 @@ Result<void> Stream::service(std::int64_t deadline_ns, bool wait) noexcept {
   return {};
 }
 
-Result<void> Stream::wait_for_room(std::int64_t deadline_ns) noexcept {
+Result<void> Stream::wait_for_room(std::int64_t deadline_ns, std::uint32_t room) noexcept {
+  if (next_seq_ - base_ < window_) return {};
+  // Full: wait until `room` packets may go, so that a server acknowledging
+  // each packet alone does not make every later burst one packet long.
   // Bounded: every round either moves the window, resends (at most `tries`
   // times per packet), or sleeps until the deadline comes closer.
-  while (next_seq_ - base_ >= window_) {
+  while (window_ - (next_seq_ - base_) < room) {
     if (auto r = service(deadline_ns, true); !r) return r;
   }
   return {};
@@ -225,7 +228,7 @@ Result<void> Stream::wait_for_room(std::int64_t deadline_ns) noexcept {
 Result<void> Stream::queue_packet(std::uint32_t type, std::uint64_t offset, std::span<const std::byte> data,
                                   std::uint32_t aux2, std::int64_t deadline_ns) noexcept {
   if (data.size() > max_data_) return fail(Errc::kTooBig);
-  if (auto r = wait_for_room(deadline_ns); !r) return r;
+  if (auto r = wait_for_room(deadline_ns, 1); !r) return r;
   push_unsent();
   const std::uint32_t seq = next_seq_++;
   unsent_ = next_seq_;
@@ -373,7 +376,7 @@ Result<void> Stream::write(std::uint64_t offset, std::span<const std::byte> byte
       seal_pending();
     }
     if (pending_len_ == 0) {
-      if (auto r = wait_for_room(deadline_ns); !r) return r;
+      if (auto r = wait_for_room(deadline_ns, std::max<std::uint32_t>(1, window_ / 4)); !r) return r;
       pending_offset_ = offset;
     }
     const std::size_t n = std::min(bytes.size(), max_data_ - pending_len_);

@@ -137,7 +137,8 @@ class Stream : public InGuardedMemory<Stream> {
   void seal_pending() noexcept;
   // Sends the sealed packets not sent yet, oldest first.
   void push_unsent() noexcept;
-  [[nodiscard]] Result<void> wait_for_room(std::int64_t deadline_ns) noexcept;
+  // With the window full, waits until `room` packets may go. Context: any.
+  [[nodiscard]] Result<void> wait_for_room(std::int64_t deadline_ns, std::uint32_t room) noexcept;
   [[nodiscard]] Result<void> service(std::int64_t deadline_ns, bool wait) noexcept;
   bool transmit(Slot& s) noexcept;
   void wait_for_frames(std::int64_t until_ns) noexcept;
