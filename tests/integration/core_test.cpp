@@ -8,10 +8,14 @@
 // Every client is set up inside `a` (setup reads that namespace's links,
 // addresses and routes) and then used from the test thread.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -27,6 +31,7 @@
 #include "netpoll/core/netpoll.h"
 #include "netpoll/dev/open.h"
 #include "netpoll/wire/ipv4.h"
+#include "segments.h"
 
 namespace np::core {
 namespace {
@@ -56,6 +61,40 @@ ClientConfig config(const std::string& target, Inbox* inbox = nullptr, Log* log 
   if (inbox != nullptr) c.rx_hook = inbox->hook();
   if (log != nullptr) c.log = log->sink();
   return c;
+}
+
+// The descriptors this process has open.
+std::vector<int> open_fds() {
+  std::vector<int> fds;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) fds.push_back(std::stoi(e.path().filename()));
+  return fds;
+}
+
+// As a program that closed `fds` and opened a file under each number: an
+// unlinked temporary file dup2'd onto each. Returns the file's own
+// descriptor (-1, and a test failure, if it could not be made).
+int reuse_for_a_file(const std::vector<int>& fds) {
+  char path[] = "/tmp/np-reused-XXXXXX";
+  const int file = ::mkstemp(path);
+  EXPECT_GE(file, 0) << std::strerror(errno);
+  if (file < 0) return -1;
+  ::unlink(path);
+  for (const int fd : fds) {
+    if (fd != file && ::dup2(file, fd) != fd) ADD_FAILURE() << "dup2 onto " << fd << ": " << std::strerror(errno);
+  }
+  return file;
+}
+
+// Nothing was written into the file, and each of `fds` still refers to it
+// (netpoll closed none of them); then closes them and the file.
+void expect_file_untouched_and_close(const std::vector<int>& fds, int file) {
+  EXPECT_EQ(::lseek(file, 0, SEEK_END), 0) << "nothing was written into the file";
+  struct stat st {};
+  for (const int fd : fds) {
+    EXPECT_EQ(::fstat(fd, &st), 0) << "descriptor " << fd << " (now the file) was left alone";
+    if (fd != file) ::close(fd);
+  }
+  ::close(file);
 }
 
 SetupResult<std::unique_ptr<Netpoll>> setup_in(const Netns& ns, ClientConfig cfg) {
@@ -120,17 +159,8 @@ TEST_P(CoreOverVeth, SegmentsGoOutAsDatagramsEachWithItsOwnChecksumAndIdentifica
   std::vector<std::string> msgs;
   for (int i = 0; i < 4; ++i) msgs.push_back(std::string(1000, static_cast<char>('a' + i)));
   msgs.push_back(std::string(321, 'z'));  // the last may be shorter
-  std::vector<std::span<const std::byte>> segments;
-  for (const auto& m : msgs) segments.push_back(as_bytes(m));
-  ASSERT_TRUE((*np)->send_udp_segments_to({(*np)->remote_mac(), (*np)->remote_ip(), 6666}, segments));
-  (*np)->flush();
-  for (const auto& m : msgs) {
-    std::string from;
-    auto got = peer.receive(2000ms, &from);
-    ASSERT_TRUE(got) << "nothing arrived for the " << m.size() << "-byte datagram of '" << m[0] << "'";
-    EXPECT_EQ(as_text(*got), m);
-    EXPECT_EQ(from, "10.77.0.1:6665");
-  }
+  send_segments_and_expect_each(**np, peer, msgs, 6666, "10.77.0.1:6665");
+  if (::testing::Test::HasFatalFailure()) return;
   std::vector<std::uint16_t> idents;
   std::vector<std::string> payloads;
   std::vector<Errc> broken;
@@ -163,16 +193,7 @@ TEST_P(CoreOverVeth, SegmentsGoOneByOneWhereTheInterfaceComputesNoChecksums) {
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   auto np = setup_in(bed.a, config("6665@/" + np0() + ",6666@10.77.0.2/"));
   ASSERT_TRUE(np) << np.error().message;
-  const std::vector<std::string> msgs = {std::string(900, 'p'), std::string(900, 'q'), std::string(5, 'r')};
-  std::vector<std::span<const std::byte>> segments;
-  for (const auto& m : msgs) segments.push_back(as_bytes(m));
-  ASSERT_TRUE((*np)->send_udp_segments_to({(*np)->remote_mac(), (*np)->remote_ip(), 6666}, segments));
-  (*np)->flush();
-  for (const auto& m : msgs) {
-    auto got = peer.receive(2000ms);
-    ASSERT_TRUE(got) << "nothing arrived for the datagram of '" << m[0] << "'";
-    EXPECT_EQ(as_text(*got), m);
-  }
+  send_segments_and_expect_each(**np, peer, {std::string(900, 'p'), std::string(900, 'q'), std::string(5, 'r')}, 6666);
   EXPECT_FALSE((*np)->shared().device().segments_udp());
   EXPECT_EQ((*np)->shared().stats().tx_retries.value(), 0u);
 }
@@ -185,11 +206,6 @@ TEST_P(CoreOverVeth, SegmentsGoOneByOneWhereTheInterfaceComputesNoChecksums) {
 TEST(PacketDeviceOverVeth, SegmentsSurviveTheProgramReusingTheDevicesDescriptors) {
   VethBed bed;  // packet: only (the device with a socket for segmented transmissions)
   UdpSocket peer(bed.b, bed.b_ip, 6666);
-  const auto open_fds = [] {
-    std::vector<int> fds;
-    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) fds.push_back(std::stoi(e.path().filename()));
-    return fds;
-  };
   const std::vector<int> before = open_fds();
   auto np = setup_in(bed.a, config("6665@/np0,6666@10.77.0.2/"));
   ASSERT_TRUE(np) << np.error().message;
@@ -204,38 +220,17 @@ TEST(PacketDeviceOverVeth, SegmentsSurviveTheProgramReusingTheDevicesDescriptors
       ours.push_back(fd);
   }
   ASSERT_EQ(ours.size(), 2u) << "the ring's socket and the one for segments";
-  char path[] = "/tmp/np-segments-XXXXXX";
-  const int keep = ::mkstemp(path);
-  ASSERT_GE(keep, 0);
-  ::unlink(path);
-  for (const int fd : ours) {
-    if (fd != keep) {
-      ASSERT_EQ(::dup2(keep, fd), fd);
-    }
-  }
+  const int file = reuse_for_a_file(ours);
+  ASSERT_GE(file, 0);
   {
     ScopedNetns in(bed.a);
     ASSERT_TRUE((*np)->shared().revalidate());
   }
   EXPECT_FALSE((*np)->shared().device().segments_udp());
-  const std::vector<std::string> msgs = {std::string(1000, 's'), std::string(1000, 't'), std::string(10, 'u')};
-  std::vector<std::span<const std::byte>> segments;
-  for (const auto& m : msgs) segments.push_back(as_bytes(m));
-  ASSERT_TRUE((*np)->send_udp_segments_to({(*np)->remote_mac(), (*np)->remote_ip(), 6666}, segments));
-  (*np)->flush();
-  for (const auto& m : msgs) {
-    auto got = peer.receive(2000ms);
-    ASSERT_TRUE(got) << "nothing arrived for the datagram of '" << m[0] << "'";
-    EXPECT_EQ(as_text(*got), m);
-  }
-  EXPECT_EQ(::lseek(keep, 0, SEEK_END), 0) << "nothing was written into the file";
+  send_segments_and_expect_each(**np, peer, {std::string(1000, 's'), std::string(1000, 't'), std::string(10, 'u')},
+                                6666);
   np->reset();
-  struct stat st {};
-  for (const int fd : ours) {
-    EXPECT_EQ(::fstat(fd, &st), 0) << "descriptor " << fd << " (now the file) was left alone";
-    if (fd != keep) ::close(fd);
-  }
-  ::close(keep);
+  expect_file_untouched_and_close(ours, file);
 }
 
 // (b)
@@ -591,11 +586,6 @@ TEST_P(CoreOverVeth, ACrashRouteSendsABatchAndSurvivesItsDescriptorBeingReused) 
   auto np = setup_in(bed.a, config("6665@/" + np0() + ",6666@10.77.0.2/"));
   ASSERT_TRUE(np) << np.error().message;
   // The descriptors the route opens: those open after make() and not before.
-  const auto open_fds = [] {
-    std::vector<int> fds;
-    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) fds.push_back(std::stoi(e.path().filename()));
-    return fds;
-  };
   const std::vector<int> before = open_fds();
   std::unique_ptr<CrashRoute> route;
   {
@@ -623,15 +613,8 @@ TEST_P(CoreOverVeth, ACrashRouteSendsABatchAndSurvivesItsDescriptorBeingReused) 
     if (std::find(before.begin(), before.end(), fd) == before.end()) ours.push_back(fd);
   }
   ASSERT_FALSE(ours.empty());
-  char path[] = "/tmp/np-route-XXXXXX";
-  const int keep = ::mkstemp(path);
-  ASSERT_GE(keep, 0);
-  ::unlink(path);
-  for (const int fd : ours) {
-    if (fd != keep) {
-      ASSERT_EQ(::dup2(keep, fd), fd);
-    }
-  }
+  const int file = reuse_for_a_file(ours);
+  ASSERT_GE(file, 0);
   {
     ScopedNetns in(bed.a);
     ASSERT_TRUE(route->revalidate());
@@ -642,14 +625,8 @@ TEST_P(CoreOverVeth, ACrashRouteSendsABatchAndSurvivesItsDescriptorBeingReused) 
   auto got = peer.receive(2000ms);
   ASSERT_TRUE(got);
   EXPECT_EQ(as_text(*got), "after");
-  EXPECT_EQ(::lseek(keep, 0, SEEK_END), 0) << "nothing was written into the file";
   route.reset();  // closes only its own new socket: the file stays open
-  struct stat st {};
-  for (const int fd : ours) {
-    EXPECT_EQ(::fstat(fd, &st), 0) << "descriptor " << fd << " (now the file) was left alone";
-    if (fd != keep) ::close(fd);
-  }
-  ::close(keep);
+  expect_file_untouched_and_close(ours, file);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "netpoll/wire/ethernet.h"
 #include "netpoll/wire/ipv6.h"
 #include "netpoll/wire/udp.h"
+#include "segments.h"
 #include "temp_dir.h"
 
 namespace np::core {
@@ -111,17 +112,8 @@ TEST_F(Ipv6OverVeth, SegmentsGoOutAsDatagramsEachWithItsOwnChecksum) {
   std::vector<std::string> msgs;
   for (int i = 0; i < 3; ++i) msgs.push_back(std::string(1200, static_cast<char>('k' + i)));
   msgs.push_back(std::string(77, 'o'));
-  std::vector<std::span<const std::byte>> segments;
-  for (const auto& m : msgs) segments.push_back(as_bytes(m));
-  ASSERT_TRUE((*np)->send_udp_segments_to({(*np)->remote_mac(), (*np)->remote_ip(), 6666}, segments));
-  (*np)->flush();
-  for (const auto& m : msgs) {
-    std::string from;
-    auto got = peer.receive(2000ms, &from);
-    ASSERT_TRUE(got) << "nothing arrived for the datagram of '" << m[0] << "'";
-    EXPECT_EQ(as_text(*got), m);
-    EXPECT_EQ(from, "[fd77::1]:6665");
-  }
+  send_segments_and_expect_each(**np, peer, msgs, 6666, "[fd77::1]:6665");
+  if (::testing::Test::HasFatalFailure()) return;
   std::vector<std::string> seen;
   std::size_t bad = 0;
   receive_until(*wire, 2000ms, [&](std::span<const std::byte> frame) {
