@@ -532,7 +532,7 @@ void Server::drain_client(Client& c) {
     // The batch's writes: a run of contiguous pieces, one pwritev.
     std::uint64_t run_offset = 0, run_len = 0;
     unsigned run_pieces = 0;
-    // The batch's acks (at most one per packet), sent after its writes.
+    // The batch's acks (at most one per packet), sent before its last write.
     unsigned acks = 0;
     AckRuns runs(c.info.range_acks);
     const auto send_acks = [&] {
@@ -617,10 +617,14 @@ void Server::drain_client(Client& c) {
         stats_.refused.stranger.add();
         continue;
       }
+      // Each piece a datagram of its own (one, without UDP_GRO; an empty
+      // datagram too, which the session refuses and counts).
       std::span<const std::byte> rest = b.datagram(static_cast<unsigned>(i));
       if (piece == 0) piece = rest.size();
-      for (; !rest.empty() && !failed; rest = rest.subspan(std::min(piece, rest.size()))) {
-        const Step s = c.machine.receive(rest.first(std::min(piece, rest.size())), now);
+      do {
+        const std::span<const std::byte> one = rest.first(std::min(piece, rest.size()));
+        rest = rest.subspan(one.size());
+        const Step s = c.machine.receive(one, now);
         if (s.refused != Refusal::kNone) {
           refusal_counter(stats_.refused, s.refused).add();
           continue;
@@ -650,7 +654,7 @@ void Server::drain_client(Client& c) {
         if (!failed && s.ack) {
           if (const auto r = runs.add(s.ack_seqno)) put_ack(*r);
         }
-      }
+      } while (!rest.empty() && !failed);
     }
     // The batch's acks go out before its last write, so that the client
     // fills its next window while this one is written. An ack says the

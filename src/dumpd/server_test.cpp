@@ -449,9 +449,10 @@ TEST(Server, CountsEveryHostileDatagramByReasonAndAnswersNone) {
   ASSERT_TRUE(c.peer.send_to(c.session_port, herald(9, "pid=2\n")));
   ASSERT_TRUE(c.peer.send_to(c.session_port, message(dn::kFinished, 3, 0, {}, 5)));
   ASSERT_TRUE(c.peer.send_to(c.session_port, unknown));
+  ASSERT_TRUE(c.peer.send_to(c.session_port, {}));  // an empty datagram
   ASSERT_TRUE(r.wait_for([&] {
     return f.stray_ack.value() == 2 && f.herald_on_session.value() == 1 && f.bad_finished.value() == 1 &&
-           f.unknown_type.value() == 2;
+           f.unknown_type.value() == 2 && f.bad_length.value() == 4;
   })) << stats_text(r.stats());
   EXPECT_FALSE(c.peer.ack(50ms));
   // The session goes on.
@@ -466,12 +467,12 @@ TEST(Server, CountsEveryHostileDatagramByReasonAndAnswersNone) {
                       "duplicates 0"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("\n  refused: bad length 3, stray ack 2, unknown type 2, no session 2, bad revision 1, "
+  EXPECT_NE(text.find("\n  refused: bad length 4, stray ack 2, unknown type 2, no session 2, bad revision 1, "
                       "bad description 1, size too big 0, too many clients 0, setup failed 0, herald on session 1, "
                       "beyond max size 0, bad finished 1, after end 0, truncated 0, stranger 1\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(stats_json(r.stats()).find("\"refused\":{\"bad_length\":3,\"stray_ack\":2,"), std::string::npos);
+  EXPECT_NE(stats_json(r.stats()).find("\"refused\":{\"bad_length\":4,\"stray_ack\":2,"), std::string::npos);
 }
 
 TEST(Server, RunsExecWithThePathsOfEachDump) {
