@@ -124,13 +124,15 @@ TEST_F(RunCommand, PassesTheExitStatusThrough) {
 // after it; the error line must not overtake the burst's last lines, nor
 // be overtaken by the lines written 300 ms after it. (At 50 ms apart, a
 // runner kept from its CPU that long on a loaded 2-CPU machine read both
-// in one wake-up, once in a CI run.) Every record arrives, numbered in
+// in one wake-up, once in a CI run; so did err-2 and the second burst
+// when they were written back to back, in another. Every switch between
+// the streams is now 300 ms apart.) Every record arrives, numbered in
 // that order.
 TEST_F(RunCommand, StandardErrorLinesKeepTheirPlaceAmongStandardOutputs) {
   UdpSocket peer(bed.b, bed.b_ip, 6666);
   DatagramCollector collector(peer);
   ASSERT_EQ(run("sh -c 'seq 1 20000; sleep 0.3; echo err-1 >&2; sleep 0.3; echo out-after; sleep 0.3; "
-                "echo err-2 >&2; seq 20001 25000; sleep 0.3; echo err-3 >&2'",
+                "echo err-2 >&2; sleep 0.3; seq 20001 25000; sleep 0.3; echo err-3 >&2'",
                 nullptr, "--pace 20000"),
             0);
   const auto records = parse_records(collector.finish());

@@ -58,6 +58,9 @@ struct Scenario {
   bool in_process;
   const char* why = "";
   bool under_asan = true;  // false: ASan owns what the scenario breaks
+  // When in_process is false, a report may still come: the crash path
+  // may fail to report, not must. Then it must be a right one.
+  bool may_report = false;
 };
 
 // Test names and ctest's listing show these, not their bytes.
@@ -68,7 +71,10 @@ const Scenario kScenarios[] = {
     {"heap-overflow-segv", SIGSEGV, "heap_overflow_segv", true, "", false},
     {"heap-overflow-malloc", SIGABRT, "malloc_until_abort", true, "", false},
     {"heap-wipe", SIGSEGV, "wipe_heap_and_crash", true, "", false},
-    {"anon-wipe", SIGSEGV, "wipe_anon_and_crash", false, "its own memory was overwritten", false},
+    // Whether the in-process path still reports depends on the race
+    // between the wipe and the threads it breaks (netpoll's sender may
+    // fault first, before its state is reached): seen both ways.
+    {"anon-wipe", SIGSEGV, "wipe_anon_and_crash", false, "its own memory was overwritten", false, true},
     {"double-free", SIGABRT, "free_twice", true, "", false},
     {"stack-smash", SIGABRT, "smash_stack_frame", true},
     {"stack-overflow-main", SIGSEGV, "recurse_forever", true},
@@ -174,6 +180,9 @@ TEST_P(Torture, DiesAsItWouldAndIsReported) {
     ASSERT_NE(crash, nullptr) << "no crash record:\n" << all;
     EXPECT_EQ(crash->text.rfind(std::string("crashed: ") + console::signal_name(sc.signal) + " (", 0), 0u) << crash->text;
     EXPECT_NE(crash->text.find(sc.function), std::string::npos) << crash->text;
+    EXPECT_EQ(crash->level, 0) << "emerg";
+  } else if (crash != nullptr && sc.may_report) {
+    EXPECT_EQ(crash->text.rfind(std::string("crashed: ") + console::signal_name(sc.signal) + " (", 0), 0u) << crash->text;
     EXPECT_EQ(crash->level, 0) << "emerg";
   } else {
     EXPECT_EQ(crash, nullptr) << "a crash record where none was expected (" << sc.why << "): update the table";
