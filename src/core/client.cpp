@@ -78,19 +78,16 @@ Result<void> Netpoll::send_udp_segments_to(const UdpEndpoint& to,
     if (first) return fail(*first);
     return {};
   };
-  if (segments.size() < 2 || segments.size() > dev::Device::kMaxUdpSegments || !d.dev_->segments_udp())
-    return one_by_one();
+  if (segments.empty()) return {};
   const std::size_t size = segments.front().size();
+  if (segments.size() < 2 || segments.size() > segments_per_transmission(size)) return one_by_one();
   std::size_t total = 0;
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const std::size_t n = segments[i].size();
     if (n == 0 || n > size || (n != size && i + 1 != segments.size())) return one_by_one();
     total += n;
   }
-  // The whole must fit one IP packet's length field, each piece a frame.
-  const std::size_t ip_header = family() == IpFamily::kV4 ? wire::Ipv4Repr::kHeaderLen : 0;
   if (to.ip.is_unspecified() || to.ip.family() != family() || to.port == 0) return fail(Errc::kInvalidArgument);
-  if (size > max_payload() || ip_header + detail::kUdpLen + total > 0xffff) return one_by_one();
   if (!d.may_transmit_now() || !d.acquire_tx()) return one_by_one();
   const auto frame = d.scratch_frame();
   const auto n = static_cast<std::uint16_t>(segments.size());
@@ -106,6 +103,14 @@ Result<void> Netpoll::send_udp_segments_to(const UdpEndpoint& to,
   // Not taken (busy, or the device cannot after all): one by one, which
   // queues or counts each.
   return st == dev::TxStatus::kOk ? Result<void>{} : one_by_one();
+}
+
+std::size_t Netpoll::segments_per_transmission(std::size_t size) const noexcept {
+  if (size == 0 || size > max_payload() || !dev_->dev_->segments_udp()) return 1;
+  // Each piece a frame; the whole within one IP packet's length field.
+  const std::size_t ip_header = family() == IpFamily::kV4 ? wire::Ipv4Repr::kHeaderLen : 0;
+  const std::size_t fit = (0xffff - ip_header - detail::kUdpLen) / size;
+  return std::max<std::size_t>(1, std::min(fit, dev::Device::kMaxUdpSegments));
 }
 
 Result<void> Netpoll::transmit_udp(const UdpEndpoint* to, std::span<const std::byte> payload, Flush flush) noexcept {

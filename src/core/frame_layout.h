@@ -75,30 +75,22 @@ inline std::size_t emit_udp_frame(std::span<std::byte> frame, const MacAddr& src
 inline std::size_t emit_udp_headers_for_segments(std::span<std::byte> frame, const MacAddr& src_mac,
                                                  const MacAddr& dst_mac, const IpPort& src, const IpPort& dst,
                                                  std::uint16_t ipv4_ident, std::size_t payload_len) noexcept {
-  const std::size_t at = udp_payload_offset(src.ip.family());
+  // The headers of a datagram without payload (the frame holds no more),
+  // then the lengths of the whole and the pseudo-header's sum.
+  const std::size_t at = emit_udp_frame(frame, src_mac, dst_mac, src, dst, ipv4_ident, {});
   const auto len = static_cast<std::uint16_t>(kUdpLen + payload_len);
-  // The headers as for a datagram without payload (the frame holds no
-  // more), then the lengths of the whole.
-  std::span<std::byte> udp_area;
+  const std::span<std::byte> ip_area = frame.subspan(kEthLen, at - kEthLen - kUdpLen);
   wire::Checksum pseudo;
   if (src.ip.is_v4()) {
-    auto ip_area = wire::EthernetRepr{src_mac, dst_mac, wire::ethertype::kIpv4}.emit(frame);
-    udp_area = wire::Ipv4Repr{src.ip.v4(), dst.ip.v4(), wire::ip_proto::kUdp, kUdpLen, wire::Ipv4Repr::kDefaultTtl,
-                              ipv4_ident, false, 0}
-                   .emit(ip_area);
-    auto ip = wire::Ipv4Packet<std::byte>::new_unchecked(ip_area.first(wire::Ipv4Repr::kHeaderLen));
-    ip.set_total_len(static_cast<std::uint16_t>(wire::Ipv4Repr::kHeaderLen + len));
+    auto ip = wire::Ipv4Packet<std::byte>::new_unchecked(ip_area);
+    ip.set_total_len(static_cast<std::uint16_t>(ip_area.size() + len));
     ip.fill_checksum();
     pseudo = wire::pseudo_header(src.ip.v4(), dst.ip.v4(), wire::ip_proto::kUdp, len);
   } else {
-    auto ip_area = wire::EthernetRepr{src_mac, dst_mac, wire::ethertype::kIpv6}.emit(frame);
-    udp_area = wire::Ipv6Repr{src.ip.v6(), dst.ip.v6(), wire::ip_proto::kUdp, kUdpLen}.emit(ip_area);
-    wire::Ipv6Packet<std::byte>::new_unchecked(ip_area.first(wire::Ipv6Repr::kHeaderLen)).set_payload_len(len);
+    wire::Ipv6Packet<std::byte>::new_unchecked(ip_area).set_payload_len(len);
     pseudo = wire::pseudo_header(src.ip.v6(), dst.ip.v6(), wire::ip_proto::kUdp, len);
   }
-  auto udp = wire::UdpPacket<std::byte>::new_unchecked(udp_area.first(kUdpLen));
-  udp.set_src_port(src.port);
-  udp.set_dst_port(dst.port);
+  auto udp = wire::UdpPacket<std::byte>::new_unchecked(frame.subspan(at - kUdpLen, kUdpLen));
   udp.set_length(len);
   udp.set_checksum(pseudo.sum());
   return at;

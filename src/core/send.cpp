@@ -71,6 +71,9 @@ dev::TxStatus SharedDevice::offer(std::span<const std::byte> bytes, Flush flush)
   return st;
 }
 
+// offer()'s retry and counting, for one transmission of several frames.
+// (Not one template with offer(): that measured 2-4 % slower at 64
+// datagrams per kick in netpoll bench send, the path this protects.)
 dev::TxStatus SharedDevice::offer_segments(std::span<const std::byte> headers,
                                            std::span<const std::span<const std::byte>> segments,
                                            std::size_t segment_size) noexcept {

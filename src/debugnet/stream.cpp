@@ -272,11 +272,7 @@ void Stream::push_unsent() noexcept {
   const std::uint16_t port = session_port_.load(std::memory_order_relaxed);
   const core::UdpEndpoint to{np_->remote_mac(), np_->remote_ip(), port};
   const std::size_t full = kHeader + max_data_;
-  // Segments of one transmission: one IP packet's length at most.
-  const std::size_t ip_header = np_->family() == IpFamily::kV4 ? 20 : 0;
-  const std::size_t most =
-      std::min<std::size_t>(dev::Device::kMaxUdpSegments, (0xffff - ip_header - 8) / full);
-  const bool segments = cfg_.segment_offload && port != 0 && np_->shared().device().segments_udp();
+  const std::size_t most = cfg_.segment_offload && port != 0 ? np_->segments_per_transmission(full) : 1;
   while (unsent_ != next_seq_) {
     // A run of full packets, and the shorter one that may end it.
     std::span<const std::byte> pieces[dev::Device::kMaxUdpSegments];
@@ -286,8 +282,8 @@ void Stream::push_unsent() noexcept {
       pieces[n++] = {s.bytes(), s.len};
       if (s.len != full) break;
     }
-    if (n < 2 || !segments) {
-      for (std::uint32_t k = 0; k < n; ++k) transmit(slot(unsent_ + k));
+    if (n == 1) {
+      transmit(slot(unsent_));
     } else {
       const std::int64_t now = monotonic_ns();
       for (std::uint32_t k = 0; k < n; ++k) {

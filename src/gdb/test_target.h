@@ -119,7 +119,6 @@ class RecordingTransport final : public Transport {
   int sends = 0;  // calls: one per datagram's worth
 };
 
-// $payload#cc with the checksum summed here (the naive reference).
 // A qXfer reply's data as the stub escapes it ('#', '$', '}', '*', '+' and
 // '-' as '}' and the byte XOR 0x20), for framed().
 inline std::string binary_escaped(std::string_view data) {
@@ -135,6 +134,7 @@ inline std::string binary_escaped(std::string_view data) {
   return s;
 }
 
+// $payload#cc with the checksum summed here (the naive reference).
 inline std::string framed(std::string_view payload) {
   unsigned sum = 0;
   for (const char c : payload) sum += static_cast<unsigned char>(c);

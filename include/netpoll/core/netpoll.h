@@ -105,6 +105,11 @@ class Netpoll : public InGuardedMemory<Netpoll> {
   // (those before it were sent). Context: any.
   [[nodiscard]] Result<void> send_udp_segments_to(const UdpEndpoint& to,
                                                   std::span<const std::span<const std::byte>> segments) noexcept;
+  // How many datagrams of `size` payload bytes send_udp_segments_to() sends
+  // in one transmission: as many as one IP packet's length holds, at most
+  // dev::Device::kMaxUdpSegments; 1 where the device does not offload
+  // segmentation. Context: any.
+  std::size_t segments_per_transmission(std::size_t size) const noexcept;
 
   // Kicks out datagrams sent with Flush::kLater. Context: any.
   void flush() noexcept { dev_->flush(); }

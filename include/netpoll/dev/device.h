@@ -125,8 +125,9 @@ class Device {
   // checksum is completed from it). `segments` are the pieces' payloads,
   // each `segment_size` bytes but the last (1 to segment_size); at least 2,
   // at most kMaxUdpSegments. Frames taken with transmit_more() before it go
-  // out first. kError with segments_udp() now false: the device cannot (it
-  // counts nothing; the caller sends them one by one). Never blocks.
+  // out first. kError: not taken, counted nothing (the device cannot:
+  // segments_udp() is false then; or the call broke these rules); the
+  // caller sends them one by one. Never blocks.
   // Context: any.
   static constexpr std::size_t kMaxUdpSegments = 64;
   virtual TxStatus transmit_udp_segments(std::span<const std::byte> headers,
