@@ -33,10 +33,14 @@ std::string read_file(const std::filesystem::path& p) {
 // A worker running on a thread of its own until stop().
 class Running {
  public:
-  explicit Running(const Options& o) {
+  // start = false: the worker's socket is open, nothing reads it until start().
+  explicit Running(const Options& o, bool start = true) {
     auto w = Worker::open(0, o, shared_);
     EXPECT_TRUE(w) << (w ? "" : w.error().message);
     if (w) workers_.push_back(std::move(*w));
+    if (start) this->start();
+  }
+  void start() {
     if (!workers_.empty()) thread_ = std::thread([this] { workers_[0]->run(); });
   }
   ~Running() { stop(); }
@@ -138,6 +142,28 @@ TEST(Worker, EvictsTheOldestSourceAndKeepsItsCountsInTheTotals) {
             std::string::npos)
       << json;
   EXPECT_EQ(json.find("127.0.0.1:" + std::to_string(a.port())), std::string::npos) << json;
+}
+
+TEST(Worker, CountsTheDatagramsTheKernelDroppedOnItsSocket) {
+  Options o = loopback();
+  o.rcvbuf = 4096;  // the kernel doubles it: a few datagrams' worth
+  Running r(o, false);
+  const std::uint16_t port = r.worker().bound_port();
+  LoopbackSocket src(SOCK_DGRAM);
+  ASSERT_TRUE(src.ok());
+  constexpr int kSent = 300;  // before the worker reads any: most overflow
+  for (int i = 0; i < kSent; ++i) ASSERT_TRUE(src.send_to(port, "14," + std::to_string(i) + ",1,-;burst\n"));
+  r.start();
+  ASSERT_TRUE(r.wait_records(1));
+  std::this_thread::sleep_for(100ms);  // the socket read empty, the count read again
+  const std::uint64_t mid = r.worker().stats().kernel_drops.value();
+  r.stop();
+  const std::uint64_t records = r.records(), drops = r.worker().stats().kernel_drops.value();
+  EXPECT_GT(drops, 0u);
+  EXPECT_EQ(mid, drops) << "read while running, not only at the end";
+  EXPECT_EQ(records + drops, static_cast<std::uint64_t>(kSent)) << records << " records, " << drops << " drops";
+  const std::string report = stats_report(r.workers(), OutputFormat::kText);
+  EXPECT_NE(report.find("; kernel drops " + std::to_string(drops) + ", "), std::string::npos) << report;
 }
 
 TEST(Worker, RefusesAnAddressThatIsNotOne) {

@@ -24,7 +24,7 @@ namespace np::receiver {
 
 struct WorkerStats {
   // The socket.
-  Counter kernel_drops;  // SO_RXQ_OVFL: datagrams the kernel dropped on the worker's socket
+  Counter kernel_drops;  // SO_MEMINFO: datagrams the kernel dropped on the worker's socket (read every 20 ms)
   Counter truncated;     // datagrams larger than the receive buffers
   // The source table.
   Counter sources_seen;

@@ -56,6 +56,9 @@ class Worker : private Responder {
  private:
   struct Buffers;
   Worker(unsigned id, const Options& options, Shared& shared);
+  // The socket's running count of datagrams the kernel dropped (its
+  // receive buffer full) into the kernel_drops counter.
+  void read_kernel_drops();
   // Reliable mode's answers go out of the worker's socket.
   bool respond(const SourceEntry& e, std::string_view datagram) noexcept override;
 
