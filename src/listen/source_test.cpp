@@ -392,6 +392,31 @@ TEST(Source, ReassemblesFragmentsOutOfOrderAndDuplicated) {
   EXPECT_EQ(src.held_bytes(), 0u);
 }
 
+// Held records freed out of the order they were stored in leave the
+// arena's free blocks scattered: a record reassembled in them is gathered
+// (not one run of adjacent blocks), and comes out the same.
+TEST(Source, ReassemblesARecordWhoseBlocksAreScatteredInTheArena) {
+  std::string text;
+  for (int i = 0; i < 1200; ++i) text += static_cast<char>(i % 5 == 0 ? '\t' : 'a' + i % 26);
+  const auto frags = ext(8, text);
+  ASSERT_EQ(frags.size(), 2u);
+  Source src(small_limits());
+  Collect sink;
+  prime(src, sink);
+  // One block each, taken in this order, freed in number order.
+  for (const std::uint64_t seq : {2, 7, 4, 6, 3, 5}) src.datagram(rec(seq), kT0, sink);
+  src.datagram(rec(1), kT0, sink);
+  ASSERT_EQ(sink.seqs(), (std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+  src.datagram(frags[1], kT0, sink);
+  src.datagram(frags[0], kT0, sink);
+  const auto recs = sink.records();
+  ASSERT_EQ(recs.size(), 9u);
+  EXPECT_EQ(recs[8].text, text);
+  EXPECT_EQ(recs[8].fragments, 2u);
+  for (std::uint64_t seq = 2; seq <= 7; ++seq) EXPECT_EQ(recs[seq].text, "record " + std::to_string(seq));
+  EXPECT_EQ(src.held_bytes(), 0u);
+}
+
 // Linux cuts fragments by byte count, inside "\xHH" when it falls there; the
 // escapes are undone after reassembly. Every cut position is tried.
 TEST(Source, UndoesAnEscapeCutBetweenTwoFragments) {
