@@ -93,9 +93,8 @@ void DeviceReceiver::run() {
     if (busy) engine_.end_batch(at_);
     engine_.tick(receiver::ReceiveTime::now());
     if (!busy) {
-      engine_.idle(receiver::ReceiveTime::now());
       pollfd pfd{fd, POLLIN, 0};
-      ::poll(&pfd, fd >= 0 ? 1 : 0, kIdleWaitMs);
+      ::poll(&pfd, fd >= 0 ? 1 : 0, engine_.idle(receiver::ReceiveTime::now(), kIdleWaitMs));
     }
   }
   // Stopping: deliver what every source holds.

@@ -129,9 +129,8 @@ void Worker::run() {
     if (busy) {
       nap(kBatchNap);  // see kBatchNap
     } else {
-      engine_.idle(ReceiveTime::now());
       pollfd pfd{fd_, POLLIN, 0};
-      ::poll(&pfd, 1, 50);
+      ::poll(&pfd, 1, engine_.idle(ReceiveTime::now(), 50));
     }
     busy = false;
     for (int round = 0; round < 64 && !shared_.stop.load(std::memory_order_relaxed); ++round) {

@@ -166,6 +166,25 @@ TEST(Worker, CountsTheDatagramsTheKernelDroppedOnItsSocket) {
   EXPECT_NE(report.find("; kernel drops " + std::to_string(drops) + ", "), std::string::npos) << report;
 }
 
+// Output is held for fewer, larger writes, but not for the next datagram:
+// a record that comes alone reaches its file while the worker waits.
+TEST(Worker, WritesARecordThatComesAloneWithoutWaitingForMore) {
+  TempDir dir;
+  Options o = loopback();
+  o.dir = dir.path().string();
+  Running r(o);
+  LoopbackSocket src(SOCK_DGRAM);
+  ASSERT_TRUE(src.ok());
+  ASSERT_TRUE(src.send_to(r.worker().bound_port(), "14,0,1,-;alone\n"));
+  const auto file = dir.path() / ("127.0.0.1_" + std::to_string(src.port()) + ".log");
+  std::string got;
+  for (int i = 0; i < 200 && got.find(" alone\n") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(10ms);
+    got = read_file(file);
+  }
+  EXPECT_NE(got.find(" user.info 0 alone\n"), std::string::npos) << got;
+}
+
 TEST(Worker, RefusesAnAddressThatIsNotOne) {
   Shared shared;
   Options o = loopback();

@@ -12,9 +12,11 @@
 // and in reliable mode gives the source's answer to the receiver's
 // Responder, which sends it the way it receives.
 //
-// One thread owns an engine. Between datagrams it calls end_batch() (the
-// outputs are written once per batch) and tick() (timeouts); stop()
-// delivers what every source holds. After a source's first datagrams (its
+// One thread owns an engine. Between batches of datagrams it calls
+// end_batch() (the outputs are written when held long enough or big
+// enough) and tick() (timeouts), and before it waits for datagrams idle()
+// (which says how long it may wait); stop() delivers what every source
+// holds and writes it. After a source's first datagrams (its
 // entry, its file, the output buffers grown), nothing here allocates.
 #pragma once
 
@@ -110,12 +112,13 @@ class Engine : private np::listen::Sink {
   // Context: the engine's thread.
   void datagram(const From& from, std::string_view bytes, const ReceiveTime& at);
   // The end of a batch of datagrams: writes what they produced once the
-  // oldest of it has waited 2 ms or 32 KiB are held (syslog's datagrams go
+  // oldest of it has waited 10 ms or 256 KiB are held (syslog's datagrams go
   // at once). Context: the engine's thread.
   void end_batch(const ReceiveTime& at);
-  // Writes everything held: the receiver is about to wait for datagrams.
-  // Context: the engine's thread.
-  void idle(const ReceiveTime& at);
+  // The receiver is about to wait for datagrams: end_batch(), and how long
+  // it may wait (at most most_ms) before what is still held must be
+  // written: the poll() timeout. Context: the engine's thread.
+  [[nodiscard]] int idle(const ReceiveTime& at, int most_ms);
   // Timeouts (gaps, fragments given up, reliable mode's answers) of every
   // source whose deadline has come, at most every 20 ms; writes what they
   // produced. Context: the engine's thread.
