@@ -55,7 +55,7 @@ namespace nc = wire::netconsole;
 
 constexpr const char* kHelp =
     "usage: netpoll bench crash [--runs N] [--records N] [--lines N]\n"
-    "                           [--path all|floor|inproc|witness|forward]\n"
+    "                           [--path all|floor|inproc|witness|forward] [--device packet|xdp]\n"
     "\n"
     "A program logs --records records (default 1000; the last one carries a\n"
     "timestamp taken just before the faulting instruction) and crashes at\n"
@@ -80,6 +80,9 @@ constexpr const char* kHelp =
     "           pushed as prebuilt frames 64 per sendmmsg (the crash route)\n"
     "           through the same veth to the same peer, alternating with\n"
     "           the forward runs\n"
+    "  --device packet  every path sends on packet:npb0 (AF_PACKET; default)\n"
+    "  --device xdp     every path, the floors too, on xdp:npb0 (AF_XDP, copy\n"
+    "                   mode on veth)\n"
     "Needs root (namespaces, AF_PACKET, ptrace).\n";
 
 volatile std::uintptr_t g_null = 0;
@@ -358,7 +361,7 @@ RunResult one_run(BenchNet& net, const std::string& target, const std::string& m
 
 int bench_crash(int argc, char** argv) {
   ArgParser args;
-  args.option("runs").option("records").option("lines").option("path").option("child").flag("help");
+  args.option("runs").option("records").option("lines").option("path").option("device").option("child").flag("help");
   args.parse(argc, argv, 3);
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -376,6 +379,8 @@ int bench_crash(int argc, char** argv) {
   if (path == "both") path = "all";  // its name before the forward path
   if (path != "all" && path != "inproc" && path != "witness" && path != "floor" && path != "forward")
     throw UsageError("--path must be all, floor, inproc, witness or forward");
+  const std::string device = args.get("device").value_or("packet");
+  if (device != "packet" && device != "xdp") throw UsageError("--device must be packet or xdp");
   if (::geteuid() != 0) {
     print_error("bench crash", "needs root: it creates network namespaces and uses AF_PACKET");
     return 1;
@@ -387,8 +392,9 @@ int bench_crash(int argc, char** argv) {
     print_error("bench crash", net.ok ? error : "could not create the veth pair between two namespaces");
     return 1;
   }
-  const std::string target = "+6665@10.99.0.1/npb0,6666@10.99.0.2/" + mac;
+  const std::string target = "+6665@10.99.0.1/" + device + ":npb0,6666@10.99.0.2/" + mac;
   std::printf("crash record latency: timestamp before the fault -> crash record's first datagram in the peer\n");
+  std::printf("sending on %s:npb0\n", device.c_str());
   std::printf("%zu records then a crash, %zu runs per path\n\n", n, runs);
   std::printf("%-13s %10s %10s %10s   %s\n", "path", "p50 ms", "max ms", "failed", "records arrived (least, of N+1)");
   for (const std::string mode : {"floor", "inproc", "witness", "witness-cold"}) {
