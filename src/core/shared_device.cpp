@@ -41,20 +41,29 @@ SharedDevice::~SharedDevice() {
     stats_.tx_drops.add(TxDrop::kShutdown);
     pool_.give_back(e->frame);
   }
-  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (const int w = wake_fd_.load(); w >= 0) ::close(w);
 }
 
 void SharedDevice::start_service_thread() {
   // Only a service thread reads the wake-ups: without one, a burst's first
   // frame costs no write(2).
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  const int w = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  wake_id_ = FdIdentity(w);
+  wake_fd_.store(w);
   service_ = std::thread([this] { service_loop(); });
 }
 
 void SharedDevice::wake_service() noexcept {
-  if (wake_fd_ < 0) return;
+  const int w = wake_fd_.load(std::memory_order_relaxed);
+  if (w < 0) return;
   const std::uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  [[maybe_unused]] const ssize_t n = ::write(w, &one, sizeof one);
+}
+
+bool SharedDevice::revalidate() noexcept {
+  const int w = wake_fd_.load(std::memory_order_relaxed);
+  if (w >= 0 && !wake_id_.same(w)) wake_fd_.store(-1, std::memory_order_relaxed);
+  return dev_->revalidate();
 }
 
 // The seed's tx_work plus NAPI scheduling: sleep on the device's descriptor
@@ -65,18 +74,20 @@ void SharedDevice::service_loop() {
   while (!stop_.load(std::memory_order_relaxed)) {
     pollfd fds[2];
     nfds_t n = 0;
-    if (dev_->fd() >= 0) fds[n++] = {dev_->fd(), POLLIN, 0};
-    fds[n++] = {wake_fd_, POLLIN, 0};
+    const bool has_device = dev_->fd() >= 0;
+    if (has_device) fds[n++] = {dev_->fd(), POLLIN, 0};
+    const int wake = wake_fd_.load(std::memory_order_relaxed);
+    if (wake >= 0) fds[n++] = {wake, POLLIN, 0};
     // Frames waiting for a kick are kicked within a millisecond.
     const int timeout_ms = unkicked_.load(std::memory_order_relaxed) ? 1
                            : pending                                ? static_cast<int>(cfg_.deferred_retry.count())
                                                                     : 100;
     const int ready = ::poll(fds, n, timeout_ms);
-    if (ready > 0 && (fds[n - 1].revents & POLLIN)) {
+    if (ready > 0 && wake >= 0 && (fds[n - 1].revents & POLLIN)) {
       std::uint64_t v;
-      [[maybe_unused]] const ssize_t r = ::read(wake_fd_, &v, sizeof v);
+      [[maybe_unused]] const ssize_t r = ::read(wake, &v, sizeof v);
     }
-    if (ready > 0 && n == 2 && (fds[0].revents & (POLLERR | POLLNVAL))) {
+    if (ready > 0 && has_device && (fds[0].revents & (POLLERR | POLLNVAL))) {
       nap(std::chrono::milliseconds(10));  // a device in error: do not spin
     }
     if (stop_.load(std::memory_order_relaxed)) break;

@@ -233,6 +233,42 @@ TEST(PacketDeviceOverVeth, SegmentsSurviveTheProgramReusingTheDevicesDescriptors
   expect_file_untouched_and_close(ours, file);
 }
 
+// The service thread's wake-up descriptor, closed by the program and its
+// number reused for a file: revalidate() gives it up, the file gets none of
+// the wake-ups of later bursts and is not read or closed, and datagrams
+// still go out (the thread kicks on its own timeout).
+TEST(PacketDeviceOverVeth, TheServiceThreadsWakeUpIsGivenUpWhenTheProgramReusesIt) {
+  VethBed bed;
+  UdpSocket peer(bed.b, bed.b_ip, 6666);
+  const std::vector<int> before = open_fds();
+  auto np = setup_in(bed.a, config("6665@/np0,6666@10.77.0.2/"));
+  ASSERT_TRUE(np) << np.error().message;
+  std::vector<int> ours;
+  for (const int fd : open_fds()) {
+    if (std::find(before.begin(), before.end(), fd) != before.end()) continue;
+    const std::string link = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd)).string();
+    if (link == "anon_inode:[eventfd]") ours.push_back(fd);
+  }
+  ASSERT_EQ(ours.size(), 1u) << "the service thread's wake-up";
+  const int file = reuse_for_a_file(ours);
+  ASSERT_GE(file, 0);
+  {
+    ScopedNetns in(bed.a);
+    ASSERT_TRUE((*np)->shared().revalidate()) << "the device's own descriptors are untouched";
+  }
+  for (int burst = 0; burst < 3; ++burst) {
+    for (int i = 0; i < 4; ++i)
+      ASSERT_TRUE((*np)->send_udp(as_bytes("b" + std::to_string(burst) + "-" + std::to_string(i)), Flush::kLater));
+    for (int i = 0; i < 4; ++i) {
+      auto got = peer.receive(2000ms);
+      ASSERT_TRUE(got) << "burst " << burst << " datagram " << i;
+      EXPECT_EQ(as_text(*got), "b" + std::to_string(burst) + "-" + std::to_string(i));
+    }
+  }
+  np->reset();
+  expect_file_untouched_and_close(ours, file);
+}
+
 // (b)
 TEST_P(CoreOverVeth, KernelArpsWeAnswerAndOurHookGetsItsDatagram) {
   Inbox inbox;

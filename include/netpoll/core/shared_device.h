@@ -42,6 +42,7 @@
 
 #include "netpoll/base/addr.h"
 #include "netpoll/base/bounded_queue.h"
+#include "netpoll/base/fd_identity.h"
 #include "netpoll/base/guarded.h"
 #include "netpoll/base/inplace_function.h"
 #include "netpoll/base/owner_lock.h"
@@ -164,8 +165,12 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   bool enter_emergency(std::chrono::nanoseconds wait) noexcept;
   // The crash path, after enter_emergency(): whether the device's
   // descriptors are still its own (dev::Device::revalidate: a lost one is
-  // given up, and replaced where it can be). Context: any.
-  bool revalidate() noexcept { return dev_->revalidate(); }
+  // given up, and replaced where it can be). The service thread's wake-up
+  // descriptor, if the program closed or reused it, is given up too (not
+  // closed: the number is someone else's): the thread then wakes on its own
+  // timeouts only. (An eventfd of the program's own under the same number
+  // is not told apart: every eventfd has the same inode.) Context: any.
+  bool revalidate() noexcept;
   bool in_emergency() const noexcept { return emergency_owner_.load(std::memory_order_acquire) != 0; }
 
   // Trap mode: netpoll consumes every frame, ARP and neighbour solicitations
@@ -325,7 +330,8 @@ class SharedDevice : public InGuardedMemory<SharedDevice> {
   PassthroughHook passthrough_;
   SharedDeviceStats stats_;
 
-  int wake_fd_ = -1;
+  std::atomic<int> wake_fd_{-1};  // -1: none, or given up by revalidate()
+  FdIdentity wake_id_;
   std::atomic<bool> stop_{false};
   std::thread service_;
 };
