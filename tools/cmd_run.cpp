@@ -718,6 +718,15 @@ int cmd_run(int argc, char** argv) {
   pump.back_memory();
   pump.run(shared->runner_idle);
   const int status = (*tracer)->wait();
+  const std::chrono::milliseconds linger_ms(static_cast<long>(linger * 1000));
+  const auto linger_end = std::chrono::steady_clock::now() + linger_ms;
+  // The exit record comes after every line, into a ring the pump may have
+  // just filled: it waits for room (within the linger) rather than being
+  // dropped, as the lines before it were not.
+  const auto log_exit = [&](console::Level level, const std::string& text) {
+    static_cast<void>((*lg)->wait_for_room(1, linger_ms));
+    (*lg)->log_text(*facility, level, text);
+  };
   int exit_code = 0;
   const std::string who = "netpoll run: " + command + " (pid " + std::to_string(spawned.pid) + ")";
   if (WIFSIGNALED(status)) {
@@ -740,17 +749,18 @@ int cmd_run(int argc, char** argv) {
       }
     }
     if (dump) what += dump_outcome(*shared, *dump);
-    (*lg)->log_text(*facility, console::Level::kCrit, what);
+    log_exit(console::Level::kCrit, what);
     std::fprintf(stderr, "%s\n", what.c_str());
     exit_code = 128 + sig;
   } else {
     exit_code = WEXITSTATUS(status);
-    (*lg)->log_text(*facility, exit_code == 0 ? console::Level::kInfo : console::Level::kNotice,
-                    who + " exited with status " + std::to_string(exit_code));
+    log_exit(exit_code == 0 ? console::Level::kInfo : console::Level::kNotice,
+             who + " exited with status " + std::to_string(exit_code));
   }
-  const std::chrono::milliseconds linger_ms(static_cast<long>(linger * 1000));
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::max(linger_end - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero()));
   const bool reliable = args.has("reliable");
-  const bool all_sent = reliable ? (*lg)->wait_acked(linger_ms) : (*lg)->flush(linger_ms);
+  const bool all_sent = reliable ? (*lg)->wait_acked(left) : (*lg)->flush(left);
   // Records held for a target's first answer that never came go out once.
   if (reliable && !all_sent) static_cast<void>((*lg)->fall_back_unanswered(std::chrono::seconds(1)));
   if (args.has("stats")) std::fprintf(stderr, "%s\n", (*lg)->stats_json().c_str());

@@ -165,7 +165,7 @@ TEST_P(Torture, DiesAsItWouldAndIsReported) {
     // The runner's word on it names the signal and the core dump.
     const std::string death = std::string("killed by signal ") + std::to_string(sc.signal) + " (" +
                               console::signal_name(sc.signal) + ")" + (WCOREDUMP(alone.status) ? ", core dumped" : "");
-    EXPECT_NE(all.find(death), std::string::npos) << death << "\n" << all;
+    EXPECT_NE(all.find(death), std::string::npos) << death << "\n" << all << "\nthe runner said:\n" << ours.output;
   }
   EXPECT_EQ(ours.core_file, alone.core_file);
 
